@@ -1,0 +1,60 @@
+"""triotrade's engine: the vocabulary every other package speaks.
+
+Layers, bottom up: money (Decimal / scaled integers) → instruments → events → orders →
+portfolio → strategy API → engine core (routing, clock, timers) → runners (backtest loop, trio
+nursery for live/paper). Public names are re-exported here from private modules.
+"""
+
+from ._errors import (
+    AuthFailed as AuthFailed,
+    ConfigError as ConfigError,
+    DataError as DataError,
+    MalformedMessage as MalformedMessage,
+    OutcomeUnknown as OutcomeUnknown,
+    RateLimited as RateLimited,
+    RiskDenied as RiskDenied,
+    StrategyError as StrategyError,
+    TriotradeError as TriotradeError,
+    VenueError as VenueError,
+    VenueRejected as VenueRejected,
+    redact as redact,
+)
+from ._events import (
+    BalanceUpdate as BalanceUpdate,
+    Bar as Bar,
+    BookDelta as BookDelta,
+    BookSnapshot as BookSnapshot,
+    Fill as Fill,
+    FundingRate as FundingRate,
+    InstrumentUpdate as InstrumentUpdate,
+    Liquidity as Liquidity,
+    MarkPrice as MarkPrice,
+    PositionUpdate as PositionUpdate,
+    Quote as Quote,
+    Side as Side,
+    Trade as Trade,
+    TradingStateChanged as TradingStateChanged,
+    VenueState as VenueState,
+    VenueStatus as VenueStatus,
+)
+from ._instruments import (
+    Instrument as Instrument,
+    InstrumentKind as InstrumentKind,
+    instrument_key as instrument_key,
+)
+from ._money import (
+    Rounding as Rounding,
+    from_scaled as from_scaled,
+    round_to_step as round_to_step,
+    to_decimal as to_decimal,
+    to_scaled as to_scaled,
+)
+from ._orders import (
+    ClientOrderIdFactory as ClientOrderIdFactory,
+    InvalidTransition as InvalidTransition,
+    Order as Order,
+    OrderStatus as OrderStatus,
+    OrderType as OrderType,
+    OrderUpdate as OrderUpdate,
+    TimeInForce as TimeInForce,
+)

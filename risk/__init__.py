@@ -1,0 +1,1 @@
+"""triotrade risk package."""

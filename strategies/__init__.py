@@ -1,0 +1,1 @@
+"""triotrade strategies package."""

@@ -1,0 +1,1 @@
+"""triotrade venues package."""
