@@ -1,0 +1,307 @@
+"""Dzengi wire constants: hosts, paths, error codes and messages, enums, limits, intervals.
+
+Facts from the venue's documentation and the research notes (``shared/venues/dzengi-notes.md``).
+Shared by the client side (gateway) and the local testnet (server side), so both speak the same
+spelling.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, NamedTuple
+
+__all__ = [
+    "VENUE",
+    "REST_URL",
+    "DEMO_REST_URL",
+    "WS_URL",
+    "DEMO_WS_URL",
+    "API_VERSIONS",
+    "WS_PATH",
+    "API_KEY_HEADER",
+    "LEVERAGE_SUFFIX",
+    "DEFAULT_RECV_WINDOW_MS",
+    "MAX_RECV_WINDOW_MS",
+    "TIMESTAMP_AHEAD_TOLERANCE_MS",
+    "WS_IDLE_TIMEOUT_S",
+    "Endpoint",
+    "ErrorCode",
+    "ERROR_MESSAGES",
+    "Side",
+    "OrderType",
+    "TimeInForce",
+    "OrderStatus",
+    "NewOrderRespType",
+    "MarketType",
+    "SymbolStatus",
+    "PositionState",
+    "PositionType",
+    "PositionSource",
+    "PositionStatus",
+    "RequestState",
+    "KlineType",
+    "RateLimit",
+    "RATE_LIMITS",
+    "INTERVALS_MS",
+    "WS_INTERVAL_ALIASES",
+    "DEPTH_LIMITS",
+    "WsDestination",
+    "WsStatus",
+]
+
+VENUE: Final = "dzengi"
+
+REST_URL: Final = "https://api-adapter.dzengi.com"
+DEMO_REST_URL: Final = "https://demo-api-adapter.dzengi.com"
+WS_URL: Final = "wss://api-adapter.dzengi.com/connect"
+DEMO_WS_URL: Final = "wss://demo-api-adapter.dzengi.com/connect"
+API_VERSIONS: Final = ("v1", "v2")
+"Both versions serve the same endpoint names (v2 also lists Hong Kong stocks)."
+WS_PATH: Final = "/connect"
+
+API_KEY_HEADER: Final = "X-MBX-APIKEY"
+LEVERAGE_SUFFIX: Final = "_LEVERAGE"
+"``BTC/USD`` trades with leverage as ``BTC/USD_LEVERAGE``; asset-only names are used unchanged."
+
+DEFAULT_RECV_WINDOW_MS: Final = 5000
+MAX_RECV_WINDOW_MS: Final = 60000
+TIMESTAMP_AHEAD_TOLERANCE_MS: Final = 1000
+"Accept iff ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow``."
+WS_IDLE_TIMEOUT_S: Final = 30.0
+"The venue closes a socket that sent nothing (no ``ping``) for this long."
+
+
+class Endpoint(str, enum.Enum):
+    """REST endpoint names; the path is ``/api/{v1|v2}/<value>``."""
+
+    TIME = "time"
+    EXCHANGE_INFO = "exchangeInfo"
+    CURRENCIES = "currencies"
+    DEPTH = "depth"
+    AGG_TRADES = "aggTrades"
+    KLINES = "klines"
+    TICKER_24HR = "ticker/24hr"
+    ACCOUNT = "account"
+    MY_TRADES = "myTrades"
+    ORDER = "order"
+    OPEN_ORDERS = "openOrders"
+    FETCH_ORDER = "fetchOrder"
+    LEVERAGE_SETTINGS = "leverageSettings"
+    TRADING_POSITIONS = "tradingPositions"
+    TRADING_POSITIONS_HISTORY = "tradingPositionsHistory"
+    UPDATE_TRADING_POSITION = "updateTradingPosition"
+    UPDATE_TRADING_ORDER = "updateTradingOrder"
+    CLOSE_TRADING_POSITION = "closeTradingPosition"
+
+    def path(self, version: str = "v2") -> str:
+        """``/api/<version>/<name>``."""
+        return f"/api/{version}/{self.value}"
+
+
+class ErrorCode(enum.IntEnum):
+    """Error codes in ``{"code": ..., "msg": ...}`` bodies (Binance numbering)."""
+
+    UNKNOWN = -1000
+    TOO_MANY_REQUESTS = -1003
+    FILTER_FAILURE = -1013
+    TOO_MANY_ORDERS = -1015
+    INVALID_TIMESTAMP = -1021
+    INVALID_SIGNATURE = -1022
+    INVALID_PRICE = -1030
+    ILLEGAL_CHARS = -1100
+    MANDATORY_PARAM_EMPTY_OR_MALFORMED = -1102
+    BAD_SYMBOL = -1121
+    INVALID_PARAMETER_COMBINATION = -1128
+    BAD_RECV_WINDOW = -1131
+    NEW_ORDER_REJECTED = -2010
+    CANCEL_REJECTED = -2011
+    NO_SUCH_ORDER = -2013
+    BAD_API_KEY_FMT = -2014
+    REJECTED_MBX_KEY = -2015
+
+
+ERROR_MESSAGES: Final[dict[ErrorCode, str]] = {
+    ErrorCode.UNKNOWN: "An unknown error occured while processing the request.",
+    ErrorCode.TOO_MANY_REQUESTS: "Too many requests; current limit is {limit} request weight per 1 MINUTE.",
+    ErrorCode.FILTER_FAILURE: "Filter failure: {filter}",
+    ErrorCode.TOO_MANY_ORDERS: "Too many new orders; current limit is {limit} orders per {interval}.",
+    ErrorCode.INVALID_TIMESTAMP: "Timestamp for this request is outside of the recvWindow.",
+    ErrorCode.INVALID_SIGNATURE: "Signature for this request is not valid.",
+    ErrorCode.INVALID_PRICE: "You mentioned an invalid value for the price parameter.",
+    ErrorCode.ILLEGAL_CHARS: "Illegal characters found in parameter '{name}'; legal range is '{legal}'.",
+    ErrorCode.MANDATORY_PARAM_EMPTY_OR_MALFORMED:
+        "Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+    ErrorCode.BAD_SYMBOL: "Invalid symbol.",
+    ErrorCode.INVALID_PARAMETER_COMBINATION: "Combination of parameters invalid.",
+    ErrorCode.BAD_RECV_WINDOW: "recvWindow must be less than 60000",
+    ErrorCode.NEW_ORDER_REJECTED: "Account has insufficient balance for requested action.",
+    ErrorCode.CANCEL_REJECTED: "UNKNOWN_ORDER",
+    ErrorCode.NO_SUCH_ORDER: "Order does not exist.",
+    ErrorCode.BAD_API_KEY_FMT: "API-key format invalid.",
+    ErrorCode.REJECTED_MBX_KEY: "Invalid API-key, IP, or permissions for action.",
+}
+"Default message per code; ``{name}`` placeholders are filled by the sender."
+
+
+class Side(str, enum.Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(str, enum.Enum):
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+    STOP = "STOP"
+    "Stop (market on trigger at ``price``); leverage symbols only."
+
+
+class TimeInForce(str, enum.Enum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class OrderStatus(str, enum.Enum):
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class NewOrderRespType(str, enum.Enum):
+    RESULT = "RESULT"
+    FULL = "FULL"
+    ACK = "ACK"
+    "No longer supported by the venue (rejected)."
+
+
+class MarketType(str, enum.Enum):
+    SPOT = "SPOT"
+    LEVERAGE = "LEVERAGE"
+
+
+class SymbolStatus(str, enum.Enum):
+    TRADING = "TRADING"
+    BREAK = "BREAK"
+    HALT = "HALT"
+    END_OF_DAY = "END_OF_DAY"
+    PRE_TRADING = "PRE_TRADING"
+    POST_TRADING = "POST_TRADING"
+    AUCTION_MATCH = "AUCTION_MATCH"
+
+
+class PositionState(str, enum.Enum):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+    INVALID = "INVALID"
+
+
+class PositionType(str, enum.Enum):
+    NET = "NET"
+    HEDGE = "HEDGE"
+
+
+class PositionSource(str, enum.Enum):
+    """Who caused a position execution (``tradingPositionsHistory.source``)."""
+
+    USER = "USER"
+    SL = "SL"
+    TP = "TP"
+    CLOSE_OUT = "CLOSE_OUT"
+    DEALER = "DEALER"
+    SYSTEM = "SYSTEM"
+
+
+class PositionStatus(str, enum.Enum):
+    """What happened to a position (``tradingPositionsHistory.status``)."""
+
+    OPENED = "OPENED"
+    MODIFIED = "MODIFIED"
+    CLOSED = "CLOSED"
+    SWAP = "SWAP"
+    DIVIDEND = "DIVIDEND"
+    MODIFY_REJECT = "MODIFY_REJECT"
+
+
+class RequestState(str, enum.Enum):
+    """State of an ``updateTradingPosition`` / ``updateTradingOrder`` / close request."""
+
+    PENDING = "PENDING"
+    PROCESSED = "PROCESSED"
+    CANCELLED = "CANCELLED"
+
+
+class KlineType(str, enum.Enum):
+    CLASSIC = "classic"
+    HEIKEN_ASHI = "heiken-ashi"
+    "The REST change log spells it ``heiken-ashi``; the WebSocket docs ``heikin-ashi``: accept both."
+
+
+class RateLimit(NamedTuple):
+    rate_limit_type: str
+    interval: str
+    interval_num: int
+    limit: int
+
+    @property
+    def window_ms(self) -> int:
+        unit = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}[self.interval]
+        return unit * self.interval_num
+
+
+RATE_LIMITS: Final = (
+    RateLimit("REQUEST_WEIGHT", "MINUTE", 1, 1200),
+    RateLimit("ORDERS", "SECOND", 1, 10),
+    RateLimit("ORDERS", "DAY", 1, 864000),
+)
+"What ``exchangeInfo.rateLimits`` advertises."
+
+INTERVALS_MS: Final[dict[str, int]] = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+    "1w": 604_800_000,
+}
+"Kline intervals (REST spelling)."
+
+WS_INTERVAL_ALIASES: Final[dict[str, str]] = {
+    "M1": "1m", "M5": "5m", "M15": "15m", "M30": "30m", "H1": "1h", "H4": "4h", "D1": "1d", "W1": "1w",
+}
+"Older WebSocket clients spell intervals ``M1``…``W1``; both spellings are in use."
+
+DEPTH_LIMITS: Final = (5, 10, 20, 50, 100, 500, 1000, 5000)
+
+
+class WsDestination(str, enum.Enum):
+    """WebSocket destinations: subscriptions, pushed events, ping."""
+
+    PING = "ping"
+    MARKET_DATA_SUBSCRIBE = "marketData.subscribe"
+    MARKET_DATA_UNSUBSCRIBE = "marketData.unsubscribe"
+    DEPTH_SUBSCRIBE = "depthMarketData.subscribe"
+    DEPTH_UNSUBSCRIBE = "depthMarketData.unsubscribe"
+    OHLC_SUBSCRIBE = "OHLCMarketData.subscribe"
+    OHLC_UNSUBSCRIBE = "OHLCMarketData.unsubscribe"
+    TRADES_SUBSCRIBE = "trades.subscribe"
+    TRADES_UNSUBSCRIBE = "trades.unsubscribe"
+    QUOTE_EVENT = "internal.quote"
+    DEPTH_EVENT = "marketdepth.event"
+    OHLC_EVENT = "ohlc.event"
+    TRADE_EVENT = "internal.trade"
+
+
+class WsStatus(str, enum.Enum):
+    OK = "OK"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
