@@ -1,0 +1,317 @@
+"""Plumbing every local testnet shares: a raw ASGI app served by hypercorn's trio worker.
+
+A venue dialect supplies two coroutines, one for an HTTP request and one for a WebSocket; this
+module turns them into an ASGI application (:func:`make_asgi_app`), serves it on 127.0.0.1
+(:func:`serve_testnet`, port 0 picks a free port and reports the bound URL through
+``task_status``) and offers :func:`open_testnet` for tests.
+
+Raw ASGI rather than a web framework: a testnet must see the query string and body *exactly as
+received* (signatures cover those bytes), answer with the venue's own error bodies, and speak a
+venue's WebSocket envelope; a framework's routing, parsing and error pages would only sit in the
+way. JSON goes out through :func:`dumps_json`, which writes :class:`~decimal.Decimal` values as
+exact JSON numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+__all__ = [
+    "HttpRequest",
+    "HttpResponse",
+    "WebSocketConnection",
+    "WebSocketClosed",
+    "HttpHandler",
+    "WebSocketHandler",
+    "make_asgi_app",
+    "serve_testnet",
+    "open_testnet",
+    "dumps_json",
+    "ws_url_of",
+]
+
+# ---------------------------------------------------------------------------------------------
+# JSON with exact decimals
+# ---------------------------------------------------------------------------------------------
+
+
+def _encode(obj: Any, out: list[str]) -> None:
+    if obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif isinstance(obj, str):
+        out.append(json.dumps(obj, ensure_ascii=False))
+    elif isinstance(obj, int):
+        out.append(str(int(obj)))
+    elif isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise ValueError(f"cannot write {obj} as JSON")
+        out.append(format(obj, "f"))
+    elif isinstance(obj, float):
+        raise TypeError(f"refusing float {obj!r} in a testnet answer; use Decimal")
+    elif isinstance(obj, Mapping):
+        out.append("{")
+        first = True
+        for key, value in obj.items():
+            if not first:
+                out.append(",")
+            first = False
+            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(":")
+            _encode(value, out)
+        out.append("}")
+    elif isinstance(obj, (list, tuple)):
+        out.append("[")
+        for i, value in enumerate(obj):
+            if i:
+                out.append(",")
+            _encode(value, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def dumps_json(obj: Any) -> str:
+    """Compact JSON; Decimals become exact number tokens (``Decimal('0.10')`` → ``0.10``), floats are refused."""
+    out: list[str] = []
+    _encode(obj, out)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# requests, responses, sockets
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class HttpRequest:
+    """One HTTP request as received."""
+
+    method: str
+    "Upper-case method."
+    path: str
+    "Decoded path, without the query string."
+    raw_query: str
+    "The query string exactly as received (no leading ``?``)."
+    body: bytes
+    "The body exactly as received."
+    headers: Mapping[str, str]
+    "Headers with lower-case names (the last value wins if repeated)."
+    client_host: str
+    "The peer's address (rate limits are per IP)."
+
+
+@attrs.frozen(slots=True)
+class HttpResponse:
+    """An answer to send."""
+
+    status: int
+    body: bytes = b""
+    headers: Sequence[tuple[str, str]] = ()
+
+    @classmethod
+    def json(cls, status: int, obj: Any, headers: Iterable[tuple[str, str]] = ()) -> HttpResponse:
+        """A JSON answer (``Decimal`` values as exact numbers)."""
+        return cls(status, dumps_json(obj).encode(), (("content-type", "application/json"), *headers))
+
+
+class WebSocketClosed(Exception):
+    """The peer went away (or the server closed the socket)."""
+
+
+class WebSocketConnection:
+    """One accepted WebSocket: text in, text out (writes serialised by a lock)."""
+
+    def __init__(self, scope: Mapping[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                 send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        self.path: str = scope.get("path", "")
+        self.raw_query: str = scope.get("query_string", b"").decode("latin-1")
+        client = scope.get("client") or ("", 0)
+        self.client_host: str = str(client[0])
+        self._receive = receive
+        self._send = send
+        self._send_lock = trio.Lock()
+        self.closed = False
+        self.messages_sent = 0
+        "How many messages the server has sent on this socket."
+        self.opened_at = trio.current_time()
+
+    async def receive_text(self) -> str:
+        """The next text (or UTF-8 bytes) message; raises :class:`WebSocketClosed` on disconnect."""
+        while True:
+            if self.closed:
+                raise WebSocketClosed()
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                if message.get("text") is not None:
+                    return str(message["text"])
+                return bytes(message.get("bytes") or b"").decode("utf-8", "replace")
+            if kind == "websocket.disconnect":
+                self.closed = True
+                raise WebSocketClosed()
+
+    async def send_text(self, text: str) -> None:
+        """Send one text message; raises :class:`WebSocketClosed` if the socket is closed."""
+        async with self._send_lock:
+            if self.closed:
+                raise WebSocketClosed()
+            await self._send({"type": "websocket.send", "text": text})
+            self.messages_sent += 1
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the socket (idempotent)."""
+        async with self._send_lock:
+            if self.closed:
+                return
+            self.closed = True
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+WebSocketHandler = Callable[[WebSocketConnection], Awaitable[None]]
+
+_MAX_BODY = 1 << 20
+
+
+async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_BODY:
+            return b""
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def make_asgi_app(handle_http: HttpHandler, handle_websocket: WebSocketHandler | None = None) -> Callable[..., Any]:
+    """Wrap a venue dialect's handlers as an ASGI 3 application (lifespan handled here)."""
+
+    async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                  send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        elif kind == "http":
+            body = await _read_body(receive)
+            if body is None:
+                return
+            headers: dict[str, str] = {}
+            for name, value in scope.get("headers", []):
+                headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+            client = scope.get("client") or ("", 0)
+            request = HttpRequest(
+                method=scope["method"].upper(),
+                path=scope["path"],
+                raw_query=scope.get("query_string", b"").decode("latin-1"),
+                body=body,
+                headers=headers,
+                client_host=str(client[0]),
+            )
+            response = await handle_http(request)
+            await send({
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
+            })
+            await send({"type": "http.response.body", "body": response.body})
+        elif kind == "websocket":
+            message = await receive()
+            if message["type"] != "websocket.connect":
+                return
+            if handle_websocket is None:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await send({"type": "websocket.accept"})
+            ws = WebSocketConnection(scope, receive, send)
+            try:
+                await handle_websocket(ws)
+            except WebSocketClosed:
+                pass
+            if not ws.closed:
+                await ws.close(1000)
+
+    return app
+
+
+# ---------------------------------------------------------------------------------------------
+# serving
+# ---------------------------------------------------------------------------------------------
+
+
+def ws_url_of(http_url: str, path: str = "") -> str:
+    """``http://h:p`` → ``ws://h:p<path>``."""
+    if http_url.startswith("https://"):
+        return "wss://" + http_url[len("https://"):] + path
+    return "ws://" + http_url.removeprefix("http://") + path
+
+
+async def serve_testnet(
+    app: Callable[..., Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    quiet: bool = True,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` on ``host:port`` until cancelled; ``task_status.started(url)`` with the bound URL.
+
+    ``port=0`` binds a free port; the URL reports the real one (``http://127.0.0.1:PORT``).
+    """
+    config = HypercornConfig()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    if quiet:
+        config.errorlog = logging.getLogger("triotrade.testnet.http")
+    config.graceful_timeout = 0.5
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(hypercorn_serve, app, config)
+        task_status.started(binds[0])
+
+
+@asynccontextmanager
+async def open_testnet(
+    app: Callable[..., Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    background: Sequence[Callable[..., Awaitable[Any]]] = (),
+) -> AsyncIterator[str]:
+    """Serve ``app`` for the duration of the block and yield its base URL.
+
+    ``background`` tasks (e.g. a synthetic market) run beside the server and are cancelled with it.
+    """
+    async with trio.open_nursery() as nursery:
+        for task in background:
+            nursery.start_soon(task)
+        url: str = await nursery.start(partial(serve_testnet, app, host=host, port=port))
+        try:
+            yield url
+        finally:
+            nursery.cancel_scope.cancel()
