@@ -1,0 +1,181 @@
+"""The backtest configuration file (TOML), validated strictly.
+
+.. code-block:: toml
+
+    name = "sma-demo"
+    seed = 7
+
+    [data]
+    path = "builtin:demo"          # or a data-set folder, relative to this file
+    start = "2024-01-03T00:00:00Z" # optional, ISO 8601
+    end = "2024-01-10T00:00:00Z"   # optional
+
+    [account]
+    currency = "USD"
+    balances = { USD = "100000" }
+
+    [venue]                         # the simulated venue
+    order_latency_ms = 0
+    trade_through = true
+
+    [[strategies]]
+    id = "sma"
+    class = "strategies.sma_cross:SmaCross"
+    [strategies.params]
+    instrument = "sim:BTC/USD"
+    qty = "0.5"
+
+    [report]
+    out = "out/sma-demo"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from engine._config import InvalidConfig, from_mapping, load_toml, params_class
+from engine._errors import ConfigError
+from engine._loader import load_strategy_class
+
+from .runner import StrategySpec
+
+__all__ = ["BacktestConfig", "DataConfig", "AccountConfig", "VenueConfig", "StrategyConfig",
+           "ReportConfig", "load_backtest_config", "resolve_strategies", "BUILTIN_PREFIX"]
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+@attrs.frozen
+class DataConfig:
+    """Which recorded data to replay."""
+
+    path: str
+    "A data-set folder (relative to the config file) or ``builtin:demo``."
+    start: dt.datetime | None = attrs.field(default=None, converter=_utc)
+    "Replay from this time (UTC if no zone is given)."
+    end: dt.datetime | None = attrs.field(default=None, converter=_utc)
+    "Replay up to (excluding) this time."
+
+
+def _positive_balances(instance: Any, attribute: Any, value: dict[str, Decimal]) -> None:
+    for asset, amount in value.items():
+        if amount < 0:
+            raise ValueError(f"balance of {asset} must not be negative, got {amount}")
+
+
+@attrs.frozen
+class AccountConfig:
+    """The simulated account."""
+
+    currency: str = "USD"
+    "Currency that equity and PnL are reported in."
+    balances: dict[str, Decimal] = attrs.field(factory=lambda: {"USD": Decimal(100_000)},
+                                               validator=_positive_balances)
+    "Starting balances by asset."
+
+
+@attrs.frozen
+class VenueConfig:
+    """The simulated venue's fill model."""
+
+    order_latency_ms: Decimal = Decimal(0)
+    "Time from a strategy's order to the venue (market-data latency folded in)."
+    market_data_latency_ms: Decimal = Decimal(0)
+    "Added to order latency: reacting to data that is this old."
+    trade_through: bool = True
+    "Resting limits fill on trade data only when a trade prints strictly through their price."
+    maker_fee: Decimal | None = None
+    "Override every instrument's maker fee rate."
+    taker_fee: Decimal | None = None
+    "Override every instrument's taker fee rate."
+
+
+@attrs.frozen
+class StrategyConfig:
+    """One strategy instance."""
+
+    cls: str = attrs.field(metadata={"toml": "class"})
+    "``package.module:Class`` or ``path/to/file.py:Class``."
+    id: str = ""
+    "Unique id (defaults to the class name)."
+    params: dict[str, Any] = attrs.Factory(dict)
+    "Validated against the class's ``Params``."
+
+
+@attrs.frozen
+class ReportConfig:
+    out: Path | None = None
+    "Folder for fills.csv, orders.csv, equity.csv, stats.json and report.html."
+    chart: bool = True
+    progress: bool | None = None
+    "Progress bar: None = only on a TTY."
+
+
+@attrs.frozen
+class BacktestConfig:
+    """A whole backtest run."""
+
+    data: DataConfig
+    strategies: list[StrategyConfig]
+    name: str = "backtest"
+    seed: int = 0
+    account: AccountConfig = attrs.Factory(AccountConfig)
+    venue: VenueConfig = attrs.Factory(VenueConfig)
+    report: ReportConfig = attrs.Factory(ReportConfig)
+    risk: dict[str, Any] = attrs.Factory(dict)
+    "Risk limits (see the README's risk section)."
+    source: str = attrs.field(default="<config>", init=False)
+    "The file this was read from (set by :func:`load_backtest_config`)."
+
+
+def load_backtest_config(path: str | Path) -> BacktestConfig:
+    """Read and validate a backtest config; raises :class:`ConfigError` naming file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("file not found", path=str(path))
+    config = from_mapping(BacktestConfig, load_toml(path), source=str(path), base_dir=path.parent)
+    object.__setattr__(config, "source", str(path))
+    if not config.strategies:
+        raise ConfigError("at least one [[strategies]] table is needed", path=str(path), key="strategies")
+    return config
+
+
+def resolve_strategies(config: BacktestConfig) -> list[StrategySpec]:
+    """Import each strategy class and validate its parameters (all errors reported together)."""
+    base_dir = Path(config.source).parent
+    specs: list[StrategySpec] = []
+    errors: list[ConfigError] = []
+    seen: set[str] = set()
+    for i, sc in enumerate(config.strategies):
+        key = f"strategies[{i}]"
+        try:
+            cls = load_strategy_class(sc.cls, base_dir=base_dir, source=config.source, key=f"{key}.class")
+            params = from_mapping(params_class(cls), sc.params, source=config.source, key=f"{key}.params",
+                                  base_dir=base_dir)
+        except InvalidConfig as exc:
+            errors.extend(exc.errors)
+            continue
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        sid = sc.id or cls.__name__
+        if sid in seen:
+            errors.append(ConfigError(f"duplicate strategy id {sid!r}", path=config.source, key=f"{key}.id"))
+        seen.add(sid)
+        specs.append(StrategySpec(sid, cls, params))
+    if errors:
+        raise InvalidConfig(errors, source=config.source)
+    return specs

@@ -1,0 +1,75 @@
+"""SMA crossover on bars: long when the fast average is above the slow one, short (or flat) below.
+
+The averages are kept as running sums of scaled-integer closes, so the crossover test
+``sum_fast * slow > sum_slow * fast`` is exact integer arithmetic (no float rounding can flip a
+signal). Orders are market orders; in a backtest they fill at the next bar's open.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine import Bar, Side, Strategy
+
+
+class SmaCross(Strategy):
+    """Moving-average crossover."""
+
+    class Params:
+        instrument: str
+        "The instrument to trade, ``venue:symbol``."
+        fast: int = 10
+        "Bars in the fast average."
+        slow: int = 30
+        "Bars in the slow average."
+        qty: Decimal = Decimal("0.01")
+        "Position size held while in the market."
+        allow_short: bool = True
+        "Hold ``-qty`` when the fast average is below the slow one (else stay flat)."
+        interval_s: int = 60
+        "Bar interval to subscribe to."
+
+    def on_start(self) -> None:
+        p = self.params
+        if not 0 < p.fast < p.slow:
+            raise ValueError(f"need 0 < fast < slow, got fast={p.fast} slow={p.slow}")
+        self.inst = self.ctx.instrument(p.instrument)
+        self.qty_raw = self.inst.size_raw(self.inst.round_qty(p.qty))
+        if self.qty_raw <= 0:
+            raise ValueError(f"qty {p.qty} rounds to zero on lot {self.inst.lot_size}")
+        self._fast, self._slow = p.fast, p.slow
+        self._ring = [0] * p.slow
+        self._n = 0
+        self._sum_fast = 0
+        self._sum_slow = 0
+        self._signal = 0  # +1 long, -1 short/flat, 0 undecided
+        self._target_raw = 0
+        self.ctx.subscribe_bars(self.inst, interval_s=p.interval_s)
+
+    def on_bar(self, bar: Bar) -> None:
+        close = bar.close_raw
+        n = self._n
+        slow = self._slow
+        ring = self._ring
+        idx = n % slow
+        self._sum_slow += close - ring[idx]  # ring[idx] is 0 until the window is full
+        ring[idx] = close
+        fast = self._fast
+        if n >= fast:
+            self._sum_fast += close - ring[(n - fast) % slow]
+        else:
+            self._sum_fast += close
+        self._n = n + 1
+        if n + 1 < slow:
+            return
+        signal = 1 if self._sum_fast * slow > self._sum_slow * fast else -1
+        if signal != self._signal:
+            self._signal = signal
+            self._rebalance(self.qty_raw if signal > 0 else (-self.qty_raw if self.params.allow_short else 0))
+
+    def _rebalance(self, target_raw: int) -> None:
+        inst = self.inst
+        delta = target_raw - self.ctx.position(inst).qty_raw
+        if delta:
+            side = Side.BUY if delta > 0 else Side.SELL
+            self.ctx.submit(inst, side, inst.size_of(abs(delta)))
