@@ -1,0 +1,810 @@
+"""What a backtest produced, as numbers, text and files.
+
+The backtest loop fills a :class:`RunRecord`; :func:`compute_stats` turns it into
+:class:`Stats` (a pure function: same record, same stats); :func:`format_report` renders both for
+the terminal and :func:`write_outputs` writes CSV/JSON/HTML files.
+
+Money totals (PnL, fees, equity at start and end, closed-trade PnL, traded notional) are exact
+Decimals. Statistics over the sampled equity curve (Sharpe, drawdown, exposure, leverage) are
+floats, and are never NaN or infinite: a statistic that is undefined for the input is 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import hashlib
+import json
+import math
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from engine import Fill, Instrument, InstrumentKind, Order, OrderStatus, Side
+
+__all__ = [
+    "RunRecord",
+    "ClosedTrade",
+    "Stats",
+    "compute_stats",
+    "closed_trades",
+    "fills_canonical_text",
+    "fills_hash",
+    "format_report",
+    "write_outputs",
+    "iso_ns",
+    "FILL_COLUMNS",
+    "ORDER_COLUMNS",
+    "TRADE_COLUMNS",
+    "EQUITY_COLUMNS",
+]
+
+NS_PER_YEAR = 365 * 24 * 3600 * 10**9
+INVERSE_PNL_STEP = Decimal("1e-8")
+"Closed-trade PnL of inverse instruments is rounded (half even) to 8 decimal places."
+
+
+# ---------------------------------------------------------------------------------------------
+# input
+# ---------------------------------------------------------------------------------------------
+
+
+def _int64_array(value: Any) -> npt.NDArray[np.int64]:
+    return np.ascontiguousarray(np.asarray(value, dtype=np.int64).reshape(-1))
+
+
+def _float64_array(value: Any) -> npt.NDArray[np.float64]:
+    return np.ascontiguousarray(np.asarray(value, dtype=np.float64).reshape(-1))
+
+
+@attrs.frozen(slots=True, eq=False)
+class RunRecord:
+    """Everything one backtest run collected, as the report needs it."""
+
+    starting_equity: Decimal
+    "Account value at the start, in ``currency``."
+    final_equity: Decimal
+    "Account value at the end (positions marked), in ``currency``."
+    currency: str
+    "The account currency, e.g. ``USD``."
+    realized_pnl: Decimal
+    "Realized PnL from the portfolio (exact), in ``currency``."
+    unrealized_pnl: Decimal
+    "Unrealized PnL of positions open at the end, in ``currency``."
+    fees: Decimal
+    "Fees paid (negative = net rebates), in ``currency``."
+    equity_ts: npt.NDArray[np.int64] = attrs.field(converter=_int64_array)
+    "Sample times, ns since the epoch, ascending."
+    equity: npt.NDArray[np.float64] = attrs.field(converter=_float64_array)
+    "Account value in ``currency`` at each sample time."
+    gross_exposure: npt.NDArray[np.float64] = attrs.field(converter=_float64_array)
+    "Sum of |position notional| in ``currency`` at each sample time."
+    fills: Sequence[Fill]
+    "Every fill, in the order they happened."
+    orders: Sequence[Order]
+    "Every order in its final state, including DENIED and REJECTED ones (with ``reason``)."
+    denials: Mapping[str, int]
+    "Risk denials counted by reason."
+    strategy_errors: Sequence[str]
+    "One line per stopped strategy: ``strategy X stopped: ExceptionType: message at file:line``."
+    events_processed: int
+    "Market-data events replayed."
+    wall_time_s: float
+    "Wall-clock duration of the replay."
+    sample_interval_ns: int
+    "Distance between equity samples."
+    start_ns: int
+    "Start of the replayed period, ns since the epoch."
+    end_ns: int
+    "End of the replayed period, ns since the epoch."
+    config_name: str
+    "Name of the run's configuration."
+    seed: int
+    "Seed of the run's randomness."
+
+    def __attrs_post_init__(self) -> None:
+        n = len(self.equity_ts)
+        if len(self.equity) != n or len(self.gross_exposure) != n:
+            raise ValueError(
+                f"equity_ts, equity and gross_exposure must have the same length, got "
+                f"{n}, {len(self.equity)} and {len(self.gross_exposure)}"
+            )
+        if not np.all(np.isfinite(self.equity)):
+            raise ValueError("equity holds NaN or infinite values")
+        if not np.all(np.isfinite(self.gross_exposure)):
+            raise ValueError("gross_exposure holds NaN or infinite values")
+        if n > 1 and np.any(np.diff(self.equity_ts) < 0):
+            raise ValueError("equity_ts must be ascending")
+        if self.sample_interval_ns <= 0:
+            raise ValueError(f"sample_interval_ns must be positive, got {self.sample_interval_ns}")
+        for name in ("starting_equity", "final_equity", "realized_pnl", "unrealized_pnl", "fees"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite():
+                raise TypeError(f"{name} must be a finite Decimal, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# closed trades
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class ClosedTrade:
+    """A round trip on one instrument: from a flat position back to flat (or through zero).
+
+    Fills are paired first in, first out. ``gross_pnl`` is exact for spot and linear instruments
+    and rounded to 8 decimal places for inverse ones; it is in ``pnl_asset`` (the settle asset).
+    """
+
+    instrument: str
+    "Instrument key."
+    side: Side
+    "BUY for a long trade, SELL for a short one."
+    qty: Decimal
+    "Quantity opened (= quantity closed)."
+    entry_price: Decimal
+    "Volume-weighted entry price."
+    exit_price: Decimal
+    "Volume-weighted exit price."
+    ts_open: int
+    ts_close: int
+    gross_pnl: Decimal
+    fees: Decimal
+    "Fees of the trade's fills converted to ``pnl_asset`` (a share of a fill that flips the position)."
+    net_pnl: Decimal
+    "``gross_pnl - fees``; the trade wins when it is positive."
+    pnl_asset: str
+    n_fills: int
+    fees_unconverted: int = 0
+    "Fills whose fee asset could not be converted to ``pnl_asset`` (not in ``fees``)."
+
+    @property
+    def is_win(self) -> bool:
+        return self.net_pnl > 0
+
+
+def _fee_in_settle(fill: Fill) -> Decimal | None:
+    """The fill's fee in the instrument's settle asset, or None if it cannot be converted."""
+    inst = fill.instrument
+    if fill.fee == 0 or fill.fee_asset == inst.settle:
+        return fill.fee
+    if inst.kind is InstrumentKind.INVERSE:
+        if fill.fee_asset == inst.quote:  # quote -> base at the fill price
+            return (fill.fee / fill.price).quantize(INVERSE_PNL_STEP, rounding=ROUND_HALF_EVEN)
+        return None
+    if fill.fee_asset == inst.base:  # e.g. spot buy paying the fee in the bought asset: exact
+        return fill.fee * fill.price
+    return None
+
+
+class _OpenTrade:
+    """A trade being built: FIFO entry lots and accumulated exits."""
+
+    __slots__ = (
+        "instrument", "side", "ts_open", "lots", "entry_qty", "entry_value", "exit_qty",
+        "exit_value", "gross", "fees", "n_fills", "unconverted",
+    )
+
+    def __init__(self, instrument: Instrument, side: Side, ts_open: int) -> None:
+        self.instrument = instrument
+        self.side = side
+        self.ts_open = ts_open
+        self.lots: deque[list[Decimal]] = deque()  # [qty remaining, price]
+        self.entry_qty = Decimal(0)
+        self.entry_value = Decimal(0)
+        self.exit_qty = Decimal(0)
+        self.exit_value = Decimal(0)
+        self.gross = Decimal(0)
+        self.fees = Decimal(0)
+        self.n_fills = 0
+        self.unconverted = 0
+
+    @property
+    def open_qty(self) -> Decimal:
+        return self.entry_qty - self.exit_qty
+
+    def add_fee(self, fee: Decimal | None) -> None:
+        if fee is None:
+            self.unconverted += 1
+        else:
+            self.fees += fee
+
+    def enter(self, price: Decimal, qty: Decimal) -> None:
+        self.lots.append([qty, price])
+        self.entry_qty += qty
+        self.entry_value += qty * price
+
+    def exit(self, price: Decimal, qty: Decimal) -> None:
+        """Close ``qty`` against the oldest lots first."""
+        inst = self.instrument
+        direction = int(self.side)
+        self.exit_qty += qty
+        self.exit_value += qty * price
+        remaining = qty
+        while remaining > 0:
+            lot = self.lots[0]
+            take = min(lot[0], remaining)
+            entry = lot[1]
+            if inst.kind is InstrumentKind.INVERSE:
+                with localcontext() as ctx:
+                    ctx.prec = 60  # rounded once, to 8 dp, when the trade closes
+                    self.gross += take * inst.multiplier * (1 / entry - 1 / price) * direction
+            else:
+                self.gross += (price - entry) * take * inst.multiplier * direction
+            lot[0] -= take
+            remaining -= take
+            if lot[0] == 0:
+                self.lots.popleft()
+
+    def close(self, ts_close: int) -> ClosedTrade:
+        inst = self.instrument
+        gross = self.gross
+        if inst.kind is InstrumentKind.INVERSE:
+            gross = gross.quantize(INVERSE_PNL_STEP, rounding=ROUND_HALF_EVEN)
+        return ClosedTrade(
+            instrument=inst.key,
+            side=self.side,
+            qty=self.entry_qty,
+            entry_price=self.entry_value / self.entry_qty,
+            exit_price=self.exit_value / self.exit_qty,
+            ts_open=self.ts_open,
+            ts_close=ts_close,
+            gross_pnl=gross,
+            fees=self.fees,
+            net_pnl=gross - self.fees,
+            pnl_asset=inst.settle,
+            n_fills=self.n_fills,
+            fees_unconverted=self.unconverted,
+        )
+
+
+def closed_trades(fills: Iterable[Fill]) -> tuple[list[ClosedTrade], int]:
+    """Pair fills FIFO per instrument into closed trades.
+
+    A trade opens when a position leaves zero and closes when it returns to zero or flips; the
+    fill that flips closes one trade and opens the next with the rest of its quantity (and the
+    rest of its fee). Returns the closed trades in closing order and the number of trades still
+    open at the end.
+    """
+    open_trades: dict[str, _OpenTrade] = {}
+    done: list[ClosedTrade] = []
+    for fill in fills:
+        if fill.qty <= 0:
+            raise ValueError(f"fill {fill.trade_id} has a non-positive quantity {fill.qty}")
+        key = fill.instrument.key
+        fee = _fee_in_settle(fill)
+        trade = open_trades.get(key)
+        if trade is None or trade.side is fill.side:  # open or add
+            if trade is None:
+                trade = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event)
+            trade.enter(fill.price, fill.qty)
+            trade.n_fills += 1
+            trade.add_fee(fee)
+            continue
+        closing = min(fill.qty, trade.open_qty)
+        rest = fill.qty - closing
+        # a flipping fill's fee is shared in proportion to quantity; the shares sum to the fee
+        closing_fee = fee if (fee is None or rest == 0) else fee * closing / fill.qty
+        trade.exit(fill.price, closing)
+        trade.n_fills += 1
+        trade.add_fee(closing_fee)
+        if trade.open_qty > 0:
+            continue
+        done.append(trade.close(fill.ts_event))
+        del open_trades[key]
+        if rest > 0:
+            flipped = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event)
+            flipped.enter(fill.price, rest)
+            flipped.n_fills += 1
+            flipped.add_fee(None if fee is None or closing_fee is None else fee - closing_fee)
+    return done, len(open_trades)
+
+
+# ---------------------------------------------------------------------------------------------
+# fills hash
+# ---------------------------------------------------------------------------------------------
+
+
+def fills_canonical_text(fills: Iterable[Fill]) -> str:
+    """One tab-separated line per fill, in order: ts_event, instrument key, client order id,
+    trade id, side, price, qty, fee, liquidity (Decimals as ``str()``)."""
+    lines = [
+        "\t".join((
+            str(f.ts_event), f.instrument.key, f.client_order_id, f.trade_id, f.side.name,
+            str(f.price), str(f.qty), str(f.fee), f.liquidity.value,
+        ))
+        + "\n"
+        for f in fills
+    ]
+    return "".join(lines)
+
+
+def fills_hash(fills: Iterable[Fill]) -> str:
+    """sha256 hex of :func:`fills_canonical_text`: identical fills give the identical hash."""
+    return hashlib.sha256(fills_canonical_text(fills).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# stats
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class Stats:
+    """Summary statistics of one run; see :func:`compute_stats` for the definitions.
+
+    Percentages are in percent (``12.5`` = 12.5 %). Money in ``currency`` unless noted.
+    """
+
+    config_name: str
+    seed: int
+    currency: str
+    start_ns: int
+    end_ns: int
+    starting_equity: Decimal
+    final_equity: Decimal
+    total_return: Decimal
+    "``final_equity - starting_equity`` (exact)."
+    total_return_pct: float
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    n_fills: int
+    n_trades: int
+    "Closed round-trip trades."
+    n_winning: int
+    n_losing: int
+    "Trades with net PnL < 0 (a trade at exactly 0 is neither)."
+    win_rate_pct: float
+    "Winning trades / closed trades (0 with no closed trades)."
+    open_trades: int
+    "Trades still open at the end."
+    net_pnl_by_asset: dict[str, Decimal]
+    "Sum of closed-trade net PnL per settle asset."
+    sharpe: float
+    sortino: float
+    max_drawdown_pct: float
+    "Largest fall from a running peak, in % of that peak (a positive number)."
+    max_drawdown: float
+    "The same fall in ``currency``."
+    max_drawdown_peak_ns: int
+    max_drawdown_trough_ns: int
+    exposure_pct: float
+    "Share of samples with gross exposure > 0."
+    avg_leverage: float
+    "Mean gross exposure / equity over samples with exposure."
+    max_leverage: float
+    traded_notional: Decimal
+    "Sum of fill notional in ``currency`` (fills valued in another asset are left out)."
+    turnover: float
+    "``traded_notional`` / average equity."
+    n_orders: int
+    orders_by_status: dict[str, int]
+    n_denied: int
+    denied_by_reason: dict[str, int]
+    n_rejected: int
+    rejected_by_reason: dict[str, int]
+    n_strategy_errors: int
+    events_processed: int
+    wall_time_s: float
+    events_per_s: float
+    fills_hash: str
+    trades: tuple[ClosedTrade, ...] = attrs.field(repr=False)
+    "The closed trades (written to ``trades.csv``, not to ``stats.json``)."
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict: Decimals as strings, without the trade list."""
+        out: dict[str, Any] = {}
+        for field in attrs.fields(Stats):
+            if field.name == "trades":
+                continue
+            out[field.name] = _jsonable(getattr(self, field.name))
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else 0.0
+    return value
+
+
+def _finite(x: float) -> float:
+    x = float(x)
+    return x if math.isfinite(x) else 0.0
+
+
+def _returns(equity: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Simple returns between samples; periods starting at a non-positive equity are dropped."""
+    if len(equity) < 2:
+        return np.empty(0, dtype=np.float64)
+    prev, nxt = equity[:-1], equity[1:]
+    ok = prev > 0
+    return nxt[ok] / prev[ok] - 1.0
+
+
+def _sharpe_sortino(equity: npt.NDArray[np.float64], sample_interval_ns: int) -> tuple[float, float]:
+    """Annualised Sharpe and Sortino (risk-free 0); 0 where undefined."""
+    r = _returns(equity)
+    if len(r) < 2:
+        return 0.0, 0.0
+    annual = math.sqrt(NS_PER_YEAR / sample_interval_ns)
+    mean = float(r.mean())
+    std = float(r.std(ddof=1))
+    sharpe = mean / std * annual if std > 0 else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)))
+    sortino = mean / downside * annual if downside > 0 else 0.0
+    return _finite(sharpe), _finite(sortino)
+
+
+def drawdown_series(equity: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Drawdown from the running peak: (amount ≤ 0 in currency, fraction ≤ 0 of the peak).
+
+    The fraction is 0 where the running peak is not positive.
+    """
+    if len(equity) == 0:
+        empty = np.empty(0, dtype=np.float64)
+        return empty, empty
+    peak = np.maximum.accumulate(equity)
+    amount = equity - peak
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(peak > 0, amount / np.where(peak > 0, peak, 1.0), 0.0)
+    return amount, frac
+
+
+def _max_drawdown(ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64]) -> tuple[float, float, int, int]:
+    """(max drawdown %, its amount, peak ts, trough ts); the deepest fall in % of its peak."""
+    if len(equity) == 0:
+        return 0.0, 0.0, 0, 0
+    amount, frac = drawdown_series(equity)
+    trough = int(np.argmin(frac))
+    if frac[trough] >= 0:  # never below a peak
+        return 0.0, 0.0, int(ts[0]), int(ts[0])
+    peak = int(np.argmax(equity[: trough + 1]))  # first sample at the running peak
+    return _finite(-frac[trough] * 100.0), _finite(-amount[trough]), int(ts[peak]), int(ts[trough])
+
+
+def _fill_notional(fill: Fill, currency: str) -> Decimal | None:
+    """The fill's value in ``currency`` where it is known exactly, else None."""
+    inst = fill.instrument
+    if inst.kind is InstrumentKind.INVERSE:
+        if inst.quote == currency:  # an inverse contract is worth qty * multiplier quote units
+            return fill.qty * inst.multiplier
+        if inst.settle == currency:
+            return inst.notional(fill.price, fill.qty)
+        return None
+    if inst.quote == currency:
+        return fill.qty * inst.multiplier * fill.price
+    return None
+
+
+def compute_stats(record: RunRecord) -> Stats:
+    """All statistics of one run. Pure: reads the record, changes nothing.
+
+    Definitions: returns are simple returns between equity samples; Sharpe = mean/std(ddof=1)
+    and Sortino = mean/sqrt(mean(min(r, 0)²)), both times sqrt(periods per year) where periods
+    per year = 365·24·3600e9 / ``sample_interval_ns``, risk-free 0, 0 when undefined. Turnover =
+    traded notional / mean equity.
+    """
+    equity = record.equity
+    ts = record.equity_ts
+    start, final = record.starting_equity, record.final_equity
+    total_return = final - start
+    total_return_pct = _finite(float(total_return / start * 100)) if start != 0 else 0.0
+
+    trades, n_open = closed_trades(record.fills)
+    n_win = sum(1 for t in trades if t.net_pnl > 0)
+    n_loss = sum(1 for t in trades if t.net_pnl < 0)
+    by_asset: dict[str, Decimal] = {}
+    for t in trades:
+        by_asset[t.pnl_asset] = by_asset.get(t.pnl_asset, Decimal(0)) + t.net_pnl
+
+    sharpe, sortino = _sharpe_sortino(equity, record.sample_interval_ns)
+    dd_pct, dd_amount, dd_peak, dd_trough = _max_drawdown(ts, equity)
+
+    gross = record.gross_exposure
+    in_market = gross > 0
+    exposure_pct = _finite(float(in_market.mean()) * 100.0) if len(gross) else 0.0
+    lev_mask = in_market & (equity > 0)
+    if lev_mask.any():
+        leverage = gross[lev_mask] / equity[lev_mask]
+        avg_leverage, max_leverage = _finite(float(leverage.mean())), _finite(float(leverage.max()))
+    else:
+        avg_leverage = max_leverage = 0.0
+
+    traded = Decimal(0)
+    for fill in record.fills:
+        value = _fill_notional(fill, record.currency)
+        if value is not None:
+            traded += value
+    mean_equity = float(equity.mean()) if len(equity) else float(start)
+    turnover = _finite(float(traded) / mean_equity) if mean_equity > 0 else 0.0
+
+    status_counts = Counter(o.status.value for o in record.orders)
+    orders_by_status = {s.value: status_counts[s.value] for s in OrderStatus if status_counts[s.value]}
+    rejected = Counter(o.reason or "(no reason)" for o in record.orders if o.status is OrderStatus.REJECTED)
+    denied = dict(sorted((str(k), int(v)) for k, v in record.denials.items()))
+    if not denied:  # the risk module's counts are the source; fall back to the orders themselves
+        denied = dict(sorted(Counter(
+            o.reason or "(no reason)" for o in record.orders if o.status is OrderStatus.DENIED
+        ).items()))
+
+    wall = record.wall_time_s
+    return Stats(
+        config_name=record.config_name,
+        seed=record.seed,
+        currency=record.currency,
+        start_ns=int(record.start_ns),
+        end_ns=int(record.end_ns),
+        starting_equity=start,
+        final_equity=final,
+        total_return=total_return,
+        total_return_pct=total_return_pct,
+        realized_pnl=record.realized_pnl,
+        unrealized_pnl=record.unrealized_pnl,
+        fees=record.fees,
+        n_fills=len(record.fills),
+        n_trades=len(trades),
+        n_winning=n_win,
+        n_losing=n_loss,
+        win_rate_pct=n_win / len(trades) * 100.0 if trades else 0.0,
+        open_trades=n_open,
+        net_pnl_by_asset=dict(sorted(by_asset.items())),
+        sharpe=sharpe,
+        sortino=sortino,
+        max_drawdown_pct=dd_pct,
+        max_drawdown=dd_amount,
+        max_drawdown_peak_ns=dd_peak,
+        max_drawdown_trough_ns=dd_trough,
+        exposure_pct=exposure_pct,
+        avg_leverage=avg_leverage,
+        max_leverage=max_leverage,
+        traded_notional=traded,
+        turnover=turnover,
+        n_orders=len(record.orders),
+        orders_by_status=orders_by_status,
+        n_denied=sum(denied.values()),
+        denied_by_reason=denied,
+        n_rejected=sum(rejected.values()),
+        rejected_by_reason=dict(sorted(rejected.items())),
+        n_strategy_errors=len(record.strategy_errors),
+        events_processed=int(record.events_processed),
+        wall_time_s=_finite(wall),
+        events_per_s=_finite(record.events_processed / wall) if wall > 0 else 0.0,
+        fills_hash=fills_hash(record.fills),
+        trades=tuple(trades),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# terminal report
+# ---------------------------------------------------------------------------------------------
+
+
+def iso_ns(ns: int) -> str:
+    """``2024-01-02T03:04:05Z``, with nanoseconds (``.000000001Z``) when they are not zero."""
+    seconds, frac = divmod(int(ns), 10**9)
+    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{frac:09d}Z" if frac else f"{stamp}Z"
+
+
+def _duration(ns: int) -> str:
+    seconds = ns / 1e9
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _money(value: Decimal | float, currency: str) -> str:
+    if isinstance(value, Decimal):
+        text = f"{value:,f}"
+    else:
+        text = f"{value:,.2f}"
+    return f"{text} {currency}"
+
+
+def _signed_money(value: Decimal, currency: str) -> str:
+    return ("+" if value > 0 else "") + _money(value, currency)
+
+
+def report_sections(stats: Stats, record: RunRecord) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The report as (section title, [(label, value), ...]) — shared by text and HTML."""
+    cur = stats.currency
+    run = [
+        ("Config", stats.config_name),
+        ("Seed", str(stats.seed)),
+        ("Period", f"{iso_ns(stats.start_ns)} → {iso_ns(stats.end_ns)}"),
+        ("Duration", _duration(stats.end_ns - stats.start_ns)),
+        ("Events", f"{stats.events_processed:,}"),
+        ("Wall time", f"{stats.wall_time_s:.2f} s"),
+        ("Speed", f"{stats.events_per_s:,.0f} events/s"),
+        ("Equity samples", f"{len(record.equity):,} every {_duration(record.sample_interval_ns)}"),
+    ]
+    perf = [
+        ("Starting equity", _money(stats.starting_equity, cur)),
+        ("Final equity", _money(stats.final_equity, cur)),
+        ("Total return", f"{_signed_money(stats.total_return, cur)}  ({stats.total_return_pct:+.2f} %)"),
+        ("Realized PnL", _signed_money(stats.realized_pnl, cur)),
+        ("Unrealized PnL", _signed_money(stats.unrealized_pnl, cur)),
+        ("Fees", _money(stats.fees, cur)),
+        ("Sharpe (annualised)", f"{stats.sharpe:.2f}"),
+        ("Sortino (annualised)", f"{stats.sortino:.2f}"),
+        ("Max drawdown", f"{stats.max_drawdown_pct:.2f} %  ({_money(stats.max_drawdown, cur)})"),
+    ]
+    if stats.max_drawdown_pct > 0:
+        perf.append(("  peak → trough", f"{iso_ns(stats.max_drawdown_peak_ns)} → {iso_ns(stats.max_drawdown_trough_ns)}"))
+    perf += [
+        ("Exposure", f"{stats.exposure_pct:.1f} % of samples"),
+        ("Leverage avg / max", f"{stats.avg_leverage:.2f}x / {stats.max_leverage:.2f}x"),
+        ("Traded notional", _money(stats.traded_notional, cur)),
+        ("Turnover", f"{stats.turnover:.2f}x average equity"),
+    ]
+    trades = [
+        ("Fills", f"{stats.n_fills:,}"),
+        ("Closed trades", f"{stats.n_trades:,}"),
+        ("Win rate", f"{stats.win_rate_pct:.1f} %  ({stats.n_winning} won, {stats.n_losing} lost)"
+         if stats.n_trades else "n/a (no closed trades)"),
+        ("Open at end", f"{stats.open_trades}"),
+    ]
+    for asset, pnl in stats.net_pnl_by_asset.items():
+        trades.append((f"Net trade PnL ({asset})", _signed_money(pnl, asset)))
+    orders = [("Orders", f"{stats.n_orders:,}")]
+    orders += [(f"  {status}", f"{count:,}") for status, count in stats.orders_by_status.items()]
+    risk = [("Denied", f"{stats.n_denied:,}")]
+    risk += [(f"  {reason}", f"{count:,}") for reason, count in stats.denied_by_reason.items()]
+    risk.append(("Rejected", f"{stats.n_rejected:,}"))
+    risk += [(f"  {reason}", f"{count:,}") for reason, count in stats.rejected_by_reason.items()]
+    errors = [(f"#{i}", line) for i, line in enumerate(record.strategy_errors, 1)] or [("", "none")]
+    return [
+        ("Run", run),
+        ("Performance", perf),
+        ("Trades", trades),
+        ("Orders", orders),
+        ("Risk / denials", risk),
+        ("Errors", errors),
+        ("Fills hash", [("sha256", stats.fills_hash)]),
+    ]
+
+
+def format_report(stats: Stats, record: RunRecord) -> str:
+    """A plain-text report for the terminal, with aligned labels and units."""
+    sections = report_sections(stats, record)
+    width = max(len(label) for _, rows in sections for label, _ in rows)
+    out: list[str] = []
+    rule = "=" * 72
+    title = f"Backtest report: {stats.config_name}"
+    out += [rule, title, rule]
+    if record.strategy_errors:
+        out += [
+            "",
+            f"!!! {len(record.strategy_errors)} STRATEGY ERROR(S): results reflect stopped strategies !!!",
+        ]
+        out += [f"!!! {line}" for line in record.strategy_errors]
+    for name, rows in sections:
+        out += ["", name, "-" * len(name)]
+        for label, value in rows:
+            out.append(f"  {label:<{width}}  {value}" if label else f"  {value}")
+    out.append("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------------------------
+
+FILL_COLUMNS = (
+    "ts_event", "ts_recv", "time", "instrument", "client_order_id", "venue_order_id", "trade_id",
+    "side", "price", "qty", "fee", "fee_asset", "liquidity", "strategy_id",
+)
+ORDER_COLUMNS = (
+    "client_order_id", "strategy_id", "instrument", "side", "type", "qty", "price",
+    "trigger_price", "time_in_force", "post_only", "reduce_only", "leverage", "take_profit",
+    "stop_loss", "status", "reason", "venue_order_id", "filled_qty", "avg_price", "ts_init",
+    "ts_last", "emulated", "tags",
+)
+TRADE_COLUMNS = (
+    "instrument", "side", "qty", "entry_price", "exit_price", "ts_open", "ts_close", "gross_pnl",
+    "fees", "net_pnl", "pnl_asset", "n_fills", "fees_unconverted",
+)
+EQUITY_COLUMNS = ("ts_ns", "time", "equity", "drawdown", "drawdown_pct", "gross_exposure")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Side):
+        return value.name
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _fill_row(f: Fill) -> list[str]:
+    return [
+        str(f.ts_event), str(f.ts_recv), iso_ns(f.ts_event), f.instrument.key, f.client_order_id,
+        f.venue_order_id, f.trade_id, f.side.name, str(f.price), str(f.qty), str(f.fee),
+        f.fee_asset, f.liquidity.value, f.strategy_id,
+    ]
+
+
+def _order_row(o: Order) -> list[str]:
+    values = {
+        "client_order_id": o.client_order_id, "strategy_id": o.strategy_id,
+        "instrument": o.instrument.key, "side": o.side, "type": o.type, "qty": o.qty,
+        "price": o.price, "trigger_price": o.trigger_price, "time_in_force": o.time_in_force,
+        "post_only": o.post_only, "reduce_only": o.reduce_only, "leverage": o.leverage,
+        "take_profit": o.take_profit, "stop_loss": o.stop_loss, "status": o.status,
+        "reason": o.reason, "venue_order_id": o.venue_order_id, "filled_qty": o.filled_qty,
+        "avg_price": o.avg_price, "ts_init": o.ts_init, "ts_last": o.ts_last,
+        "emulated": o.emulated, "tags": o.tags,
+    }
+    return [_cell(values[c]) for c in ORDER_COLUMNS]
+
+
+def _trade_row(t: ClosedTrade) -> list[str]:
+    return [_cell(getattr(t, c)) for c in TRADE_COLUMNS]
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _equity_rows(record: RunRecord) -> Iterable[list[str]]:
+    amount, frac = drawdown_series(record.equity)
+    for i in range(len(record.equity)):
+        ts = int(record.equity_ts[i])
+        yield [
+            str(ts), iso_ns(ts), repr(float(record.equity[i])), repr(float(amount[i])),
+            repr(float(frac[i] * 100.0)), repr(float(record.gross_exposure[i])),
+        ]
+
+
+def write_outputs(record: RunRecord, stats: Stats, out_dir: Path | str) -> dict[str, Path]:
+    """Write the run's files into ``out_dir`` (created if missing); returns them by name.
+
+    ``fills.csv``, ``orders.csv``, ``trades.csv`` hold Decimals as exact strings;
+    ``equity.csv`` has one row per sample with the drawdown; ``stats.json`` is
+    :meth:`Stats.to_json_dict`; ``report.html`` is the self-contained chart page.
+    """
+    from .chart import render_html
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "fills": out / "fills.csv",
+        "orders": out / "orders.csv",
+        "trades": out / "trades.csv",
+        "equity": out / "equity.csv",
+        "stats": out / "stats.json",
+        "report": out / "report.html",
+    }
+    _write_csv(paths["fills"], FILL_COLUMNS, (_fill_row(f) for f in record.fills))
+    _write_csv(paths["orders"], ORDER_COLUMNS, (_order_row(o) for o in record.orders))
+    _write_csv(paths["trades"], TRADE_COLUMNS, (_trade_row(t) for t in stats.trades))
+    _write_csv(paths["equity"], EQUITY_COLUMNS, _equity_rows(record))
+    paths["stats"].write_text(
+        json.dumps(stats.to_json_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    paths["report"].write_text(render_html(record, stats), encoding="utf-8")
+    return paths
