@@ -323,14 +323,18 @@ def from_mapping(
     result = _build(cls, data, key, ctx, secret=False)
     if ctx.errors:
         raise InvalidConfig(
-            [ConfigError(_scrub(message, ctx.secrets), path=source, key=k or None) for k, message in ctx.errors],
+            [ConfigError(message, path=source, key=k or None) for k, message in ctx.errors],
             source=source,
         )
     return typing.cast(T, result)
 
 
 def _scrub(message: str, secrets: set[str]) -> str:
-    """Last guard: no secret value seen while loading survives in a message."""
+    """Hide every secret value seen so far in a message written by a validator or check.
+
+    The loader's own messages never show a secret (they print ``***``); this guards messages that
+    class code wrote, which may quote any field.
+    """
     for secret in sorted(secrets, key=len, reverse=True):
         message = message.replace(secret, "***")
     return message
@@ -659,15 +663,14 @@ def _diagnose(
     """
     instance = object.__new__(spec.cls)
     checked: list[tuple[_Field, Any]] = []
-    blamed = False
+    blamed: dict[str, str] = {}  # toml key -> message, first problem of each field
 
     def blame(field: _Field, error: Exception) -> None:
-        nonlocal blamed
-        blamed = True
         if secret or field.secret:
-            ctx.error(_join(key, field.toml_key), "invalid value *** (details hidden: secret key)")
+            message = "invalid value *** (details hidden: secret key)"
         else:
-            ctx.error(_join(key, field.toml_key), _message_of(error))
+            message = _scrub(_message_of(error), ctx.secrets)
+        blamed.setdefault(field.toml_key, message)
 
     for field in spec.fields:
         attribute = field.attribute
@@ -703,12 +706,11 @@ def _diagnose(
             blame(field, e)
         except Exception:
             continue
+    for field in spec.fields:  # reported in the class's field order
+        if field.toml_key in blamed:
+            ctx.error(_join(key, field.toml_key), blamed[field.toml_key])
     if not blamed:
-        if secret or any(f.secret for f in spec.fields):
-            message = _scrub(_message_of(failure), ctx.secrets)
-        else:
-            message = _message_of(failure)
-        ctx.error(key, message)
+        ctx.error(key, _scrub(_message_of(failure), ctx.secrets))
 
 
 def _run_converter(converter: Any, value: Any, instance: Any, attribute: Any) -> Any:
