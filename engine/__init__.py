@@ -58,3 +58,37 @@ from ._orders import (
     OrderUpdate as OrderUpdate,
     TimeInForce as TimeInForce,
 )
+from ._clock import (
+    Clock as Clock,
+    LiveClock as LiveClock,
+    SimClock as SimClock,
+    TimerQueue as TimerQueue,
+)
+from ._portfolio import (
+    Portfolio as Portfolio,
+    Position as Position,
+)
+from ._risk_api import (
+    Denial as Denial,
+    DenyReason as DenyReason,
+    RiskGate as RiskGate,
+    TradingState as TradingState,
+)
+from ._strategy import (
+    Context as Context,
+    Strategy as Strategy,
+)
+from ._gateway import (
+    DataKind as DataKind,
+    EventSink as EventSink,
+    Gateway as Gateway,
+    GatewayCapabilities as GatewayCapabilities,
+    OrderReport as OrderReport,
+    Unsupported as Unsupported,
+)
+from ._core import (
+    Alarm as Alarm,
+    Engine as Engine,
+    ExecutionClient as ExecutionClient,
+    StrategyFailure as StrategyFailure,
+)

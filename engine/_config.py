@@ -5,12 +5,12 @@ A config class is a frozen attrs class with type hints (modules use
 :func:`load_config` reads a file and builds an instance, driven by those hints::
 
     @attrs.frozen
-    class DzengiConfig:
+    class VenueConfig:
         api_key: str = attrs.field(repr=False, metadata={"secret": True})
         recv_window_ms: int = 5000
         fee: Decimal = Decimal("0.001")
 
-    config = load_config(DzengiConfig, "configs/dzengi.toml")
+    config = load_config(VenueConfig, "configs/venue.toml")
 
 Rules:
 

@@ -57,9 +57,9 @@ class Instrument:
     """
 
     venue: str
-    "Venue name, e.g. ``dzengi``."
+    "Venue name, e.g. ``sim``."
     symbol: str
-    "The venue's own symbol, e.g. ``BTC/USD_LEVERAGE``."
+    "The venue's own symbol, e.g. ``BTC/USD``."
     base: str
     "Base asset (what the quantity counts)."
     quote: str
