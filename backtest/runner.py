@@ -29,7 +29,7 @@ from engine._portfolio import Portfolio
 from engine._risk_api import RiskGate
 from engine._strategy import Context, Strategy
 
-from .data import Dataset
+from .data import Dataset, iter_book_events
 from .progress import progress
 from .report import RunRecord, Stats, compute_stats
 from .simvenue import SimVenue, SimVenueConfig
@@ -78,7 +78,11 @@ class BacktestResult:
 class _Stream:
     """One selected stream: its columns (sliced to the time range) and its instrument."""
 
-    def __init__(self, kind: str, instrument: Instrument, columns: dict[str, np.ndarray], interval_ns: int) -> None:
+    def __init__(self, name: str, kind: str, instrument: Instrument, columns: dict[str, np.ndarray],
+                 interval_ns: int, start_ns: int | None, end_ns: int | None) -> None:
+        self.name = name
+        self.start_ns = start_ns
+        self.end_ns = end_ns
         self.kind = kind
         self.instrument = instrument
         self.columns = columns
@@ -187,8 +191,9 @@ def _select_streams(dataset: Dataset, engine: Engine, start_ns: int | None, end_
             raise DataError(f"a strategy subscribed to {kind} of {key}, but the data set at "
                             f"{dataset.path} has only: {'; '.join(have)}")
         info = candidates[0]
-        columns = dataset.select(info.name, start_ns=start_ns, end_ns=end_ns)
-        selected.append(_Stream(kind, engine.instruments[key], columns, info.interval_ns or 0))
+        columns = dataset.select(stream=info.name, start_ns=start_ns, end_ns=end_ns)
+        selected.append(_Stream(info.name, kind, engine.instruments[key], columns, info.interval_ns or 0,
+                                start_ns, end_ns))
     return selected
 
 
@@ -400,9 +405,7 @@ def _stream_events(stream: _Stream, order: int, dataset: Dataset) -> Iterator[tu
     inst = stream.instrument
     kind = stream.kind
     if kind == "book":
-        from .data import book_events_from_columns
-
-        for ev in book_events_from_columns(stream.columns, inst):
+        for ev in iter_book_events(dataset, stream.name, start_ns=stream.start_ns, end_ns=stream.end_ns):
             yield ev.ts_recv, order, ev
         return
     if kind == "bars":

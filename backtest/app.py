@@ -1,0 +1,98 @@
+"""What ``triotrade backtest`` and ``triotrade demo`` do: config → data → run → report."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine._config import from_mapping, params_class
+from engine._errors import ConfigError
+
+from .config import BUILTIN_PREFIX, BacktestConfig, load_backtest_config, resolve_strategies
+from .data import Dataset, demo_dataset_path, open_dataset
+from .report import format_report, write_outputs
+from .runner import BacktestResult, BacktestSettings, StrategySpec, run_backtest
+from .simvenue import SimVenueConfig
+
+__all__ = ["run_backtest_config", "run_demo", "open_data", "settings_from_config", "build_risk"]
+
+_NS_PER_MS = Decimal(1_000_000)
+
+
+def open_data(path: str, base_dir: Path | None = None) -> Dataset:
+    """Open ``builtin:demo`` or a data-set folder (relative paths against ``base_dir``, then cwd)."""
+    if path.startswith(BUILTIN_PREFIX):
+        name = path[len(BUILTIN_PREFIX):]
+        if name != "demo":
+            raise ConfigError(f"unknown built-in data set {name!r} (available: demo)", key="data.path")
+        return open_dataset(demo_dataset_path())
+    candidate = Path(path)
+    if not candidate.is_absolute() and base_dir is not None and (base_dir / candidate).exists():
+        candidate = base_dir / candidate
+    return open_dataset(candidate)
+
+
+def settings_from_config(config: BacktestConfig, *, show_progress: bool | None = None) -> BacktestSettings:
+    venue = config.venue
+    latency_ns = int((venue.order_latency_ms + venue.market_data_latency_ms) * _NS_PER_MS)
+    if latency_ns < 0:
+        raise ConfigError("latencies must not be negative", path=config.source, key="venue.order_latency_ms")
+    data = config.data
+    return BacktestSettings(
+        account_currency=config.account.currency,
+        starting_balances=dict(config.account.balances),
+        sim=SimVenueConfig(order_latency_ns=latency_ns, trade_through=venue.trade_through,
+                           maker_fee=venue.maker_fee, taker_fee=venue.taker_fee),
+        seed=config.seed,
+        start_ns=int(data.start.timestamp() * 1_000_000) * 1_000 if data.start else None,
+        end_ns=int(data.end.timestamp() * 1_000_000) * 1_000 if data.end else None,
+        show_progress=config.report.progress if show_progress is None else show_progress,
+        name=config.name,
+    )
+
+
+def build_risk(table: dict[str, Any], *, source: str = "<config>") -> Any:
+    """The risk gate for a run: the same :mod:`risk` module and limits as live trading."""
+    from risk import RiskConfig, RiskEngine
+
+    config = from_mapping(RiskConfig, table, source=source, key="risk")
+    return RiskEngine(config)
+
+
+def _finish(result: BacktestResult, out: Path | None, chart: bool = True) -> int:
+    print(format_report(result.stats, result.record))
+    if out is not None:
+        paths = write_outputs(result.record, result.stats, out)
+        if not chart:
+            paths.pop("report.html", None)
+        print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def run_backtest_config(path: Path, *, data: str | None = None, out: Path | None = None,
+                        show_progress: bool | None = None) -> int:
+    config = load_backtest_config(path)
+    specs = resolve_strategies(config)
+    dataset = open_data(data or config.data.path, base_dir=None if data else Path(config.source).parent)
+    risk = build_risk(config.risk, source=config.source)
+    result = run_backtest(dataset, specs, settings_from_config(config, show_progress=show_progress), risk=risk)
+    return _finish(result, out or config.report.out, config.report.chart)
+
+
+def demo_specs() -> Sequence[StrategySpec]:
+    from strategies.sma_cross import SmaCross
+
+    params = from_mapping(params_class(SmaCross), {"instrument": "sim:BTC/USD", "qty": "0.5"}, source="demo")
+    return [StrategySpec("sma", SmaCross, params)]
+
+
+def run_demo(out: Path) -> int:
+    """Backtest the SMA crossover on the bundled data set and write the report to ``out``."""
+    dataset = open_dataset(demo_dataset_path())
+    print(f"triotrade demo: SMA crossover (10/30) on the bundled data set {dataset.path}", file=sys.stderr)
+    settings = BacktestSettings(name="demo-sma-crossover", seed=7)
+    result = run_backtest(dataset, demo_specs(), settings, risk=build_risk({}, source="demo"))
+    return _finish(result, out)
