@@ -60,7 +60,8 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
         return [lo]
     raw = (hi - lo) / max(1, target)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    ratio = raw / mag  # the nearest nice step: between ~target-1 and ~target+2 ticks
+    step = mag * (1 if ratio < 1.5 else 2 if ratio < 2.25 else 2.5 if ratio < 3.5 else 5 if ratio < 7.5 else 10)
     first = math.ceil(lo / step - 1e-9) * step
     ticks = []
     value = first
@@ -72,8 +73,9 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
 
 _FIXED_STEPS_S = (
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600,
-    12 * 3600, 86400, 2 * 86400, 7 * 86400, 14 * 86400,
+    12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400,
 )
+_MONDAY_NS = 4 * 86400 * 10**9  # 1970-01-05, the first Monday: weeks start on it
 _MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60, 120)
 
 
@@ -81,7 +83,7 @@ def _utc(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 10**9, tz=timezone.utc)
 
 
-def time_ticks(t0: int, t1: int, target: int = 6) -> list[tuple[int, str]]:
+def time_ticks(t0: int, t1: int, target: int = 7) -> list[tuple[int, str]]:
     """Tick positions (ns) and UTC date labels for a time axis from ``t0`` to ``t1``."""
     span_s = (t1 - t0) / 1e9
     if span_s <= 0:
@@ -104,7 +106,8 @@ def time_ticks(t0: int, t1: int, target: int = 6) -> list[tuple[int, str]]:
         return ticks
     step = next((s for s in _FIXED_STEPS_S if span_s / s <= target), _FIXED_STEPS_S[-1])
     step_ns = step * 10**9
-    first = -(-t0 // step_ns) * step_ns
+    offset = _MONDAY_NS if step % (7 * 86400) == 0 else 0
+    first = -(-(t0 - offset) // step_ns) * step_ns + offset
     ticks = []
     previous_day = ""
     for ns in range(first, t1 + 1, step_ns):
