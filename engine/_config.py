@@ -661,7 +661,7 @@ def _diagnose(
     look at sibling fields still work; anything that cannot be checked alone is skipped, and if no
     single field is to blame the original error is reported on the table itself.
     """
-    instance = object.__new__(spec.cls)
+    instance: Any = object.__new__(spec.cls)
     checked: list[tuple[_Field, Any]] = []
     blamed: dict[str, str] = {}  # toml key -> message, first problem of each field
 
@@ -736,7 +736,12 @@ class NoParams:
 _PARAMS: dict[type, type] = {}
 
 
-def params_class(strategy_cls: type) -> type:
+def _copier(value: Any) -> collections.abc.Callable[[], Any]:
+    """A factory giving each instance its own copy of a mutable default."""
+    return lambda: copy.copy(value)
+
+
+def params_class(strategy_cls: type) -> type[Any]:
     """The frozen attrs class that validates ``strategy_cls``'s ``[strategies.params]`` table.
 
     The strategy's nested ``Params`` may be a plain class of annotated fields with defaults (it is
@@ -767,7 +772,7 @@ def params_class(strategy_cls: type) -> type:
             continue
         default = getattr(plain, name, attrs.NOTHING)
         if isinstance(default, (list, dict, set)):
-            default = attrs.Factory(lambda d=default: copy.copy(d))
+            default = attrs.Factory(_copier(default))
         these[name] = attrs.field(type=tp, default=default, kw_only=True)
     made = attrs.make_class(plain.__name__, these, bases=(plain,), frozen=True, slots=True)
     made.__qualname__ = plain.__qualname__
