@@ -517,8 +517,22 @@ def _convert_union(args: tuple[Any, ...], value: Any, key: str, ctx: _Context, s
         converted = _convert(arm, value, key, trial, secret)
         if not trial.errors:
             return converted
+    # A table (or array) that only one arm can take gets that arm's detailed errors.
+    shaped = [a for a in arms if _takes_shape_of(a, value)]
+    if len(shaped) == 1:
+        return _convert(shaped[0], value, key, ctx, secret)
     names = " or ".join(dict.fromkeys(_expected(a) for a in arms))
     return ctx.error(key, f"expected {names}, got {_describe(value, secret)}")
+
+
+def _takes_shape_of(tp: Any, value: Any) -> bool:
+    tp = _strip(tp)
+    origin = typing.get_origin(tp) or tp
+    if isinstance(value, collections.abc.Mapping):
+        return _is_attrs(tp) or origin in _MAPPINGS
+    if isinstance(value, (list, tuple)):
+        return origin in _SEQUENCES
+    return False
 
 
 def _convert_sequence(

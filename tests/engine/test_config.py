@@ -321,6 +321,22 @@ def test_optional_and_union() -> None:
     )
 
 
+@attrs.frozen
+class Target:
+    window: Window | str = "auto"
+    sizes: list[int] | int = 1
+
+
+def test_union_with_a_table_reports_the_tables_own_errors() -> None:
+    assert load(Target, {"window": {"fast": 3}}).window == Window(fast=3)
+    assert load(Target, {"window": "manual", "sizes": [1, 2]}) == Target("manual", [1, 2])
+    assert problems(Target, {"window": {"fast": "x"}, "sizes": [1, "2"]}) == [
+        "c.toml: window.fast: expected an integer, got 'x' (str)",
+        "c.toml: sizes[1]: expected an integer, got '2' (str)",
+    ]
+    assert problem(Target, {"window": 5}) == "c.toml: window: expected a table or a string, got 5 (int)"
+
+
 def test_any_passes_through() -> None:
     value = {"nested": [1, Decimal("2.5")]}
     assert load(Scalars, {"anything": value}).anything is value
