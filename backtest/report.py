@@ -780,31 +780,33 @@ def _equity_rows(record: RunRecord) -> Iterable[list[str]]:
         ]
 
 
-def write_outputs(record: RunRecord, stats: Stats, out_dir: Path | str) -> dict[str, Path]:
-    """Write the run's files into ``out_dir`` (created if missing); returns them by name.
+def write_outputs(
+    record: RunRecord, stats: Stats, out_dir: Path | str, *, html: bool = True
+) -> dict[str, Path]:
+    """Write the run's files into ``out_dir`` (created if missing); returns them by file name.
 
-    ``fills.csv``, ``orders.csv``, ``trades.csv`` hold Decimals as exact strings;
+    ``fills.csv``, ``orders.csv`` and ``trades.csv`` hold Decimals as exact strings;
     ``equity.csv`` has one row per sample with the drawdown; ``stats.json`` is
-    :meth:`Stats.to_json_dict`; ``report.html`` is the self-contained chart page.
+    :meth:`Stats.to_json_dict`; ``report.html`` (unless ``html=False``) is the self-contained
+    chart page.
     """
-    from .chart import render_html
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "fills": out / "fills.csv",
-        "orders": out / "orders.csv",
-        "trades": out / "trades.csv",
-        "equity": out / "equity.csv",
-        "stats": out / "stats.json",
-        "report": out / "report.html",
-    }
-    _write_csv(paths["fills"], FILL_COLUMNS, (_fill_row(f) for f in record.fills))
-    _write_csv(paths["orders"], ORDER_COLUMNS, (_order_row(o) for o in record.orders))
-    _write_csv(paths["trades"], TRADE_COLUMNS, (_trade_row(t) for t in stats.trades))
-    _write_csv(paths["equity"], EQUITY_COLUMNS, _equity_rows(record))
-    paths["stats"].write_text(
+    paths: dict[str, Path] = {}
+
+    def path(name: str) -> Path:
+        paths[name] = out / name
+        return paths[name]
+
+    _write_csv(path("fills.csv"), FILL_COLUMNS, (_fill_row(f) for f in record.fills))
+    _write_csv(path("orders.csv"), ORDER_COLUMNS, (_order_row(o) for o in record.orders))
+    _write_csv(path("trades.csv"), TRADE_COLUMNS, (_trade_row(t) for t in stats.trades))
+    _write_csv(path("equity.csv"), EQUITY_COLUMNS, _equity_rows(record))
+    path("stats.json").write_text(
         json.dumps(stats.to_json_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
-    paths["report"].write_text(render_html(record, stats), encoding="utf-8")
+    if html:
+        from .chart import render_html
+
+        path("report.html").write_text(render_html(record, stats), encoding="utf-8")
     return paths

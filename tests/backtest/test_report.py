@@ -338,7 +338,7 @@ def test_fills_csv_round_trips_decimals_exactly(tmp_path: Path) -> None:
     fills = _fills() + [make_fill(BTC, 3, Side.SELL, "100.50", "0.250", "0.0100")]
     record = make_record(fills=fills)
     paths = write_outputs(record, compute_stats(record), tmp_path / "run")
-    with paths["fills"].open(newline="", encoding="utf-8") as fh:
+    with paths["fills.csv"].open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0]) == FILL_COLUMNS
     assert len(rows) == len(fills)
@@ -367,7 +367,7 @@ def test_orders_csv_has_every_order_field(tmp_path: Path) -> None:
                 "filled_raw": "filled_qty", "filled_notional_raw": "avg_price", "type": "type",
                 "instrument": "instrument"}
     assert {shown_as.get(slot, slot) for slot in Order.__slots__} <= set(ORDER_COLUMNS)
-    with paths["orders"].open(newline="", encoding="utf-8") as fh:
+    with paths["orders.csv"].open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["status"] for r in rows] == ["filled", "denied"]
     assert rows[1]["reason"] == 'price band, "fat finger"'
@@ -382,7 +382,7 @@ def test_equity_csv_and_stats_json(tmp_path: Path) -> None:
                          realized_pnl=D("-9.875"), fees=D("0.001"))
     stats = compute_stats(record)
     paths = write_outputs(record, stats, tmp_path)
-    with paths["equity"].open(newline="", encoding="utf-8") as fh:
+    with paths["equity.csv"].open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0]) == EQUITY_COLUMNS
     assert [float(r["equity"]) for r in rows] == [100.0, 120.0, 90.125]
@@ -390,21 +390,24 @@ def test_equity_csv_and_stats_json(tmp_path: Path) -> None:
     assert float(rows[2]["drawdown_pct"]) == pytest.approx(-29.875 / 120 * 100)
     assert rows[1]["time"] == "2024-01-02T00:00:00Z"
 
-    data = json.loads(paths["stats"].read_text(encoding="utf-8"))
+    data = json.loads(paths["stats.json"].read_text(encoding="utf-8"))
     assert data["total_return"] == "-9.875"
     assert data["fees"] == "0.001"
     assert data["realized_pnl"] == "-9.875"
     assert data["fills_hash"] == stats.fills_hash
     assert "trades" not in data
-    assert set(paths) == {"fills", "orders", "trades", "equity", "stats", "report"}
-    assert paths["report"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert set(paths) == {"fills.csv", "orders.csv", "trades.csv", "equity.csv", "stats.json", "report.html"}
+    assert all(p.parent == tmp_path and p.name == name for name, p in paths.items())
+    assert paths["report.html"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    without_html = write_outputs(record, stats, tmp_path / "plain", html=False)
+    assert "report.html" not in without_html and not (tmp_path / "plain" / "report.html").exists()
 
 
 def test_trades_csv_holds_exact_pnl(tmp_path: Path) -> None:
     fills = [make_fill(XBT_INV, 1, Side.BUY, "30000", "10000"), make_fill(XBT_INV, 2, Side.SELL, "33000", "10000")]
     record = make_record(fills=fills)
     paths = write_outputs(record, compute_stats(record), tmp_path)
-    with paths["trades"].open(newline="", encoding="utf-8") as fh:
+    with paths["trades.csv"].open(newline="", encoding="utf-8") as fh:
         [row] = list(csv.DictReader(fh))
     assert (row["side"], row["gross_pnl"], row["pnl_asset"]) == ("BUY", "0.03030303", "BTC")
 
@@ -427,8 +430,8 @@ def test_degenerate_inputs_give_finite_outputs(equity: list[float], tmp_path: Pa
     text = format_report(stats, record)
     assert "nan" not in text.lower() and "inf " not in text.lower()
     paths = write_outputs(record, stats, tmp_path)
-    json.loads(paths["stats"].read_text(encoding="utf-8"))  # strict JSON: no NaN
-    for name in ("stats", "equity", "report"):
+    json.loads(paths["stats.json"].read_text(encoding="utf-8"))  # strict JSON: no NaN
+    for name in ("stats.json", "equity.csv", "report.html"):
         content = paths[name].read_text(encoding="utf-8").lower()
         assert "nan" not in content.replace("nanoseconds", "")
         assert "infinity" not in content
