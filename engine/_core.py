@@ -421,7 +421,9 @@ class Engine:
         if self.keep_fills:
             self.fills.append(fill)
         status = OrderStatus.FILLED if order.filled_raw >= order.qty_raw else OrderStatus.PARTIALLY_FILLED
-        if order.status is OrderStatus.PENDING_CANCEL and status is OrderStatus.PARTIALLY_FILLED:
+        if order.is_terminal:
+            pass  # a late fill of a canceled/expired order (polling venues): booked, state kept
+        elif order.status is OrderStatus.PENDING_CANCEL and status is OrderStatus.PARTIALLY_FILLED:
             pass  # still pending cancel; the fill is booked and announced below
         else:
             self._transition(order, status, ts_ns)

@@ -82,8 +82,9 @@ _LIVE_AT_VENUE = frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED
 
 _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.INITIALIZED: frozenset({S.SUBMITTED, S.DENIED}),
+    # SUBMITTED -> DENIED: a send-time check (rate limit, recvWindow) stopped it before it left
     S.SUBMITTED: frozenset({S.ACCEPTED, S.REJECTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED,
-                            S.EXPIRED, S.UNKNOWN, S.PENDING_CANCEL}),
+                            S.EXPIRED, S.UNKNOWN, S.PENDING_CANCEL, S.DENIED}),
     S.ACCEPTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED,
                            S.UNKNOWN}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED,
