@@ -1,0 +1,414 @@
+"""The live runner: gateways, the engine and its strategies in one trio nursery.
+
+Data flow: each gateway's reader puts events into :class:`~engine._channels.EventLanes`; the
+*pump* task feeds them into the synchronous engine core (the same methods the backtester calls);
+order commands the engine admits go to a per-venue *command lane*, where a worker awaits the
+gateway and applies the outcome policy:
+
+* an :class:`~engine.OrderReport` is applied to the order;
+* :class:`~engine.VenueRejected` rejects it (definite evidence);
+* :class:`~engine.OutcomeUnknown` (timeout, 5xx, 429, garbled answer) marks it UNKNOWN and
+  the *reconciler* queries the venue until it knows — the command is never resent;
+* :class:`~engine.RiskDenied` raised at send time (rate limit, recvWindow) denies it: nothing left.
+
+In paper mode the execution client is the simulated venue fed by live market data, so fills are
+simulated by the same matching engine as in backtests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import trio
+
+from ._channels import EventLanes
+from ._clock import LiveClock
+from ._core import Engine
+from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, VenueRejected
+from ._events import (
+    BalanceUpdate,
+    Bar,
+    BookDelta,
+    BookSnapshot,
+    Fill,
+    InstrumentUpdate,
+    PositionUpdate,
+    Quote,
+    Trade,
+    VenueStatus,
+)
+from ._gateway import DataKind, Gateway, OrderReport, Unsupported
+from ._orders import Order, OrderStatus
+
+__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "apply_report"]
+
+log = logging.getLogger("triotrade.live")
+
+
+@attrs.frozen
+class LiveSettings:
+    cancel_on_exit: bool = True
+    "Cancel every open order on shutdown."
+    shutdown_grace_s: float = 5.0
+    "How long cancels and final reconciliation may take before the nursery is canceled."
+    reconcile_interval_s: float = 1.0
+    "First wait before querying an UNKNOWN order; doubles up to 30 s."
+    status_interval_s: float = 10.0
+    "Period of the status summary (0 disables it)."
+    conflate_above: int = 1_000
+    conflate_trades: bool = False
+
+
+class LiveExecution:
+    """The engine's execution client live: commands queue per venue, workers await gateways."""
+
+    def __init__(self, venues: Sequence[str]) -> None:
+        self._send: dict[str, trio.MemorySendChannel[tuple[str, Order]]] = {}
+        self.receive: dict[str, trio.MemoryReceiveChannel[tuple[str, Order]]] = {}
+        for venue in venues:
+            send, receive = trio.open_memory_channel[tuple[str, Order]](math.inf)  # commands never drop
+            self._send[venue] = send
+            self.receive[venue] = receive
+
+    def submit(self, order: Order, now_ns: int) -> None:
+        self._send[order.instrument.venue].send_nowait(("submit", order))
+
+    def cancel(self, order: Order, now_ns: int) -> None:
+        self._send[order.instrument.venue].send_nowait(("cancel", order))
+
+
+def apply_report(engine: Engine, report: OrderReport) -> Order | None:
+    """Apply a venue's statement about an order to the engine's order (None if we do not know it)."""
+    order = engine.orders.get(report.client_order_id)
+    if order is None and report.venue_order_id:
+        order = next((o for o in engine.open_order_ids.values() if o.venue_order_id == report.venue_order_id), None)
+    if order is None:
+        log.warning("report for an order this session does not know: %s %s", report.client_order_id,
+                    report.venue_order_id)
+        return None
+    if report.venue_order_id and not order.venue_order_id:
+        order.venue_order_id = report.venue_order_id
+    ts = report.ts_recv
+    for fill in report.fills:
+        apply_fill(engine, fill, order)
+    status = report.status
+    if status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
+        if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+            engine.on_accepted(order, ts, report.venue_order_id)
+        # FILLED / PARTIALLY_FILLED follow from fills (deduplicated by trade id), never from a status alone
+    elif status is OrderStatus.CANCELED:
+        engine.on_canceled(order, ts, report.reason)
+    elif status is OrderStatus.EXPIRED:
+        engine.on_expired(order, ts, report.reason)
+    elif status is OrderStatus.REJECTED:
+        engine.on_rejected(order, ts, report.reason)
+    return order
+
+
+def apply_fill(engine: Engine, fill: Fill, order: Order | None = None) -> None:
+    """Book a venue fill on its order (found by client or venue order id)."""
+    if order is None:
+        order = engine.orders.get(fill.client_order_id)
+        if order is None and fill.venue_order_id:
+            order = next((o for o in engine.orders.values() if o.venue_order_id == fill.venue_order_id), None)
+    if order is None:
+        engine._alarm(fill.ts_recv, "unknown_fill", f"fill {fill.trade_id} for an order this session does not know "
+                      f"({fill.venue_order_id}); position may differ from the venue's")
+        return
+    inst = fill.instrument
+    engine.on_fill(order, fill.ts_event, inst.price_raw(fill.price), inst.size_raw(fill.qty), fill.liquidity,
+                   fill.fee, fill.trade_id, fill.fee_asset)
+
+
+class LiveRunner:
+    """Hosts gateways, the engine pump, command workers, the reconciler and the status task."""
+
+    def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], settings: LiveSettings = LiveSettings(),
+                 *, paper_venue: Any = None, status_out: Callable[[str], None] | None = None) -> None:
+        self.engine = engine
+        self.gateways = dict(gateways)
+        self.settings = settings
+        self.lanes = EventLanes(conflate_above=settings.conflate_above, conflate_trades=settings.conflate_trades)
+        self.paper_venue = paper_venue
+        self.execution = LiveExecution(list(self.gateways))
+        if paper_venue is None:
+            engine.execution = self.execution
+        else:
+            engine.execution = paper_venue
+        self.venue_positions: dict[str, PositionUpdate] = {}
+        self._unknown_wakeup = trio.Event()
+        self._pending_subscriptions: list[tuple[str, Any, dict[str, Any]]] = []
+        self._status_out = status_out or (lambda line: log.warning("%s", line))
+        self._order_locks: dict[str, trio.Lock] = {}
+        self._started = False
+        engine._on_subscribe = self._on_subscribe
+        self.last_prices: dict[str, Decimal] = {}
+        engine.mark_source = lambda inst: self.last_prices.get(inst.key)
+
+    # -- subscriptions (strategies subscribe synchronously; gateways subscribe async) -------
+    def _on_subscribe(self, kind: str, instrument: Any, opts: dict[str, Any]) -> None:
+        self._pending_subscriptions.append((kind, instrument, opts))
+        if self._started:
+            self._sub_send.send_nowait(None)
+
+    async def _subscriber(self) -> None:
+        async for _ in self._sub_receive:
+            while self._pending_subscriptions:
+                kind, instrument, opts = self._pending_subscriptions.pop(0)
+                gateway = self.gateways[instrument.venue]
+                kw = {}
+                if kind == "bars":
+                    kw["interval_s"] = int(opts.get("interval_s", 60))
+                if kind == "book":
+                    kw["depth"] = int(opts.get("depth", 10))
+                await gateway.subscribe(DataKind(kind), instrument, **kw)
+
+    # -- the nursery -----------------------------------------------------------------------
+    async def run(self, shutdown: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until ``shutdown`` is set, then shut down in order (see :meth:`_shutdown`)."""
+        self._sub_send, self._sub_receive = trio.open_memory_channel[None](math.inf)
+        async with trio.open_nursery() as nursery:
+            for venue, gateway in self.gateways.items():
+                await nursery.start(gateway.run, self.lanes)
+                for inst in gateway.instruments.values():
+                    self.engine.add_instrument(inst)
+            nursery.start_soon(self._subscriber)
+            nursery.start_soon(self._pump)
+            nursery.start_soon(self._timers)
+            if self.paper_venue is None:
+                for venue in self.gateways:
+                    nursery.start_soon(self._command_worker, venue)
+                nursery.start_soon(self._reconciler)
+                await self._load_account()
+            if self.settings.status_interval_s > 0:
+                nursery.start_soon(self._status)
+            self._started = True
+            self.engine.start()
+            self._sub_send.send_nowait(None)
+            task_status.started()
+            await shutdown.wait()
+            await self._shutdown()
+            nursery.cancel_scope.cancel()
+
+    async def _shutdown(self) -> None:
+        """Ordered shutdown.
+
+        1. strategies stop first, so nothing new is decided while we unwind;
+        2. open orders are canceled (if configured) and we wait, within the grace period, for
+           the venue to confirm — the command workers and the pump must still run for that,
+           which is why the nursery is canceled only afterwards;
+        3. the caller cancels the nursery: gateways close their connections.
+        """
+        self.engine.stop()
+        if self.settings.cancel_on_exit:
+            n = self.engine.cancel_all_orders("shutdown")
+            if n:
+                log.warning("shutdown: canceling %d open order(s)", n)
+                with trio.move_on_after(self.settings.shutdown_grace_s):
+                    while self.engine.open_orders():
+                        await trio.sleep(0.05)
+                left = self.engine.open_orders()
+                if left:
+                    log.error("shutdown: %d order(s) still open at the venue: %s", len(left),
+                              ", ".join(o.client_order_id for o in left))
+
+    async def _load_account(self) -> None:
+        for gateway in self.gateways.values():
+            try:
+                for balance in await gateway.balances():
+                    self.engine.portfolio.set_balance(balance.asset, balance.total)
+            except Exception as exc:  # the run can proceed; the status line will show what is known
+                log.warning("%s: could not load balances: %s", gateway.venue, exc)
+
+    # -- tasks -----------------------------------------------------------------------------
+    async def _pump(self) -> None:
+        engine = self.engine
+        lanes = self.lanes
+        sim = self.paper_venue
+        clock = engine.clock
+        while True:
+            event = await lanes.receive()
+            kind = type(event)
+            if sim is not None and sim.active:
+                sim.advance(clock.now_ns())
+            if kind is Trade:
+                self.last_prices[event.instrument.key] = event.price
+                if sim is not None and sim.active:
+                    sim.on_trade(event)
+                engine.on_trade(event)
+            elif kind is Quote:
+                self.last_prices[event.instrument.key] = event.mid
+                if sim is not None and sim.active:
+                    sim.on_quote(event)
+                engine.on_quote(event)
+            elif kind is BookSnapshot or kind is BookDelta:
+                book = engine.apply_book(event)
+                if book.best_bid_raw is not None and book.best_ask_raw is not None:
+                    self.last_prices[event.instrument.key] = book.mid
+                if sim is not None and sim.active:
+                    sim.on_book(book)
+                for slot, handler in engine.handlers("book", event.instrument.key):
+                    engine._call(slot, "on_book", handler, book)
+            elif kind is Bar:
+                self.last_prices.setdefault(event.instrument.key, event.close)
+                if sim is not None and sim.active:
+                    sim.on_bar(event)
+                engine.on_bar(event)
+            elif kind is OrderReport:
+                apply_report(engine, event)
+            elif kind is Fill:
+                apply_fill(engine, event)
+            elif kind is BalanceUpdate:
+                engine.portfolio.set_balance(event.asset, event.total)
+            elif kind is PositionUpdate:
+                self.venue_positions[event.instrument.key] = event
+            elif kind is InstrumentUpdate:
+                engine.add_instrument(event.instrument)
+            elif kind is VenueStatus:
+                log.warning("%s: %s %s", event.venue, event.state.value, event.detail)
+            engine.fire_timers(clock.now_ns())
+
+    async def _timers(self) -> None:
+        engine = self.engine
+        while True:
+            due = engine.timers.next_due
+            now = engine.clock.now_ns()
+            await trio.sleep(min(max(due - now, 0) / 1e9, 0.1))
+            engine.fire_timers(engine.clock.now_ns())
+
+    async def _command_worker(self, venue: str) -> None:
+        async with trio.open_nursery() as nursery:
+            async for command, order in self.execution.receive[venue]:
+                nursery.start_soon(self._execute, venue, command, order)
+
+    async def _execute(self, venue: str, command: str, order: Order) -> None:
+        # commands on one order are serialised: a cancel waits for its submit's outcome
+        lock = self._order_locks.setdefault(order.client_order_id, trio.Lock())
+        async with lock:
+            await self._execute_locked(venue, command, order)
+        if order.is_terminal:
+            self._order_locks.pop(order.client_order_id, None)
+
+    async def _execute_locked(self, venue: str, command: str, order: Order) -> None:
+        engine = self.engine
+        gateway = self.gateways[venue]
+        risk = engine.risk
+        now = engine.clock.now_ns
+        try:
+            if command == "submit":
+                report = await gateway.submit_order(order)
+            else:
+                if order.is_terminal:
+                    return
+                report = await gateway.cancel_order(order)
+        except VenueRejected as exc:
+            _note(risk, "record_venue_success")
+            if command == "submit":
+                engine.on_rejected(order, now(), f"[{exc.code}] {exc.venue_message}")
+            else:
+                engine.on_cancel_rejected(order, now(), f"[{exc.code}] {exc.venue_message}")
+                self._wake_reconciler()  # the order may have filled meanwhile: ask the venue
+            return
+        except RiskDenied as exc:  # refused at send time: nothing left the process
+            reason = f"{getattr(exc.reason, 'value', exc.reason)}: {exc.detail}"
+            if command == "submit":
+                engine.denials[str(getattr(exc.reason, "value", exc.reason))] = engine.denials.get(
+                    str(getattr(exc.reason, "value", exc.reason)), 0) + 1
+                engine._transition(order, OrderStatus.DENIED, now(), reason)
+            else:
+                engine.on_cancel_rejected(order, now(), reason)
+            return
+        except Unsupported as exc:
+            if command == "submit":
+                engine._transition(order, OrderStatus.DENIED, now(), f"unsupported_order: {exc}")
+            else:
+                engine.on_cancel_rejected(order, now(), str(exc))
+            return
+        except AuthFailed as exc:  # definite: the venue did nothing
+            log.error("%s: authentication failed: %s", venue, exc)
+            _note(risk, "record_venue_failure")
+            if command == "submit":
+                engine.on_rejected(order, now(), f"auth failed: {exc}")
+            else:
+                engine.on_cancel_rejected(order, now(), f"auth failed: {exc}")
+            return
+        except (OutcomeUnknown, RateLimited, trio.TooSlowError, OSError) as exc:
+            _note(risk, "record_venue_failure")
+            if command == "submit":
+                engine.on_unknown(order, now(), f"outcome unknown: {exc}")
+            else:
+                log.warning("cancel of %s: outcome unknown (%s); will query", order.client_order_id, exc)
+                engine.on_unknown(order, now(), f"cancel outcome unknown: {exc}")
+            self._wake_reconciler()
+            return
+        _note(risk, "record_venue_success")
+        apply_report(engine, report)
+
+    def _wake_reconciler(self) -> None:
+        self._unknown_wakeup.set()
+
+    async def _reconciler(self) -> None:
+        """Query every UNKNOWN order until the venue says what happened; never resend."""
+        delay = self.settings.reconcile_interval_s
+        while True:
+            unknown = [o for o in self.engine.open_order_ids.values() if o.status is OrderStatus.UNKNOWN]
+            if not unknown:
+                self._unknown_wakeup = trio.Event()
+                await self._unknown_wakeup.wait()
+                delay = self.settings.reconcile_interval_s
+                continue
+            await trio.sleep(delay)
+            for order in unknown:
+                if order.status is not OrderStatus.UNKNOWN:
+                    continue
+                gateway = self.gateways[order.instrument.venue]
+                try:
+                    report = await gateway.query_order(order)
+                except Exception as exc:  # still unknown; try again later
+                    log.warning("reconcile %s: %s", order.client_order_id, exc)
+                    continue
+                if report is None:
+                    self.engine.on_rejected(order, self.engine.clock.now_ns(),
+                                            "the venue has no such order (reconciled)")
+                else:
+                    apply_report(self.engine, report)
+                    if order.status is OrderStatus.UNKNOWN and report.status is not OrderStatus.UNKNOWN:
+                        self.engine.on_accepted(order, report.ts_recv, report.venue_order_id)
+            delay = min(delay * 2, 30.0)
+
+    async def _status(self) -> None:
+        while True:
+            await trio.sleep(self.settings.status_interval_s)
+            self._status_out(self.status_line())
+
+    def status_line(self) -> str:
+        """Positions, open orders and PnL in one line."""
+        engine = self.engine
+        parts = []
+        for pos in engine.portfolio.open_positions():
+            mark = self.last_prices.get(pos.instrument.key)
+            upnl = f" upnl {pos.unrealized_pnl(mark)}" if mark is not None else ""
+            parts.append(f"{pos.instrument.key} {pos.qty} @ {pos.avg_price}{upnl}")
+        n_open = len(engine.open_order_ids)
+        unknown = sum(1 for o in engine.open_order_ids.values() if o.status is OrderStatus.UNKNOWN)
+        state = getattr(engine.risk, "state", None)
+        state_txt = f" state {state.value}" if state is not None else ""
+        return (f"[status]{state_txt} positions: {'; '.join(parts) or 'none'} | open orders {n_open}"
+                f"{f' ({unknown} unknown)' if unknown else ''} | realized {engine.portfolio.realized_pnl}"
+                f" | fills {len(engine.fills)} | errors {len(engine.failures)}")
+
+
+def _note(risk: Any, method: str) -> None:
+    fn = getattr(risk, method, None)
+    if fn is not None:
+        fn()
+
+
+def live_engine(**kw: Any) -> Engine:
+    """An engine on wall-clock time."""
+    return Engine(clock=LiveClock(), **kw)
