@@ -38,11 +38,10 @@ from typing import Any
 
 import attrs
 
-from engine._config import InvalidConfig, from_mapping, load_toml, params_class
+from engine._config import from_mapping, load_toml
 from engine._errors import ConfigError
-from engine._loader import load_strategy_class
-
-from .runner import StrategySpec
+from engine._runconfig import StrategyConfig, StrategySpec
+from engine._runconfig import resolve_strategies as _resolve
 
 __all__ = ["BacktestConfig", "DataConfig", "AccountConfig", "VenueConfig", "StrategyConfig",
            "ReportConfig", "load_backtest_config", "resolve_strategies", "BUILTIN_PREFIX"]
@@ -104,18 +103,6 @@ class VenueConfig:
 
 
 @attrs.frozen
-class StrategyConfig:
-    """One strategy instance."""
-
-    cls: str = attrs.field(metadata={"toml": "class"})
-    "``package.module:Class`` or ``path/to/file.py:Class``."
-    id: str = ""
-    "Unique id (defaults to the class name)."
-    params: dict[str, Any] = attrs.Factory(dict)
-    "Validated against the class's ``Params``."
-
-
-@attrs.frozen
 class ReportConfig:
     out: Path | None = None
     "Folder for fills.csv, orders.csv, equity.csv, stats.json and report.html."
@@ -155,27 +142,4 @@ def load_backtest_config(path: str | Path) -> BacktestConfig:
 
 def resolve_strategies(config: BacktestConfig) -> list[StrategySpec]:
     """Import each strategy class and validate its parameters (all errors reported together)."""
-    base_dir = Path(config.source).parent
-    specs: list[StrategySpec] = []
-    errors: list[ConfigError] = []
-    seen: set[str] = set()
-    for i, sc in enumerate(config.strategies):
-        key = f"strategies[{i}]"
-        try:
-            cls = load_strategy_class(sc.cls, base_dir=base_dir, source=config.source, key=f"{key}.class")
-            params = from_mapping(params_class(cls), sc.params, source=config.source, key=f"{key}.params",
-                                  base_dir=base_dir)
-        except InvalidConfig as exc:
-            errors.extend(exc.errors)
-            continue
-        except ConfigError as exc:
-            errors.append(exc)
-            continue
-        sid = sc.id or cls.__name__
-        if sid in seen:
-            errors.append(ConfigError(f"duplicate strategy id {sid!r}", path=config.source, key=f"{key}.id"))
-        seen.add(sid)
-        specs.append(StrategySpec(sid, cls, params))
-    if errors:
-        raise InvalidConfig(errors, source=config.source)
-    return specs
+    return _resolve(config.strategies, config.source)

@@ -27,6 +27,7 @@ from engine._instruments import Instrument
 from engine._orders import ClientOrderIdFactory
 from engine._portfolio import Portfolio
 from engine._risk_api import RiskGate
+from engine._runconfig import StrategySpec
 from engine._strategy import Context, Strategy
 
 from .data import Dataset, iter_book_events
@@ -42,15 +43,6 @@ CHUNK = 65_536
 "Rows converted from numpy to Python per step: bounds memory (5M trades stay well under 1 GB)."
 
 _NEW = tuple.__new__
-
-
-@attrs.frozen
-class StrategySpec:
-    """A strategy to run: its id, class and validated parameters."""
-
-    id: str
-    cls: type[Strategy]
-    params: Any = None
 
 
 @attrs.frozen
