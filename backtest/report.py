@@ -40,6 +40,7 @@ __all__ = [
     "format_report",
     "write_outputs",
     "iso_ns",
+    "iso_ns_array",
     "FILL_COLUMNS",
     "ORDER_COLUMNS",
     "TRADE_COLUMNS",
@@ -737,9 +738,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _fill_row(f: Fill) -> list[str]:
+def _fill_row(f: Fill, when: str) -> list[str]:
     return [
-        str(f.ts_event), str(f.ts_recv), iso_ns(f.ts_event), f.instrument.key, f.client_order_id,
+        str(f.ts_event), str(f.ts_recv), when, f.instrument.key, f.client_order_id,
         f.venue_order_id, f.trade_id, f.side.name, str(f.price), str(f.qty), str(f.fee),
         f.fee_asset, f.liquidity.value, f.strategy_id,
     ]
@@ -770,14 +771,28 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]])
         writer.writerows(rows)
 
 
-def _equity_rows(record: RunRecord) -> Iterable[list[str]]:
+def iso_ns_array(ts: npt.NDArray[np.int64]) -> list[str]:
+    """:func:`iso_ns` over an array, vectorised (a million timestamps in well under a second)."""
+    ts = np.asarray(ts, dtype=np.int64)
+    seconds = np.datetime_as_string(ts.astype("datetime64[ns]"), unit="s").tolist()
+    frac = (ts % 10**9).tolist()
+    return [f"{s}.{f:09d}Z" if f else f"{s}Z" for s, f in zip(seconds, frac)]
+
+
+def _write_equity_csv(path: Path, record: RunRecord) -> None:
+    # numbers and ISO times never need CSV quoting: plain lines are ~2x faster than csv.writer
     amount, frac = drawdown_series(record.equity)
-    for i in range(len(record.equity)):
-        ts = int(record.equity_ts[i])
-        yield [
-            str(ts), iso_ns(ts), repr(float(record.equity[i])), repr(float(amount[i])),
-            repr(float(frac[i] * 100.0)), repr(float(record.gross_exposure[i])),
-        ]
+    columns = (
+        record.equity_ts.tolist(),
+        iso_ns_array(record.equity_ts),
+        record.equity.tolist(),
+        amount.tolist(),
+        (frac * 100.0).tolist(),
+        record.gross_exposure.tolist(),
+    )
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        fh.write(",".join(EQUITY_COLUMNS) + "\n")
+        fh.writelines(f"{t},{w},{e!r},{d!r},{p!r},{x!r}\n" for t, w, e, d, p, x in zip(*columns))
 
 
 def write_outputs(
@@ -798,10 +813,11 @@ def write_outputs(
         paths[name] = out / name
         return paths[name]
 
-    _write_csv(path("fills.csv"), FILL_COLUMNS, (_fill_row(f) for f in record.fills))
+    fill_times = iso_ns_array(np.fromiter((f.ts_event for f in record.fills), np.int64, len(record.fills)))
+    _write_csv(path("fills.csv"), FILL_COLUMNS, map(_fill_row, record.fills, fill_times))
     _write_csv(path("orders.csv"), ORDER_COLUMNS, (_order_row(o) for o in record.orders))
     _write_csv(path("trades.csv"), TRADE_COLUMNS, (_trade_row(t) for t in stats.trades))
-    _write_csv(path("equity.csv"), EQUITY_COLUMNS, _equity_rows(record))
+    _write_equity_csv(path("equity.csv"), record)
     path("stats.json").write_text(
         json.dumps(stats.to_json_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )

@@ -29,6 +29,7 @@ from backtest.report import (
     fills_hash,
     format_report,
     iso_ns,
+    iso_ns_array,
     write_outputs,
 )
 from engine import Fill, Instrument, Liquidity, Order, OrderStatus, OrderType, Side
@@ -401,6 +402,16 @@ def test_equity_csv_and_stats_json(tmp_path: Path) -> None:
     assert paths["report.html"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     without_html = write_outputs(record, stats, tmp_path / "plain", html=False)
     assert "report.html" not in without_html and not (tmp_path / "plain" / "report.html").exists()
+
+
+def test_iso_times_keep_nanoseconds() -> None:
+    stamps = [0, 1, 1_700_000_000_123_456_789, T0, -1]
+    expected = [
+        "1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000000001Z", "2023-11-14T22:13:20.123456789Z",
+        "2024-01-01T00:00:00Z", "1969-12-31T23:59:59.999999999Z",
+    ]
+    assert [iso_ns(ns) for ns in stamps] == expected
+    assert iso_ns_array(np.array(stamps, dtype=np.int64)) == expected
 
 
 def test_trades_csv_holds_exact_pnl(tmp_path: Path) -> None:
