@@ -65,7 +65,7 @@ class _TqdmProgress:
     __slots__ = ("_bar",)
 
     def __init__(self, total: int, desc: str) -> None:
-        from tqdm import tqdm  # imported only when a bar is shown
+        from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]  # only when a bar is shown
 
         self._bar = tqdm(
             total=total,

@@ -281,6 +281,17 @@ def test_orders_by_status_and_rejections_by_reason() -> None:
     assert compute_stats(make_record(orders=orders)).denied_by_reason == {"max_notional": 2}
 
 
+def test_compute_stats_is_pure() -> None:
+    fills = [make_fill(BTC, 1, Side.BUY, "100", "1", "0.1"), make_fill(BTC, 2, Side.SELL, "90", "1")]
+    record = make_record([100, 90, 95], exposure=[0, 100, 0], fills=fills, orders=[_order("a", [])])
+    equity_before = record.equity.copy()
+    first, second = compute_stats(record), compute_stats(record)
+    assert first == second
+    assert first.trades == second.trades and first.trades[0].net_pnl == D("-10.1")
+    assert np.array_equal(record.equity, equity_before)
+    assert record.orders[0].status is OrderStatus.INITIALIZED
+
+
 def test_events_per_second() -> None:
     assert compute_stats(make_record(events_processed=1000, wall_time_s=0.5)).events_per_s == 2000.0
     assert compute_stats(make_record(events_processed=1000, wall_time_s=0.0)).events_per_s == 0.0
