@@ -129,17 +129,17 @@ class LiveRunner:
     """Hosts gateways, the engine pump, command workers, the reconciler and the status task."""
 
     def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], settings: LiveSettings = LiveSettings(),
-                 *, paper_venue: Any = None, status_out: Callable[[str], None] | None = None) -> None:
+                 *, paper_venue_factory: Callable[[Engine], Any] | None = None,
+                 status_out: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.gateways = dict(gateways)
         self.settings = settings
         self.lanes = EventLanes(conflate_above=settings.conflate_above, conflate_trades=settings.conflate_trades)
-        self.paper_venue = paper_venue
+        self._paper_factory = paper_venue_factory
+        self.paper_venue: Any = None
+        "Paper mode: the simulated venue (built once the gateways have loaded instruments)."
         self.execution = LiveExecution(list(self.gateways))
-        if paper_venue is None:
-            engine.execution = self.execution
-        else:
-            engine.execution = paper_venue
+        engine.execution = self.execution
         self.venue_positions: dict[str, PositionUpdate] = {}
         self._unknown_wakeup = trio.Event()
         self._pending_subscriptions: list[tuple[str, Any, dict[str, Any]]] = []
@@ -177,6 +177,9 @@ class LiveRunner:
                 await nursery.start(gateway.run, self.lanes)
                 for inst in gateway.instruments.values():
                     self.engine.add_instrument(inst)
+            if self._paper_factory is not None:
+                self.paper_venue = self._paper_factory(self.engine)
+                self.engine.execution = self.paper_venue
             nursery.start_soon(self._subscriber)
             nursery.start_soon(self._pump)
             nursery.start_soon(self._timers)

@@ -1,0 +1,220 @@
+"""``triotrade run | paper | record``: wire venues, engine, risk and strategies into one nursery."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ._clock import LiveClock
+from ._core import Engine
+from ._errors import ConfigError
+from ._gateway import DataKind, Gateway
+from ._live import LiveRunner, LiveSettings
+from ._portfolio import Portfolio
+from ._runconfig import LiveConfig, StrategySpec, load_live_config, resolve_strategies
+
+__all__ = ["add_commands", "build_gateways", "run_live", "record"]
+
+log = logging.getLogger("triotrade.live")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="trade live: venues, accounts and strategies from a TOML config")
+    run.add_argument("config", type=Path)
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.set_defaults(func=lambda a: _main(a, "live"))
+
+    paper = sub.add_parser("paper", help="live market data, fills simulated locally (no keys needed)")
+    paper.add_argument("config", type=Path)
+    paper.add_argument("--duration", type=float, help="stop after this many seconds")
+    paper.set_defaults(func=lambda a: _main(a, "paper"))
+
+    rec = sub.add_parser("record", help="record live market data into the backtester's format")
+    rec.add_argument("config", type=Path)
+    rec.add_argument("--out", type=Path, required=True, help="data-set folder to write")
+    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    rec.set_defaults(func=_record_main)
+
+
+def build_gateways(config: LiveConfig, *, with_credentials: bool) -> dict[str, Gateway]:
+    from venues import venue_module
+
+    gateways: dict[str, Gateway] = {}
+    for i, entry in enumerate(config.venues):
+        module = venue_module(entry.venue)
+        credentials = None
+        if with_credentials:
+            if entry.credentials is None:
+                raise ConfigError("live trading needs [venues.credentials] (api_key_env/secret_env or key_file)",
+                                  path=config.source, key=f"venues[{i}].credentials")
+            credentials = entry.credentials.load(f"venues[{i}].credentials")
+        gateway = module.make_gateway(entry.options, credentials, source=config.source, key=f"venues[{i}].options")
+        if gateway.venue in gateways:
+            raise ConfigError(f"venue {gateway.venue!r} configured twice", path=config.source, key=f"venues[{i}]")
+        gateways[gateway.venue] = gateway
+    return gateways
+
+
+def _build_risk(config: LiveConfig) -> Any:
+    from risk import build_risk
+
+    return build_risk(config.risk, source=config.source)
+
+
+def _strategy_factory(spec: StrategySpec):  # type: ignore[no-untyped-def]
+    return lambda ctx: spec.cls(ctx, spec.params)
+
+
+async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None = None,
+                   gateways: dict[str, Gateway] | None = None, duration_s: float | None = None,
+                   task_status: trio.TaskStatus[LiveRunner] = trio.TASK_STATUS_IGNORED) -> LiveRunner:
+    """Run ``config`` in ``mode`` ("live" or "paper") until ``shutdown`` (or SIGINT/SIGTERM)."""
+    specs = resolve_strategies(config.strategies, config.source)
+    if not specs:
+        raise ConfigError("at least one [[strategies]] table is needed", path=config.source, key="strategies")
+    if gateways is None:
+        gateways = build_gateways(config, with_credentials=(mode == "live"))
+    engine = Engine(clock=LiveClock(), portfolio=Portfolio(config.paper.balances if mode == "paper" else {}),
+                    risk=_build_risk(config))
+    journal = None
+    if mode == "live" and config.run.journal is not None:
+        from ._journal import OrderJournal
+
+        journal = OrderJournal(config.run.journal)
+        engine.order_listeners.append(journal.on_update)
+    for spec in specs:
+        engine.add_strategy(spec.id, _strategy_factory(spec))
+    paper_factory = None
+    if mode == "paper":
+        paper_factory = _paper_venue_factory(config)
+    settings = LiveSettings(cancel_on_exit=config.run.cancel_on_exit, shutdown_grace_s=config.run.shutdown_grace_s,
+                            status_interval_s=config.run.status_interval_s, conflate_above=config.run.conflate_above)
+    runner = LiveRunner(engine, gateways, settings, paper_venue_factory=paper_factory,
+                        status_out=lambda line: print(line, file=sys.stderr, flush=True))
+    shutdown = shutdown or trio.Event()
+    duration_s = duration_s if duration_s is not None else config.run.duration_s
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_signals, shutdown)
+            if duration_s is not None:
+                nursery.start_soon(_stop_after, duration_s, shutdown)
+            await nursery.start(runner.run, shutdown)
+            task_status.started(runner)
+            await shutdown.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        if journal is not None:
+            journal.close()
+    return runner
+
+
+def _paper_venue_factory(config: LiveConfig):  # type: ignore[no-untyped-def]
+    from backtest.simvenue import SimVenue, SimVenueConfig
+
+    latency_ns = int(config.paper.order_latency_ms * 1_000_000)
+
+    def make(engine: Engine) -> Any:
+        return SimVenue(engine.instruments.values(), engine, SimVenueConfig(order_latency_ns=latency_ns),
+                        position_of=lambda inst: engine.portfolio.position(inst).qty_raw)
+
+    return make
+
+
+async def _watch_signals(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.warning("received %s: shutting down", signal.Signals(signum).name)
+            shutdown.set()
+            return
+
+
+async def _stop_after(seconds: float, shutdown: trio.Event) -> None:
+    await trio.sleep(seconds)
+    shutdown.set()
+
+
+def _main(args: argparse.Namespace, mode: str) -> int:
+    config = load_live_config(args.config)
+    runner = trio.run(lambda: run_live(config, mode, duration_s=args.duration))
+    print(summary(runner))
+    return 0
+
+
+def summary(runner: LiveRunner) -> str:
+    engine = runner.engine
+    lines = [runner.status_line().replace("[status]", "[final]")]
+    for failure in engine.failures:
+        lines.append(f"  {failure}")
+    for alarm in engine.alarms:
+        lines.append(f"  ALARM {alarm.kind}: {alarm.detail}")
+    if engine.denials:
+        lines.append("  denials: " + ", ".join(f"{k} {v}" for k, v in sorted(engine.denials.items())))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# recording
+# ---------------------------------------------------------------------------------------------
+
+_RECORDABLE = {"trades": DataKind.TRADES, "quotes": DataKind.QUOTES, "book": DataKind.BOOK, "bars": DataKind.BARS}
+
+
+async def record(config: LiveConfig, out: Path, *, shutdown: trio.Event | None = None,
+                 gateways: dict[str, Gateway] | None = None, duration_s: float | None = None,
+                 task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> dict[str, int]:
+    """Record the ``[record]`` instruments and kinds into a data set at ``out``; returns rows per stream."""
+    from backtest.recorder import Recorder
+
+    instruments = config.record.get("instruments", [])
+    kinds = config.record.get("kinds", ["trades", "book"])
+    interval_s = int(config.record.get("interval_s", 60))
+    if not instruments:
+        raise ConfigError("[record] needs instruments = [\"venue:symbol\", ...]", path=config.source,
+                          key="record.instruments")
+    unknown = [k for k in kinds if k not in _RECORDABLE]
+    if unknown:
+        raise ConfigError(f"unknown kinds {unknown} (choose from {sorted(_RECORDABLE)})", path=config.source,
+                          key="record.kinds")
+    gateways = gateways or build_gateways(config, with_credentials=False)
+    shutdown = shutdown or trio.Event()
+    duration_s = duration_s if duration_s is not None else config.run.duration_s
+    recorder = Recorder(out)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_signals, shutdown)
+            if duration_s is not None:
+                nursery.start_soon(_stop_after, duration_s, shutdown)
+            for gateway in gateways.values():
+                await nursery.start(gateway.run, recorder.lanes)
+            all_instruments = {k: i for g in gateways.values() for k, i in g.instruments.items()}
+            for key in instruments:
+                inst = all_instruments.get(key)
+                if inst is None:
+                    raise ConfigError(f"unknown instrument {key!r} (the venues list {len(all_instruments)})",
+                                      path=config.source, key="record.instruments")
+                recorder.add_instrument(inst)
+                for kind in kinds:
+                    kw: dict[str, Any] = {"interval_s": interval_s} if kind == "bars" else {}
+                    await gateways[inst.venue].subscribe(_RECORDABLE[kind], inst, **kw)
+            nursery.start_soon(recorder.run)
+            task_status.started(recorder)
+            await shutdown.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        recorder.close()
+    return recorder.rows()
+
+
+def _record_main(args: argparse.Namespace) -> int:
+    config = load_live_config(args.config)
+    rows = trio.run(lambda: record(config, args.out, duration_s=args.duration))
+    for name, n in sorted(rows.items()):
+        print(f"{name}: {n} rows")
+    print(f"recorded into {args.out}")
+    return 0
