@@ -65,9 +65,7 @@ def build_risk(table: dict[str, Any], *, source: str = "<config>") -> Any:
 def _finish(result: BacktestResult, out: Path | None, chart: bool = True) -> int:
     print(format_report(result.stats, result.record))
     if out is not None:
-        paths = write_outputs(result.record, result.stats, out)
-        if not chart:
-            paths.pop("report.html", None)
+        paths = write_outputs(result.record, result.stats, out, html=chart)
         print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
