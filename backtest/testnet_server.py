@@ -39,6 +39,10 @@ __all__ = [
     "open_testnet",
     "dumps_json",
     "ws_url_of",
+    "RateRule",
+    "LimitHit",
+    "WindowLimiter",
+    "BanTracker",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -315,3 +319,98 @@ async def open_testnet(
             yield url
         finally:
             nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------------------------
+# rate limits: fixed windows, 429, then a 418 ban for a client that does not back off
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class RateRule:
+    """``limit`` units (request weight, orders) per fixed window of ``window_ms``, aligned to the epoch."""
+
+    name: str
+    window_ms: int
+    limit: int
+
+
+@attrs.frozen(slots=True)
+class LimitHit:
+    """A rule was exceeded: answer 429 and say when to retry."""
+
+    rule: RateRule
+    retry_after_ms: int
+
+
+class WindowLimiter:
+    """Counts units per key in fixed windows (a new window starts at each multiple of its length).
+
+    A request that would exceed any rule is refused and counts nothing.
+    """
+
+    def __init__(self, rules: Sequence[RateRule]) -> None:
+        self.rules = tuple(rules)
+        self._used: dict[tuple[str, str], tuple[int, int]] = {}  # (key, rule) -> (window start, used)
+
+    def try_add(self, key: str, units: int, now_ms: int) -> LimitHit | None:
+        """Add ``units`` for ``key`` unless a rule would be exceeded (then return the hit)."""
+        pending: list[tuple[tuple[str, str], int, int]] = []
+        for rule in self.rules:
+            start = now_ms - now_ms % rule.window_ms
+            window, used = self._used.get((key, rule.name + str(rule.window_ms)), (start, 0))
+            if window != start:
+                used = 0
+            if used + units > rule.limit:
+                return LimitHit(rule, start + rule.window_ms - now_ms)
+            pending.append(((key, rule.name + str(rule.window_ms)), start, used + units))
+        for slot, start, used in pending:
+            self._used[slot] = (start, used)
+        return None
+
+    def used(self, key: str, rule: RateRule, now_ms: int) -> int:
+        """Units used by ``key`` in the current window of ``rule``."""
+        start = now_ms - now_ms % rule.window_ms
+        window, used = self._used.get((key, rule.name + str(rule.window_ms)), (start, 0))
+        return used if window == start else 0
+
+
+class BanTracker:
+    """Escalation to an IP ban for clients that keep sending after a 429.
+
+    After a 429 with ``Retry-After``, every request from the same key that arrives before that
+    time is a violation; ``ban_after_violations`` of them ban the key for ``ban_s`` (doubling with
+    each further ban, capped at ``ban_max_s``). A banned key gets 418 until the ban ends.
+    """
+
+    def __init__(self, *, ban_after_violations: int = 3, ban_s: float = 120.0, ban_max_s: float = 3 * 86400.0) -> None:
+        self.ban_after_violations = ban_after_violations
+        self.ban_ms = int(ban_s * 1000)
+        self.ban_max_ms = int(ban_max_s * 1000)
+        self._penalty_until: dict[str, int] = {}
+        self._violations: dict[str, int] = {}
+        self._banned_until: dict[str, int] = {}
+        self._bans: dict[str, int] = {}
+
+    def check(self, key: str, now_ms: int) -> int | None:
+        """Count one request; returns the ban's end (ms) if the key is (now) banned, else None."""
+        until = self._banned_until.get(key, 0)
+        if now_ms < until:
+            return until
+        if now_ms < self._penalty_until.get(key, 0):
+            self._violations[key] = self._violations.get(key, 0) + 1
+            if self._violations[key] >= self.ban_after_violations:
+                bans = self._bans.get(key, 0)
+                length = min(self.ban_ms * (2 ** bans), self.ban_max_ms)
+                self._bans[key] = bans + 1
+                self._violations[key] = 0
+                self._penalty_until.pop(key, None)
+                until = self._banned_until[key] = now_ms + length
+                return until
+        else:
+            self._violations[key] = 0
+        return None
+
+    def note_429(self, key: str, now_ms: int, retry_after_ms: int) -> None:
+        """A 429 was sent to ``key``: requests before ``now + retry_after`` are violations."""
+        self._penalty_until[key] = max(self._penalty_until.get(key, 0), now_ms + retry_after_ms)
