@@ -1,0 +1,1216 @@
+"""The Dzengi gateway: market data over the WebSocket, orders over REST, account state by polling.
+
+Dzengi pushes market data only; there is no private stream. So order, fill, balance and position
+changes are **polled** (``myTrades``, ``openOrders``, ``fetchOrder``, ``account``,
+``tradingPositions``) and emitted as the same :class:`~engine.OrderReport`, :class:`~engine.Fill`,
+:class:`~engine.BalanceUpdate` and :class:`~engine.PositionUpdate` events a push venue gives.
+The poll interval adapts: ``poll_fast_s`` while orders are open or something changed within
+``fast_window_s``, ``poll_slow_s`` when idle, and longer when the request-weight budget runs low.
+
+Orders:
+
+* LIMIT, MARKET and STOP (stop-market, leverage symbols only) with GTC/IOC/FOK; leverage orders
+  carry ``accountId`` (the settlement asset's account, from ``account``), ``leverage``,
+  ``takeProfit`` and ``stopLoss``. Quantities and prices go out as exact decimal strings rounded
+  with the venue's rules (quantity down to the lot, price up to the tick).
+* Dzengi assigns order ids; the gateway maps them to our client order ids.
+* Only LIMIT orders can be cancelled (the venue's rule): other cancels raise
+  :class:`~engine.Unsupported` before anything is sent.
+* Outcome policy: a timeout, connection error, 5xx, 429 or unreadable answer on a command raises
+  :class:`~engine.OutcomeUnknown`; the order is never resent. :meth:`DzengiGateway.query_order`
+  then finds it — by its venue id if known, otherwise by **matching** (see
+  :meth:`DzengiGateway.query_order`).
+* Fills are de-duplicated by the venue's trade id; a fill of an order whose submit is still in
+  flight or unresolved is held back until the order is identified, so the engine never sees a
+  fill it cannot place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+import httpx
+import trio
+
+from engine import (
+    AuthFailed,
+    ConfigError,
+    BalanceUpdate,
+    Bar,
+    BookSnapshot,
+    Fill,
+    Instrument,
+    InstrumentKind,
+    MalformedMessage,
+    Order,
+    OrderStatus,
+    OrderType,
+    OutcomeUnknown,
+    PositionUpdate,
+    RateLimited,
+    RiskDenied,
+    Rounding,
+    Side,
+    Trade,
+    VenueError,
+    VenueRejected,
+    VenueState,
+    VenueStatus,
+)
+from engine._config import TomlConfig
+from engine._gateway import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
+
+from . import parsers as P
+from .constants import (
+    DEPTH_LIMITS,
+    MAX_RECV_WINDOW_MS,
+    REST_URL,
+    VENUE,
+    WS_URL,
+    ErrorCode,
+    WsDestination,
+)
+from .rest import DzengiRest, StreamWrapper
+from .signer import Credentials, encode_params
+from .stream import ConnectionLost, DzengiStream, StreamStatistics, WsRequestFailed
+
+__all__ = ["DzengiConfig", "DzengiGateway", "GatewayStatistics", "InvalidOrder"]
+
+log = logging.getLogger("venues.dzengi")
+
+MATCH_SLACK_MS = 2000
+"How far outside ``[sent, sent + recvWindow]`` a venue order time may lie and still match."
+FILL_CURSOR_OVERLAP_MS = 1000
+"Each ``myTrades`` poll re-reads this much of the previous window (duplicates are dropped)."
+_SEEN_FILLS_KEPT = 200_000
+
+
+# =============================================================================================
+# configuration
+# =============================================================================================
+
+
+def _recv_window(instance: Any, attribute: attrs.Attribute, value: int) -> None:  # type: ignore[type-arg]
+    if not 0 < value <= MAX_RECV_WINDOW_MS:
+        raise ValueError(f"must be within 1..{MAX_RECV_WINDOW_MS} ms (the venue's maximum), got {value}")
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+    if value <= 0:
+        raise ValueError(f"must be positive, got {value}")
+
+
+def _url(*schemes: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:  # type: ignore[type-arg]
+        if not value.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}, got {value!r}")
+    return check
+
+
+@attrs.frozen
+class DzengiConfig(TomlConfig):
+    """Settings of one Dzengi connection (``DzengiConfig.from_toml("configs/dzengi.toml")``).
+
+    Credentials come from ``api_key``/``secret`` or, better, from the environment variables named
+    by ``api_key_env``/``secret_env``. They never appear in a repr, a log line or an error.
+    """
+
+    base_url: str = attrs.field(default=REST_URL, validator=_url("http", "https"))
+    "REST host: the venue, its demo host or a local testnet (``http://127.0.0.1:PORT``)."
+    ws_url: str = attrs.field(default=WS_URL, validator=_url("ws", "wss"))
+    "WebSocket endpoint (``…/connect``)."
+    api_version: Literal["v1", "v2"] = "v1"
+    "REST API version (the demo host serves v1 only; v2 adds Hong Kong stocks)."
+    api_key: str = attrs.field(default="", repr=False, metadata={"secret": True})
+    secret: str = attrs.field(default="", repr=False, metadata={"secret": True})
+    api_key_env: str = ""
+    "Name of an environment variable holding the API key (used when ``api_key`` is empty)."
+    secret_env: str = ""
+    "Name of an environment variable holding the secret (used when ``secret`` is empty)."
+    recv_window_ms: int = attrs.field(default=5000, validator=_recv_window)
+    "How long after its timestamp a signed request stays valid (venue maximum 60000)."
+    http_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    "Timeout of one REST request (and of one WebSocket request/answer)."
+    poll_fast_s: float = attrs.field(default=1.0, validator=_positive)
+    "Poll interval while orders are open or something changed recently."
+    poll_slow_s: float = attrs.field(default=10.0, validator=_positive)
+    "Poll interval when idle."
+    fast_window_s: float = attrs.field(default=15.0, validator=_positive)
+    "How long a symbol stays on the fast poll after its last order activity."
+    account_poll_s: float = attrs.field(default=30.0, validator=_positive)
+    "Balances and positions are polled at least this often (and after every fill)."
+    time_sync_s: float = attrs.field(default=300.0, validator=_positive)
+    "How often the server clock offset is re-measured (also after any -1021)."
+    ping_interval_s: float = attrs.field(default=20.0, validator=_positive)
+    "WebSocket application ping period (the venue drops sockets idle for 30 s)."
+    reconnect_min_s: float = attrs.field(default=0.5, validator=_positive)
+    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
+    request_weight_per_min: int = 1200
+    "Our own request-weight budget (the lower of this and the venue's published limit applies)."
+    orders_per_s: int = 10
+    "Our own order-rate budget (the lower of this and the venue's published limit applies)."
+    max_rate_wait_s: float = 2.0
+    "Longest a request waits for a rate-limit slot before it is refused locally (nothing sent)."
+    fast_order_lane: bool = True
+    "Send order commands on pre-built HTTP/1.1 keep-alive connections (lowest latency)."
+    track_symbols: tuple[str, ...] = ()
+    "Symbols whose fills are polled even if no order was placed through this gateway."
+    leverage_account_id: str = ""
+    "``accountId`` for leverage orders; default: the settlement asset's account from ``account``."
+
+    def credentials(self) -> Credentials | None:
+        """The API credentials, or None for a market-data-only connection."""
+        key = self.api_key or (os.environ.get(self.api_key_env, "") if self.api_key_env else "")
+        secret = self.secret or (os.environ.get(self.secret_env, "") if self.secret_env else "")
+        if not key and not secret:
+            return None
+        if not key or not secret:
+            raise ConfigError("dzengi needs both an API key and a secret (or neither, for market data only)")
+        return Credentials(key, secret)
+
+
+# =============================================================================================
+# state
+# =============================================================================================
+
+
+class InvalidOrder(Unsupported):
+    """The order cannot be expressed on Dzengi (e.g. its quantity rounds to zero); nothing was sent."""
+
+
+@attrs.frozen(slots=True)
+class GatewayStatistics:
+    """A snapshot of the gateway's counters (for tests and the status line)."""
+
+    stream: StreamStatistics
+    requests_sent: int
+    polls: int
+    malformed: int
+    "Venue messages reported as malformed (and skipped)."
+    last_malformed: str
+    rate_limited: int
+    "Times the venue (or our budget) said slow down."
+    tracked_orders: int
+    open_orders: int
+    unresolved_orders: int
+    "Orders whose submit outcome is unknown and whose venue id is not known yet."
+    server_offset_ms: int
+    order_connections_opened: int
+
+
+@attrs.define(slots=True, eq=False)
+class _Tracked:
+    """What the gateway knows about one order of ours (or one it found at the venue)."""
+
+    client_order_id: str
+    instrument: Instrument
+    side: Side
+    venue_type: str
+    qty: Decimal
+    "Quantity as sent (after the venue's rounding)."
+    price: Decimal | None
+    "Limit or stop price as sent (None for MARKET)."
+    sent_ms: int
+    "The request's timestamp (server clock) — the anchor for matching an unresolved order."
+    venue_order_id: str = ""
+    status: OrderStatus = OrderStatus.SUBMITTED
+    filled: Decimal = Decimal(0)
+    last_key: tuple[OrderStatus, Decimal | None] | None = None
+    unresolved: bool = False
+    provisional_qty: Decimal = Decimal(0)
+    "Quantity reported in an order answer's fills that carried no venue trade id (see _consider_fill)."
+
+
+class _NullSink:
+    def send_market(self, event: Any) -> None:
+        pass
+
+    def send_execution(self, event: Any) -> None:
+        pass
+
+
+def _raw_to_str(raw: int, scale: int) -> str:
+    """A positive scaled integer as a plain decimal string without trailing zeros."""
+    if scale == 0:
+        return str(raw)
+    digits = str(raw).rjust(scale + 1, "0")
+    frac = digits[-scale:].rstrip("0")
+    return f"{digits[:-scale]}.{frac}" if frac else digits[:-scale]
+
+
+def _round_raw(raw: int, step: int, rounding: Rounding) -> int:
+    """Round a positive scaled integer to a multiple of ``step`` with the venue's rule."""
+    rem = raw % step
+    if not rem:
+        return raw
+    if rounding in (Rounding.DOWN, Rounding.FLOOR):
+        return raw - rem
+    if rounding in (Rounding.UP, Rounding.CEILING):
+        return raw - rem + step
+    if rounding is Rounding.HALF_UP:
+        return raw - rem + (step if 2 * rem >= step else 0)
+    if rounding is Rounding.HALF_EVEN:
+        if 2 * rem > step or (2 * rem == step and (raw // step) % 2):
+            return raw - rem + step
+        return raw - rem
+    raise InvalidOrder(f"{raw} is not a multiple of the step {step} and the venue does not round")
+
+
+class _SymbolWire:
+    """Per-instrument values pre-computed for the order hot path."""
+
+    __slots__ = ("param", "lot_raw", "tick_raw", "leveraged")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.param = encode_params([("symbol", inst.symbol)])
+        self.lot_raw = inst.size_raw(inst.lot_size)
+        self.tick_raw = inst.price_raw(inst.tick_size)
+        self.leveraged = inst.kind is not InstrumentKind.SPOT
+
+
+_VENUE_TYPE = {OrderType.LIMIT: "LIMIT", OrderType.MARKET: "MARKET", OrderType.STOP_MARKET: "STOP"}
+
+
+# =============================================================================================
+# the gateway
+# =============================================================================================
+
+
+class DzengiGateway(Gateway):
+    """One connection to Dzengi for one account (or market data only, without credentials).
+
+    Host it in a nursery (``await nursery.start(gateway.run, sink)``) or use
+    ``async with DzengiGateway.open(config, sink) as gateway:``.
+
+    Hooks for tests and benchmarks: ``transport`` replaces the HTTP transport (orders then go
+    through httpx too); ``ws_stream_wrapper``/``http_stream_wrapper`` wrap freshly connected
+    byte streams (e.g. to timestamp socket reads and writes).
+    """
+
+    venue = VENUE
+    capabilities = GatewayCapabilities(
+        order_types=frozenset({OrderType.LIMIT.value, OrderType.MARKET.value, OrderType.STOP_MARKET.value}),
+        time_in_force=frozenset({"GTC", "IOC", "FOK"}),
+        post_only=False,
+        reduce_only=False,
+        amend=False,
+        private_stream=False,
+        leverage=True,
+    )
+
+    def __init__(
+        self,
+        config: DzengiConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ws_stream_wrapper: StreamWrapper | None = None,
+        http_stream_wrapper: StreamWrapper | None = None,
+    ) -> None:
+        self.config = config
+        self._rest = DzengiRest(
+            config.base_url,
+            api_version=config.api_version,
+            credentials=config.credentials(),
+            recv_window_ms=config.recv_window_ms,
+            timeout_s=config.http_timeout_s,
+            transport=transport,
+            fast_orders=None if config.fast_order_lane else False,
+            stream_wrapper=http_stream_wrapper,
+            request_weight_per_min=config.request_weight_per_min,
+            orders_per_s=config.orders_per_s,
+            max_rate_wait_s=config.max_rate_wait_s,
+        )
+        self._stream = DzengiStream(
+            config.ws_url,
+            ping_interval_s=config.ping_interval_s,
+            request_timeout_s=config.http_timeout_s,
+            reconnect_min_s=config.reconnect_min_s,
+            reconnect_max_s=config.reconnect_max_s,
+            stream_wrapper=ws_stream_wrapper,
+            on_state=self._on_stream_state,
+            on_malformed=self._report_malformed,
+        )
+        self._stream.handlers.update({
+            WsDestination.QUOTE_EVENT.value: self._on_quote,
+            WsDestination.TRADE_EVENT.value: self._on_trade,
+            WsDestination.DEPTH_EVENT.value: self._on_depth,
+            WsDestination.OHLC_EVENT.value: self._on_ohlc,
+        })
+        self._sink: EventSink = _NullSink()
+        self._nursery: trio.Nursery | None = None
+        # instruments
+        self._by_symbol: dict[str, Instrument] = {}
+        self._by_key: dict[str, Instrument] = {}
+        self._wire: dict[str, _SymbolWire] = {}
+        # market data subscriptions
+        self._quote_symbols: set[str] = set()
+        self._trade_symbols: set[str] = set()
+        self._book_depth: dict[str, int] = {}
+        self._bar_intervals: dict[str, set[str]] = {}
+        self._bar_interval_ns: dict[str, set[int]] = {}
+        self._open_bars: dict[tuple[str, int], Bar] = {}
+        # orders and fills
+        self._by_client: dict[str, _Tracked] = {}
+        self._by_venue: dict[str, _Tracked] = {}
+        self._unresolved: list[_Tracked] = []
+        self._in_flight: dict[str, int] = {}
+        self._deferred: dict[str, dict[str, Fill]] = {}
+        self._seen_fills: set[str] = set()
+        self._seen_order: deque[str] = deque()
+        self._fill_cursor: dict[str, int] = {}
+        self._active_until: dict[str, float] = {}
+        self._kick = trio.Event()
+        self._account_due = True
+        # account state
+        self._account_ids: dict[str, str] = {}
+        self._balances: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+        self._positions: dict[str, tuple[Decimal, Decimal]] = {}
+        self._started_ms = 0
+        # counters
+        self._polls = 0
+        self._malformed = 0
+        self._last_malformed = ""
+        self._rate_limited = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        return self._by_key
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The instrument of a venue symbol (``KeyError`` if the venue does not list it)."""
+        return self._by_symbol[symbol]
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, config: DzengiConfig, sink: EventSink, **hooks: Any) -> AsyncIterator[DzengiGateway]:
+        """Run a gateway for the duration of the block (connected and loaded on entry)."""
+        gateway = cls(config, **hooks)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(gateway.run, sink)
+            try:
+                yield gateway
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def run(self, sink: EventSink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Load instruments, sync the clock, connect the stream, start the pollers; then serve."""
+        self._sink = sink
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._bootstrap()
+                await nursery.start(self._stream.run)
+                if self._rest.has_credentials:
+                    await self._load_account_state()
+                    nursery.start_soon(self._poll_loop)
+                nursery.start_soon(self._clock_loop)
+                if self._rest.lane is not None and self._rest.has_credentials:
+                    with trio.move_on_after(self.config.http_timeout_s):
+                        try:
+                            await self._rest.lane.warm(1)
+                        except OSError as e:
+                            log.info("dzengi: could not pre-open an order connection: %s", e)
+                task_status.started()
+        finally:
+            self._nursery = None
+            with trio.CancelScope(shield=True):
+                await self._rest.aclose()
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self._rest.aclose()
+
+    async def _bootstrap(self) -> None:
+        delay = self.config.reconnect_min_s
+        while True:
+            try:
+                await self._rest.sync_time()
+                info = await self._rest.exchange_info()
+                self._load_instruments(info)
+                break
+            except AuthFailed:
+                raise
+            except VenueError as e:
+                self._status(VenueState.DISCONNECTED, f"REST not available ({e}); retrying in {delay:.1f} s")
+                await trio.sleep(delay)
+                delay = min(delay * 2, self.config.reconnect_max_s)
+        self._started_ms = self._server_now_ms()
+
+    def _load_instruments(self, info: Any) -> None:
+        instruments = P.parse_instruments(info, self._report_malformed)
+        if not instruments:
+            raise P.malformed("exchangeInfo", "no usable symbols")
+        self._by_symbol = instruments
+        self._by_key = {inst.key: inst for inst in instruments.values()}
+        self._wire = {symbol: _SymbolWire(inst) for symbol, inst in instruments.items()}
+        limits = P.parse_rate_limits(info)
+        weight = [(min(limit, self.config.request_weight_per_min) if window == 60_000 else limit, window / 1000)
+                  for limit, window in limits.get("REQUEST_WEIGHT", [(self.config.request_weight_per_min, 60_000)])]
+        orders = [(min(limit, self.config.orders_per_s) if window == 1000 else limit, window / 1000)
+                  for limit, window in limits.get("ORDERS", [(self.config.orders_per_s, 1000)])]
+        self._rest.weights.set_limits(weight)
+        self._rest.orders.set_limits(orders)
+
+    async def _load_account_state(self) -> None:
+        for balance in await self.balances():
+            self._note_balance(balance)
+        try:
+            for position in await self.positions():
+                self._note_position(position)
+        except VenueRejected as e:  # accounts without leverage trading
+            log.info("dzengi: positions not available: %s", e)
+        for report in await self.open_orders():
+            tracked = self._by_venue.get(report.venue_order_id)
+            if tracked is None:
+                tracked = self._track_found(report)
+            self._update(tracked, report)
+
+    async def _clock_loop(self) -> None:
+        last = trio.current_time()
+        while True:
+            await trio.sleep(1.0)
+            if self._rest.clock_stale or trio.current_time() - last >= self.config.time_sync_s:
+                try:
+                    await self._rest.sync_time()
+                    last = trio.current_time()
+                except VenueError as e:
+                    log.warning("dzengi: clock sync failed: %s", e)
+
+    def _server_now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self._rest.offset_ms
+
+    def statistics(self) -> GatewayStatistics:
+        lane = self._rest.lane
+        return GatewayStatistics(
+            stream=self._stream.statistics(),
+            requests_sent=self._rest.requests_sent,
+            polls=self._polls,
+            malformed=self._malformed,
+            last_malformed=self._last_malformed,
+            rate_limited=self._rate_limited,
+            tracked_orders=len(self._by_client),
+            open_orders=sum(1 for t in self._by_venue.values() if not t.status.is_terminal),
+            unresolved_orders=len(self._unresolved),
+            server_offset_ms=self._rest.offset_ms,
+            order_connections_opened=lane.connections_opened if lane is not None else 0,
+        )
+
+    # -- reporting -------------------------------------------------------------------------------
+    def _report_malformed(self, error: MalformedMessage) -> None:
+        self._malformed += 1
+        self._last_malformed = str(error)
+        log.warning("%s", error)
+
+    def _status(self, state: VenueState, detail: str) -> None:
+        now = time.time_ns()
+        self._sink.send_market(VenueStatus(VENUE, now, now, state, detail))
+
+    def _on_stream_state(self, state: VenueState, detail: str) -> None:
+        self._status(state, detail)
+        if state is VenueState.CONNECTED and self._book_depth and self._nursery is not None:
+            self._nursery.start_soon(self._resync_books)
+
+    async def _resync_books(self) -> None:
+        for symbol, depth in list(self._book_depth.items()):
+            try:
+                self._sink.send_market(await self.book_snapshot(self._by_symbol[symbol], depth))
+            except VenueError as e:
+                log.warning("dzengi: book snapshot for %s failed: %s", symbol, e)
+
+    # =========================================================================================
+    # market data
+    # =========================================================================================
+
+    async def subscribe(self, kind: DataKind, instrument: Instrument, *, interval_s: int = 60, depth: int = 10) -> None:
+        """Start ``kind`` events for ``instrument`` (idempotent). BOOK sends a REST snapshot first."""
+        symbol = instrument.symbol
+        if symbol not in self._by_symbol:
+            raise VenueRejected(ErrorCode.BAD_SYMBOL.value, f"dzengi does not list {symbol!r}", venue=VENUE)
+        if kind is DataKind.QUOTES:
+            self._quote_symbols.add(symbol)
+            await self._subscribe(WsDestination.MARKET_DATA_SUBSCRIBE, {"symbols": sorted(self._quote_symbols)}, symbol)
+        elif kind is DataKind.TRADES:
+            self._trade_symbols.add(symbol)
+            await self._subscribe(WsDestination.TRADES_SUBSCRIBE, {"symbols": sorted(self._trade_symbols)}, symbol)
+        elif kind is DataKind.BOOK:
+            if depth <= 0:
+                raise ValueError(f"book depth must be positive, got {depth}")
+            self._book_depth[symbol] = max(depth, self._book_depth.get(symbol, 0))
+            self._sink.send_market(await self.book_snapshot(instrument, self._book_depth[symbol]))
+            await self._subscribe(WsDestination.DEPTH_SUBSCRIBE, {"symbols": sorted(self._book_depth)}, symbol)
+        elif kind is DataKind.BARS:
+            try:
+                name = P.interval_name(interval_s)
+            except ValueError as e:
+                raise Unsupported(str(e)) from None
+            self._bar_intervals.setdefault(symbol, set()).add(name)
+            self._bar_interval_ns.setdefault(symbol, set()).add(interval_s * 1_000_000_000)
+            intervals = sorted(set().union(*self._bar_intervals.values()), key=P.interval_ms)
+            await self._subscribe(WsDestination.OHLC_SUBSCRIBE,
+                                  {"symbols": sorted(self._bar_intervals), "intervals": intervals}, symbol)
+        else:  # pragma: no cover - DataKind is closed
+            raise Unsupported(f"dzengi has no {kind} data")
+
+    async def _subscribe(self, destination: WsDestination, payload: dict[str, Any], symbol: str) -> None:
+        try:
+            ack = await self._stream.subscribe(destination.value, payload)
+        except WsRequestFailed as e:
+            raise VenueRejected(e.status, f"{destination.value}: {e.payload}", venue=VENUE) from e
+        except (ConnectionLost, trio.TooSlowError):
+            return  # recorded: it goes out again when the socket is back
+        subscriptions = ack.get("subscriptions") if isinstance(ack, dict) else None
+        state = subscriptions.get(symbol) if isinstance(subscriptions, dict) else None
+        if state is not None and state != "PROCESSED":
+            code = ack.get("errorCode", "") if isinstance(ack, dict) else ""
+            raise VenueRejected(str(code or state), f"{destination.value} {symbol}: {state}", venue=VENUE)
+
+    async def book_snapshot(self, instrument: Instrument, depth: int = 100) -> BookSnapshot:
+        """The order book from ``GET depth`` (limit: the smallest venue limit ≥ ``depth``)."""
+        limit = next((n for n in DEPTH_LIMITS if n >= depth), DEPTH_LIMITS[-1])
+        answer = await self._rest.depth(instrument.symbol, min(limit, 1000))
+        return P.parse_depth(answer, instrument, time.time_ns(), depth)
+
+    async def recent_trades(self, instrument: Instrument, *, start_ms: int | None = None,
+                            limit: int = 500) -> list[Trade]:
+        """Public trades from ``GET aggTrades`` (oldest first)."""
+        rows = await self._rest.agg_trades(instrument.symbol, start_ms=start_ms, limit=limit)
+        ts = time.time_ns()
+        return [P.parse_agg_trade(row, instrument, ts) for row in P.as_list(rows, "aggTrades")]
+
+    async def bars(self, instrument: Instrument, interval_s: int = 60, *, start_ms: int | None = None,
+                   end_ms: int | None = None, limit: int = 500) -> list[Bar]:
+        """Historical bars from ``GET klines`` (oldest first)."""
+        name = P.interval_name(interval_s)
+        rows = await self._rest.klines(instrument.symbol, name, start_ms=start_ms, end_ms=end_ms, limit=limit)
+        ts = time.time_ns()
+        return [P.parse_kline(row, instrument, P.interval_ms(name), ts) for row in P.as_list(rows, "klines")]
+
+    # -- pushed events (the reader's hot path: synchronous, no awaits) -----------------------
+    def _on_quote(self, payload: Any, ts_recv: int) -> None:
+        self._sink.send_market(P.parse_ws_quote(payload, self._by_symbol, ts_recv))
+
+    def _on_trade(self, payload: Any, ts_recv: int) -> None:
+        self._sink.send_market(P.parse_ws_trade(payload, self._by_symbol, ts_recv))
+
+    def _on_depth(self, payload: Any, ts_recv: int) -> None:
+        symbol = payload.get("symbol") if isinstance(payload, dict) else None
+        depth = self._book_depth.get(symbol) if isinstance(symbol, str) else None
+        if depth is None:
+            if symbol is None:
+                raise P.malformed("marketdepth.event", "missing field 'symbol'", payload)
+            return  # a book we did not ask for
+        self._sink.send_market(P.parse_ws_depth(payload, self._by_symbol, ts_recv, depth))
+
+    def _on_ohlc(self, payload: Any, ts_recv: int) -> None:
+        bar = P.parse_ws_ohlc(payload, self._by_symbol, ts_recv)
+        symbol = bar.instrument.symbol
+        if bar.interval_ns not in self._bar_interval_ns.get(symbol, ()):
+            return
+        key = (symbol, bar.interval_ns)
+        previous = self._open_bars.get(key)
+        if previous is not None and bar.ts_event > previous.ts_event:
+            # the venue re-sends the bar in progress; a bar is final once the next one starts
+            self._sink.send_market(previous._replace(ts_recv=ts_recv))
+        if previous is None or bar.ts_event >= previous.ts_event:
+            self._open_bars[key] = bar
+
+    # =========================================================================================
+    # orders
+    # =========================================================================================
+
+    def _wire_of(self, inst: Instrument) -> _SymbolWire:
+        wire = self._wire.get(inst.symbol)
+        if wire is None:
+            if inst.symbol not in self._by_symbol:
+                raise InvalidOrder(f"dzengi does not list {inst.symbol!r}")
+            wire = self._wire[inst.symbol] = _SymbolWire(self._by_symbol[inst.symbol])
+        return wire
+
+    def _order_params(self, order: Order) -> tuple[str, str, Decimal, Decimal | None]:
+        """(URL-encoded params, venue type, quantity sent, price sent). Raises before any I/O."""
+        inst = order.instrument
+        wire = self._wire_of(inst)
+        venue_type = _VENUE_TYPE.get(order.type)
+        if venue_type is None:
+            raise Unsupported(f"dzengi has no {order.type.value} orders (LIMIT, MARKET and STOP only)")
+        if order.post_only or order.reduce_only:
+            raise Unsupported("dzengi has no post-only or reduce-only flag")
+        qty_raw = _round_raw(order.qty_raw, wire.lot_raw, inst.qty_rounding)
+        if qty_raw <= 0:
+            raise InvalidOrder(f"quantity {order.qty} rounds to 0 on the lot {inst.lot_size}")
+        qty_text = _raw_to_str(qty_raw, inst.size_scale)
+        parts = [wire.param, "&side=", "BUY" if order.side is Side.BUY else "SELL", "&type=", venue_type,
+                 "&timeInForce=", order.time_in_force.value, "&quantity=", qty_text]
+        price_raw: int | None = None
+        if venue_type == "LIMIT":
+            price_raw = order.price_raw
+            if price_raw is None:
+                raise InvalidOrder("a LIMIT order needs a price")
+        elif venue_type == "STOP":
+            if not wire.leveraged:
+                raise Unsupported(f"dzengi accepts STOP orders on leverage symbols only, not {inst.symbol}")
+            price_raw = order.trigger_raw
+            if price_raw is None:
+                raise InvalidOrder("a STOP order needs a trigger price")
+        price_text: str | None = None
+        if price_raw is not None:
+            if price_raw <= 0:
+                raise InvalidOrder(f"price must be positive, got {inst.price_of(price_raw)}")
+            price_text = _raw_to_str(_round_raw(price_raw, wire.tick_raw, inst.price_rounding), inst.price_scale)
+            parts += ("&price=", price_text)
+        if wire.leveraged:
+            account_id = self.config.leverage_account_id or self._account_ids.get(inst.settle, "")
+            if account_id:
+                parts += ("&accountId=", account_id)
+            if order.leverage is not None:
+                if order.leverage != order.leverage.to_integral_value() or order.leverage <= 0:
+                    raise InvalidOrder(f"dzengi leverage is a positive whole number, got {order.leverage}")
+                parts += ("&leverage=", str(int(order.leverage)))
+            for name, level in (("takeProfit", order.take_profit), ("stopLoss", order.stop_loss)):
+                if level is not None:
+                    parts += (f"&{name}=", format(inst.round_price(level), "f"))
+        elif order.leverage is not None or order.take_profit is not None or order.stop_loss is not None:
+            raise Unsupported(f"leverage, take-profit and stop-loss need a leverage symbol, not {inst.symbol}")
+        parts += ("&newOrderRespType=", "FULL" if venue_type == "MARKET" and not wire.leveraged else "RESULT")
+        return ("".join(parts), venue_type, inst.size_of(qty_raw),
+                Decimal(price_text) if price_text is not None else None)
+
+    async def submit_order(self, order: Order) -> OrderReport:
+        """Send a new order; see the module doc for the outcome policy. Never resends."""
+        params, venue_type, qty, price = self._order_params(order)
+        symbol = order.instrument.symbol
+        sent_ms = self._rest.timestamp_ms()
+        in_flight = self._in_flight
+        in_flight[symbol] = in_flight.get(symbol, 0) + 1
+        try:
+            answer = await self._rest.new_order(params)
+        except OutcomeUnknown:
+            in_flight[symbol] -= 1
+            self._mark_unresolved(self._track_sent(order, venue_type, qty, price, sent_ms))
+            raise
+        except RateLimited as e:  # our own budget refused it: nothing left the process
+            in_flight[symbol] -= 1
+            self._rate_limited += 1
+            self._flush_if_settled(symbol)
+            raise RiskDenied("rate_limited", str(e)) from e
+        except BaseException:  # definite rejection (or cancellation before the send)
+            in_flight[symbol] -= 1
+            self._flush_if_settled(symbol)
+            raise
+        in_flight[symbol] -= 1
+        ts_recv = time.time_ns()
+        tracked = self._track_sent(order, venue_type, qty, price, sent_ms)
+        try:
+            report = P.parse_new_order(answer, order.instrument, order.client_order_id, ts_recv)
+        except MalformedMessage as e:
+            self._report_malformed(e)
+            venue_id = answer.get("orderId") if isinstance(answer, dict) else None
+            if isinstance(venue_id, str) and venue_id:
+                self._adopt(tracked, venue_id)
+            else:
+                self._mark_unresolved(tracked)
+            tracked.status = OrderStatus.UNKNOWN
+            raise OutcomeUnknown(f"order {order.client_order_id}: the venue's answer is unreadable ({e})",
+                                 venue=VENUE) from e
+        self._adopt(tracked, report.venue_order_id)
+        for fill in report.fills:
+            if fill.trade_id.startswith(f"{report.venue_order_id}#"):
+                tracked.provisional_qty += fill.qty
+            else:
+                self._note_seen(symbol, fill.trade_id)
+        tracked.status = report.status
+        tracked.filled = report.filled_qty or Decimal(0)
+        tracked.last_key = (report.status, report.filled_qty)
+        self._flush_if_settled(symbol)
+        self._account_due = True  # balances (and positions) moved or were locked
+        self._touch(symbol)
+        return report
+
+    async def cancel_order(self, order: Order) -> OrderReport:
+        """Cancel a LIMIT order (the venue cancels nothing else). Unknown outcome → OutcomeUnknown."""
+        if order.type is not OrderType.LIMIT:
+            raise Unsupported(f"dzengi cancels LIMIT orders only; {order.client_order_id} is "
+                              f"{order.type.value} (nothing was sent)")
+        tracked = self._by_client.get(order.client_order_id)
+        venue_id = order.venue_order_id or (tracked.venue_order_id if tracked else "")
+        if not venue_id:
+            raise OutcomeUnknown(f"cancel {order.client_order_id}: its venue order id is not known yet (the submit's "
+                                 "outcome is unknown); nothing was sent — reconcile with query_order first",
+                                 venue=VENUE)
+        try:
+            answer = await self._rest.cancel_order(order.instrument.symbol, venue_id)
+        except RateLimited as e:
+            self._rate_limited += 1
+            raise RiskDenied("rate_limited", str(e)) from e
+        try:
+            report = P.parse_cancel_order(answer, order.instrument, order.client_order_id, time.time_ns())
+        except MalformedMessage as e:
+            self._report_malformed(e)
+            raise OutcomeUnknown(f"cancel {order.client_order_id}: the venue's answer is unreadable ({e})",
+                                 venue=VENUE) from e
+        if tracked is not None:
+            if not tracked.venue_order_id:
+                self._adopt(tracked, venue_id)
+            tracked.status = report.status
+            tracked.last_key = (report.status, report.filled_qty)
+        self._account_due = True
+        self._touch(order.instrument.symbol)
+        return report
+
+    async def query_order(self, order: Order) -> OrderReport | None:
+        """The venue's view of ``order``; None if the venue definitely does not have it.
+
+        With a venue order id this is ``fetchOrder`` ("Order does not exist" → None). Without one
+        (the submit's outcome was unknown) the order is found by matching, never by resending:
+
+        1. wait until the request's ``recvWindow`` has passed — after that the venue refuses it,
+           so what we see next is final;
+        2. candidates are venue orders on the symbol not mapped to any other order of ours, with
+           the same side, type and quantity (and price, for LIMIT/STOP), created within
+           ``[sent - 2 s, sent + recvWindow + 2 s]`` (venue clock): first ``openOrders``, then
+           the orders behind ``myTrades`` executions since ``sent - 2 s`` (checked with
+           ``fetchOrder``);
+        3. the earliest-created candidate is adopted. (Two identical orders sent within one
+           recvWindow cannot be told apart; the engine reconciles in send order, so they pair
+           up in time order.)
+        4. no candidate → None. (An order that expired unfilled leaves no trace on Dzengi; for
+           it None is also what matters: nothing was executed.)
+        """
+        tracked = self._by_client.get(order.client_order_id)
+        venue_id = order.venue_order_id or (tracked.venue_order_id if tracked else "")
+        if not venue_id:
+            if tracked is None:
+                tracked = self._track_from_order(order)
+            venue_id = await self._resolve(tracked)
+            if not venue_id:
+                self._forget_unresolved(tracked)
+                return None
+        try:
+            answer = await self._rest.fetch_order(order.instrument.symbol, venue_id)
+        except VenueRejected as e:
+            if e.code == ErrorCode.NO_SUCH_ORDER:
+                return None
+            raise
+        report = P.parse_fetch_order(answer, order.instrument, order.client_order_id, time.time_ns(),
+                                     provisional_fills=False)
+        for fill in report.fills:
+            self._note_seen(order.instrument.symbol, fill.trade_id)
+        if tracked is not None:
+            if not tracked.venue_order_id:
+                self._adopt(tracked, venue_id)
+            tracked.status = report.status
+            tracked.filled = report.filled_qty or tracked.filled
+            tracked.last_key = (report.status, report.filled_qty)
+        return report
+
+    async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
+        """Every open order the venue holds (client ids mapped; ``""`` for orders placed elsewhere)."""
+        rows = await self._rest.open_orders(instrument.symbol if instrument else None)
+        ts = time.time_ns()
+        out = []
+        for row in P.as_list(rows, "openOrders"):
+            try:
+                out.append(P.parse_open_order(row, self._by_symbol, self._client_id_of, ts))
+            except MalformedMessage as e:
+                self._report_malformed(e)
+        return out
+
+    async def balances(self) -> Sequence[BalanceUpdate]:
+        """Balances per asset (``account`` is the venue's per-asset account id)."""
+        updates = P.parse_account(await self._rest.account(), time.time_ns())
+        for b in updates:
+            current = self._account_ids.get(b.asset)
+            if current is None:
+                self._account_ids[b.asset] = b.account
+        return updates
+
+    async def positions(self) -> Sequence[PositionUpdate]:
+        """Open leverage positions, netted per symbol."""
+        return P.parse_positions(await self._rest.trading_positions(), self._by_symbol, time.time_ns(),
+                                 self._report_malformed)
+
+    async def my_trades(self, instrument: Instrument, *, start_ms: int | None = None) -> list[Fill]:
+        """Our executions on ``instrument`` from ``myTrades`` (the venue keeps about the last 1000)."""
+        rows = await self._rest.my_trades(instrument.symbol, start_ms=start_ms)
+        ts = time.time_ns()
+        out = []
+        for row in P.as_list(rows, "myTrades"):
+            try:
+                out.append(P.parse_my_trade(row, instrument, self._client_id_of, ts))
+            except MalformedMessage as e:
+                self._report_malformed(e)
+        return out
+
+    async def leverage_settings(self, instrument: Instrument) -> tuple[tuple[int, ...], int]:
+        """(allowed leverage values, default) of a leverage symbol."""
+        answer = await self._rest.leverage_settings(instrument.symbol)
+        if not isinstance(answer, dict) or not isinstance(answer.get("values"), list):
+            raise P.malformed("leverageSettings", "missing 'values'", answer)
+        try:
+            return tuple(int(v) for v in answer["values"]), int(answer.get("value", 0))
+        except (TypeError, ValueError):
+            raise P.malformed("leverageSettings", "values are not integers", answer) from None
+
+    # -- order bookkeeping --------------------------------------------------------------------
+    def _client_id_of(self, venue_order_id: str) -> str:
+        tracked = self._by_venue.get(venue_order_id)
+        return tracked.client_order_id if tracked is not None else ""
+
+    def _track_sent(self, order: Order, venue_type: str, qty: Decimal, price: Decimal | None,
+                    sent_ms: int) -> _Tracked:
+        tracked = _Tracked(order.client_order_id, order.instrument, order.side, venue_type, qty, price, sent_ms)
+        self._by_client[order.client_order_id] = tracked
+        return tracked
+
+    def _track_from_order(self, order: Order) -> _Tracked:
+        """Rebuild what we sent from the engine's order (e.g. after a restart)."""
+        venue_type = _VENUE_TYPE.get(order.type, "")
+        price_raw = order.trigger_raw if venue_type == "STOP" else order.price_raw
+        inst = order.instrument
+        wire = self._wire_of(inst)
+        qty = inst.size_of(_round_raw(order.qty_raw, wire.lot_raw, inst.qty_rounding))
+        price = (inst.price_of(_round_raw(price_raw, wire.tick_raw, inst.price_rounding))
+                 if price_raw is not None and venue_type != "MARKET" else None)
+        sent_ms = order.ts_init // 1_000_000 + self._rest.offset_ms if order.ts_init else self._started_ms
+        tracked = _Tracked(order.client_order_id, inst, order.side, venue_type, qty, price, sent_ms)
+        self._by_client[order.client_order_id] = tracked
+        self._mark_unresolved(tracked)
+        return tracked
+
+    def _track_found(self, report: OrderReport) -> _Tracked:
+        """Track an order found at the venue that was not placed through this gateway."""
+        tracked = _Tracked(report.client_order_id, report.instrument, Side.BUY, "", Decimal(0), None, 0,
+                           venue_order_id=report.venue_order_id, status=report.status)
+        self._by_venue[report.venue_order_id] = tracked
+        return tracked
+
+    def _mark_unresolved(self, tracked: _Tracked) -> None:
+        tracked.status = OrderStatus.UNKNOWN
+        if not tracked.unresolved:
+            tracked.unresolved = True
+            self._unresolved.append(tracked)
+        self._touch(tracked.instrument.symbol)
+
+    def _forget_unresolved(self, tracked: _Tracked) -> None:
+        if tracked.unresolved:
+            tracked.unresolved = False
+            self._unresolved.remove(tracked)
+            tracked.status = OrderStatus.REJECTED
+            self._flush_if_settled(tracked.instrument.symbol)
+
+    def _adopt(self, tracked: _Tracked, venue_order_id: str) -> None:
+        """Map ``venue_order_id`` to our order and release fills held back for it."""
+        tracked.venue_order_id = venue_order_id
+        self._by_venue[venue_order_id] = tracked
+        if tracked.unresolved:
+            tracked.unresolved = False
+            self._unresolved.remove(tracked)
+        held = self._deferred.pop(venue_order_id, None)
+        if held:
+            for fill in held.values():
+                self._consider_fill(attrs.evolve(fill, client_order_id=tracked.client_order_id))
+
+    def _symbol_unsettled(self, symbol: str) -> bool:
+        """True while a fill on ``symbol`` might belong to an order we cannot name yet."""
+        return self._in_flight.get(symbol, 0) > 0 or any(t.instrument.symbol == symbol for t in self._unresolved)
+
+    def _flush_if_settled(self, symbol: str) -> None:
+        """Once nothing on ``symbol`` is in flight or unresolved, held fills are someone else's: emit them."""
+        if self._symbol_unsettled(symbol):
+            return
+        for venue_id in [v for v, fills in self._deferred.items()
+                         if any(f.instrument.symbol == symbol for f in fills.values())]:
+            for fill in self._deferred.pop(venue_id).values():
+                self._consider_fill(fill)
+
+    def _note_seen(self, symbol: str, trade_id: str) -> bool:
+        """Remember a fill; False if it was seen before."""
+        key = f"{symbol}|{trade_id}"
+        if key in self._seen_fills:
+            return False
+        self._seen_fills.add(key)
+        self._seen_order.append(key)
+        if len(self._seen_order) > _SEEN_FILLS_KEPT:
+            self._seen_fills.discard(self._seen_order.popleft())
+        return True
+
+    def _consider_fill(self, fill: Fill) -> None:
+        """Emit a polled fill once: de-duplicated by trade id, held back while its order is unnamed."""
+        symbol = fill.instrument.symbol
+        if f"{symbol}|{fill.trade_id}" in self._seen_fills:
+            return
+        tracked = self._by_venue.get(fill.venue_order_id)
+        if tracked is None and self._symbol_unsettled(symbol):
+            self._deferred.setdefault(fill.venue_order_id, {})[fill.trade_id] = fill
+            return
+        self._note_seen(symbol, fill.trade_id)
+        if tracked is not None and tracked.provisional_qty > 0:
+            # the order's answer already reported this quantity without venue trade ids
+            take = min(tracked.provisional_qty, fill.qty)
+            tracked.provisional_qty -= take
+            if take == fill.qty:
+                return
+            fill = attrs.evolve(fill, qty=fill.qty - take)
+        self._sink.send_execution(fill)
+        self._account_due = True
+        self._touch(symbol)
+
+    def _update(self, tracked: _Tracked, report: OrderReport) -> None:
+        """Emit ``report`` if it says something new about the order."""
+        key = (report.status, report.filled_qty)
+        if key == tracked.last_key:
+            return
+        tracked.last_key = key
+        tracked.status = report.status
+        if report.filled_qty is not None:
+            tracked.filled = report.filled_qty
+        self._sink.send_execution(report)
+        self._touch(tracked.instrument.symbol)
+
+    def _touch(self, symbol: str) -> None:
+        """Something happened on ``symbol``: poll it fast for a while, starting now."""
+        try:
+            self._active_until[symbol] = trio.current_time() + self.config.fast_window_s
+        except RuntimeError:
+            return
+        self._kick.set()
+
+    # -- matching an order whose submit outcome is unknown ------------------------------------
+    def _matches(self, tracked: _Tracked, side: Any, venue_type: Any, qty: Decimal, price: Decimal | None,
+                 time_ms: int) -> bool:
+        if side != ("BUY" if tracked.side is Side.BUY else "SELL") or venue_type != tracked.venue_type:
+            return False
+        if qty != tracked.qty:
+            return False
+        if tracked.price is not None and price is not None and tracked.venue_type != "MARKET" and price != tracked.price:
+            return False
+        lo = tracked.sent_ms - MATCH_SLACK_MS
+        hi = tracked.sent_ms + self._rest.recv_window_ms + MATCH_SLACK_MS
+        return lo <= time_ms <= hi
+
+    async def _resolve(self, tracked: _Tracked) -> str:
+        wait_ms = tracked.sent_ms + self._rest.recv_window_ms + self._rest.safety_ms + 500 - self._server_now_ms()
+        if wait_ms > 0:
+            await trio.sleep(wait_ms / 1000)
+        if tracked.venue_order_id:  # the poller found it meanwhile
+            return tracked.venue_order_id
+        symbol = tracked.instrument.symbol
+        candidates: list[tuple[int, str]] = []
+        for row in P.as_list(await self._rest.open_orders(symbol), "openOrders"):
+            if not isinstance(row, dict):
+                continue
+            venue_id = str(row.get("orderId", ""))
+            if not venue_id or venue_id in self._by_venue:
+                continue
+            try:
+                qty = abs(P.decimal_of(row.get("origQty"), "origQty", "openOrders item", row))
+                price = P.decimal_of(row.get("price"), "price", "openOrders item", row)
+                created = int(row.get("time", 0))
+            except (MalformedMessage, TypeError, ValueError):
+                continue
+            if self._matches(tracked, row.get("side"), row.get("type"), qty, price, created):
+                candidates.append((created, venue_id))
+        if not candidates:
+            candidates = await self._candidates_from_trades(tracked)
+        if tracked.venue_order_id:  # found meanwhile
+            return tracked.venue_order_id
+        unclaimed = sorted(c for c in candidates if c[1] not in self._by_venue)
+        if not unclaimed:
+            return ""
+        venue_id = unclaimed[0][1]  # identical orders: the earliest created venue order not yet claimed
+        self._adopt(tracked, venue_id)
+        return venue_id
+
+    async def _candidates_from_trades(self, tracked: _Tracked) -> list[tuple[int, str]]:
+        symbol = tracked.instrument.symbol
+        rows = await self._rest.my_trades(symbol, start_ms=tracked.sent_ms - MATCH_SLACK_MS)
+        order_ids: list[str] = []
+        for row in P.as_list(rows, "myTrades"):
+            if isinstance(row, dict):
+                venue_id = str(row.get("orderId", ""))
+                if venue_id and venue_id not in self._by_venue and venue_id not in order_ids:
+                    order_ids.append(venue_id)
+        candidates = []
+        for venue_id in order_ids[:20]:
+            try:
+                answer = await self._rest.fetch_order(symbol, venue_id)
+            except VenueRejected:
+                continue
+            if not isinstance(answer, dict):
+                continue
+            try:
+                qty = abs(P.decimal_of(answer.get("quantity"), "quantity", "fetchOrder answer", answer))
+                price_value = answer.get("price")
+                price = P.decimal_of(price_value, "price", "fetchOrder answer", answer) if price_value is not None else None
+                created = int(answer.get("timestamp", 0))
+            except (MalformedMessage, TypeError, ValueError):
+                continue
+            if self._matches(tracked, answer.get("side"), answer.get("type"), qty, price, created):
+                candidates.append((created, venue_id))
+        return candidates
+
+    # =========================================================================================
+    # polling: the private stream Dzengi does not have
+    # =========================================================================================
+
+    def _poll_symbols(self) -> list[str]:
+        now = trio.current_time()
+        symbols = {t.instrument.symbol for t in self._by_venue.values() if not t.status.is_terminal}
+        symbols.update(t.instrument.symbol for t in self._unresolved)
+        symbols.update(s for s, until in self._active_until.items() if until > now)
+        symbols.update(s for s in self.config.track_symbols if s in self._by_symbol)
+        return sorted(symbols)
+
+    def poll_interval_s(self) -> float:
+        """The next poll interval: fast when busy, slow when idle, longer when the weight budget is low."""
+        now = trio.current_time()
+        busy = (any(not t.status.is_terminal for t in self._by_venue.values()) or bool(self._unresolved)
+                or any(until > now for until in self._active_until.values()))
+        interval = self.config.poll_fast_s if busy else self.config.poll_slow_s
+        budget = self._rest.weights.fill_ratio()
+        if budget < 0.25:
+            interval *= 4
+        elif budget < 0.5:
+            interval *= 2
+        return interval
+
+    async def _poll_loop(self) -> None:
+        last_account = trio.current_time()
+        while True:
+            started = trio.current_time()
+            account = self._account_due or started - last_account >= self.config.account_poll_s
+            try:
+                await self.poll_once(account=account)
+                if account:
+                    last_account = started
+            except RateLimited as e:
+                self._rate_limited += 1
+                await trio.sleep(max(e.retry_after_s, self.config.poll_fast_s))
+            except (VenueError, MalformedMessage) as e:
+                log.warning("dzengi: poll failed: %s", e)
+            with trio.move_on_after(self.poll_interval_s()):
+                await self._kick.wait()
+            self._kick = trio.Event()
+            # a kick wakes the poller early, but never more often than poll_fast_s
+            spacing = started + self.config.poll_fast_s - trio.current_time()
+            if spacing > 0:
+                await trio.sleep(spacing)
+
+    async def poll_once(self, *, account: bool = True) -> None:
+        """One poll round: fills, then order states, then (if asked) balances and positions."""
+        self._polls += 1
+        symbols = self._poll_symbols()
+        for symbol in symbols:
+            await self._poll_fills(symbol)
+        for symbol in symbols:
+            await self._poll_orders(symbol)
+        if account:
+            self._account_due = False
+            for balance in await self.balances():
+                self._note_balance(balance)
+            try:
+                positions = await self.positions()
+            except VenueRejected:
+                positions = []
+            seen = set()
+            for position in positions:
+                seen.add(position.instrument.symbol)
+                self._note_position(position)
+            for symbol in [s for s in self._positions if s not in seen]:
+                inst = self._by_symbol[symbol]
+                now = time.time_ns()
+                self._note_position(PositionUpdate(inst, now, now, Decimal(0), Decimal(0)))
+
+    async def _poll_fills(self, symbol: str) -> None:
+        inst = self._by_symbol[symbol]
+        start = self._fill_cursor.get(symbol, self._started_ms - FILL_CURSOR_OVERLAP_MS)
+        for _page in range(5):
+            rows = P.as_list(await self._rest.my_trades(symbol, start_ms=start), "myTrades")
+            ts = time.time_ns()
+            newest = start
+            for row in rows:
+                try:
+                    fill = P.parse_my_trade(row, inst, self._client_id_of, ts)
+                except MalformedMessage as e:
+                    self._report_malformed(e)
+                    continue
+                newest = max(newest, fill.ts_event // 1_000_000)
+                self._consider_fill(fill)
+            self._fill_cursor[symbol] = max(start, newest - FILL_CURSOR_OVERLAP_MS)
+            if len(rows) < 1000 or newest <= start:
+                return
+            start = newest
+
+    async def _poll_orders(self, symbol: str) -> None:
+        rows = P.as_list(await self._rest.open_orders(symbol), "openOrders")
+        ts = time.time_ns()
+        present: set[str] = set()
+        for row in rows:
+            if isinstance(row, dict) and row.get("orderId") is not None:
+                present.add(str(row["orderId"]))  # even if the rest of the row is unreadable
+            try:
+                report = P.parse_open_order(row, self._by_symbol, self._client_id_of, ts)
+            except MalformedMessage as e:
+                self._report_malformed(e)
+                continue
+            tracked = self._by_venue.get(report.venue_order_id)
+            if tracked is None:
+                if self._symbol_unsettled(symbol):
+                    continue  # possibly ours, still in flight or unresolved: look again next round
+                tracked = self._track_found(report)
+            elif tracked.client_order_id != report.client_order_id:
+                report = attrs.evolve(report, client_order_id=tracked.client_order_id)
+            self._update(tracked, report)
+        gone = [t for t in self._by_venue.values()
+                if t.instrument.symbol == symbol and not t.status.is_terminal and t.venue_order_id not in present]
+        for tracked in gone:
+            await self._settle_gone(tracked)
+
+    async def _settle_gone(self, tracked: _Tracked) -> None:
+        """An order left ``openOrders``: ask ``fetchOrder`` how it ended."""
+        inst = tracked.instrument
+        try:
+            answer = await self._rest.fetch_order(inst.symbol, tracked.venue_order_id)
+        except VenueRejected as e:
+            if e.code != ErrorCode.NO_SUCH_ORDER:
+                raise
+            now = time.time_ns()
+            status = OrderStatus.FILLED if tracked.qty and tracked.filled >= tracked.qty else OrderStatus.CANCELED
+            self._update(tracked, OrderReport(inst, now, now, tracked.client_order_id, tracked.venue_order_id, status,
+                                              tracked.filled, None,
+                                              "gone from openOrders and unknown to fetchOrder"))
+            return
+        try:
+            report = P.parse_fetch_order(answer, inst, tracked.client_order_id, time.time_ns(), provisional_fills=False)
+        except MalformedMessage as e:
+            self._report_malformed(e)
+            return
+        if not report.status.is_terminal and report.status is not OrderStatus.PENDING_CANCEL:
+            return  # still working (e.g. created after the list was taken)
+        self._update(tracked, attrs.evolve(report, fills=()))
+
+    def _note_balance(self, balance: BalanceUpdate) -> None:
+        key = (balance.account, balance.asset)
+        value = (balance.free, balance.locked)
+        if self._balances.get(key) != value:
+            self._balances[key] = value
+            self._sink.send_execution(balance)
+
+    def _note_position(self, position: PositionUpdate) -> None:
+        symbol = position.instrument.symbol
+        value = (position.qty, position.avg_price)
+        if self._positions.get(symbol) != value:
+            if position.qty == 0:
+                self._positions.pop(symbol, None)
+            else:
+                self._positions[symbol] = value
+            self._sink.send_execution(position)

@@ -1,0 +1,693 @@
+"""Dzengi wire messages → engine events.
+
+Every function takes an already decoded message (see :func:`venues.dzengi.schemas.loads`) and
+either returns engine events or raises :class:`~engine.MalformedMessage` naming the message, the
+field and what was wrong. Nothing here does I/O or reads the clock: ``ts_recv`` is passed in.
+
+Mapping decisions (also in the package README):
+
+* Instruments: tick from ``PRICE_FILTER.tickSize``, else the symbol's ``tickSize``, else
+  ``10**-quotePrecision``; lot from ``LOT_SIZE.stepSize``, else ``10**-baseAssetPrecision``.
+  The venue rounds an over-precise quantity **down** and an over-precise price **up**, so the
+  instruments carry ``qty_rounding=DOWN`` and ``price_rounding=CEILING``. ``LEVERAGE`` markets are
+  linear contracts settled in the quote asset; fees are published in percent.
+* Order status is strict; ``NEW``/``CREATED``/``MODIFIED`` with a partial execution is
+  ``PARTIALLY_FILLED``. ``executedQty`` is read as an absolute value (SELL answers may be negative).
+* ``account.updateTime`` is in seconds; everything else is in milliseconds.
+* Positions are netted per symbol (hedged positions on one symbol add up); the ids of the venue
+  positions are kept, comma separated, in ``position_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine import (
+    BalanceUpdate,
+    Bar,
+    BookSnapshot,
+    Fill,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    MalformedMessage,
+    OrderStatus,
+    PositionUpdate,
+    Quote,
+    Rounding,
+    Side,
+    Trade,
+    redact,
+    to_scaled,
+)
+from engine._gateway import OrderReport
+
+from .constants import INTERVALS_MS, LEVERAGE_SUFFIX, VENUE, WS_INTERVAL_ALIASES
+from .schemas import MarketType, VenueOrderStatus, VenueSide
+
+__all__ = [
+    "MS",
+    "malformed",
+    "as_list",
+    "scaled",
+    "decimal_of",
+    "parse_server_time",
+    "parse_rate_limits",
+    "parse_instrument",
+    "parse_instruments",
+    "parse_depth",
+    "parse_ws_depth",
+    "parse_agg_trade",
+    "parse_ws_trade",
+    "parse_ws_quote",
+    "parse_ws_ohlc",
+    "parse_kline",
+    "interval_name",
+    "interval_ms",
+    "map_status",
+    "parse_new_order",
+    "parse_cancel_order",
+    "parse_open_order",
+    "parse_fetch_order",
+    "parse_my_trade",
+    "parse_account",
+    "parse_positions",
+    "error_of",
+]
+
+MS = 1_000_000
+"Nanoseconds per millisecond."
+
+_POW10 = [10**n for n in range(40)]
+
+
+# ---------------------------------------------------------------------------------------------
+# field access
+# ---------------------------------------------------------------------------------------------
+
+
+def _snippet(obj: object, limit: int = 300) -> str:
+    try:
+        text = json.dumps(obj, default=str)
+    except (TypeError, ValueError):
+        text = repr(obj)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return redact(text)
+
+
+def malformed(what: str, problem: str, obj: object = None) -> MalformedMessage:
+    """A :class:`MalformedMessage` naming the message kind, the problem and a redacted excerpt."""
+    tail = f" in {_snippet(obj)}" if obj is not None else ""
+    return MalformedMessage(f"{what}: {problem}{tail}", venue=VENUE)
+
+
+def _obj(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise malformed(what, f"expected a JSON object, got {type(value).__name__}", value)
+    return value
+
+
+def as_list(value: object, what: str) -> list[Any]:
+    """``value`` if it is a JSON array, else a :class:`MalformedMessage` naming ``what``."""
+    if not isinstance(value, list):
+        raise malformed(what, f"expected a JSON array, got {type(value).__name__}", value)
+    return value
+
+
+
+def _get(obj: Mapping[str, Any], name: str, what: str) -> Any:
+    try:
+        value = obj[name]
+    except KeyError:
+        raise malformed(what, f"missing field {name!r}", obj) from None
+    if value is None:
+        raise malformed(what, f"field {name!r} is null", obj)
+    return value
+
+
+def _str(obj: Mapping[str, Any], name: str, what: str) -> str:
+    value = _get(obj, name, what)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise malformed(what, f"field {name!r} is not a string", obj)
+    return str(value)
+
+
+def _int(obj: Mapping[str, Any], name: str, what: str) -> int:
+    value = _get(obj, name, what)
+    if isinstance(value, bool):
+        raise malformed(what, f"field {name!r} is not an integer", obj)
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise malformed(what, f"field {name!r} is not an integer: {value!r}", obj) from None
+
+
+def decimal_of(value: object, name: str = "value", what: str = "message", obj: object = None) -> Decimal:
+    """Exact Decimal of a JSON number/numeric string; never via float."""
+    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
+        raise malformed(what, f"field {name!r} is not a number: {value!r}", obj)
+    try:
+        d = Decimal(value)
+    except (InvalidOperation, ValueError):
+        raise malformed(what, f"field {name!r} is not a number: {value!r}", obj) from None
+    if not d.is_finite():
+        raise malformed(what, f"field {name!r} is not finite: {value!r}", obj)
+    return d
+
+
+def _dec(obj: Mapping[str, Any], name: str, what: str) -> Decimal:
+    return decimal_of(_get(obj, name, what), name, what, obj)
+
+
+def _opt_dec(obj: Mapping[str, Any], name: str, what: str) -> Decimal | None:
+    value = obj.get(name)
+    if value is None or value == "":
+        return None
+    return decimal_of(value, name, what, obj)
+
+
+def scaled(value: object, scale: int) -> int:
+    """``value * 10**scale`` as an exact int, from an int or a decimal string (the hot path).
+
+    Raises ``ValueError``/``TypeError`` for anything else or for more decimals than ``scale``.
+    """
+    if type(value) is int:
+        return value * _POW10[scale]
+    if type(value) is not str:
+        raise TypeError(f"not a number: {value!r}")
+    whole, _, frac = value.partition(".")
+    if len(frac) <= scale and (not frac or frac.isdigit()) and (
+            whole.isdigit() or (whole[:1] in ("-", "+") and whole[1:].isdigit())):
+        return int(whole + frac + "0" * (scale - len(frac)))
+    try:
+        return to_scaled(Decimal(value), scale)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+
+
+def _price_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
+    try:
+        return scaled(value, inst.price_scale)
+    except (TypeError, ValueError) as e:
+        raise malformed(what, f"field {name!r}: {e}", obj) from None
+
+
+def _size_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
+    try:
+        return scaled(value, inst.size_scale)
+    except (TypeError, ValueError) as e:
+        raise malformed(what, f"field {name!r}: {e}", obj) from None
+
+
+def _instrument(instruments: Mapping[str, Instrument], symbol: str, what: str, obj: object) -> Instrument:
+    inst = instruments.get(symbol)
+    if inst is None:
+        raise malformed(what, f"unknown symbol {symbol!r}", obj)
+    return inst
+
+
+# ---------------------------------------------------------------------------------------------
+# reference data
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_server_time(obj: object) -> int:
+    """``GET time`` → server time in ms."""
+    return _int(_obj(obj, "time"), "serverTime", "time")
+
+
+def parse_rate_limits(obj: object) -> dict[str, list[tuple[int, int]]]:
+    """``exchangeInfo.rateLimits`` → ``{type: [(limit, window_ms), ...]}``."""
+    units = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+    out: dict[str, list[tuple[int, int]]] = {}
+    for item in as_list(_obj(obj, "exchangeInfo").get("rateLimits", []), "exchangeInfo.rateLimits"):
+        item = _obj(item, "exchangeInfo.rateLimits")
+        unit = units.get(_str(item, "interval", "rateLimit"))
+        if unit is None:
+            continue
+        window = unit * _int(item, "intervalNum", "rateLimit")
+        out.setdefault(_str(item, "rateLimitType", "rateLimit"), []).append((_int(item, "limit", "rateLimit"), window))
+    return out
+
+
+def _step_of_precision(precision: int) -> Decimal:
+    return Decimal(1).scaleb(-precision)
+
+
+def _positive_or_none(value: Decimal | None) -> Decimal | None:
+    return value if value is not None and value > 0 else None
+
+
+def parse_instrument(symbol_info: object) -> Instrument:
+    """One ``exchangeInfo.symbols`` entry → :class:`Instrument` with the venue's rounding rules."""
+    what = "exchangeInfo.symbols[]"
+    s = _obj(symbol_info, what)
+    symbol = _str(s, "symbol", what)
+    what = f"exchangeInfo symbol {symbol!r}"
+    filters: dict[str, dict[str, Any]] = {}
+    for f in as_list(s.get("filters", []), what):
+        f = _obj(f, what)
+        filters[str(f.get("filterType", ""))] = f
+    lot = filters.get("LOT_SIZE", {})
+    price_filter = filters.get("PRICE_FILTER", {})
+    quote_precision = _int(s, "quotePrecision", what)
+    base_precision = int(s.get("baseAssetPrecision", quote_precision))
+    tick = (_positive_or_none(_opt_dec(price_filter, "tickSize", what))
+            or _positive_or_none(_opt_dec(s, "tickSize", what))
+            or _step_of_precision(quote_precision))
+    step = _positive_or_none(_opt_dec(lot, "stepSize", what)) or _step_of_precision(base_precision)
+    market_type = MarketType(s.get("marketType", "UNKNOWN"))
+    leveraged = market_type is MarketType.LEVERAGE or (
+        market_type is MarketType.UNKNOWN and symbol.endswith(LEVERAGE_SUFFIX))
+    if leveraged:
+        maker_pct = _opt_dec(s, "makerFee", what) or _opt_dec(s, "tradingFee", what) or Decimal(0)
+        taker_pct = _opt_dec(s, "takerFee", what) or _opt_dec(s, "tradingFee", what) or Decimal(0)
+    else:
+        maker_pct = taker_pct = _opt_dec(s, "exchangeFee", what) or Decimal(0)
+    try:
+        return Instrument(
+            venue=VENUE,
+            symbol=symbol,
+            base=_str(s, "baseAsset", what),
+            quote=_str(s, "quoteAsset", what),
+            tick_size=tick,
+            lot_size=step,
+            kind=InstrumentKind.LINEAR if leveraged else InstrumentKind.SPOT,
+            min_qty=_opt_dec(lot, "minQty", what) or Decimal(0),
+            max_qty=_positive_or_none(_opt_dec(lot, "maxQty", what)),
+            min_notional=_opt_dec(filters.get("MIN_NOTIONAL", {}), "minNotional", what) or Decimal(0),
+            price_precision=max(quote_precision, 0),
+            qty_precision=max(base_precision, 0),
+            price_rounding=Rounding.CEILING,
+            qty_rounding=Rounding.DOWN,
+            maker_fee=maker_pct / 100,
+            taker_fee=taker_pct / 100,
+        )
+    except (TypeError, ValueError) as e:
+        raise malformed(what, str(e), s) from None
+
+
+def parse_instruments(exchange_info: object, on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
+    """``exchangeInfo`` → instruments by symbol. A bad symbol entry is reported and skipped."""
+    info = _obj(exchange_info, "exchangeInfo")
+    out: dict[str, Instrument] = {}
+    for entry in as_list(_get(info, "symbols", "exchangeInfo"), "exchangeInfo.symbols"):
+        try:
+            inst = parse_instrument(entry)
+        except MalformedMessage as e:
+            on_error(e)
+            continue
+        out[inst.symbol] = inst
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# market data
+# ---------------------------------------------------------------------------------------------
+
+
+def _levels(inst: Instrument, rows: object, what: str, obj: object) -> list[tuple[int, int]]:
+    out = []
+    for row in as_list(rows, what):
+        if not isinstance(row, list) or len(row) < 2:
+            raise malformed(what, f"level is not [price, qty]: {row!r}", obj)
+        out.append((_price_raw(inst, row[0], "price", what, obj), _size_raw(inst, row[1], "qty", what, obj)))
+    return out
+
+
+def parse_depth(obj: object, inst: Instrument, ts_recv: int, depth: int | None = None) -> BookSnapshot:
+    """``GET depth`` → :class:`BookSnapshot` (``sequence`` = ``lastUpdateId``, also its time in ms)."""
+    what = f"depth {inst.symbol}"
+    d = _obj(obj, what)
+    seq = _int(d, "lastUpdateId", what)
+    bids = sorted(_levels(inst, _get(d, "bids", what), what, d), key=lambda lv: -lv[0])
+    asks = sorted(_levels(inst, _get(d, "asks", what), what, d))
+    if depth is not None:
+        bids, asks = bids[:depth], asks[:depth]
+    return BookSnapshot(inst, seq * MS, ts_recv, seq, tuple(bids), tuple(asks))
+
+
+def _side_levels(inst: Instrument, side: object, what: str, obj: object) -> list[tuple[int, int]]:
+    if not isinstance(side, dict):
+        raise malformed(what, "book side is not an object of price: qty", obj)
+    return [(_price_raw(inst, p, "price", what, obj), _size_raw(inst, q, "qty", what, obj)) for p, q in side.items()]
+
+
+def parse_ws_depth(payload: object, instruments: Mapping[str, Instrument], ts_recv: int,
+                   depth: int | None = None) -> BookSnapshot:
+    """``marketdepth.event`` (a full snapshot) → :class:`BookSnapshot` (``sequence`` = ``data.ts``)."""
+    what = "marketdepth.event"
+    p = _obj(payload, what)
+    inst = _instrument(instruments, _str(p, "symbol", what), what, p)
+    data = _get(p, "data", what)
+    if isinstance(data, str):  # one old client comment shows the data JSON-encoded
+        try:
+            data = json.loads(data, parse_float=str)
+        except ValueError:
+            raise malformed(what, "data is not JSON", p) from None
+    data = _obj(data, what)
+    ts = _int(data, "ts", what)
+    bids = sorted(_side_levels(inst, data.get("bid", {}), what, p), key=lambda lv: -lv[0])
+    asks = sorted(_side_levels(inst, data.get("ofr", {}), what, p))
+    if depth is not None:
+        bids, asks = bids[:depth], asks[:depth]
+    return BookSnapshot(inst, ts * MS, ts_recv, ts, tuple(bids), tuple(asks))
+
+
+def parse_agg_trade(obj: object, inst: Instrument, ts_recv: int) -> Trade:
+    """``GET aggTrades`` row → :class:`Trade` (``m`` = buyer was maker, so the seller took)."""
+    what = f"aggTrades {inst.symbol}"
+    t = _obj(obj, what)
+    maker = t.get("m")
+    aggressor = 0 if not isinstance(maker, bool) else (-1 if maker else 1)
+    return Trade(inst, _int(t, "T", what) * MS, ts_recv, _price_raw(inst, _get(t, "p", what), "p", what, t),
+                 _size_raw(inst, _get(t, "q", what), "q", what, t), aggressor, _int(t, "a", what))
+
+
+def parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Trade:
+    """``internal.trade`` → :class:`Trade`."""
+    what = "internal.trade"
+    p = _obj(payload, what)
+    inst = _instrument(instruments, _str(p, "symbol", what), what, p)
+    buyer = p.get("buyer")
+    aggressor = 0 if not isinstance(buyer, bool) else (1 if buyer else -1)
+    trade_id = p.get("id")
+    tid = trade_id if type(trade_id) is int else (int(trade_id) if isinstance(trade_id, str) and trade_id.isdigit() else 0)
+    return Trade(inst, _int(p, "ts", what) * MS, ts_recv, _price_raw(inst, _get(p, "price", what), "price", what, p),
+                 _size_raw(inst, _get(p, "size", what), "size", what, p), aggressor, tid)
+
+
+def parse_ws_quote(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Quote:
+    """``internal.quote`` → :class:`Quote` (``ofr`` is the ask)."""
+    what = "internal.quote"
+    p = _obj(payload, what)
+    inst = _instrument(instruments, _str(p, "symbolName", what), what, p)
+    return Quote(inst, _int(p, "timestamp", what) * MS, ts_recv,
+                 _price_raw(inst, _get(p, "bid", what), "bid", what, p),
+                 _size_raw(inst, _get(p, "bidQty", what), "bidQty", what, p),
+                 _price_raw(inst, _get(p, "ofr", what), "ofr", what, p),
+                 _size_raw(inst, _get(p, "ofrQty", what), "ofrQty", what, p))
+
+
+def interval_name(interval_s: int) -> str:
+    """Seconds → the venue's interval name (``60`` → ``1m``); ``ValueError`` if the venue lacks it."""
+    for name, ms in INTERVALS_MS.items():
+        if ms == interval_s * 1000:
+            return name
+    raise ValueError(f"dzengi has no {interval_s} s bar interval; it has {', '.join(INTERVALS_MS)}")
+
+
+def interval_ms(name: str) -> int:
+    """Interval name in either spelling (``1m`` or ``M1``) → milliseconds."""
+    return INTERVALS_MS[WS_INTERVAL_ALIASES.get(name, name)]
+
+
+def parse_ws_ohlc(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Bar:
+    """``ohlc.event`` → :class:`Bar` (the venue sends no volume: ``volume_raw`` is 0)."""
+    what = "ohlc.event"
+    p = _obj(payload, what)
+    inst = _instrument(instruments, _str(p, "symbol", what), what, p)
+    name = _str(p, "interval", what)
+    try:
+        step_ms = interval_ms(name)
+    except KeyError:
+        raise malformed(what, f"unknown interval {name!r}", p) from None
+    return Bar(inst, _int(p, "t", what) * MS, ts_recv,
+               _price_raw(inst, _get(p, "o", what), "o", what, p), _price_raw(inst, _get(p, "h", what), "h", what, p),
+               _price_raw(inst, _get(p, "l", what), "l", what, p), _price_raw(inst, _get(p, "c", what), "c", what, p),
+               0, step_ms * MS)
+
+
+def parse_kline(row: object, inst: Instrument, interval_ms_: int, ts_recv: int) -> Bar:
+    """``GET klines`` row ``[openTime, o, h, l, c, volume]`` → :class:`Bar`."""
+    what = f"klines {inst.symbol}"
+    r = as_list(row, what)
+    if len(r) < 6 or isinstance(r[0], bool) or not isinstance(r[0], int):
+        raise malformed(what, "row is not [openTime, o, h, l, c, volume]", r)
+    return Bar(inst, r[0] * MS, ts_recv, _price_raw(inst, r[1], "open", what, r), _price_raw(inst, r[2], "high", what, r),
+               _price_raw(inst, r[3], "low", what, r), _price_raw(inst, r[4], "close", what, r),
+               _size_raw(inst, r[5], "volume", what, r), interval_ms_ * MS)
+
+
+# ---------------------------------------------------------------------------------------------
+# orders and fills
+# ---------------------------------------------------------------------------------------------
+
+_STATUS: dict[VenueOrderStatus, OrderStatus] = {
+    VenueOrderStatus.NEW: OrderStatus.ACCEPTED,
+    VenueOrderStatus.CREATED: OrderStatus.ACCEPTED,
+    VenueOrderStatus.MODIFIED: OrderStatus.ACCEPTED,
+    VenueOrderStatus.PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED,
+    VenueOrderStatus.FILLED: OrderStatus.FILLED,
+    VenueOrderStatus.CANCELED: OrderStatus.CANCELED,
+    VenueOrderStatus.PENDING_CANCEL: OrderStatus.PENDING_CANCEL,
+    VenueOrderStatus.REJECTED: OrderStatus.REJECTED,
+    VenueOrderStatus.EXPIRED: OrderStatus.EXPIRED,
+}
+
+
+def map_status(value: object, filled: Decimal | None, qty: Decimal | None, what: str, obj: object = None) -> OrderStatus:
+    """Venue order status → engine status, strictly. A working order with fills is PARTIALLY_FILLED."""
+    try:
+        venue_status = VenueOrderStatus(value)
+    except ValueError:
+        raise malformed(what, f"unknown order status {value!r}", obj) from None
+    status = _STATUS[venue_status]
+    if status is OrderStatus.ACCEPTED and filled and qty and 0 < filled < qty:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
+
+
+def _side(value: object, what: str, obj: object) -> Side:
+    try:
+        return Side.BUY if VenueSide(value) is VenueSide.BUY else Side.SELL
+    except ValueError:
+        raise malformed(what, f"unknown side {value!r}", obj) from None
+
+
+def _exact(inst: Instrument, price: Decimal, qty: Decimal, what: str, obj: object) -> None:
+    """A fill the engine cannot book exactly (finer than the instrument's scales) is malformed."""
+    try:
+        inst.price_raw(price)
+        inst.size_raw(qty)
+    except ValueError as e:
+        raise malformed(what, f"finer than the instrument allows: {e}", obj) from None
+
+
+def _fills(raw: object, inst: Instrument, client_order_id: str, venue_order_id: str, side: Side,
+           ts_event: int, ts_recv: int, what: str, obj: object, provisional: bool = True) -> tuple[Fill, ...]:
+    """Fills carried in an order answer.
+
+    A fill without a venue ``tradeId`` is named ``<orderId>#<n>`` when ``provisional`` (the
+    gateway then discounts its quantity from the ``myTrades`` rows of that order), else skipped
+    (``myTrades`` will report it with its real id).
+    """
+    if raw is None:
+        return ()
+    out = []
+    for n, f in enumerate(as_list(raw, what), 1):
+        f = _obj(f, what)
+        trade_id = f.get("tradeId")
+        if trade_id in (None, "") and not provisional:
+            continue
+        price, qty = _dec(f, "price", what), abs(_dec(f, "qty", what))
+        _exact(inst, price, qty, what, f)
+        out.append(Fill(
+            instrument=inst, ts_event=ts_event, ts_recv=ts_recv, client_order_id=client_order_id,
+            venue_order_id=venue_order_id,
+            trade_id=str(trade_id) if trade_id not in (None, "") else f"{venue_order_id}#{n}",
+            side=side, price=price, qty=qty,
+            fee=_opt_dec(f, "commission", what) or Decimal(0), fee_asset=str(f.get("commissionAsset") or ""),
+            liquidity=Liquidity.TAKER,  # FULL answers exist for MARKET orders only: always taker
+        ))
+    return tuple(out)
+
+
+def _vwap(fills: Iterable[Fill]) -> Decimal | None:
+    qty = Decimal(0)
+    notional = Decimal(0)
+    for f in fills:
+        qty += f.qty
+        notional += f.qty * f.price
+    return notional / qty if qty else None
+
+
+def parse_new_order(obj: object, inst: Instrument, client_order_id: str, ts_recv: int) -> OrderReport:
+    """``POST order`` answer (RESULT or FULL) → :class:`OrderReport` (with fills if FULL)."""
+    what = "order answer"
+    o = _obj(obj, what)
+    venue_id = _str(o, "orderId", what)
+    qty = abs(_dec(o, "origQty", what))
+    filled = abs(_dec(o, "executedQty", what))
+    status = map_status(_get(o, "status", what), filled, qty, what, o)
+    side = _side(_get(o, "side", what), what, o)
+    ts_event = _int(o, "transactTime", what) * MS if "transactTime" in o else ts_recv
+    fills = _fills(o.get("fills"), inst, client_order_id, venue_id, side, ts_event, ts_recv, what, o)
+    avg = _vwap(fills)
+    if avg is None and filled > 0:
+        avg = _positive_or_none(_opt_dec(o, "price", what))
+    reason = str(o.get("rejectMessage") or o.get("rejectReason") or "")
+    return OrderReport(inst, ts_event, ts_recv, client_order_id, venue_id, status, filled, avg, reason, fills)
+
+
+def parse_cancel_order(obj: object, inst: Instrument, client_order_id: str, ts_recv: int) -> OrderReport:
+    """``DELETE order`` answer → :class:`OrderReport`."""
+    what = "cancel answer"
+    o = _obj(obj, what)
+    qty = _opt_dec(o, "origQty", what)
+    filled = _opt_dec(o, "executedQty", what)
+    filled = abs(filled) if filled is not None else None
+    status = map_status(_get(o, "status", what), filled, abs(qty) if qty is not None else None, what, o)
+    return OrderReport(inst, ts_recv, ts_recv, client_order_id, _str(o, "orderId", what), status, filled)
+
+
+def parse_open_order(obj: object, instruments: Mapping[str, Instrument], client_id_of: Callable[[str], str],
+                     ts_recv: int) -> OrderReport:
+    """``openOrders`` item → :class:`OrderReport` (``client_id_of`` maps the venue id back)."""
+    what = "openOrders item"
+    o = _obj(obj, what)
+    inst = _instrument(instruments, _str(o, "symbol", what), what, o)
+    venue_id = _str(o, "orderId", what)
+    qty = abs(_dec(o, "origQty", what))
+    filled = abs(_dec(o, "executedQty", what))
+    status = map_status(_get(o, "status", what), filled, qty, what, o)
+    _side(_get(o, "side", what), what, o)
+    ts = o.get("updateTime") or o.get("time")
+    ts_event = ts * MS if isinstance(ts, int) and not isinstance(ts, bool) else ts_recv
+    return OrderReport(inst, ts_event, ts_recv, client_id_of(venue_id), venue_id, status, filled)
+
+
+def parse_fetch_order(obj: object, inst: Instrument, client_order_id: str, ts_recv: int, *,
+                      provisional_fills: bool = False) -> OrderReport:
+    """``fetchOrder`` answer (its own field names) → :class:`OrderReport`.
+
+    Fills without a venue trade id are left out unless ``provisional_fills`` (see ``_fills``).
+    """
+    what = "fetchOrder answer"
+    o = _obj(obj, what)
+    venue_id = _str(o, "orderId", what)
+    qty = abs(_dec(o, "quantity", what))
+    filled_value = _opt_dec(o, "execQuantity", what)
+    filled = abs(filled_value) if filled_value is not None else Decimal(0)
+    status = map_status(_get(o, "status", what), filled, qty, what, o)
+    side = _side(_get(o, "side", what), what, o)
+    ts_event = _int(o, "timestamp", what) * MS if "timestamp" in o else ts_recv
+    fills = _fills(o.get("fills"), inst, client_order_id, venue_id, side, ts_event, ts_recv, what, o,
+                   provisional_fills)
+    avg = _positive_or_none(_opt_dec(o, "execPrice", what)) if filled else None
+    return OrderReport(inst, ts_event, ts_recv, client_order_id, venue_id, status, filled, avg,
+                       str(o.get("rejectReason") or ""), fills)
+
+
+def _flag(obj: Mapping[str, Any], names: tuple[str, ...], what: str) -> bool:
+    for name in names:
+        value = obj.get(name)
+        if isinstance(value, bool):
+            return value
+    raise malformed(what, f"missing boolean {' or '.join(repr(n) for n in names)}", obj)
+
+
+def parse_my_trade(obj: object, inst: Instrument, client_id_of: Callable[[str], str], ts_recv: int) -> Fill:
+    """``myTrades`` item → :class:`Fill` (``id`` is the venue's trade id, the de-duplication key)."""
+    what = f"myTrades {inst.symbol}"
+    t = _obj(obj, what)
+    venue_id = _str(t, "orderId", what)
+    price, qty = _dec(t, "price", what), abs(_dec(t, "qty", what))
+    _exact(inst, price, qty, what, t)
+    return Fill(
+        instrument=inst,
+        ts_event=_int(t, "time", what) * MS,
+        ts_recv=ts_recv,
+        client_order_id=client_id_of(venue_id),
+        venue_order_id=venue_id,
+        trade_id=_str(t, "id", what),
+        side=Side.BUY if _flag(t, ("isBuyer", "buyer"), what) else Side.SELL,
+        price=price,
+        qty=qty,
+        fee=_opt_dec(t, "commission", what) or Decimal(0),
+        fee_asset=str(t.get("commissionAsset") or ""),
+        liquidity=Liquidity.MAKER if _flag(t, ("isMaker", "maker"), what) else Liquidity.TAKER,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# account state
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_account(obj: object, ts_recv: int) -> list[BalanceUpdate]:
+    """``account`` → one :class:`BalanceUpdate` per asset (``account`` = the asset's ``accountId``)."""
+    what = "account"
+    a = _obj(obj, what)
+    update = a.get("updateTime")
+    ts_event = update * 1_000_000_000 if isinstance(update, int) and not isinstance(update, bool) and update else ts_recv
+    out = []
+    for b in as_list(_get(a, "balances", what), what):
+        b = _obj(b, "account balance")
+        out.append(BalanceUpdate(VENUE, _str(b, "accountId", "account balance"), _str(b, "asset", "account balance"),
+                                 ts_event, ts_recv, _dec(b, "free", "account balance"),
+                                 _opt_dec(b, "locked", "account balance") or Decimal(0)))
+    return out
+
+
+def parse_positions(obj: object, instruments: Mapping[str, Instrument], ts_recv: int,
+                    on_error: Callable[[MalformedMessage], None]) -> list[PositionUpdate]:
+    """``tradingPositions`` → active positions netted per symbol. A bad entry is reported and skipped."""
+    what = "tradingPositions"
+    body = _obj(obj, what)
+    net: dict[str, list[tuple[Decimal, Decimal, Decimal, Decimal | None, str]]] = {}
+    for entry in as_list(_get(body, "positions", what), what):
+        try:
+            p = _obj(entry, "position")
+            if str(p.get("state", "ACTIVE")) != "ACTIVE":
+                continue
+            symbol = _str(p, "symbol", "position")
+            _instrument(instruments, symbol, "position", p)
+            margin = _opt_dec(p, "margin", "position")
+            leverage = (1 / margin).quantize(Decimal("0.01")).normalize() if margin else None
+            net.setdefault(symbol, []).append((_dec(p, "openQuantity", "position"), _dec(p, "openPrice", "position"),
+                                               _opt_dec(p, "upl", "position") or Decimal(0), leverage,
+                                               _str(p, "id", "position")))
+        except MalformedMessage as e:
+            on_error(e)
+    out = []
+    for symbol, legs in net.items():
+        qty = sum((leg[0] for leg in legs), Decimal(0))
+        gross = sum((abs(leg[0]) for leg in legs), Decimal(0))
+        avg = sum((abs(leg[0]) * leg[1] for leg in legs), Decimal(0)) / gross if gross else Decimal(0)
+        leverages = {leg[3] for leg in legs if leg[3] is not None}
+        out.append(PositionUpdate(instruments[symbol], ts_recv, ts_recv, qty, avg,
+                                  sum((leg[2] for leg in legs), Decimal(0)),
+                                  leverages.pop() if len(leverages) == 1 else None,
+                                  ",".join(leg[4] for leg in legs)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------------------------
+
+
+def error_of(obj: object) -> tuple[int, str] | None:
+    """``{"code": ..., "msg": ...}`` → ``(code, msg)`` (the code may arrive as a string); else None."""
+    if not isinstance(obj, dict) or "code" not in obj:
+        return None
+    code = obj.get("code")
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, str):
+        try:
+            code = int(code)
+        except ValueError:
+            return None
+    if not isinstance(code, int):
+        return None
+    if code >= 0 and "msg" not in obj:
+        return None
+    return code, str(obj.get("msg", ""))
