@@ -202,6 +202,10 @@ class SyntheticMarket:
                 notional = self.settings.taker_notional * Decimal(self._rng.randint(1, 100)) / 100
                 self._take(inst, side, self._level_qty(inst, self.mids[inst.base], notional))
 
+    def trade(self, symbol: str, side: Side, qty: Decimal) -> None:
+        """Send one taker MARKET order now (a print at the touch of the other side)."""
+        self._take(self.exchange.instrument(symbol), side, qty)
+
     def _take(self, inst: Instrument, side: Side, qty: Decimal) -> None:
         if qty <= 0:
             return

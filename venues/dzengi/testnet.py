@@ -358,6 +358,8 @@ class DzengiTestnet:
         self.options = options or DzengiTestnetOptions()
         self.url = ""
         self.ws_url = ""
+        self.market: Any = None
+        "The :class:`~backtest.synthetic_market.SyntheticMarket` driving the exchange, if any."
         o = self.options
         self.rate_limits = (
             C.RateLimit("REQUEST_WEIGHT", "MINUTE", 1, o.request_weight_per_minute),
@@ -1426,7 +1428,7 @@ class _WsSession:
                     await self._reader()
                 finally:
                     nursery.cancel_scope.cancel()
-        except WebSocketClosed:
+        except* WebSocketClosed:
             pass
         finally:
             remove()
@@ -1610,6 +1612,7 @@ async def open_dzengi_testnet(
     instruments: Sequence[Instrument] | None = None,
     market: Any = True,
     market_data: str | Path | None = None,
+    run_market: bool = True,
     clock_ms: Callable[[], int] | None = None,
     port: int = 0,
 ) -> AsyncIterator[DzengiTestnet]:
@@ -1618,6 +1621,8 @@ async def open_dzengi_testnet(
     ``market``: ``True`` for a synthetic market with default settings, a
     :class:`~backtest.synthetic_market.MarketSettings` for custom ones, ``False`` for an empty
     exchange (tests place both sides themselves). ``market_data`` replays a recorded data set instead.
+    ``run_market=False`` primes the market (history, first ladders) but leaves stepping to the
+    caller (``testnet.market.step()``), for tests that need a book that moves only when told.
     """
     from backtest.synthetic_market import MarketSettings, SyntheticMarket
 
@@ -1627,7 +1632,9 @@ async def open_dzengi_testnet(
             settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
             synthetic = SyntheticMarket(testnet.exchange, settings, market_data=market_data)
             synthetic.prime()
-            nursery.start_soon(synthetic.run)
+            testnet.market = synthetic
+            if run_market:
+                nursery.start_soon(synthetic.run)
         url: str = await nursery.start(partial(serve_testnet, testnet.app, port=port))
         testnet.url = url
         testnet.ws_url = ws_url_of(url, C.WS_PATH)
