@@ -1,0 +1,519 @@
+"""Import public CSV market data (klines and trades) into a triotrade data set.
+
+Formats (the layout of the public exchange data dumps, e.g. data.binance.vision)
+================================================================================
+
+klines
+    ``open_time,open,high,low,close,volume[,close_time,quote_volume,count,taker_buy_volume,
+    taker_buy_quote_volume,ignore]``: the first six fields are required, the rest are ignored
+    (``close_time``, when present, gives the bar interval if ``interval`` is not passed).
+trades
+    ``id,price,qty,quote_qty,time,is_buyer_maker[,is_best_match]``: ``is_buyer_maker`` is
+    ``True``/``False`` (any case); a buyer-maker trade was taken by a seller (aggressor -1),
+    otherwise by a buyer (+1). ``quote_qty`` and ``is_best_match`` are ignored.
+
+Times are integers since the epoch in milliseconds, microseconds or nanoseconds, told apart per
+value by magnitude (>= 1e17 ns, >= 1e14 µs, >= 1e11 ms; smaller is an error), so files from
+before and after a switch of unit import together. A first line that does not start with a number
+is a header and is skipped; blank lines are skipped; extra fields are ignored. A ``.zip`` holding
+exactly one CSV file (as the dumps are published) is read in place.
+
+Numbers are parsed exactly: a decimal string becomes a scaled integer digit by digit, never via
+float. The instrument's tick and lot either come from the caller (or the existing instrument in the
+data set), and every price/size must then be a multiple of them, or are **inferred** as the finest
+decimal place seen among the significant digits of prices (ticks) and sizes (lots): prices
+``42000.10`` and ``42000.25`` give a tick of 0.01. An inferred tick is always a power of ten
+no coarser than the real one, so no value is rounded; pass the venue's tick for its real grid.
+
+Parsing is streamed in chunks of lines (numpy's C tokenizer, then vectorised digit parsing), so a
+large file never becomes millions of Python objects; the parsed columns are held as int64 arrays
+(about 60 bytes per row) until they are written. A bad row raises :class:`~engine.DataError`
+naming the file, the line and the problem; with ``skip_bad`` bad rows are counted and skipped.
+Bars land with ``ts_recv = open_time + interval``, trades with ``ts_recv = ts_event``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from engine import DataError, Instrument
+from engine._money import to_decimal, to_scaled
+
+from .data import DatasetWriter, StreamInfo, format_interval, open_dataset
+
+__all__ = ["ImportResult", "ParsedCsv", "read_klines", "read_trades", "import_csv", "describe", "KINDS"]
+
+KINDS: Final = ("klines", "trades")
+CHUNK_LINES: Final = 200_000
+_MAX_PROBLEMS = 5
+_INT64_MAX = 2**63 - 1
+_POW10 = [10**k for k in range(19)]
+
+Array = npt.NDArray[Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# reading lines
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _open_text(path: Path) -> Iterator[tuple[str, io.TextIOBase]]:
+    """Open a CSV file, or the one CSV inside a zip; yields (display name, text stream)."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+                if len(members) != 1:
+                    names = ", ".join(m.filename for m in members) or "nothing"
+                    raise DataError(f"{path}: a zip must hold exactly one CSV file; it holds {names}")
+                with archive.open(members[0]) as raw:
+                    yield f"{path}:{members[0].filename}", io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        else:
+            with open(path, encoding="utf-8-sig", newline="") as text:
+                yield str(path), text
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text: {e}") from None
+    except (OSError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: cannot read: {e}") from None
+
+
+def _is_header(line: str) -> bool:
+    first = line.split(",", 1)[0].strip().strip('"').strip()
+    return not re.fullmatch(r"-?\d+(\.\d*)?", first)
+
+
+def _chunks(text: io.TextIOBase, required: int, wanted: int,
+            chunk_lines: int) -> Iterator[tuple[Array, Array, Array]]:
+    """Yield (fields [rows, width] of str, line numbers, too-short mask) per chunk of lines.
+
+    Blank lines and a header line (a first line not starting with a number) are skipped. The width
+    is ``wanted`` if the first data line has that many fields, else ``required``; a row with fewer
+    fields than the width is too short.
+    """
+    line_no = 0
+    width = 0
+    while True:
+        block = list(itertools.islice(text, chunk_lines))
+        if not block:
+            return
+        lines: list[str] = []
+        numbers: list[int] = []
+        for line in block:
+            line_no += 1
+            if not line.strip():
+                continue
+            if not width:
+                if _is_header(line):
+                    continue
+                fields = len(next(csv.reader([line])))
+                width = wanted if fields >= wanted else required
+            lines.append(line)
+            numbers.append(line_no)
+        if not lines:
+            continue
+        try:
+            table = np.loadtxt(lines, dtype=str, delimiter=",", usecols=range(width), comments=None,
+                               quotechar='"', ndmin=2)
+            short = np.zeros(len(lines), dtype=bool)
+        except ValueError:
+            # some row is malformed: tokenize this chunk row by row to find which
+            rows = list(csv.reader(lines))
+            short = np.array([len(r) < width for r in rows])
+            table = np.array([(r + [""] * width)[:width] for r in rows], dtype=str).reshape(len(rows), width)
+        yield table, np.array(numbers, dtype=np.int64), short
+
+
+# ---------------------------------------------------------------------------------------------
+# vectorised field parsing
+# ---------------------------------------------------------------------------------------------
+
+
+class _Problems:
+    """The first problem of each row of a chunk, as a code into a table of (column, text)."""
+
+    def __init__(self, n: int) -> None:
+        self.code = np.zeros(n, dtype=np.int16)
+        self.kinds: list[tuple[str, str]] = [("", "")]
+
+    def mark(self, mask: Array, column: str, text: str) -> None:
+        fresh = mask & (self.code == 0)
+        if fresh.any():
+            self.kinds.append((column, text))
+            self.code[fresh] = len(self.kinds) - 1
+
+    @property
+    def bad(self) -> Array:
+        return self.code != 0
+
+    def message(self, i: int, raw: dict[str, Array], where: str) -> str:
+        column, text = self.kinds[int(self.code[i])]
+        if column in raw:
+            return f"{where}: {column} {str(raw[column][i])!r} {text}"
+        return f"{where}: {text}"
+
+
+def _int_field(strings: Array, problems: _Problems, column: str, what: str) -> Array:
+    """Non-negative int64 values of digit strings; other rows are marked and read as 0."""
+    length = np.strings.str_len(strings)
+    ok = np.strings.isdecimal(strings) & ((length < 19) | ((length == 19) & (strings <= str(_INT64_MAX))))
+    problems.mark(~ok, column, f"is not {what}")
+    return np.where(ok, strings, "0").astype(np.int64)
+
+
+def _times(strings: Array, problems: _Problems, column: str) -> Array:
+    """Epoch times in ms, µs or ns (by magnitude) as ns."""
+    value = _int_field(strings, problems, column, "an integer epoch time")
+    problems.mark(value < 10**11, column, "is too small for a ms, µs or ns epoch time")
+    scale = np.where(value >= 10**17, 1, np.where(value >= 10**14, 1_000, 1_000_000))
+    return value * scale
+
+
+@attrs.define
+class _DecimalGroup:
+    """Columns sharing one scale (all prices, or all sizes), parsed chunk by chunk.
+
+    With a given step, values must have no more decimals than the step's and be multiples of it.
+    Without one the scale is the most decimal places seen so far (trailing zeros do not count);
+    chunks parsed before the scale grew are rescaled in :meth:`finish`.
+    """
+
+    label: str
+    "``tick`` or ``lot``."
+    step: Decimal | None
+    "The given tick/lot, or None to infer it."
+    scale: int = 0
+    parts: list[tuple[int, dict[str, Array]]] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        if self.step is not None:
+            exponent = self.step.normalize().as_tuple().exponent
+            assert isinstance(exponent, int)
+            self.scale = max(0, -exponent)
+
+    def parse(self, raw: dict[str, Array], columns: Sequence[str], problems: _Problems) -> dict[str, Array]:
+        split = {}
+        for column in columns:
+            strings = raw[column]
+            whole, _, fraction = np.strings.partition(strings, ".")
+            ok = (np.strings.isdecimal(whole) | (whole == "")) & (np.strings.isdecimal(fraction) | (fraction == ""))
+            ok &= (whole != "") | (fraction != "")
+            problems.mark(~ok, column, "is not a non-negative decimal number")
+            whole = np.strings.lstrip(whole, "0")
+            fraction = np.strings.rstrip(fraction, "0")
+            places = np.strings.str_len(fraction)
+            problems.mark(np.strings.str_len(whole) > 18, column, "is too large")
+            problems.mark(places > 18, column, "has more than 18 decimal places")
+            split[column] = (whole, fraction, places)
+        if self.step is None:
+            usable = ~problems.bad
+            if usable.any():
+                self.scale = max([self.scale] + [int(split[c][2][usable].max()) for c in columns])
+        else:
+            for column in columns:
+                problems.mark(split[column][2] > self.scale, column, f"is finer than the {self.label} {self.step}")
+        step_raw = to_scaled(self.step, self.scale) if self.step is not None else 1
+        out = {}
+        for column in columns:
+            whole, fraction, _ = split[column]
+            usable = ~problems.bad
+            w = np.where(usable & (whole != ""), whole, "0").astype(np.int64)
+            f = np.zeros_like(w)
+            if self.scale:
+                f = np.where(usable, np.strings.ljust(fraction, self.scale, "0"), "0").astype(np.int64)
+            overflow = usable & (w > (_INT64_MAX - f) // _POW10[self.scale])
+            problems.mark(overflow, column, "does not fit a 64-bit scaled integer")
+            values = np.where(overflow, 0, w) * _POW10[self.scale] + np.where(overflow, 0, f)
+            if step_raw != 1:
+                problems.mark(values % step_raw != 0, column, f"is not a multiple of the {self.label} {self.step}")
+            out[column] = values
+        return out
+
+    def keep(self, columns: dict[str, Array]) -> None:
+        self.parts.append((self.scale, columns))
+
+    def finish(self, where: Any) -> dict[str, Array]:
+        """The kept chunks concatenated at the final scale. ``where(i)`` names row ``i``."""
+        out = {}
+        for column in (self.parts[0][1] if self.parts else {}):
+            pieces = []
+            offset = 0
+            for scale, cols in self.parts:
+                values = cols[column]
+                factor = _POW10[self.scale - scale]
+                if factor != 1:
+                    too_big = values > _INT64_MAX // factor
+                    if too_big.any():
+                        i = offset + int(np.flatnonzero(too_big)[0])
+                        raise DataError(f"{where(i)}: {column} does not fit a 64-bit integer with "
+                                        f"{self.scale} decimal places")
+                    values = values * factor
+                pieces.append(values)
+                offset += values.shape[0]
+            out[column] = np.concatenate(pieces)
+        return out
+
+    @property
+    def step_value(self) -> Decimal:
+        return self.step if self.step is not None else Decimal(1).scaleb(-self.scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# files → columns
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ParsedCsv:
+    """What the CSV files held: scaled-integer columns, and how they were scaled."""
+
+    kind: str
+    "``klines`` or ``trades``."
+    columns: dict[str, Array]
+    "Columns in the data-set layout of ``bars`` or ``trades``."
+    tick: Decimal
+    "Tick that scaled the prices (given or inferred)."
+    lot: Decimal
+    "Lot that scaled the sizes (given or inferred)."
+    tick_inferred: bool
+    lot_inferred: bool
+    interval_ns: int | None
+    "Bar interval (klines only)."
+    rows: int
+    "Rows kept."
+    skipped: int
+    "Bad rows skipped (only with ``skip_bad``)."
+    problems: tuple[str, ...]
+    "What was wrong with the first few skipped rows (``file:line: problem``)."
+
+
+_FIELDS: Final = {
+    "klines": ("open_time", "open", "high", "low", "close", "volume", "close_time"),
+    "trades": ("id", "price", "qty", "quote_qty", "time", "is_buyer_maker"),
+}
+
+
+def _parse_chunk(kind: str, raw: dict[str, Array], prices: _DecimalGroup, sizes: _DecimalGroup,
+                 problems: _Problems) -> tuple[dict[str, Array], dict[str, Array], dict[str, Array]]:
+    other: dict[str, Array] = {}
+    if kind == "klines":
+        other["ts_event"] = _times(raw["open_time"], problems, "open_time")
+        if "close_time" in raw:
+            other["close_time"] = _times(raw["close_time"], problems, "close_time")
+        price_cols = prices.parse(raw, ("open", "high", "low", "close"), problems)
+        size_cols = sizes.parse(raw, ("volume",), problems)
+        o, h, lo, c = (price_cols[k] for k in ("open", "high", "low", "close"))
+        problems.mark(h < np.maximum(o, c), "high", "is below open or close")
+        problems.mark(lo > np.minimum(o, c), "low", "is above open or close")
+    else:
+        other["trade_id"] = _int_field(raw["id"], problems, "id", "a non-negative integer trade id")
+        price_cols = prices.parse(raw, ("price",), problems)
+        size_cols = sizes.parse(raw, ("qty",), problems)
+        other["ts_event"] = _times(raw["time"], problems, "time")
+        maker = np.strings.lower(raw["is_buyer_maker"])
+        problems.mark((maker != "true") & (maker != "false"), "is_buyer_maker", "is not True or False")
+        other["aggressor"] = np.where(maker == "true", -1, 1).astype(np.int8)  # buyer maker: a seller took
+    return price_cols, size_cols, other
+
+
+def _read(kind: str, paths: Sequence[str | os.PathLike[str]], *, tick: Decimal | str | None,
+          lot: Decimal | str | None, skip_bad: bool, chunk_lines: int) -> tuple[ParsedCsv, dict[str, Array], Any]:
+    if not paths:
+        raise DataError("no input files")
+    fields = _FIELDS[kind]
+    prices = _DecimalGroup("tick", None if tick is None else _positive_step(tick, "tick"))
+    sizes = _DecimalGroup("lot", None if lot is None else _positive_step(lot, "lot"))
+    other: dict[str, list[Array]] = {}
+    lines: list[Array] = []
+    files: list[Array] = []
+    names: list[str] = []
+    skipped = 0
+    problems_seen: list[str] = []
+    for file_index, path in enumerate(paths):
+        with _open_text(Path(path)) as (name, text):
+            names.append(name)
+            for table, numbers, short in _chunks(text, 6, len(fields), chunk_lines):
+                problems = _Problems(table.shape[0])
+                problems.mark(short, "", f"has fewer than {table.shape[1]} fields")
+                raw = {f: np.strings.strip(np.strings.strip(table[:, k]), '"') for k, f in enumerate(fields[:table.shape[1]])}
+                price_cols, size_cols, extra = _parse_chunk(kind, raw, prices, sizes, problems)
+                bad = np.flatnonzero(problems.bad)
+                if bad.size:
+                    if not skip_bad:
+                        raise DataError(problems.message(int(bad[0]), raw, f"{name}:{int(numbers[bad[0]])}"))
+                    for i in bad[: max(0, _MAX_PROBLEMS - len(problems_seen))]:
+                        problems_seen.append(problems.message(int(i), raw, f"{name}:{int(numbers[i])}"))
+                    skipped += int(bad.size)
+                keep = ~problems.bad
+                prices.keep({k: v[keep] for k, v in price_cols.items()})
+                sizes.keep({k: v[keep] for k, v in size_cols.items()})
+                for k, v in extra.items():
+                    other.setdefault(k, []).append(v[keep])
+                lines.append(numbers[keep])
+                files.append(np.full(int(keep.sum()), file_index, dtype=np.int32))
+    line_of = np.concatenate(lines) if lines else np.zeros(0, np.int64)
+    file_of = np.concatenate(files) if files else np.zeros(0, np.int32)
+    if not line_of.size:
+        raise DataError(f"{', '.join(names)}: no data rows" + (f" ({skipped} bad rows skipped)" if skipped else ""))
+
+    def where(i: int) -> str:
+        return f"{names[int(file_of[i])]}:{int(line_of[i])}"
+
+    columns = {**prices.finish(where), **sizes.finish(where)}
+    for k, v in other.items():
+        if sum(part.shape[0] for part in v) == line_of.size:  # close_time only when every file had it
+            columns[k] = np.concatenate(v)
+    parsed = ParsedCsv(kind=kind, columns={}, tick=prices.step_value, lot=sizes.step_value,
+                       tick_inferred=prices.step is None, lot_inferred=sizes.step is None, interval_ns=None,
+                       rows=int(line_of.size), skipped=skipped, problems=tuple(problems_seen))
+    return parsed, columns, where
+
+
+def _positive_step(value: Decimal | str, label: str) -> Decimal:
+    try:
+        step = to_decimal(value)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"bad {label} {value!r}: {e}") from None
+    if step <= 0:
+        raise DataError(f"the {label} must be positive, got {value}")
+    return step
+
+
+def read_klines(paths: Sequence[str | os.PathLike[str]], *, tick: Decimal | str | None = None,
+                lot: Decimal | str | None = None, interval_ns: int | None = None, skip_bad: bool = False,
+                chunk_lines: int = CHUNK_LINES) -> ParsedCsv:
+    """Parse kline CSV/zip files into bar columns sorted by open time.
+
+    Without ``interval_ns`` the interval is ``close_time - open_time`` rounded up to whole seconds
+    (close_time is one ms/µs before the next open), or else the most common step between opens.
+    Two bars with the same open time are an error.
+    """
+    parsed, cols, where = _read("klines", paths, tick=tick, lot=lot, skip_bad=skip_bad, chunk_lines=chunk_lines)
+    opens = cols["ts_event"]
+    interval = interval_ns if interval_ns is not None else _infer_interval(opens, cols.get("close_time"))
+    if interval <= 0:
+        raise DataError("the bar interval must be positive")
+    order = np.argsort(opens, kind="stable")
+    opens = opens[order]
+    dup = np.flatnonzero(opens[1:] == opens[:-1])
+    if dup.size:
+        a, b = int(order[dup[0]]), int(order[dup[0] + 1])
+        raise DataError(f"{where(b)}: a bar opening at {int(opens[dup[0]])} ns is already at {where(a)}")
+    bars = {"ts_event": opens, "ts_recv": opens + interval}
+    bars.update({k: cols[k][order] for k in ("open", "high", "low", "close", "volume")})
+    return attrs.evolve(parsed, columns=bars, interval_ns=interval)
+
+
+def _infer_interval(opens: Array, closes: Array | None) -> int:
+    if closes is not None:
+        candidates = -(-(closes - opens) // 1_000_000_000) * 1_000_000_000
+    else:
+        candidates = np.diff(np.sort(opens))
+    candidates = candidates[candidates > 0]
+    if not candidates.size:
+        raise DataError("cannot infer the bar interval (one bar and no close_time); pass the interval")
+    values, counts = np.unique(candidates, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def read_trades(paths: Sequence[str | os.PathLike[str]], *, tick: Decimal | str | None = None,
+                lot: Decimal | str | None = None, skip_bad: bool = False, chunk_lines: int = CHUNK_LINES) -> ParsedCsv:
+    """Parse trade CSV/zip files into trade columns (file order; the writer sorts by receive time)."""
+    parsed, cols, _ = _read("trades", paths, tick=tick, lot=lot, skip_bad=skip_bad, chunk_lines=chunk_lines)
+    trades = {"ts_event": cols["ts_event"], "ts_recv": cols["ts_event"], "price": cols["price"],
+              "size": cols["qty"], "aggressor": cols["aggressor"], "trade_id": cols["trade_id"]}
+    return attrs.evolve(parsed, columns=trades)
+
+
+# ---------------------------------------------------------------------------------------------
+# into a data set
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ImportResult:
+    """What :func:`import_csv` wrote."""
+
+    stream: StreamInfo
+    instrument: Instrument
+    tick_inferred: bool
+    lot_inferred: bool
+    skipped: int
+    problems: tuple[str, ...]
+
+
+def _base_quote(symbol: str, base: str | None, quote: str | None) -> tuple[str, str]:
+    if base and quote:
+        return base, quote
+    parts = re.split(r"[/\-_]", symbol)
+    if len(parts) == 2 and all(parts):
+        return base or parts[0], quote or parts[1]
+    raise DataError(f"cannot tell the base and quote assets of {symbol!r}; pass base and quote (--base, --quote)")
+
+
+def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str | os.PathLike[str]], *,
+               venue: str, symbol: str, base: str | None = None, quote: str | None = None,
+               tick: Decimal | str | None = None, lot: Decimal | str | None = None, interval_ns: int | None = None,
+               skip_bad: bool = False, name: str | None = None, source: str | None = None) -> ImportResult:
+    """Parse ``paths`` and add them as one stream to the data set at ``dataset`` (created if new).
+
+    If the data set already defines ``venue:symbol``, its tick and lot scale the values (``tick`` /
+    ``lot`` must then agree with it); otherwise the instrument is created from the arguments, with
+    tick and lot inferred when not given.
+    """
+    if kind not in KINDS:
+        raise DataError(f"unknown CSV kind {kind!r} (expected one of {', '.join(KINDS)})")
+    root = Path(dataset)
+    key = f"{venue}:{symbol}"
+    existing = open_dataset(root, verify=False).instruments.get(key) if (root / "meta.json").is_file() else None
+    if existing is not None:
+        for label, given, have in (("tick", tick, existing.tick_size), ("lot", lot, existing.lot_size)):
+            if given is not None and _positive_step(given, label) != have:
+                raise DataError(f"{root}: {key} has {label} {have}, not {given}")
+        tick, lot = existing.tick_size, existing.lot_size
+    if kind == "klines":
+        parsed = read_klines(paths, tick=tick, lot=lot, interval_ns=interval_ns, skip_bad=skip_bad)
+    else:
+        parsed = read_trades(paths, tick=tick, lot=lot, skip_bad=skip_bad)
+    if existing is not None:
+        instrument = existing
+    else:
+        base_asset, quote_asset = _base_quote(symbol, base, quote)
+        instrument = Instrument(venue=venue, symbol=symbol, base=base_asset, quote=quote_asset,
+                                tick_size=parsed.tick, lot_size=parsed.lot)
+    writer = DatasetWriter(root, [instrument])
+    label = source if source is not None else f"csv import ({kind}): " + ", ".join(Path(p).name for p in paths)
+    if kind == "klines":
+        info = writer.add_columns("bars", instrument, parsed.columns, name=name, interval_ns=parsed.interval_ns,
+                                  source=label)
+    else:
+        info = writer.add_columns("trades", instrument, parsed.columns, name=name, source=label)
+    return ImportResult(stream=info, instrument=instrument, tick_inferred=parsed.tick_inferred and existing is None,
+                        lot_inferred=parsed.lot_inferred and existing is None, skipped=parsed.skipped,
+                        problems=parsed.problems)
+
+
+def describe(result: ImportResult) -> str:
+    """One human line about an import."""
+    inst = result.instrument
+    tick = f"tick {inst.tick_size}" + (" (inferred)" if result.tick_inferred else "")
+    lot = f"lot {inst.lot_size}" + (" (inferred)" if result.lot_inferred else "")
+    interval = f" {format_interval(result.stream.interval_ns)}" if result.stream.interval_ns else ""
+    return f"imported {result.stream.rows} {result.stream.kind}{interval} rows of {inst.key} ({tick}, {lot}) " \
+           f"as stream {result.stream.name}"
