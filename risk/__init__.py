@@ -31,6 +31,7 @@ from ._config import (
     StrategyLimits as StrategyLimits,
 )
 from ._ratelimit import (
+    PreparedWeights as PreparedWeights,
     RateLimiter as RateLimiter,
     RateLimiterStatistics as RateLimiterStatistics,
     RateLimitSpec as RateLimitSpec,

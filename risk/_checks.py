@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from engine._portfolio import Portfolio, Position
 
     from ._clock_skew import ServerClock
-    from ._ratelimit import RateLimiter, RateLimitSpec
+    from ._ratelimit import PreparedWeights, RateLimiter, RateLimitSpec
 
 __all__ = ["RiskEngine", "RiskStatistics", "serve_kill_switch_signals"]
 
@@ -60,6 +60,7 @@ log = logging.getLogger("triotrade.risk")
 
 DAY_NS = 86_400 * 1_000_000_000
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 _BPS = 10_000
 _HALTED = TradingState.HALTED
 _ACTIVE = TradingState.ACTIVE
@@ -103,13 +104,13 @@ def _floor_raw(value: Decimal, scale: int) -> int:
 
 
 class _Rules:
-    """Limits of one (strategy, instrument) pair, resolved once."""
+    """Limits of one (strategy, instrument) pair, resolved once into scaled integers and Decimals."""
 
     __slots__ = (
         "instrument", "key", "min_qty_raw", "venue_max_qty_raw", "user_max_qty_raw", "min_notional",
         "max_order_notional", "max_position_raw", "max_position_notional", "band_bps", "leverage_cap",
-        "strategy_max_open", "reduce_only", "asset_limit", "scan", "needs_notional", "inverse",
-        "multiplier", "unit_multiplier", "price_exp", "size_exp", "settle", "in_currency",
+        "leverage_values", "strategy_max_open", "reduce_only", "asset_limit", "scan", "needs_notional",
+        "inverse", "multiplier", "unit_multiplier", "price_exp", "size_exp", "settle", "in_currency",
     )
 
     def __init__(self, config: RiskConfig, strategy_id: str, inst: Instrument) -> None:
@@ -127,6 +128,8 @@ class _Rules:
         self.max_position_notional = _min(config.max_position_notional, i.max_position_notional)
         self.band_bps = _min(config.price_band_bps, s.price_band_bps, i.price_band_bps)
         self.leverage_cap = _min(config.max_leverage, s.max_leverage, i.max_leverage)
+        # Decimal hashes like int for integral values, so Decimal(5) is found among ints
+        self.leverage_values = frozenset(inst.leverage_values)
         self.strategy_max_open = s.max_open_orders
         self.reduce_only = s.reduce_only
         self.asset_limit = config.max_asset_position.get(inst.base)
@@ -138,6 +141,7 @@ class _Rules:
         self.needs_notional = (
             self.min_notional is not None or self.max_order_notional is not None
             or self.max_position_notional is not None or config.max_account_notional is not None
+            or self.asset_limit is not None
         )
         self.inverse = inst.kind is InstrumentKind.INVERSE
         self.multiplier = inst.multiplier
@@ -155,6 +159,91 @@ class _Rules:
         value = qty * price
         return value if self.unit_multiplier else value * self.multiplier
 
+    def base_units(self, price: Decimal, qty_raw: int) -> Decimal:
+        """Signed exposure of ``qty_raw`` in the base asset (inverse contracts: value / price)."""
+        if self.inverse:
+            value = self.notional(price, abs(qty_raw))
+            return value if qty_raw >= 0 else -value
+        qty = Decimal(qty_raw).scaleb(self.size_exp)
+        return qty if self.unit_multiplier else qty * self.multiplier
+
+
+class _OpenPosition:
+    """An open position reduced to the constants the checks need, so a mark prices it in O(1).
+
+    Unrealized PnL of FIFO lots ``(p_i, s_i)`` at ``mark`` is ``sign·mult·Σ(mark − p_i)·s_i``, i.e.
+    ``mark·a − b`` with ``a = sign·mult·Σs_i`` and ``b = sign·mult·Σp_i·s_i`` (scaled back to
+    Decimal), exactly what :meth:`Position.unrealized_pnl` computes lot by lot.
+    """
+
+    __slots__ = ("key", "instrument", "position", "base", "settle", "in_currency", "inverse", "a", "b",
+                 "abs_units", "base_units", "entry")
+
+    def __init__(self, pos: Position, currency: str) -> None:
+        inst = pos.instrument
+        ps, ss = inst.price_scale, inst.size_scale
+        size = cost = 0
+        for price_raw, size_raw in pos.lots:
+            size += size_raw
+            cost += price_raw * size_raw
+        sign = 1 if pos.qty_raw > 0 else -1
+        self.key = inst.key
+        self.instrument = inst
+        self.position = pos
+        self.base = inst.base
+        self.settle = inst.settle
+        self.in_currency = inst.settle == currency
+        self.inverse = inst.kind is InstrumentKind.INVERSE
+        self.a = (Decimal(size * sign) * inst.multiplier).scaleb(-ss)
+        self.b = (Decimal(cost * sign) * inst.multiplier).scaleb(-(ps + ss))
+        self.abs_units = abs(pos.qty) * inst.multiplier
+        self.base_units = pos.qty * inst.multiplier
+        self.entry = pos.avg_price or Decimal(1)
+
+    def unrealized(self, mark: Decimal) -> Decimal:
+        if self.inverse:
+            return self.position.unrealized_pnl(mark)
+        return mark * self.a - self.b
+
+    def value(self, mark: Decimal) -> Decimal:
+        """Absolute value at ``mark`` in the settle asset."""
+        return self.abs_units / mark if self.inverse else self.abs_units * mark
+
+    def base_at(self, mark: Decimal) -> Decimal:
+        if self.inverse:
+            value = self.abs_units / mark
+            return value if self.base_units > 0 else -value
+        return self.base_units
+
+
+class _Snapshot:
+    """What changes only when a fill is booked: closed PnL by asset and the open positions.
+
+    Valid while ``portfolio.realized_pnl`` is the same object: :meth:`Portfolio.apply_fill`
+    always rebinds it (``+=`` on a Decimal makes a new one), and the snapshot holds a reference to
+    the old one, so the identity cannot be reused.
+    """
+
+    __slots__ = ("portfolio", "stamp", "closed_currency", "closed_other", "open")
+
+    def __init__(self, portfolio: Portfolio, currency: str) -> None:
+        self.portfolio = portfolio
+        self.stamp = portfolio.realized_pnl
+        closed: dict[str, Decimal] = {}
+        opened: list[_OpenPosition] = []
+        for pos in portfolio.positions.values():
+            if pos.realized_pnl:
+                settle = pos.instrument.settle
+                closed[settle] = closed.get(settle, _ZERO) + pos.realized_pnl
+            if pos.qty_raw:
+                opened.append(_OpenPosition(pos, currency))
+        for asset, fee in portfolio.fees_by_asset.items():
+            if fee:
+                closed[asset] = closed.get(asset, _ZERO) - fee
+        self.closed_currency = closed.pop(currency, _ZERO)
+        self.closed_other = tuple(closed.items())
+        self.open = tuple(opened)
+
 
 class RiskEngine:
     """Implements :class:`~engine.RiskGate`: every check, the kill switch, loss limits.
@@ -170,21 +259,24 @@ class RiskEngine:
         self.state_reason = "initial state from configuration" if self.state is not _ACTIVE else ""
         self._engine: Engine | None = None
         self._rules: dict[tuple[str, str], _Rules] = {}
+        self._currency = self.config.currency
+        self._require_ref = self.config.require_reference_price
         self._max_open = self.config.max_open_orders
+        self._gross_limit = self.config.max_account_notional
         self._loss_limits = self.config.daily_loss_limit is not None or self.config.max_drawdown is not None
         self._checks = 0
         self._denied: dict[str, int] = {}
         self._state_changes: list[TradingStateChanged] = []
         self._failures: list[float] = []
-        self._order_limiters: dict[str, tuple[RateLimiter, dict[str, int]]] = {}
+        self._order_limiters: dict[str, tuple[RateLimiter, PreparedWeights]] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self._clocks: dict[str, ServerClock] = {}
         # PnL tracking
+        self._snap: _Snapshot | None = None
         self._day = -1
         self._day_start_pnl = _ZERO
         self._peak_pnl: Decimal | None = None
         self._pnl: Decimal | None = None
-        self._lot_sums: dict[str, tuple[int, int, int, Position]] = {}
         self._last_marks: dict[str, Decimal] = {}
         self._rate_instruments: dict[tuple[str, str], tuple[Instrument, bool] | None] = {}
         self._unvalued_warned: set[str] = set()
@@ -196,6 +288,7 @@ class RiskEngine:
         """Use ``engine`` for state announcements, clock, portfolio and marks (done on first use)."""
         self._engine = engine
         self._rate_instruments.clear()
+        self._snap = None
 
     def rate_limiter(self, key: str, specs: Iterable[RateLimitSpec] = ()) -> RateLimiter:
         """The limiter shared by everything sent on one venue account (``"venue:account"``).
@@ -223,7 +316,7 @@ class RiskEngine:
         An order over the limit is denied with ``RATE_LIMITED`` (a synchronous check cannot wait).
         Give ``limiter`` the engine's simulated time as its clock in a backtest.
         """
-        self._order_limiters[venue] = (limiter, dict(weights))
+        self._order_limiters[venue] = (limiter, limiter.prepare(weights))
 
     # -- the gate --------------------------------------------------------------------------
     def check_order(self, order: Order, engine: Engine) -> Denial | None:
@@ -261,8 +354,14 @@ class RiskEngine:
                 return denial
 
         # -- loss limits (may halt) -----------------------------------------------------------
+        snap: _Snapshot | None = None
+        marks: list[Decimal] | None = None
         if self._loss_limits:
-            denial = self._evaluate(engine)
+            snap = self._snap
+            if snap is None or snap.stamp is not engine.portfolio.realized_pnl or snap.portfolio is not engine.portfolio:
+                snap = self._snapshot(engine)
+            marks = self._marks(engine, snap)
+            denial = self._check_losses(engine, self._pnl_of(engine, snap, marks))
             if denial is not None:
                 return self._deny(order, denial.reason, denial.detail)
 
@@ -290,13 +389,12 @@ class RiskEngine:
         position = engine.portfolio.positions.get(rules.key)
         pos_raw = position.qty_raw if position is not None else 0
         exposure_now = pos_raw if side is _BUY else -pos_raw  # > 0: the order adds to the position
-        exposure_after = exposure_now + leaves_same + qty
+        exposure_after = exposure_now + leaves_same + qty  # worst case in the order's direction
         if reducing and (exposure_now >= 0 or exposure_after > 0):
             why = "trading state is REDUCING" if state is _REDUCING else f"strategy {order.strategy_id} is reduce_only"
             return self._deny(order, DenyReason.REDUCE_ONLY_STATE,
                               f"{why}: {side.name} {order.qty} with {inst.size_of(leaves_same)} open on that side "
                               f"does not reduce position {inst.size_of(pos_raw)}")
-
         if rules.max_position_raw is not None and exposure_after > rules.max_position_raw:
             return self._deny(order, DenyReason.MAX_POSITION,
                               f"position {inst.size_of(pos_raw)} with {inst.size_of(leaves_same)} open and this "
@@ -310,10 +408,12 @@ class RiskEngine:
         band = rules.band_bps
         if band is not None:
             if otype is _LIMIT:
-                ref = self._reference(engine, inst)
+                source = engine.mark_source
+                ref = source(inst) if source is not None else None
                 looked_up = True
-                if ref is None:
-                    if self.config.require_reference_price:
+                if ref is None or ref <= 0:
+                    ref = None
+                    if self._require_ref:
                         return self._deny(order, DenyReason.NO_REFERENCE_PRICE,
                                           f"no mid/mark/last for {inst.key} to check the price band against")
                 else:
@@ -330,23 +430,26 @@ class RiskEngine:
                                       f"trigger {order.trigger_price}")
 
         # -- notional --------------------------------------------------------------------------
-        if rules.needs_notional or rules.asset_limit is not None:
+        if rules.needs_notional:
             if otype is _MARKET:
                 if not looked_up:
                     ref = self._reference(engine, inst)
                     looked_up = True
                 price = ref
             elif otype is _STOP_MARKET:
-                price = inst.price_of(trigger_raw) if trigger_raw is not None else None
+                price = Decimal(trigger_raw).scaleb(rules.price_exp) if trigger_raw is not None else None
             else:
-                price = inst.price_of(price_raw) if price_raw is not None else None
+                price = Decimal(price_raw).scaleb(rules.price_exp) if price_raw is not None else None
             if price is None:
-                if self.config.require_reference_price:
+                if self._require_ref:
                     return self._deny(order, DenyReason.NO_REFERENCE_PRICE,
                                       f"no mid/mark/last for {inst.key} to value a {otype.value} order")
             else:
-                denial = self._check_notional(order, engine, rules, price, ref, looked_up, exposure_now,
-                                              exposure_after, pos_raw, leaves_same)
+                if not looked_up:
+                    ref = self._reference(engine, inst)
+                mark = ref if ref is not None else price
+                denial = self._check_notional(order, engine, rules, price, mark, exposure_now, exposure_after,
+                                              pos_raw, leaves_same, snap, marks)
                 if denial is not None:
                     return denial
 
@@ -376,8 +479,8 @@ class RiskEngine:
         inst = order.instrument
         lev = order.leverage
         assert lev is not None
-        if inst.leverage_values:
-            if lev not in inst.leverage_values:
+        if rules.leverage_values:
+            if lev not in rules.leverage_values:
                 allowed = ", ".join(str(x) for x in inst.leverage_values)
                 return self._deny(order, DenyReason.LEVERAGE_NOT_ALLOWED,
                                   f"leverage {lev} is not one the venue allows for {inst.key} ({allowed})")
@@ -389,104 +492,90 @@ class RiskEngine:
             return self._deny(order, DenyReason.LEVERAGE_NOT_ALLOWED, f"{inst.key} is not leveraged")
         cap = rules.leverage_cap
         if cap is not None and lev > cap:
-            return self._deny(order, DenyReason.LEVERAGE_ABOVE_CAP, f"leverage {lev} is above the cap {cap}")
+            return self._deny(order, DenyReason.LEVERAGE_ABOVE_CAP,
+                              f"leverage {lev} is above the configured max_leverage {cap}")
         return None
 
     def _check_notional(
-        self, order: Order, engine: Engine, rules: _Rules, price: Decimal, ref: Decimal | None,
-        looked_up: bool, exposure_now: int, exposure_after: int, pos_raw: int, leaves_same: int,
+        self, order: Order, engine: Engine, rules: _Rules, price: Decimal, mark: Decimal,
+        exposure_now: int, exposure_after: int, pos_raw: int, leaves_same: int,
+        snap: _Snapshot | None, marks: list[Decimal] | None,
     ) -> Denial | None:
+        """Order value at its own price; exposure values at ``mark`` (mid/mark/last, else the price)."""
         inst = rules.instrument
         notional = rules.notional(price, order.qty_raw)
         if rules.min_notional is not None and notional < rules.min_notional:
             return self._deny(order, DenyReason.BELOW_MIN_NOTIONAL,
                               f"order value {notional} {rules.settle} is below the venue's minimum "
                               f"{rules.min_notional}")
-        rate: Decimal | None = Decimal(1)
+        rate = _ONE
         if not rules.in_currency:
-            rate = self._rate(engine, rules.settle)
-            if rate is None:
-                if self.config.require_reference_price:
+            found = self._rate(engine, rules.settle)
+            if found is None:
+                if self._require_ref:
                     return self._deny(order, DenyReason.NO_REFERENCE_PRICE,
-                                      f"no rate for {rules.settle} in {self.config.currency}")
+                                      f"no rate for {rules.settle} in {self._currency}")
                 return None
-        assert rate is not None
-        cur = self.config.currency
+            rate = found
         limit = rules.max_order_notional
         if limit is not None:
             value = notional if rules.in_currency else notional * rate
             if value > limit:
                 return self._deny(order, DenyReason.MAX_ORDER_NOTIONAL,
-                                  f"order value {value:.2f} {cur} is above max_order_notional {limit}")
-        if exposure_after <= 0:
-            return None  # with its side's open orders the order only reduces: no exposure limit applies
-        if not looked_up:
-            ref = self._reference(engine, inst)
-        mark = ref if ref is not None else price
-        limit = rules.max_position_notional
-        if limit is not None:
-            value = rules.notional(mark, exposure_after) * rate
-            if value > limit:
-                return self._deny(order, DenyReason.MAX_POSITION_NOTIONAL,
-                                  f"position could reach {inst.size_of(exposure_after)} worth {value:.2f} {cur} "
-                                  f"(max_position_notional {limit})")
-        gross_limit = self.config.max_account_notional
-        if gross_limit is not None and exposure_after > abs(pos_raw):
-            gross = rules.notional(mark, exposure_after) * rate
-            for pos in engine.portfolio.positions.values():
-                if pos.qty_raw and pos.instrument.key != rules.key:
-                    gross += self._position_value(engine, pos)
-            if gross > gross_limit:
-                return self._deny(order, DenyReason.MAX_ACCOUNT_NOTIONAL,
-                                  f"gross position value could reach {gross:.2f} {cur} "
-                                  f"(max_account_notional {gross_limit})")
+                                  f"order value {value:.2f} {self._currency} is above max_order_notional {limit}")
         asset_limit = rules.asset_limit
         if asset_limit is not None:
-            base = inst.base
-            side_sign = 1 if order.side is _BUY else -1
-            this_after = pos_raw + side_sign * (leaves_same + order.qty_raw)
-            net_before = self._base_units(rules, mark, pos_raw)
-            net_after = self._base_units(rules, mark, this_after)
-            for pos in engine.portfolio.positions.values():
-                other = pos.instrument
-                if pos.qty_raw and other.base == base and other.key != rules.key:
-                    units = self._other_base_units(engine, pos)
-                    net_before += units
-                    net_after += units
-            if abs(net_after) > asset_limit and abs(net_after) > abs(net_before):
+            # net base units over every instrument on this base; checked even for an order that
+            # reduces its own instrument's position, since it may add to the asset's net exposure
+            if snap is None or marks is None:
+                snap = self._snapshot(engine)
+                marks = self._marks(engine, snap)
+            this_after = pos_raw + (leaves_same + order.qty_raw) * order.side
+            others = _ZERO
+            key, base = rules.key, inst.base
+            for op, op_mark in zip(snap.open, marks):
+                if op.base == base and op.key != key:
+                    others += op.base_at(op_mark)
+            net_after = rules.base_units(mark, this_after) + others
+            if abs(net_after) > asset_limit and abs(net_after) > abs(rules.base_units(mark, pos_raw) + others):
                 return self._deny(order, DenyReason.MAX_POSITION,
                                   f"net {base} position over all instruments could reach {net_after} "
                                   f"(max_asset_position {asset_limit})")
+        if exposure_after <= 0:
+            return None  # with its side's open orders the order only reduces: no exposure limit applies
+        limit = rules.max_position_notional
+        exposure_value: Decimal | None = None
+        if limit is not None:
+            exposure_value = rules.notional(mark, exposure_after)
+            if not rules.in_currency:
+                exposure_value *= rate
+            if exposure_value > limit:
+                return self._deny(order, DenyReason.MAX_POSITION_NOTIONAL,
+                                  f"position could reach {inst.size_of(exposure_after)} worth "
+                                  f"{exposure_value:.2f} {self._currency} (max_position_notional {limit})")
+        gross_limit = self._gross_limit
+        if gross_limit is not None and exposure_after > abs(pos_raw):
+            if snap is None or marks is None:
+                snap = self._snapshot(engine)
+                marks = self._marks(engine, snap)
+            if exposure_value is None:
+                exposure_value = rules.notional(mark, exposure_after)
+                if not rules.in_currency:
+                    exposure_value *= rate
+            gross = exposure_value
+            key = rules.key
+            currency = self._currency
+            for op, op_mark in zip(snap.open, marks):
+                if op.key != key:
+                    value = op.value(op_mark)
+                    if not op.in_currency:
+                        value *= self._rate(engine, op.settle) or _ONE
+                    gross += value
+            if gross > gross_limit:
+                return self._deny(order, DenyReason.MAX_ACCOUNT_NOTIONAL,
+                                  f"gross position value could reach {gross:.2f} {currency} "
+                                  f"(max_account_notional {gross_limit})")
         return None
-
-    @staticmethod
-    def _base_units(rules: _Rules, mark: Decimal, qty_raw: int) -> Decimal:
-        if rules.inverse:  # contracts count quote value; their base exposure is value / price
-            return rules.notional(mark, abs(qty_raw)) * (1 if qty_raw >= 0 else -1)
-        qty = Decimal(qty_raw).scaleb(rules.size_exp)
-        return qty if rules.unit_multiplier else qty * rules.multiplier
-
-    def _other_base_units(self, engine: Engine, pos: Position) -> Decimal:
-        inst = pos.instrument
-        if inst.kind is InstrumentKind.INVERSE:
-            mark = self._mark_or_entry(engine, pos)
-            value = inst.notional(mark, abs(pos.qty))
-            return value if pos.qty_raw > 0 else -value
-        return pos.qty * inst.multiplier
-
-    def _position_value(self, engine: Engine, pos: Position) -> Decimal:
-        inst = pos.instrument
-        value = abs(inst.notional(self._mark_or_entry(engine, pos), pos.qty))
-        if inst.settle == self.config.currency:
-            return value
-        rate = self._rate(engine, inst.settle)
-        return value * rate if rate is not None else value
-
-    def _mark_or_entry(self, engine: Engine, pos: Position) -> Decimal:
-        mark = self._reference(engine, pos.instrument)
-        if mark is None:
-            mark = self._last_marks.get(pos.instrument.key) or pos.avg_price or Decimal(1)
-        return mark
 
     def _reference(self, engine: Engine, inst: Instrument) -> Decimal | None:
         source = engine.mark_source
@@ -499,9 +588,9 @@ class RiskEngine:
 
     def _rate(self, engine: Engine, asset: str) -> Decimal | None:
         """Price of one ``asset`` in the account currency, from an instrument quoting it."""
-        currency = self.config.currency
+        currency = self._currency
         if asset == currency:
-            return Decimal(1)
+            return _ONE
         found = self._rate_instruments.get((asset, currency), False)
         if found is False:
             found = None
@@ -521,32 +610,77 @@ class RiskEngine:
         return 1 / mark if inverted else mark
 
     # -- PnL, loss limits --------------------------------------------------------------------
-    def _evaluate(self, engine: Engine) -> Denial | None:
-        """Re-evaluate daily loss and drawdown; halts trading and returns the denial on a breach."""
-        pnl = self._current_pnl(engine)
+    def _snapshot(self, engine: Engine) -> _Snapshot:
+        portfolio = engine.portfolio
+        snap = self._snap
+        if snap is None or snap.stamp is not portfolio.realized_pnl or snap.portfolio is not portfolio:
+            snap = self._snap = _Snapshot(portfolio, self._currency)
+        return snap
+
+    def _marks(self, engine: Engine, snap: _Snapshot) -> list[Decimal]:
+        """Mid/mark/last of each open position (else the last one seen, else the entry price)."""
+        source = engine.mark_source
+        last = self._last_marks
+        marks = []
+        for op in snap.open:
+            mark = source(op.instrument) if source is not None else None
+            if mark is None or mark <= 0:
+                mark = last.get(op.key) or op.entry
+            else:
+                last[op.key] = mark
+            marks.append(mark)
+        return marks
+
+    def _pnl_of(self, engine: Engine, snap: _Snapshot, marks: list[Decimal]) -> Decimal:
+        total = snap.closed_currency
+        for asset, amount in snap.closed_other:
+            total += self._in_currency(engine, asset, amount)
+        for op, mark in zip(snap.open, marks):
+            if op.inverse:
+                upnl = op.position.unrealized_pnl(mark)
+            else:
+                upnl = mark * op.a - op.b
+            total += upnl if op.in_currency else self._in_currency(engine, op.settle, upnl)
+        return total
+
+    def _in_currency(self, engine: Engine, asset: str, amount: Decimal) -> Decimal:
+        rate = self._rate(engine, asset)
+        if rate is None:
+            if asset not in self._unvalued_warned:
+                self._unvalued_warned.add(asset)
+                log.warning("PnL in %s cannot be valued in %s (no instrument quotes it); it is left "
+                            "out of the loss limits", asset, self._currency)
+            return _ZERO
+        return amount * rate
+
+    def _check_losses(self, engine: Engine, pnl: Decimal) -> Denial | None:
+        """Daily loss and drawdown at ``pnl``; halts trading and returns the denial on a breach."""
         self._pnl = pnl
         day = engine.clock.now_ns() // DAY_NS
         if day != self._day:
             self._day = day
             self._day_start_pnl = pnl
-        if self._peak_pnl is None or pnl > self._peak_pnl:
-            self._peak_pnl = pnl
-        cur = self.config.currency
+        peak = self._peak_pnl
+        if peak is None or pnl > peak:
+            peak = self._peak_pnl = pnl
         limit = self.config.daily_loss_limit
         if limit is not None:
             loss = self._day_start_pnl - pnl
             if loss >= limit:
-                detail = f"loss today {loss:.2f} {cur} reached daily_loss_limit {limit}"
+                detail = f"loss today {loss:.2f} {self._currency} reached daily_loss_limit {limit}"
                 self.set_state(_HALTED, detail)
                 return Denial(DenyReason.DAILY_LOSS_LIMIT, detail)
         limit = self.config.max_drawdown
-        if limit is not None:
-            drawdown = self._peak_pnl - pnl
-            if drawdown >= limit:
-                detail = f"drawdown {drawdown:.2f} {cur} from peak PnL {self._peak_pnl:.2f} reached max_drawdown {limit}"
-                self.set_state(_HALTED, detail)
-                return Denial(DenyReason.MAX_DRAWDOWN, detail)
+        if limit is not None and peak - pnl >= limit:
+            detail = (f"drawdown {peak - pnl:.2f} {self._currency} from peak PnL {peak:.2f} "
+                      f"reached max_drawdown {limit}")
+            self.set_state(_HALTED, detail)
+            return Denial(DenyReason.MAX_DRAWDOWN, detail)
         return None
+
+    def _evaluate(self, engine: Engine) -> Denial | None:
+        snap = self._snapshot(engine)
+        return self._check_losses(engine, self._pnl_of(engine, snap, self._marks(engine, snap)))
 
     def evaluate(self, engine: Engine | None = None) -> Denial | None:
         """Re-check loss limits now; runners call this on mark updates or a timer. Halts on a breach."""
@@ -562,59 +696,8 @@ class RiskEngine:
         engine = engine or self._engine
         if engine is None:
             raise RuntimeError("RiskEngine is not attached to an engine")
-        return self._current_pnl(engine)
-
-    def _current_pnl(self, engine: Engine) -> Decimal:
-        portfolio: Portfolio = engine.portfolio
-        by_asset: dict[str, Decimal] = {}
-        for pos in portfolio.positions.values():
-            amount = pos.realized_pnl
-            if pos.qty_raw:
-                inst = pos.instrument
-                mark = self._reference(engine, inst)
-                if mark is None:
-                    mark = self._last_marks.get(inst.key)
-                else:
-                    self._last_marks[inst.key] = mark
-                if mark is not None:
-                    amount += self._unrealized(pos, mark)
-            if amount:
-                settle = pos.instrument.settle
-                by_asset[settle] = by_asset.get(settle, _ZERO) + amount
-        for asset, fee in portfolio.fees_by_asset.items():
-            if fee:
-                by_asset[asset] = by_asset.get(asset, _ZERO) - fee
-        currency = self.config.currency
-        total = _ZERO
-        for asset, amount in by_asset.items():
-            if asset == currency:
-                total += amount
-                continue
-            rate = self._rate(engine, asset)
-            if rate is None:
-                if asset not in self._unvalued_warned:
-                    self._unvalued_warned.add(asset)
-                    log.warning("PnL in %s cannot be valued in %s (no instrument quotes it); it is left "
-                                "out of the loss limits", asset, currency)
-                continue
-            total += amount * rate
-        return total
-
-    def _unrealized(self, pos: Position, mark: Decimal) -> Decimal:
-        inst = pos.instrument
-        if inst.kind is InstrumentKind.INVERSE:
-            return pos.unrealized_pnl(mark)
-        cached = self._lot_sums.get(inst.key)
-        if cached is None or cached[0] != pos.fill_count or cached[3] is not pos:
-            size = cost = 0
-            for price_raw, size_raw in pos.lots:
-                size += size_raw
-                cost += price_raw * size_raw
-            cached = self._lot_sums[inst.key] = (pos.fill_count, size, cost, pos)
-        units = mark.scaleb(inst.price_scale) * cached[1] - cached[2]
-        if pos.qty_raw < 0:
-            units = -units
-        return (units * inst.multiplier).scaleb(-(inst.price_scale + inst.size_scale))
+        snap = self._snapshot(engine)
+        return self._pnl_of(engine, snap, self._marks(engine, snap))
 
     # -- the kill switch ---------------------------------------------------------------------
     def set_state(self, state: TradingState, reason: str, *, rebaseline: bool = False) -> bool:
@@ -625,7 +708,7 @@ class RiskEngine:
         current PnL, so the same loss does not halt again at once.
         """
         if rebaseline and self._engine is not None and self._loss_limits:
-            pnl = self._current_pnl(self._engine)
+            pnl = self.current_pnl(self._engine)
             self._day_start_pnl = pnl
             self._peak_pnl = pnl
             self._day = self._engine.clock.now_ns() // DAY_NS

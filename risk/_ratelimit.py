@@ -40,7 +40,7 @@ import trio
 from engine._errors import RiskDenied
 from engine._risk_api import DenyReason
 
-__all__ = ["RateLimitSpec", "RateLimiter", "RateLimiterStatistics"]
+__all__ = ["RateLimitSpec", "RateLimiter", "RateLimiterStatistics", "PreparedWeights"]
 
 _EPS = 1e-9
 
@@ -89,6 +89,23 @@ class RateLimiterStatistics:
     "trio time until which nothing is admitted (in the past when not paused)."
     tokens: Mapping[str, float]
     "Tokens left per ``scope/interval_s`` bucket (negative = reserved by waiters)."
+
+
+class PreparedWeights:
+    """A request's weights resolved to a limiter's buckets (see :meth:`RateLimiter.prepare`)."""
+
+    __slots__ = ("weights", "version", "pairs")
+
+    def __init__(self, weights: dict[str, int], version: int, pairs: list[tuple[_Bucket, int]]) -> None:
+        self.weights = weights
+        self.version = version
+        self.pairs = pairs
+
+    def items(self) -> Iterable[tuple[str, int]]:
+        return self.weights.items()
+
+    def __repr__(self) -> str:
+        return f"PreparedWeights({self.weights!r})"
 
 
 class _Bucket:
@@ -154,6 +171,7 @@ class RateLimiter:
         self.max_backoff_s = max_backoff_s
         self._clock = clock
         self._scopes: dict[str, list[_Bucket]] = {}
+        self._version = 0
         self._paused_until = -math.inf
         self._epoch = 0
         self._consecutive_429 = 0
@@ -183,6 +201,7 @@ class RateLimiter:
         """Add (or replace, same scope and interval) one limit."""
         bucket = _Bucket(spec, self.burst_fraction, self.utilization, self._now())
         buckets = self._scopes.setdefault(spec.scope, [])
+        self._version += 1
         for i, old in enumerate(buckets):
             if old.spec.interval_s == spec.interval_s:
                 old.refill(bucket.updated)
@@ -200,7 +219,23 @@ class RateLimiter:
     def specs(self) -> tuple[RateLimitSpec, ...]:
         return tuple(b.spec for buckets in self._scopes.values() for b in buckets)
 
-    def _buckets_for(self, weights: Mapping[str, int]) -> list[tuple[_Bucket, int]]:
+    def prepare(self, weights: Mapping[str, int]) -> PreparedWeights:
+        """Resolve ``weights`` to buckets once; pass the result wherever weights are accepted.
+
+        Checks the scopes and weights now (raising like :meth:`acquire` would). A prepared value
+        stays valid across :meth:`add_scope` calls: it is re-resolved when the scopes change.
+        """
+        return PreparedWeights(dict(weights), self._version, self._resolve(weights))
+
+    def _buckets_for(self, weights: Mapping[str, int] | PreparedWeights) -> list[tuple[_Bucket, int]]:
+        if isinstance(weights, PreparedWeights):
+            if weights.version != self._version:
+                weights.pairs = self._resolve(weights.weights)
+                weights.version = self._version
+            return weights.pairs
+        return self._resolve(weights)
+
+    def _resolve(self, weights: Mapping[str, int]) -> list[tuple[_Bucket, int]]:
         out: list[tuple[_Bucket, int]] = []
         for scope, weight in weights.items():
             buckets = self._scopes.get(scope)
@@ -228,13 +263,13 @@ class RateLimiter:
         return ready
 
     # -- acquiring ---------------------------------------------------------------------------
-    def wait_time(self, weights: Mapping[str, int]) -> float:
+    def wait_time(self, weights: Mapping[str, int] | PreparedWeights) -> float:
         """Seconds a request with ``weights`` would wait now (0 = admitted at once). Reserves nothing."""
         pairs = self._buckets_for(weights)
         now = self._now()
         return max(0.0, self._admission_time(pairs, now) - now)
 
-    def try_acquire(self, weights: Mapping[str, int]) -> bool:
+    def try_acquire(self, weights: Mapping[str, int] | PreparedWeights) -> bool:
         """Take ``weights`` if they are available right now; never waits. False = over the limit."""
         pairs = self._buckets_for(weights)
         now = self._now()
@@ -246,7 +281,7 @@ class RateLimiter:
         self._admitted += 1
         return True
 
-    async def acquire(self, weights: Mapping[str, int], *, max_wait_s: float | None = None) -> float:
+    async def acquire(self, weights: Mapping[str, int] | PreparedWeights, *, max_wait_s: float | None = None) -> float:
         """Wait until ``weights`` may be sent and take them; returns the seconds waited.
 
         Raises :class:`~engine.RiskDenied` with ``RATE_LIMITED`` (having taken nothing) if the wait
@@ -295,7 +330,7 @@ class RateLimiter:
             await trio.lowlevel.checkpoint()
         return waited
 
-    def _describe(self, weights: Mapping[str, int]) -> str:
+    def _describe(self, weights: Mapping[str, int] | PreparedWeights) -> str:
         parts = ", ".join(f"{k}={v}" for k, v in weights.items())
         return f"{self.name} request ({parts})" if self.name else f"request ({parts})"
 
