@@ -455,9 +455,12 @@ async def test_ws_rest_over_ws_signed_and_public(dzengi_quiet_testnet: DzengiTes
             assert orders["payload"] == {"openOrders": []}
 
 
-# trio-websocket leaves the socket of a connection the *server* closed to the garbage collector
-# (a ResourceWarning in the client library, not in the testnet)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def close_transport(ws: trio_websocket.WebSocketConnection) -> None:
+    # When the *server* closes, trio-websocket waits for the TCP close and its reader may be
+    # cancelled first, leaving the socket to the garbage collector; close it ourselves.
+    await ws._stream.aclose()
+
+
 async def test_ws_idle_close_and_drop_fault(dzengi_accounts_file: Path) -> None:
     options = DzengiTestnetOptions(ws_idle_timeout_s=0.3)
     async with open_dzengi_testnet(dzengi_accounts_file, market=False, options=options) as tn:
@@ -469,6 +472,7 @@ async def test_ws_idle_close_and_drop_fault(dzengi_accounts_file: Path) -> None:
                 with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                     await ws.get_message()
                 assert closed.value.reason.code == 1000
+                await close_transport(ws)
             tn.faults.configure(FaultSettings(ws_drop_every_n_messages=2))
             async with trio_websocket.open_websocket_url(tn.ws_url) as ws:
                 assert (await ws_request(ws, "ping", {}, 1))["status"] == "OK"
@@ -476,9 +480,11 @@ async def test_ws_idle_close_and_drop_fault(dzengi_accounts_file: Path) -> None:
                 with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                     await ws_request(ws, "ping", {}, 3)
                 assert closed.value.reason.code == 1011
+                await close_transport(ws)
             assert tn.faults.injected["ws_drop"] == 1
             tn.faults.configure(FaultSettings(ws_drop_after_s=0.2))
             async with trio_websocket.open_websocket_url(tn.ws_url) as ws:
                 with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                     await ws.get_message()
                 assert closed.value.reason.code == 1011
+                await close_transport(ws)
