@@ -488,3 +488,65 @@ async def test_ws_idle_close_and_drop_fault(dzengi_accounts_file: Path) -> None:
                     await ws.get_message()
                 assert closed.value.reason.code == 1011
                 await close_transport(ws)
+
+
+# ---------------------------------------------------------------------------------------------
+# an unmodified third-party client: python-currencycom 0.2.3 (requests-based, v1, query-string
+# signing with the signature pair first), pointed at the testnet by replacing its URL constants
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_third_party_python_currencycom_client(dzengi_quiet_testnet: DzengiTestnet,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    client_module = pytest.importorskip("currencycom.client")
+    constants = client_module.CurrencyComConstants
+    base = f"{dzengi_quiet_testnet.url}/api/v1/"
+    original = constants.BASE_URL
+    for name in dir(constants):
+        value = getattr(constants, name)
+        if isinstance(value, str) and value.startswith(original):
+            monkeypatch.setattr(constants, name, base + value[len(original):])
+    assert constants.ORDER_ENDPOINT.startswith("http://127.0.0.1:")
+    account = dzengi_quiet_testnet.accounts["alice"]
+    client = client_module.Client(account.api_key, account.secret)
+
+    def session() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        out["time"] = client.get_server_time()
+        out["info"] = client.get_exchange_info()
+        out["book"] = client.get_order_book("BTC/USD", limit=5)
+        out["account"] = client.get_account_info()
+        out["market"] = client.new_order("BTC/USD", client_module.OrderSide.BUY, client_module.OrderType.MARKET,
+                                         0.01)
+        out["limit"] = client.new_order("BTC/USD", client_module.OrderSide.BUY, client_module.OrderType.LIMIT,
+                                        0.01, price=20000,
+                                        new_order_resp_type=client_module.NewOrderResponseType.RESULT)
+        out["open"] = client.get_open_orders("BTC/USD")
+        out["cancel"] = client.cancel_order("BTC/USD", out["limit"]["orderId"])
+        out["trades"] = client.get_account_trade_list("BTC/USD", limit=100)
+        out["settings"] = client.get_leverage_settings("BTC/USD_LEVERAGE")
+        out["lev"] = client.new_order("BTC/USD_LEVERAGE", client_module.OrderSide.BUY,
+                                      client_module.OrderType.MARKET, 0.01, leverage=2,
+                                      new_order_resp_type=client_module.NewOrderResponseType.RESULT)
+        out["positions"] = client.list_leverage_trades()
+        position_id = out["positions"]["positions"][0]["id"]
+        out["close"] = client.close_trading_position(position_id)
+        out["klines"] = client.get_klines("BTC/USD", client_module.CandlesticksChartInervals.HOUR, limit=3)
+        return out
+
+    with trio.fail_after(10):
+        out = await trio.to_thread.run_sync(session)
+    assert out["time"]["serverTime"] > 0
+    assert len(out["info"]["symbols"]) == 4
+    assert len(out["book"]["asks"]) == 5
+    assert any(b["asset"] == "USD" for b in out["account"]["balances"])
+    assert out["market"]["status"] == "FILLED" and out["market"]["fills"]
+    assert out["limit"]["status"] == "NEW"
+    assert [o["orderId"] for o in out["open"]] == [out["limit"]["orderId"]]
+    assert out["cancel"]["status"] == "CANCELED"
+    assert len(out["trades"]) == 1
+    assert out["settings"]["value"] == 10
+    assert out["lev"]["status"] == "FILLED" and out["lev"]["margin"] == 0.5
+    assert out["close"]["request"][0]["state"] == "PROCESSED"
+    assert len(out["klines"]) == 3
+    assert dzengi_quiet_testnet.exchange.positions(dzengi_quiet_testnet.accounts["alice"]) == []
