@@ -1,0 +1,859 @@
+"""The backtest's simulated venue: our orders against replayed market data.
+
+The recorded market is replayed as it happened; our orders do not move it. :class:`SimVenue`
+decides when and at what price each of our orders would have filled, and reports it through an
+:class:`ExecutionSink` (the engine), which applies the order state machine and the portfolio.
+It never mutates an :class:`~engine.Order`: it keeps its own record of each one, keyed by the
+client order id. Our resting orders — limits, waiting stops, stop-limits that triggered and
+rest — live in one :class:`~backtest.matching.OrderBook` per instrument (the same matching engine
+the local testnets serve), which keeps price-time priority among them and hands them out, best
+first, when the replayed market reaches their prices.
+
+Time
+----
+A command sent at ``now`` reaches the venue at ``now + order_latency_ns`` and is handled by the
+first :meth:`SimVenue.advance` whose ``now`` is at or after that, before the market event of that
+``now`` is applied. ``order_latency_ns`` is the *whole* reaction latency: market-data latency is
+folded into it. A strategy reacting to data that is ``L_md`` old with an order that takes ``L_o``
+to arrive sees and acts exactly as a strategy with fresh data and an order latency of
+``L_md + L_o``: in both cases the order reaches the venue ``L_md + L_o`` after the market state
+it reacts to, and nothing else in a replay depends on when the strategy saw the data.
+
+Fill rules (the documented assumptions; each is commented where it is applied)
+----------------------------------------------------------------------------
+First contact. An order that reaches the venue meets the market at the first market event of its
+instrument at or after its arrival: the next trade's price, the next quote's touch, the replayed
+L2 book as that update leaves it, or the next bar's open. (The state the strategy reacted to is
+already history when its order arrives; and the rule does not depend on whether the replay loop
+was calling an idle venue.)
+
+* MARKET: on book data it walks the replayed book level by level (partial fills at each price);
+  on quote data it takes the touch, at most the touch size; on trade data it fills completely at
+  the next trade's price; on bar data completely at the next bar's open. A GTC market order that
+  the visible liquidity did not fill keeps taking at the following updates (a recorded book is a
+  finite depth and a quote shows one level: the next update stands for the levels behind); an
+  IOC/FOK market order's remainder expires.
+* Marketable LIMIT: takes at its limit or better (taker), then rests (GTC) or expires (IOC). On
+  trade/bar data a limit is marketable when the print/open is through it (``trade_through``) and
+  then fills completely at that price. FOK fills completely or expires untouched. A post-only
+  order that would take is rejected.
+* Liquidity we take from the replayed book stays taken until that level's displayed size
+  changes (the venue then shows a new state of it); a quote's touch likewise.
+
+Resting orders (makers, at their own price):
+
+* Trade data: a resting limit fills when a trade prints through its price — strictly through with
+  ``trade_through`` (the default: orders ahead of ours at that price would have taken a print at
+  it), at or through without. It fills at its limit price, for at most the trade's size; that
+  size is shared by our resting orders in price-time priority; what is left rests for later
+  prints (partial fills).
+* Book / quote data: a resting limit fills when the opposite replayed touch reaches its price (a
+  sell resting at or below our bid would have met our bid first: we were the best bid at that
+  price, the replayed market never was), for at most the displayed size of each crossing level.
+* Bar data (``bar_fill_mode="intrabar"``): orders that reached the venue by the bar's open take
+  part in the bar. The open is a print: a resting limit the open gaps through fills at the open;
+  a stop the open gaps past fills at the open. Then the bar is walked as a path open → low → high
+  → close or open → high → low → close: a limit fills at its price when the path trades through
+  it (buy: low < limit, or ``<=`` without ``trade_through``), a stop triggers when the path
+  reaches its trigger and fills at the trigger. The path visits the nearer extreme first
+  (ties: the low), except that when a stop could trigger on one side only, that side comes
+  first: a stop and a target that both lie inside one bar fill stop first. Nothing ever fills at
+  a price the bar did not reach, and bars fill without a volume limit. With
+  ``bar_fill_mode="open"`` orders see only bar opens.
+* Stops trigger on the last trade price (trade data: the print, and they fill at the print's
+  price; bars: as above). On book/quote data a buy stop triggers when the best ask reaches its
+  trigger and a sell stop when the best bid does; the triggered order then takes the replayed
+  book like a market / limit order.
+
+Reduce-only orders are checked against the position (``position_of``, or the venue's own count of
+our fills): one that would open or increase it is rejected on arrival; a fill is cut to what
+reduces the position, and when the position is flat every reduce-only order left is canceled.
+
+Fees: ``fee = notional * rate`` (maker or taker rate; the config overrides the instrument's), an
+exact Decimal in the instrument's settle asset. Notional is ``qty * multiplier * price``, exact,
+or for inverse instruments ``qty * multiplier / price`` rounded half-even to 8 decimal places.
+
+Determinism: no randomness and no wall clock: the same inputs give identical reports. Venue order
+ids are ``sim-o<n>`` and trade ids ``sim-<n>``. ``seed`` is recorded but not used: no part of this
+fill model draws random numbers.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from difflib import get_close_matches
+from typing import Any, Protocol
+
+import attrs
+
+from engine._book import L2Book
+from engine._events import Bar, Liquidity, Quote, Side, Trade
+from engine._instruments import Instrument, InstrumentKind
+from engine._money import to_decimal
+from engine._orders import Order, OrderType, TimeInForce
+
+from .matching import EventKind, Match, OrderBook, OrderEvent, SelfTradePrevention
+
+__all__ = ["ExecutionSink", "BarFillMode", "SimVenueConfig", "SimVenue"]
+
+_MAKER = Liquidity.MAKER
+_TAKER = Liquidity.TAKER
+_BUY, _SELL = Side.BUY, Side.SELL
+_GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
+_LIMIT, _STOP_LIMIT = OrderType.LIMIT, OrderType.STOP_LIMIT
+_NEG = -(1 << 62)
+_POS = 1 << 62
+_OWNER = "sim"
+_ZERO = Decimal(0)
+_Q8 = Decimal("1e-8")
+_CTX = Context(prec=80, rounding=ROUND_HALF_EVEN)  # wide enough that products of prices, sizes and rates are exact
+_SUBMIT, _CANCEL, _CANCEL_ALL = 0, 1, 2
+_CANCELED, _EXPIRED = "canceled", "expired"
+_NO_MARKET, _QUOTE, _BOOK = 0, 1, 2
+
+
+class ExecutionSink(Protocol):
+    """Receives the simulated venue's execution reports (the engine implements it)."""
+
+    def on_accepted(self, order: Order, ts_ns: int, venue_order_id: str) -> None: ...
+
+    def on_rejected(self, order: Order, ts_ns: int, reason: str) -> None: ...
+
+    def on_canceled(self, order: Order, ts_ns: int, reason: str) -> None: ...
+
+    def on_expired(self, order: Order, ts_ns: int, reason: str) -> None: ...
+
+    def on_cancel_rejected(self, order: Order, ts_ns: int, reason: str) -> None: ...
+
+    def on_fill(self, order: Order, ts_ns: int, price_raw: int, size_raw: int, liquidity: Liquidity,
+                fee: Decimal, trade_id: str) -> Any: ...
+
+
+class BarFillMode(enum.Enum):
+    """How orders meet bar data."""
+
+    INTRABAR = "intrabar"
+    "The open, then a path through low and high to the close (see the module docstring)."
+    OPEN = "open"
+    "Only the open: orders fill when a bar opens at or through their price."
+
+
+def _opt_decimal(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value)
+
+
+def _non_negative(instance: Any, attribute: Any, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, got {value}")
+
+
+@attrs.frozen
+class SimVenueConfig:
+    """The simulated venue's fill model."""
+
+    order_latency_ns: int = attrs.field(default=0, validator=_non_negative)
+    "From the strategy's decision to the order (or cancel) reaching the venue, market-data latency included."
+    trade_through: bool = True
+    "Resting limits fill on trades / bar ranges only when the price goes strictly through them."
+    bar_fill_mode: BarFillMode = attrs.field(default=BarFillMode.INTRABAR, converter=BarFillMode)
+    "``intrabar`` (open, then a low/high path) or ``open`` (bar opens only)."
+    maker_fee: Decimal | None = attrs.field(default=None, converter=_opt_decimal)
+    "Maker fee rate for every instrument (None: each instrument's own)."
+    taker_fee: Decimal | None = attrs.field(default=None, converter=_opt_decimal)
+    "Taker fee rate for every instrument (None: each instrument's own)."
+    self_trade: SelfTradePrevention = attrs.field(default=SelfTradePrevention.CANCEL_TAKER,
+                                                  converter=SelfTradePrevention)
+    "When our own orders would cross each other: the incoming one is canceled by default."
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SimVenueConfig:
+        """Build from a mapping (e.g. a TOML table); unknown keys are an error with a suggestion."""
+        known = [f.name for f in attrs.fields(cls)]
+        for key in data:
+            if key not in known:
+                close = get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown simulated venue setting {key!r}{hint}")
+        return cls(**data)
+
+
+class _SimOrder:
+    """The venue's record of one of our orders."""
+
+    __slots__ = ("order", "cid", "st", "side", "type", "qty", "filled", "price", "trigger", "tif", "post_only",
+                 "reduce_only", "arrival", "book_id", "accepted", "triggered", "done")
+
+    def __init__(self, order: Order, st: _Inst, arrival: int) -> None:
+        self.order = order
+        self.cid = order.client_order_id
+        self.st = st
+        self.side = order.side
+        self.type = order.type
+        self.qty = order.qty_raw
+        self.filled = 0
+        self.price = order.price_raw if order.type in (_LIMIT, _STOP_LIMIT) else None  # None: market-like
+        self.trigger = order.trigger_raw if order.type not in (OrderType.MARKET, _LIMIT) else None
+        self.tif = order.time_in_force
+        self.post_only = order.post_only
+        self.reduce_only = order.reduce_only
+        self.arrival = arrival
+        self.book_id = 0  # id in the instrument's OrderBook while resting or waiting as a stop
+        self.accepted = False
+        self.triggered = False
+        self.done = False
+
+
+class _Inst:
+    """Per-instrument state: our book, the market state we fill against, cached thresholds."""
+
+    __slots__ = ("instrument", "book", "l2", "quote", "mkt", "taken_bids", "taken_asks", "orders", "by_book_id",
+                 "takers", "bid_hi", "ask_lo", "sstop_hi", "bstop_lo", "down_mark", "up_mark", "position",
+                 "reduce_only", "maker_fee", "taker_fee", "tick", "lot", "min_qty", "max_qty")
+
+    def __init__(self, instrument: Instrument, config: SimVenueConfig) -> None:
+        self.instrument = instrument
+        self.tick = instrument.price_raw(instrument.tick_size)
+        self.lot = instrument.size_raw(instrument.lot_size)
+        self.min_qty = instrument.size_raw(instrument.min_qty) if instrument.min_qty else 0
+        self.max_qty = instrument.size_raw(instrument.max_qty) if instrument.max_qty is not None else None
+        self.book = OrderBook(tick_raw=self.tick, lot_raw=self.lot, self_trade=config.self_trade, trigger_stops=False)
+        self.l2: L2Book | None = None
+        self.quote: Quote | None = None
+        self.mkt = _NO_MARKET  # which state first contact uses: none, the last quote, the L2 book
+        self.taken_bids: dict[int, tuple[int, int]] = {}  # price -> (displayed size, size we took)
+        self.taken_asks: dict[int, tuple[int, int]] = {}
+        self.orders: dict[str, _SimOrder] = {}  # every working order, in arrival order
+        self.by_book_id: dict[int, _SimOrder] = {}
+        self.takers: list[_SimOrder] = []  # waiting for the next market event (done ones are skipped)
+        self.position = 0
+        self.reduce_only = 0  # working reduce-only orders
+        self.maker_fee = instrument.maker_fee if config.maker_fee is None else config.maker_fee
+        self.taker_fee = instrument.taker_fee if config.taker_fee is None else config.taker_fee
+        # thresholds: a market event needs work only when it reaches one of these
+        self.bid_hi = self.sstop_hi = self.down_mark = _NEG
+        self.ask_lo = self.bstop_lo = self.up_mark = _POS
+
+
+class SimVenue:
+    """Simulated venue for backtests (see the module docstring for every fill rule).
+
+    Commands: :meth:`submit`, :meth:`cancel`, :meth:`cancel_all` (queued for the latency), then
+    :meth:`advance` hands them to the venue. Market data: :meth:`on_trade`, :meth:`on_quote`,
+    :meth:`on_bar`, :meth:`on_book`. While :attr:`active` is False nothing is working or pending
+    and the replay loop may skip every call; while it is True every market event of every
+    instrument must be delivered (after :meth:`advance` for the event's receive time).
+    """
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        sink: ExecutionSink,
+        config: SimVenueConfig = SimVenueConfig(),
+        *,
+        seed: int = 0,
+        position_of: Callable[[Instrument], int] | None = None,
+    ) -> None:
+        self.config = config
+        self.seed = seed
+        self.active = False
+        "False when no command is pending and no order is working: the replay loop may skip the venue."
+        self._sink = sink
+        self._position_of = position_of
+        self._insts: dict[str, _Inst] = {inst.key: _Inst(inst, config) for inst in instruments}
+        self._orders: dict[str, _SimOrder] = {}
+        self._pending: list[tuple[int, int, int, Any]] = []  # heap of (arrival, seq, command, payload)
+        self._seq = 0
+        self._trades = 0
+        self._order_ids = 0
+        self._latency = config.order_latency_ns
+        self._through = 1 if config.trade_through else 0
+        self._intrabar = config.bar_fill_mode is BarFillMode.INTRABAR
+
+    # ---------------------------------------------------------------------------------------
+    # commands (queued; they reach the venue after the latency)
+    # ---------------------------------------------------------------------------------------
+    def submit(self, order: Order, now_ns: int) -> None:
+        """Send ``order``; it reaches the venue at ``now_ns + order_latency_ns``."""
+        self._push(now_ns, _SUBMIT, order)
+
+    def cancel(self, order: Order, now_ns: int) -> None:
+        """Ask to cancel ``order``; answered by ``on_canceled`` or ``on_cancel_rejected``."""
+        self._push(now_ns, _CANCEL, order)
+
+    def cancel_all(self, instrument: Instrument, now_ns: int) -> None:
+        """Cancel every working order of ``instrument`` (as it stands when the command arrives)."""
+        self._push(now_ns, _CANCEL_ALL, instrument)
+
+    def _push(self, now_ns: int, command: int, payload: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (now_ns + self._latency, self._seq, command, payload))
+        self.active = True
+
+    def advance(self, now_ns: int) -> None:
+        """Hand the venue every command that has arrived by ``now_ns``, in arrival order."""
+        pending = self._pending
+        while pending and pending[0][0] <= now_ns:
+            arrival, _, command, payload = heapq.heappop(pending)
+            if command == _SUBMIT:
+                self._arrive(payload, arrival)
+            elif command == _CANCEL:
+                so = self._orders.get(payload.client_order_id)
+                if so is None:
+                    self._sink.on_cancel_rejected(payload, arrival, "order is not open at the venue (filled, "
+                                                  "canceled, rejected or never received)")
+                else:
+                    self._close(so, arrival, _CANCELED, "")
+                    self._remark(so.st)
+            else:
+                st = self._insts.get(payload.key)
+                if st is not None:
+                    for so in list(st.orders.values()):
+                        self._close(so, arrival, _CANCELED, "cancel all")
+                    self._remark(st)
+        self._refresh_active()
+
+    # ---------------------------------------------------------------------------------------
+    # market data
+    # ---------------------------------------------------------------------------------------
+    def on_trade(self, trade: Trade) -> None:
+        """A replayed trade print."""
+        st = self._insts.get(trade.instrument.key)
+        if st is None or not st.orders:
+            return
+        p = trade.price_raw
+        if not st.takers and st.down_mark < p < st.up_mark:
+            return  # the hot path: nothing to do at this price
+        ts = trade.ts_recv
+        if st.takers:
+            self._takers_at(st, p, ts, None)  # orders that arrived since the last event: market at this print
+            self._remark(st)
+        if p <= st.down_mark:
+            # the print went through our bids / reached our sell stops: bids fill at their own price for
+            # at most the print's size, in priority; stops trigger and fill at the print
+            self._move(st, -1, p, self._through, trade.size_raw, None, p, ts)
+        if p >= st.up_mark:
+            self._move(st, 1, p, self._through, trade.size_raw, None, p, ts)
+        self._settle(st)
+
+    def on_quote(self, quote: Quote) -> None:
+        """A replayed top-of-book update."""
+        st = self._insts.get(quote.instrument.key)
+        if st is None:
+            return
+        st.quote = quote
+        st.mkt = _QUOTE
+        if not st.orders:
+            return
+        bid = quote.bid_raw if quote.bid_size_raw > 0 else None
+        ask = quote.ask_raw if quote.ask_size_raw > 0 else None
+        self._touch(st, bid, ask, quote.ts_recv)
+
+    def on_book(self, book: L2Book) -> None:
+        """The engine applied a snapshot/delta to ``book`` (shared, read here, never written)."""
+        st = self._insts.get(book.instrument.key)
+        if st is None:
+            return
+        st.l2 = book
+        st.mkt = _BOOK
+        if not st.orders or not book.in_sync:
+            return  # an out-of-sync book is not evidence of anything
+        self._touch(st, book.best_bid_raw, book.best_ask_raw, book.ts_recv)
+
+    def on_bar(self, bar: Bar) -> None:
+        """A replayed bar (received at its close)."""
+        st = self._insts.get(bar.instrument.key)
+        if st is None or not st.orders:
+            return
+        o, h, lo, c = bar.open_raw, bar.high_raw, bar.low_raw, bar.close_raw
+        if not st.takers and st.down_mark < lo and h < st.up_mark:
+            return  # the hot path: the bar reached nothing of ours
+        ts = bar.ts_recv
+        through = self._through
+        if st.takers:
+            # orders that reached the venue by the bar's open meet the market at the open ("fill at
+            # next bar open"); later ones wait for the next bar
+            self._takers_at(st, o, ts, bar.ts_event)
+            self._remark(st)
+        # a gap: the open is already through resting limits / past stops -> they fill at the open
+        if o <= st.down_mark:
+            self._move(st, -1, o, through, None, o, o, ts)
+        if o >= st.up_mark:
+            self._move(st, 1, o, through, None, o, o, ts)
+        if self._intrabar:
+            self._remark(st)
+            if lo <= st.down_mark or h >= st.up_mark:
+                sell_stop = st.sstop_hi >= lo
+                buy_stop = st.bstop_lo <= h
+                if sell_stop != buy_stop:
+                    down_first = sell_stop  # stop before target: the side with the stop comes first
+                else:
+                    down_first = o - lo <= h - o  # the nearer extreme first; a tie goes to the low
+                legs = ((-1, lo), (1, h), (-1, c)) if down_first else ((1, h), (-1, lo), (1, c))
+                for direction, to in legs:
+                    # along a leg, limits fill at their own price when traded through, stops at
+                    # their trigger: never at a price the bar did not reach
+                    self._move(st, direction, to, through, None, None, None, ts)
+        self._settle(st)
+
+    # ---------------------------------------------------------------------------------------
+    # queries
+    # ---------------------------------------------------------------------------------------
+    def open_orders(self, instrument: Instrument | None = None) -> list[Order]:
+        """Orders working at the venue (received, not yet filled / canceled / expired), oldest first."""
+        if instrument is None:
+            return [so.order for so in self._orders.values()]
+        st = self._insts.get(instrument.key)
+        return [] if st is None else [so.order for so in st.orders.values()]
+
+    def position_raw(self, instrument: Instrument) -> int:
+        """Net position from this venue's own fills (scaled; positive long)."""
+        return self._insts[instrument.key].position
+
+    @property
+    def pending_commands(self) -> int:
+        """Commands sent but not yet arrived."""
+        return len(self._pending)
+
+    # ---------------------------------------------------------------------------------------
+    # arrival
+    # ---------------------------------------------------------------------------------------
+    def _arrive(self, order: Order, ts: int) -> None:
+        st = self._insts.get(order.instrument.key)
+        if st is None:
+            self._sink.on_rejected(order, ts, f"unknown instrument {order.instrument.key}")
+            return
+        problem = self._check(st, order)
+        if problem:
+            self._sink.on_rejected(order, ts, problem)
+            return
+        so = _SimOrder(order, st, ts)
+        self._orders[so.cid] = so
+        st.orders[so.cid] = so
+        if so.reduce_only:
+            st.reduce_only += 1
+        # it meets the market at the first market event at or after its arrival (see _takers_at, _touch)
+        st.takers.append(so)
+        self._remark(st)
+
+    def _check(self, st: _Inst, order: Order) -> str:
+        """Why the venue refuses ``order`` on arrival ("" if it does not)."""
+        inst = st.instrument
+        qty = order.qty_raw
+        if qty <= 0:
+            return "quantity must be positive"
+        if qty % st.lot:
+            return f"quantity {inst.size_of(qty)} is not a multiple of the lot size {inst.lot_size}"
+        if qty < st.min_qty:
+            return f"quantity {inst.size_of(qty)} is below the minimum {inst.min_qty}"
+        if st.max_qty is not None and qty > st.max_qty:
+            return f"quantity {inst.size_of(qty)} is above the maximum {inst.max_qty}"
+        kind = order.type
+        if kind is _LIMIT or kind is _STOP_LIMIT:
+            if order.price_raw is None or order.price_raw <= 0:
+                return f"{kind.value} order needs a positive price"
+            if order.price_raw % st.tick:
+                return f"price {inst.price_of(order.price_raw)} is not on the tick {inst.tick_size}"
+        if kind is OrderType.STOP_MARKET or kind is _STOP_LIMIT:
+            if order.trigger_raw is None or order.trigger_raw <= 0:
+                return f"{kind.value} order needs a positive trigger price"
+            if order.trigger_raw % st.tick:
+                return f"trigger price {inst.price_of(order.trigger_raw)} is not on the tick {inst.tick_size}"
+        if order.post_only and (kind is not _LIMIT and kind is not _STOP_LIMIT or order.time_in_force is not _GTC):
+            return "post-only needs a GTC limit order"
+        if order.client_order_id in self._orders:
+            return f"duplicate client order id {order.client_order_id}"
+        if order.reduce_only:
+            pos = self._position(st)
+            if pos == 0 or (pos > 0) == (order.side > 0):
+                return "reduce-only order would increase the position"
+        return ""
+
+    # ---------------------------------------------------------------------------------------
+    # first contact with the market (arrival, or a stop that just triggered)
+    # ---------------------------------------------------------------------------------------
+    def _contact(self, st: _Inst, so: _SimOrder, px: int | None, ts: int) -> None:
+        """Match ``so`` as a newcomer: ``px`` is a print / bar price with unlimited liquidity, or
+        None for the replayed book / quote."""
+        if so.trigger is not None and not so.triggered:
+            if not self._stop_reached(st, so, px):
+                self._accept(so)
+                r = st.book.submit(_OWNER, so.side, so.type, so.qty - so.filled, price_raw=so.price,
+                                   trigger_raw=so.trigger,
+                                   time_in_force=so.tif, post_only=so.post_only, client_id=so.cid, ts=ts)
+                so.book_id = r.order_id
+                st.by_book_id[r.order_id] = so
+                return
+            so.triggered = True  # already past its trigger on arrival: it triggers at once
+        limit = so.price
+        takes = self._takes(st, so.side, limit, px)
+        if so.post_only and (takes or self._crosses_own(st, so.side, limit)):
+            reason = "post-only order would take liquidity"
+            if so.accepted:
+                self._close(so, ts, _CANCELED, reason)  # a triggered post-only stop-limit
+            else:
+                self._reject(so, reason)
+            return
+        self._accept(so)
+        if so.tif is _FOK and (not takes or self._available(st, so.side, limit, px) < so.qty - so.filled):
+            self._close(so, ts, _EXPIRED, "fill-or-kill order could not be filled completely")  # all or nothing
+            return
+        if takes:
+            self._take(st, so, limit, px, ts)
+            if so.done:
+                return
+        if limit is None:
+            if so.tif is _GTC:
+                st.takers.append(so)  # market remainder: keeps taking at the next updates
+            else:
+                self._close(so, ts, _EXPIRED, "no more liquidity for the market order")
+        elif so.tif is not _GTC:
+            self._close(so, ts, _EXPIRED, "immediate-or-cancel remainder")  # IOC: the rest expires
+        else:
+            self._rest(st, so, ts)  # GTC: the rest is a maker now
+
+    def _stop_reached(self, st: _Inst, so: _SimOrder, px: int | None) -> bool:
+        trigger: int = so.trigger  # type: ignore[assignment]
+        if px is None:
+            # book / quote data: a buy stop triggers when the best ask reaches it, a sell stop on the best bid
+            touch = self._touch_price(st, -so.side)
+            if touch is None:
+                return False
+            return touch >= trigger if so.side > 0 else touch <= trigger
+        return px >= trigger if so.side > 0 else px <= trigger
+
+    def _takes(self, st: _Inst, side: int, limit: int | None, px: int | None) -> bool:
+        """Would an order of ``side`` at ``limit`` (None: market) take liquidity now?"""
+        if px is None:
+            touch = self._touch_price(st, -side)
+            return touch is not None and (limit is None or (touch <= limit if side > 0 else touch >= limit))
+        if limit is None:
+            return True
+        d = self._through
+        # a print / open counts as liquidity at a limit only when it is through it (trade_through)
+        return px + d <= limit if side > 0 else px - d >= limit
+
+    def _crosses_own(self, st: _Inst, side: int, limit: int | None) -> bool:
+        if side > 0:
+            ask = st.book.best_ask_raw
+            return ask is not None and (limit is None or ask <= limit)
+        bid = st.book.best_bid_raw
+        return bid is not None and (limit is None or bid >= limit)
+
+    def _available(self, st: _Inst, side: int, limit: int | None, px: int | None) -> int:
+        if px is not None:
+            return _POS  # a print / open: no depth known, the whole order fills there
+        total = 0
+        for price, avail in self._replay(st, -side):
+            if limit is not None and (price > limit if side > 0 else price < limit):
+                break
+            total += avail
+        return total
+
+    def _take(self, st: _Inst, so: _SimOrder, limit: int | None, px: int | None, ts: int) -> None:
+        """Fill ``so`` as a taker: all of it at ``px``, or walking the replayed book / touch."""
+        if px is not None:
+            self._fill(so, px, so.qty - so.filled, _TAKER, ts)  # a print / open: the whole order at that price
+            return
+        buy = so.side > 0
+        taken = st.taken_asks if buy else st.taken_bids
+        for price, avail in self._replay(st, -so.side):
+            if limit is not None and (price > limit if buy else price < limit):
+                break  # a limit takes at its price or better only
+            want = so.qty - so.filled
+            size = avail if avail < want else want  # partial fills level by level
+            got = self._fill(so, price, size, _TAKER, ts)
+            self._note_taken(st, taken, price, got)  # this liquidity stays taken until the level changes
+            if so.done or got < size:
+                return
+
+    def _replay(self, st: _Inst, side: int) -> Iterator[tuple[int, int]]:
+        """Replayed levels of ``side`` (BUY = bids) best first, as ``(price, size not yet taken by us)``."""
+        taken = st.taken_bids if side > 0 else st.taken_asks
+        if st.mkt == _BOOK and st.l2 is not None and st.l2.in_sync:
+            levels: Iterable[tuple[int, int]] = st.l2.iter_bids() if side > 0 else st.l2.iter_asks()
+        elif st.mkt == _QUOTE and st.quote is not None:
+            q = st.quote
+            levels = ((q.bid_raw, q.bid_size_raw),) if side > 0 else ((q.ask_raw, q.ask_size_raw),)
+        else:
+            return
+        for price, size in levels:
+            if size <= 0:
+                continue
+            used = taken.get(price)
+            avail = size - used[1] if used is not None and used[0] == size else size
+            if avail > 0:
+                yield price, avail
+
+    def _touch_price(self, st: _Inst, side: int) -> int | None:
+        for price, _ in self._replay(st, side):
+            return price
+        return None
+
+    def _note_taken(self, st: _Inst, taken: dict[int, tuple[int, int]], price: int, got: int) -> None:
+        if not got:
+            return
+        if st.mkt == _BOOK and st.l2 is not None:
+            size = st.l2.size_at(_SELL if taken is st.taken_asks else _BUY, price)
+        else:
+            q = st.quote
+            assert q is not None
+            size = q.ask_size_raw if taken is st.taken_asks else q.bid_size_raw
+        used = taken.get(price)
+        before = used[1] if used is not None and used[0] == size else 0
+        if len(taken) > 4096:
+            taken.clear()  # stale entries of levels long gone
+        taken[price] = (size, before + got)
+
+    def _rest(self, st: _Inst, so: _SimOrder, ts: int) -> None:
+        r = st.book.submit(_OWNER, so.side, _LIMIT, so.qty - so.filled, price_raw=so.price, client_id=so.cid, ts=ts)
+        so.book_id = r.order_id
+        st.by_book_id[r.order_id] = so
+        # our own orders can meet each other (self-trade prevention per the config)
+        for report in r.reports:
+            if type(report) is Match:
+                self._own_match(st, report, ts)
+            elif report.kind in (EventKind.CANCELED, EventKind.EXPIRED, EventKind.REJECTED):  # type: ignore[union-attr]
+                self._book_closed(st, report, ts)  # type: ignore[arg-type]
+
+    def _own_match(self, st: _Inst, m: Match, ts: int) -> None:
+        for oid, leaves, liquidity in ((m.maker_order_id, m.maker_leaves_raw, _MAKER),
+                                       (m.taker_order_id, m.taker_leaves_raw, _TAKER)):
+            so = st.by_book_id.get(oid)
+            if so is None:
+                continue
+            if not leaves:
+                del st.by_book_id[oid]
+                so.book_id = 0
+            if not so.done:
+                self._fill(so, m.price_raw, m.size_raw, liquidity, ts)
+
+    def _book_closed(self, st: _Inst, event: OrderEvent, ts: int) -> None:
+        so = st.by_book_id.pop(event.order_id, None)
+        if so is not None:
+            so.book_id = 0
+            self._close(so, ts, _CANCELED, event.reason)
+
+    # ---------------------------------------------------------------------------------------
+    # resting orders meet the market
+    # ---------------------------------------------------------------------------------------
+    def _takers_at(self, st: _Inst, px: int, ts: int, arrived_by: int | None) -> None:
+        takers, st.takers = st.takers, []
+        for so in takers:
+            if so.done:
+                continue
+            if arrived_by is not None and so.arrival > arrived_by:
+                st.takers.append(so)  # reached the venue after the bar opened: not part of this bar
+                continue
+            self._contact(st, so, px, ts)
+
+    def _touch(self, st: _Inst, bid: int | None, ask: int | None, ts: int) -> None:
+        """Book / quote update: waiting takers, then resting limits the touch crosses, then stops."""
+        if st.takers:
+            takers, st.takers = st.takers, []
+            for so in takers:
+                if not so.done:
+                    self._contact(st, so, None, ts)
+            self._remark(st)
+        if ask is not None and ask <= st.bid_hi:
+            self._cross(st, 1, ts)  # sellers at or below our bid would have met our bid first
+        if bid is not None and bid >= st.ask_lo:
+            self._cross(st, -1, ts)
+        if bid is not None and bid <= st.sstop_hi:
+            for view in st.book.pop_triggered_stops(_SELL, bid):  # sell stops trigger on the best bid
+                self._triggered(st, view.order_id, None, ts)
+        if ask is not None and ask >= st.bstop_lo:
+            for view in st.book.pop_triggered_stops(_BUY, ask):  # buy stops trigger on the best ask
+                self._triggered(st, view.order_id, None, ts)
+        self._settle(st)
+
+    def _cross(self, st: _Inst, side: int, ts: int) -> None:
+        """Our resting orders of ``side`` against the replayed opposite levels that reach them."""
+        book = st.book
+        taken = st.taken_asks if side > 0 else st.taken_bids
+        for price, avail in self._replay(st, -side):
+            best = book.best_bid_raw if side > 0 else book.best_ask_raw
+            if best is None or (price > best if side > 0 else price < best):
+                return
+            got = 0
+            for m in book.sweep(_SELL if side > 0 else _BUY, price, avail, ts):
+                got += m.size_raw
+                self._maker_fill(st, m, None, ts)  # at our own price: we were resting there
+            self._note_taken(st, taken, price, got)
+
+    def _move(self, st: _Inst, direction: int, to: int, through: int, budget: int | None,
+              limit_px: int | None, stop_px: int | None, ts: int) -> None:
+        """The market moves to ``to`` (direction -1: down, our bids fill and sell stops trigger; +1:
+        up). Events happen in the order the move meets them, stops first at one price.
+
+        ``through``: 1 when limits need the price strictly through them. ``budget``: size available
+        to our limits (a print's size; None: unlimited). ``limit_px`` / ``stop_px``: the fill price
+        of limits / stops (None: their own price / their trigger, as on a continuous path).
+        """
+        book = st.book
+        down = direction < 0
+        sweep_side = _SELL if down else _BUY
+        stop_side = _SELL if down else _BUY
+        while True:
+            if down:
+                p = book.best_bid_raw
+                p_ok = p is not None and p - through >= to
+                t = book.next_sell_trigger_raw
+                t_ok = t is not None and t >= to
+            else:
+                p = book.best_ask_raw
+                p_ok = p is not None and p + through <= to
+                t = book.next_buy_trigger_raw
+                t_ok = t is not None and t <= to
+            if budget is not None and budget <= 0:
+                p_ok = False  # the print's size is used up
+            if t_ok and (not p_ok or (t >= p if down else t <= p)):  # type: ignore[operator]
+                # stops first at a price: stop before target
+                for view in book.pop_triggered_stops(stop_side, t):  # type: ignore[arg-type]
+                    self._triggered(st, view.order_id, t if stop_px is None else stop_px, ts)
+            elif p_ok:
+                for m in book.sweep(sweep_side, p, budget, ts):
+                    if budget is not None:
+                        budget -= m.size_raw
+                    self._maker_fill(st, m, limit_px, ts)
+            else:
+                return
+
+    def _triggered(self, st: _Inst, book_id: int, px: int | None, ts: int) -> None:
+        so = st.by_book_id.pop(book_id, None)
+        if so is None or so.done:
+            return
+        so.book_id = 0
+        so.triggered = True
+        self._contact(st, so, px, ts)  # enters as a market / limit order now
+
+    def _maker_fill(self, st: _Inst, m: Match, px: int | None, ts: int) -> None:
+        so = st.by_book_id.get(m.maker_order_id)
+        if so is None:
+            return
+        if not m.maker_leaves_raw:
+            del st.by_book_id[m.maker_order_id]
+            so.book_id = 0
+        if not so.done:
+            self._fill(so, m.price_raw if px is None else px, m.size_raw, _MAKER, ts)
+
+    # ---------------------------------------------------------------------------------------
+    # reports
+    # ---------------------------------------------------------------------------------------
+    def _fill(self, so: _SimOrder, price: int, size: int, liquidity: Liquidity, ts: int) -> int:
+        """Report one execution; returns the size filled (a reduce-only order may fill less)."""
+        st = so.st
+        if so.reduce_only:
+            pos = self._position(st)
+            room = -pos if so.side > 0 else pos
+            if room < size:
+                # reduce-only: fill what reduces the position, cancel the rest
+                if room > 0:
+                    self._report_fill(so, price, room, liquidity, ts)
+                if not so.done:
+                    self._close(so, ts, _CANCELED, "reduce-only: the position is smaller than the order")
+                if st.reduce_only:
+                    self._check_reduce_only(st, ts)
+                return max(room, 0)
+        self._report_fill(so, price, size, liquidity, ts)
+        if st.reduce_only:
+            self._check_reduce_only(st, ts)
+        return size
+
+    def _report_fill(self, so: _SimOrder, price: int, size: int, liquidity: Liquidity, ts: int) -> None:
+        st = so.st
+        so.filled += size
+        st.position += size * so.side
+        self._trades += 1
+        if so.filled >= so.qty:
+            self._forget(so)
+        self._sink.on_fill(so.order, ts, price, size, liquidity, self._fee(st, price, size, liquidity),
+                           f"sim-{self._trades}")
+
+    def _fee(self, st: _Inst, price_raw: int, size_raw: int, liquidity: Liquidity) -> Decimal:
+        rate = st.maker_fee if liquidity is _MAKER else st.taker_fee
+        if not rate:
+            return _ZERO
+        inst = st.instrument
+        price = inst.price_of(price_raw)
+        qty = _CTX.multiply(inst.size_of(size_raw), inst.multiplier)
+        if inst.kind is InstrumentKind.INVERSE:
+            # inverse: notional in the base asset, rounded half-even to 8 decimal places
+            notional = _CTX.divide(qty, price).quantize(_Q8, rounding=ROUND_HALF_EVEN, context=_CTX)
+        else:
+            notional = _CTX.multiply(qty, price)  # exact
+        return _CTX.multiply(notional, rate)
+
+    def _check_reduce_only(self, st: _Inst, ts: int) -> None:
+        """After a fill: reduce-only orders that can no longer reduce the position are canceled."""
+        pos = self._position(st)
+        for so in list(st.orders.values()):
+            if so.reduce_only and not so.done and (pos == 0 or (pos > 0) == (so.side > 0)):
+                self._close(so, ts, _CANCELED, "reduce-only order would increase the position")
+
+    def _accept(self, so: _SimOrder) -> None:
+        if so.accepted:
+            return
+        so.accepted = True
+        self._order_ids += 1
+        self._sink.on_accepted(so.order, so.arrival, f"sim-o{self._order_ids}")
+
+    def _reject(self, so: _SimOrder, reason: str) -> None:
+        self._forget(so)
+        self._sink.on_rejected(so.order, so.arrival, reason)
+
+    def _close(self, so: _SimOrder, ts: int, how: str, reason: str) -> None:
+        if so.done:
+            return
+        self._forget(so)
+        if how == _CANCELED:
+            self._sink.on_canceled(so.order, ts, reason)
+        else:
+            self._sink.on_expired(so.order, ts, reason)
+
+    def _forget(self, so: _SimOrder) -> None:
+        st = so.st
+        so.done = True  # waiting takers are dropped lazily
+        del self._orders[so.cid]
+        del st.orders[so.cid]
+        if so.reduce_only:
+            st.reduce_only -= 1
+        if so.book_id:
+            st.by_book_id.pop(so.book_id, None)
+            st.book.cancel(so.book_id)
+            so.book_id = 0
+
+    def _position(self, st: _Inst) -> int:
+        return st.position if self._position_of is None else self._position_of(st.instrument)
+
+    # ---------------------------------------------------------------------------------------
+    # bookkeeping
+    # ---------------------------------------------------------------------------------------
+    def _remark(self, st: _Inst) -> None:
+        """Recompute the thresholds a market event must reach to need any work."""
+        book = st.book
+        bid, ask = book.best_bid_raw, book.best_ask_raw
+        sell_stop, buy_stop = book.next_sell_trigger_raw, book.next_buy_trigger_raw
+        st.bid_hi = _NEG if bid is None else bid
+        st.ask_lo = _POS if ask is None else ask
+        st.sstop_hi = _NEG if sell_stop is None else sell_stop
+        st.bstop_lo = _POS if buy_stop is None else buy_stop
+        d = self._through
+        st.down_mark = max(st.bid_hi - d, st.sstop_hi)  # a print at or below this needs work
+        st.up_mark = min(st.ask_lo + d, st.bstop_lo)  # a print at or above this needs work
+        if not st.orders:
+            st.takers.clear()
+
+    def _settle(self, st: _Inst) -> None:
+        self._remark(st)
+        if not self._orders:
+            self._refresh_active()
+
+    def _refresh_active(self) -> None:
+        self.active = bool(self._pending) or bool(self._orders)
+
+    def __repr__(self) -> str:
+        return (f"<SimVenue {len(self._insts)} instruments, {len(self._orders)} working orders, "
+                f"{len(self._pending)} pending commands, {self._trades} fills>")
