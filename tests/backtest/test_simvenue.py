@@ -244,7 +244,7 @@ def test_off_lot_quantity_is_rejected() -> None:
     bad = send(sim, order(BUY, MKT, 7, inst=lot))
     good = send(sim, order(BUY, MKT, 15, inst=lot))
     sim.advance(0)
-    assert bad.status is OrderStatus.REJECTED and "1.4 is not a multiple of the lot size 0.5" in bad.reason
+    assert bad.status is OrderStatus.REJECTED and "quantity 0.7 is not a multiple of the lot size 0.5" in bad.reason
     assert good.status is OrderStatus.SUBMITTED and sim.open_orders() == [good]
 
 
