@@ -446,4 +446,4 @@ class WsOrderUpdate(TypedDict):
     channel: str
     "``orders``."
     data: dict[str, Any]
-    "``{"order": Order, "fills": [Fill, ...]}``: the order after the change and the fills that caused it."
+    """``{"order": Order, "fills": [Fill, ...]}``: the order after the change and the fills that caused it."""
