@@ -199,7 +199,11 @@ class RateLimiter:
 
     def add_spec(self, spec: RateLimitSpec) -> None:
         """Add (or replace, same scope and interval) one limit."""
-        bucket = _Bucket(spec, self.burst_fraction, self.utilization, self._now())
+        try:
+            now = self._now()
+        except RuntimeError:  # built outside trio.run: the bucket starts full at its first use
+            now = -math.inf
+        bucket = _Bucket(spec, self.burst_fraction, self.utilization, now)
         buckets = self._scopes.setdefault(spec.scope, [])
         self._version += 1
         for i, old in enumerate(buckets):
