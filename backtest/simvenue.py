@@ -50,8 +50,9 @@ Resting orders (makers, at their own price):
 * Book / quote data: a resting limit fills when the opposite replayed touch reaches its price (a
   sell resting at or below our bid would have met our bid first: we were the best bid at that
   price, the replayed market never was), for at most the displayed size of each crossing level.
-* Bar data (``bar_fill_mode="intrabar"``): orders that reached the venue by the bar's open take
-  part in the bar. The open is a print: a resting limit the open gaps through fills at the open;
+* Bar data (``bar_fill_mode="intrabar"``): a bar is evaluated with the orders that were working
+  for all of it: orders that reached the venue by the bar's open take part, and a cancel that
+  reached it before the bar closed takes effect first. The open is a print: a resting limit the open gaps through fills at the open;
   a stop the open gaps past fills at the open. Then the bar is walked as a path open → low → high
   → close or open → high → low → close: a limit fills at its price when the path trades through
   it (buy: low < limit, or ``<=`` without ``trade_through``), a stop triggers when the path
@@ -295,6 +296,8 @@ class SimVenue:
     def advance(self, now_ns: int) -> None:
         """Hand the venue every command that has arrived by ``now_ns``, in arrival order."""
         pending = self._pending
+        if not pending or pending[0][0] > now_ns:
+            return  # the hot path: nothing has arrived
         while pending and pending[0][0] <= now_ns:
             arrival, _, command, payload = heapq.heappop(pending)
             if command == _SUBMIT:
@@ -651,6 +654,9 @@ class SimVenue:
 
     def _touch(self, st: _Inst, bid: int | None, ask: int | None, ts: int) -> None:
         """Book / quote update: waiting takers, then resting limits the touch crosses, then stops."""
+        if (not st.takers and (ask is None or st.bid_hi < ask < st.bstop_lo)
+                and (bid is None or st.sstop_hi < bid < st.ask_lo)):
+            return  # the hot path: the touch reaches nothing of ours
         if st.takers:
             takers, st.takers = st.takers, []
             for so in takers:

@@ -208,6 +208,29 @@ def test_cancel_all_for_one_instrument() -> None:
     assert c.status is OrderStatus.SUBMITTED and sim.open_orders() == [c] and sim.open_orders(INST) == []
 
 
+def test_a_fill_can_beat_a_cancel_still_in_flight() -> None:
+    sim, sink = venue(order_latency_ns=10)
+    o = send(sim, order(BUY, LMT, 3_000, 990), now=0)
+    trade(sim, 10, 1000)
+    sim.cancel(o, 11)  # arrives at 21
+    trade(sim, 15, 985, size=1_000)  # fills part of it before the cancel arrives
+    sim.advance(21)
+    assert sink.events(o.client_order_id) == ["accepted", "fill", "canceled"]
+    assert o.status is OrderStatus.CANCELED and o.filled_raw == 1_000
+    sim.cancel(o, 30)
+    sim.advance(40)
+    assert sink.log[-1][0] == "cancel_rejected"
+
+
+def test_instruments_do_not_mix() -> None:
+    sim, sink = venue()
+    o = send(sim, order(BUY, MKT, 1_000))
+    trade(sim, 1, 1000, inst=INV)
+    assert sink.log == []
+    trade(sim, 2, 1005)
+    assert sink.fills_of(o.client_order_id) == [(1005, 1_000, T)]
+
+
 # -- arrival checks ---------------------------------------------------------------------------
 
 
@@ -467,6 +490,24 @@ def test_quote_with_an_empty_side_triggers_nothing() -> None:
     assert o.status is OrderStatus.ACCEPTED and sink.fills == []
 
 
+def test_market_waits_while_the_quote_has_no_offer() -> None:
+    sim, sink = venue()
+    o = send(sim, order(BUY, MKT, 1_000))
+    quote(sim, 1, 995, 9_000, 0, 0)
+    assert o.status is OrderStatus.ACCEPTED and sink.fills == []
+    quote(sim, 2, 995, 9_000, 1000, 9_000)
+    assert sink.fills_of(o.client_order_id) == [(1000, 1_000, T)]
+
+
+def test_triggered_post_only_stop_limit_that_would_take_is_canceled() -> None:
+    sim, sink = venue()
+    o = send(sim, order(BUY, STL, 1_000, 1010, 1005, post_only=True))
+    quote(sim, 1, 995, 9_000, 1000, 9_000)
+    assert o.status is OrderStatus.ACCEPTED
+    quote(sim, 2, 1000, 9_000, 1005, 9_000)  # triggers; a bid at 101.0 would take the 100.5 offer
+    assert sink.events(o.client_order_id) == ["accepted", "canceled"] and "post-only" in o.reason
+
+
 # -- book data -------------------------------------------------------------------------------
 
 
@@ -502,6 +543,15 @@ def test_limit_takes_levels_up_to_its_price_then_rests() -> None:
     assert o.status is OrderStatus.PARTIALLY_FILLED
     books.delta(3, asks=[(1005, 500)])  # the level changed: a seller at our price meets our bid
     assert sink.fills_of(o.client_order_id)[-1] == (1005, 500, M)
+
+
+def test_ioc_limit_against_the_book_expires_its_remainder() -> None:
+    sim, sink = venue()
+    books = Books(sim)
+    books.snapshot(1, [(995, 5_000)], [(1000, 1_000), (1005, 2_000)])
+    o = send(sim, order(BUY, LMT, 4_000, 1000, time_in_force=IOC), now=1)
+    books.delta(2, bids=[(990, 1)])
+    assert sink.fills_of(o.client_order_id) == [(1000, 1_000, T)] and o.status is OrderStatus.EXPIRED
 
 
 def test_fok_against_the_book() -> None:
@@ -609,6 +659,13 @@ def test_bar_stop_fills_at_its_trigger_or_at_a_gapped_open() -> None:
     assert sink.fills_of(a.client_order_id) == [(1000, 1_000, T)]
     bar(sim, 60, 970, 975, 960, 965)  # opens below 98.0: fills at the open
     assert sink.fills_of(b.client_order_id) == [(970, 1_000, T)]
+
+
+def test_new_stop_already_past_its_trigger_at_the_open_fills_at_the_open() -> None:
+    sim, sink = venue()
+    o = send(sim, order(BUY, STP, 1_000, trigger=1000), now=60)
+    bar(sim, 60, 1015, 1020, 1010, 1015)
+    assert sink.fills_of(o.client_order_id) == [(1015, 1_000, T)]
 
 
 def test_never_fills_at_a_price_the_bar_did_not_reach() -> None:

@@ -5,6 +5,8 @@
 * OrderBook: simple limit submits that rest, and cancels, interleaved (the target is
   >= 200,000 ops/s); a market-making loop (quote both sides, cancel, take); matches.
 * L2Book: applying a delta of a few levels (the target is a few µs).
+* SimVenue: the per-event cost the replay loop pays while orders rest away from the market
+  (``advance`` + ``on_trade`` / ``on_bar``), and a busy run where orders fill all the time.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from backtest.matching import OrderBook  # noqa: E402
-from engine import BookDelta, BookSnapshot, Instrument, OrderType, Side, TimeInForce  # noqa: E402
+from backtest.simvenue import SimVenue  # noqa: E402
+from engine import Bar, BookDelta, BookSnapshot, Instrument, Order, OrderStatus, OrderType, Side, TimeInForce, Trade  # noqa: E402
 from engine._book import L2Book  # noqa: E402
 
 LIMIT = OrderType.LIMIT
@@ -104,12 +107,80 @@ def l2_deltas(n: int) -> float:
     return n / dt
 
 
+class _Sink:
+    def __init__(self) -> None:
+        self.fills = 0
+
+    def on_accepted(self, order: Order, ts_ns: int, venue_order_id: str) -> None: ...
+    def on_rejected(self, order: Order, ts_ns: int, reason: str) -> None: ...
+    def on_canceled(self, order: Order, ts_ns: int, reason: str) -> None: ...
+    def on_expired(self, order: Order, ts_ns: int, reason: str) -> None: ...
+    def on_cancel_rejected(self, order: Order, ts_ns: int, reason: str) -> None: ...
+
+    def on_fill(self, *args: object) -> None:
+        self.fills += 1
+
+
+def sim_events(n: int) -> None:
+    inst = Instrument("x", "X/Y", "X", "Y", "0.01", "0.001", taker_fee="0.0005", maker_fee="0.0002")
+    rng = random.Random(4)
+    prices = [100_000 + rng.randrange(-50, 51) for _ in range(n)]
+    trades = [Trade(inst, i, i, p, 1_000) for i, p in enumerate(prices)]
+    bars = [Bar(inst, i * 60, i * 60 + 60, p, p + 30, p - 30, p + 5, 10_000, 60) for i, p in enumerate(prices)]
+
+    def resting(sim: SimVenue) -> None:
+        for i, (side, px) in enumerate(((Side.BUY, 90_000), (Side.SELL, 110_000))):
+            o = Order(f"r{i}", inst, side, OrderType.LIMIT, 1_000, price_raw=px)
+            o.apply(OrderStatus.SUBMITTED, 0)
+            sim.submit(o, 0)
+        stop = Order("s", inst, Side.SELL, OrderType.STOP_MARKET, 1_000, trigger_raw=80_000)
+        stop.apply(OrderStatus.SUBMITTED, 0)
+        sim.submit(stop, 0)
+
+    for name, events, handler in (("trade", trades, "on_trade"), ("bar", bars, "on_bar")):
+        sim = SimVenue([inst], _Sink())  # type: ignore[arg-type]
+        resting(sim)
+        advance, on_event = sim.advance, getattr(sim, handler)
+        advance(0)
+        on_event(events[0])  # first contact: the orders rest
+        t0 = time.perf_counter()
+        for ev in events:
+            if sim.active:
+                advance(ev.ts_recv)
+                on_event(ev)
+        dt = time.perf_counter() - t0
+        print(f"{'SimVenue advance+' + handler + ', 3 orders resting, none reached':<58} {n / dt:>12,.0f} ev/s   "
+              f"({dt * 1e6 / n:.2f} µs/ev)")
+
+    # busy: a market order every 10 trades and a limit 5 ticks away every 10 trades
+    sink = _Sink()
+    sim = SimVenue([inst], sink)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    for i, ev in enumerate(trades):
+        if i % 10 == 0:
+            o = Order(f"m{i}", inst, Side.BUY if i % 20 else Side.SELL, OrderType.MARKET, 1_000)
+            o.apply(OrderStatus.SUBMITTED, 0)
+            sim.submit(o, ev.ts_recv)
+        elif i % 10 == 5:
+            side = Side.BUY if i % 20 < 10 else Side.SELL
+            o = Order(f"l{i}", inst, side, OrderType.LIMIT, 1_000, price_raw=ev.price_raw - 5 * side)
+            o.apply(OrderStatus.SUBMITTED, 0)
+            sim.submit(o, ev.ts_recv)
+        if sim.active:
+            sim.advance(ev.ts_recv)
+            sim.on_trade(ev)
+    dt = time.perf_counter() - t0
+    print(f"{'SimVenue trades, an order every 5 events, fills ' + str(sink.fills):<58} {n / dt:>12,.0f} ev/s   "
+          f"({dt * 1e6 / n:.2f} µs/ev)")
+
+
 def main() -> None:
     n = 200_000
     bench("OrderBook limit submit (rests) + cancel", 2 * n, lambda: limit_cancel(n))
     rounds = 40_000
     bench("OrderBook market-making round (5 submits, 4 cancels)", 9 * rounds, lambda: market_maker(rounds))
     l2_deltas(200_000)
+    sim_events(500_000)
 
 
 if __name__ == "__main__":
