@@ -11,7 +11,8 @@ the answer arrived. Each sample gives::
 with an uncertainty of ``rtt / 2`` (plus half the server field's resolution: 1000 ms for an HTTP
 ``Date`` header). The estimate keeps the better half of the recent samples by uncertainty (a
 sample that took long is discarded) and takes the median of their offsets (a stray server value
-is discarded). Signers take their timestamp from :meth:`ServerClock.server_now_ms`, and
+is discarded); their median absolute deviation adds to the uncertainty. Signers take their
+timestamp from :meth:`ServerClock.server_now_ms`, and
 :meth:`ServerClock.check_window` drops, before sending, a command that would arrive outside the
 window, with ``DenyReason.STALE_TIMESTAMP``.
 
@@ -185,8 +186,10 @@ class ServerClock:
             return
         best = sorted(samples, key=lambda s: s.uncertainty_ms)[: max(1, (len(samples) + 1) // 2)]
         offset = statistics.median(s.offset_ms for s in best)
-        spread = max(abs(s.offset_ms - offset) for s in best)
-        uncertainty = min(s.uncertainty_ms for s in best) + (spread if len(best) > 1 else 0.0)
+        # disagreement among the samples widens the doubt; the median absolute deviation keeps a
+        # single stray value from doing so
+        spread = statistics.median(abs(s.offset_ms - offset) for s in best)
+        uncertainty = min(s.uncertainty_ms for s in best) + spread
         one_way = statistics.median(s.rtt_ms for s in best) / 2
         self._estimate = ClockEstimate(offset, uncertainty, one_way, len(samples), len(best))
 
