@@ -814,11 +814,12 @@ class OrderBook:
             level.dead = 0
 
     def _add_stop(self, o: _Order) -> None:
+        trigger: int = o.trigger  # type: ignore[assignment]
         if o.side > 0:
-            insort(self._buy_stops, (o.trigger, o.seq, o))  # type: ignore[arg-type]
+            insort(self._buy_stops, (trigger, o.seq, o))  # seq is unique: the order itself is never compared
             self._buy_trig = self._buy_stops[0][0]
         else:
-            insort(self._sell_stops, (-o.trigger, o.seq, o))  # type: ignore[operator]
+            insort(self._sell_stops, (-trigger, o.seq, o))
             self._sell_trig = -self._sell_stops[0][0]
         self._orders[o.order_id] = o
 

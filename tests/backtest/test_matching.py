@@ -498,7 +498,7 @@ def test_stop_cascade_is_deterministic() -> None:
         book.submit("s2", SELL, STOP_MARKET, 1, trigger_raw=99)  # triggered by s1's print at 99
         book.submit("s3", SELL, STOP_MARKET, 2, trigger_raw=98)  # triggered by s2's print at 98
         r = market(book, "t", SELL, 1)
-        return [(e.kind.value, e.order_id, 0) if type(e) is OrderEvent else ("match", e.taker_order_id, e.price_raw)
+        return [(e.kind.value, e.order_id, 0) if isinstance(e, OrderEvent) else ("match", e.taker_order_id, e.price_raw)
                 for e in r.reports]
 
     first = run()
@@ -695,35 +695,44 @@ def test_same_commands_give_identical_results() -> None:
     assert repr(_script(5)) == repr(_script(5))
 
 
+class _Resting:
+    def __init__(self, oid: int, owner: str, side: int, price: int, seq: int, leaves: int) -> None:
+        self.oid, self.owner, self.side, self.price, self.seq, self.leaves = oid, owner, side, price, seq, leaves
+
+
 class _Reference:
-    """A deliberately naive book: a list of [price, seq, id, owner, leaves] sorted on demand."""
+    """A deliberately naive book: a dict of resting orders, sorted on demand, cancel-taker STP."""
 
     def __init__(self) -> None:
-        self.orders: dict[int, list[int | str]] = {}
-        self.side: dict[int, int] = {}
+        self.orders: dict[int, _Resting] = {}
         self.seq = 0
 
     def submit(self, oid: int, owner: str, side: int, qty: int, price: int | None, tif: TimeInForce) -> list[tuple[int, int, int]]:
-        out = []
-        opp = sorted((o for i, o in self.orders.items() if self.side[i] == -side),
-                     key=lambda o: (o[0] if side > 0 else -o[0], o[1]))  # type: ignore[operator]
-        for o in opp:
-            p, _, mid, mowner, leaves = o
-            if qty == 0 or (price is not None and (p > price if side > 0 else p < price)):  # type: ignore[operator]
+        out: list[tuple[int, int, int]] = []
+        opposite = sorted((o for o in self.orders.values() if o.side == -side),
+                          key=lambda o: (o.price if side > 0 else -o.price, o.seq))
+        for o in opposite:
+            if qty == 0 or (price is not None and (o.price > price if side > 0 else o.price < price)):
                 break
-            if mowner == owner:  # cancel-taker
+            if o.owner == owner:  # cancel-taker
                 return out
-            size = min(qty, leaves)  # type: ignore[type-var]
-            qty -= size  # type: ignore[operator]
-            o[4] = leaves - size  # type: ignore[operator]
-            out.append((mid, p, size))
-            if o[4] == 0:
-                del self.orders[mid]  # type: ignore[arg-type]
+            size = min(qty, o.leaves)
+            qty -= size
+            o.leaves -= size
+            out.append((o.oid, o.price, size))
+            if o.leaves == 0:
+                del self.orders[o.oid]
         if qty and price is not None and tif is GTC:
             self.seq += 1
-            self.orders[oid] = [price, self.seq, oid, owner, qty]
-            self.side[oid] = side
-        return out  # type: ignore[return-value]
+            self.orders[oid] = _Resting(oid, owner, side, price, self.seq, qty)
+        return out
+
+    def levels(self, side: int) -> list[tuple[int, int]]:
+        agg: dict[int, int] = {}
+        for o in self.orders.values():
+            if o.side == side:
+                agg[o.price] = agg.get(o.price, 0) + o.leaves
+        return sorted(agg.items(), reverse=side > 0)
 
 
 def test_random_commands_match_a_naive_reference() -> None:
@@ -737,29 +746,23 @@ def test_random_commands_match_a_naive_reference() -> None:
             del ref.orders[oid]
             continue
         if roll < 0.3 and ref.orders:
-            oid = rng.choice(sorted(ref.orders))
-            leaves = ref.orders[oid][4]
-            if leaves > 1:  # type: ignore[operator]
-                view = book.get(oid)
+            resting = ref.orders[rng.choice(sorted(ref.orders))]
+            if resting.leaves > 1:
+                view = book.get(resting.oid)
                 assert view is not None
-                assert book.amend(oid, qty_raw=view.qty_raw - 1).ok
-                ref.orders[oid][4] = leaves - 1  # type: ignore[operator]
+                assert book.amend(resting.oid, qty_raw=view.qty_raw - 1).ok  # keeps its place
+                resting.leaves -= 1
             continue
         owner = rng.choice("abcd")
         side = rng.choice((BUY, SELL))
         qty = rng.randrange(1, 20)
         tif = rng.choice((GTC, GTC, GTC, IOC))
+        price: int | None = None
         if rng.random() < 0.15:
             r = market(book, owner, side, qty)
-            price = None
         else:
             price = rng.randrange(90, 111)
             r = limit(book, owner, side, qty, price, time_in_force=tif)
-        want = ref.submit(r.order_id, owner, int(side), qty, price, tif)
-        assert fills(r) == want
-    for side_levels, side in ((book.bids(), 1), (book.asks(), -1)):
-        agg: dict[int, int] = {}
-        for oid, o in ref.orders.items():
-            if ref.side[oid] == side:
-                agg[o[0]] = agg.get(o[0], 0) + o[4]  # type: ignore[index, call-overload, operator]
-        assert side_levels == sorted(agg.items(), reverse=side > 0)
+        assert fills(r) == ref.submit(r.order_id, owner, int(side), qty, price, tif)
+    assert book.bids() == ref.levels(1)
+    assert book.asks() == ref.levels(-1)

@@ -138,7 +138,7 @@ def sim_events(n: int) -> None:
         sim.submit(stop, 0)
 
     for name, events, handler in (("trade", trades, "on_trade"), ("bar", bars, "on_bar")):
-        sim = SimVenue([inst], _Sink())  # type: ignore[arg-type]
+        sim = SimVenue([inst], _Sink())
         resting(sim)
         advance, on_event = sim.advance, getattr(sim, handler)
         advance(0)
@@ -154,7 +154,7 @@ def sim_events(n: int) -> None:
 
     # busy: a market order every 10 trades and a limit 5 ticks away every 10 trades
     sink = _Sink()
-    sim = SimVenue([inst], sink)  # type: ignore[arg-type]
+    sim = SimVenue([inst], sink)
     t0 = time.perf_counter()
     for i, ev in enumerate(trades):
         if i % 10 == 0:
