@@ -169,12 +169,38 @@ class _Problems:
         return f"{where}: {text}"
 
 
+def _to_int(strings: Array) -> Array:
+    """int64 values of strings of at most 19 ASCII digits (checked by the caller), without Python ints.
+
+    Reads the UCS-4 code points as a [rows, width] matrix and accumulates digit by digit (Horner),
+    which is several times faster than ``astype(int64)`` on strings.
+    """
+    text = np.ascontiguousarray(strings, dtype=np.str_)
+    width = text.dtype.itemsize // 4
+    values = np.zeros(text.shape[0], dtype=np.int64)
+    if not width or not text.shape[0]:
+        return values
+    digits = text.view(np.uint32).reshape(text.shape[0], width).astype(np.int64) - ord("0")
+    length = np.strings.str_len(text)
+    for k in range(width):
+        values = np.where(k < length, values * 10 + digits[:, k], values)
+    return values
+
+
+def _non_ascii(strings: Array) -> Array:
+    text = np.ascontiguousarray(strings, dtype=np.str_)
+    width = text.dtype.itemsize // 4
+    if not width or not text.shape[0]:
+        return np.zeros(text.shape[0], dtype=bool)
+    return text.view(np.uint32).reshape(text.shape[0], width).max(axis=1) > 127
+
+
 def _int_field(strings: Array, problems: _Problems, column: str, what: str) -> Array:
     """Non-negative int64 values of digit strings; other rows are marked and read as 0."""
     length = np.strings.str_len(strings)
     ok = np.strings.isdecimal(strings) & ((length < 19) | ((length == 19) & (strings <= str(_INT64_MAX))))
     problems.mark(~ok, column, f"is not {what}")
-    return np.where(ok, strings, "0").astype(np.int64)
+    return _to_int(np.where(ok, strings, "0"))
 
 
 def _times(strings: Array, problems: _Problems, column: str) -> Array:
@@ -233,10 +259,10 @@ class _DecimalGroup:
         for column in columns:
             whole, fraction, _ = split[column]
             usable = ~problems.bad
-            w = np.where(usable & (whole != ""), whole, "0").astype(np.int64)
+            w = _to_int(np.where(usable, whole, ""))
             f = np.zeros_like(w)
             if self.scale:
-                f = np.where(usable, np.strings.ljust(fraction, self.scale, "0"), "0").astype(np.int64)
+                f = _to_int(np.where(usable, np.strings.ljust(fraction, self.scale, "0"), ""))
             overflow = usable & (w > (_INT64_MAX - f) // _POW10[self.scale])
             problems.mark(overflow, column, "does not fit a 64-bit scaled integer")
             values = np.where(overflow, 0, w) * _POW10[self.scale] + np.where(overflow, 0, f)
@@ -352,6 +378,8 @@ def _read(kind: str, paths: Sequence[str | os.PathLike[str]], *, tick: Decimal |
                 problems = _Problems(table.shape[0])
                 problems.mark(short, "", f"has fewer than {table.shape[1]} fields")
                 raw = {f: np.strings.strip(np.strings.strip(table[:, k]), '"') for k, f in enumerate(fields[:table.shape[1]])}
+                for column, strings in raw.items():  # numbers are ASCII: other digits are refused
+                    problems.mark(_non_ascii(strings), column, "has non-ASCII characters")
                 price_cols, size_cols, extra = _parse_chunk(kind, raw, prices, sizes, problems)
                 bad = np.flatnonzero(problems.bad)
                 if bad.size:

@@ -606,20 +606,24 @@ def _check_domain(kind: str, cols: Columns, offset: int = 0) -> None:
         fail("low", cols["low"] > np.minimum(cols["open"], cols["close"]), "low is above open or close")
 
 
-_RANGES = {dtype: (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)) for dtype in (_I8, _I4, _I1)}
+# per kind: (column, lowest, highest) with sizes limited to >= 0, for checking one row at a time
+_ROW_LIMITS = {
+    kind: tuple((name, 0 if name in _SIZE_COLUMNS else int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+                for name, dtype in schema.items())
+    for kind, schema in SCHEMAS.items()
+}
 
 
 def _row_problem(kind: str, row: Mapping[str, Any]) -> str | None:
-    """What is wrong with one row (plain ints), or None: the per-row form of the column checks."""
-    for name, dtype in SCHEMAS[kind].items():
+    """What is wrong with one row, or None: the per-row form of the column checks."""
+    for name, lo, hi in _ROW_LIMITS[kind]:
         value = row[name]
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        if type(value) is not int and (not isinstance(value, (int, np.integer)) or isinstance(value, bool)):
             return f"{name}={value!r} is not an integer"
-        lo, hi = _RANGES[dtype]
         if not lo <= value <= hi:
-            return f"{name}={value} does not fit {dtype.name}"
-        if name in _SIZE_COLUMNS and value < 0:
-            return f"{name}={value}: sizes cannot be negative"
+            if lo == 0 and value < 0:
+                return f"{name}={value}: sizes cannot be negative"
+            return f"{name}={value} does not fit {SCHEMAS[kind][name].name}"
     if kind == "trades" and row["aggressor"] not in (-1, 0, 1):
         return f"aggressor={row['aggressor']}: aggressor is +1, -1 or 0"
     if kind == "bars":
@@ -940,6 +944,9 @@ class StreamAppender:
         for label, value in (("ts_event", ts_event), ("ts_recv", ts_recv)):
             if not isinstance(value, (int, np.integer)) or not _INT64_MIN <= value <= _INT64_MAX:
                 raise DataError(f"stream {self._info.name!r}: {label} {value!r} is not an int64 nanosecond time")
+        self._check_order(ts_recv)
+
+    def _check_order(self, ts_recv: int) -> None:
         if ts_recv < self._last_recv:
             raise DataError(f"stream {self._info.name!r}: ts_recv {ts_recv} is before the previous row's "
                             f"{self._last_recv}; rows must be appended in receive order")
@@ -949,16 +956,16 @@ class StreamAppender:
         self._check_open()
         if self._info.kind == "book":
             raise DataError("book streams take rows through append_book() or append_event()")
-        if set(row) != set(self._schema):
+        if row.keys() != self._schema.keys():
             missing = sorted(set(self._schema) - set(row))
             unknown = sorted(set(row) - set(self._schema))
             raise DataError(f"stream {self._info.name!r}: row has missing columns {missing}, unknown {unknown}")
-        self._check_time(row["ts_event"], row["ts_recv"])
         problem = _row_problem(self._info.kind, row)
         if problem:
             raise DataError(f"stream {self._info.name!r}: row {self._info.rows + self.buffered_rows}: {problem}")
-        for name in self._schema:
-            self._buffers[name].append(int(row[name]))
+        self._check_order(row["ts_recv"])
+        for name, values in self._buffers.items():
+            values.append(row[name])
         self._note_time(row["ts_event"], row["ts_recv"])
 
     def append_book(self, ts_event: int, ts_recv: int, sequence: int, is_snapshot: bool,
@@ -1015,9 +1022,10 @@ class StreamAppender:
             self.flush()
 
     def _note_time(self, ts_event: int, ts_recv: int) -> None:
-        self._last_recv = int(ts_recv)
-        self._min_event = int(ts_event) if self._min_event is None else min(self._min_event, int(ts_event))
-        if self.buffered_rows >= self.chunk_rows:
+        self._last_recv = ts_recv
+        if self._min_event is None or ts_event < self._min_event:
+            self._min_event = int(ts_event)
+        if len(self._buffers["ts_recv"]) >= self.chunk_rows:
             self.flush()
 
     # -- chunks -------------------------------------------------------------------------------

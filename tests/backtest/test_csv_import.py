@@ -133,6 +133,7 @@ def test_given_tick_and_lot(tmp_path: Path) -> None:
         ("x5,42283.5,0.1,1,1704067200004,true", r"t\.csv:7: id 'x5' is not a non-negative integer trade id"),
         ("5,99999999999999999999,0.1,1,1704067200004,true", r"price '99999999999999999999' is too large"),
         ("5,42283.5,0.1,1,99999999999999999999,true", r"time '99999999999999999999' is not an integer epoch time"),
+        ("5,42283.5,0.\u0661,1,1704067200004,true", r"t\.csv:7: qty '0.\u0661' has non-ASCII characters"),
     ],
 )
 def test_bad_trade_rows_name_file_line_and_problem(tmp_path: Path, line: str, message: str) -> None:
