@@ -483,9 +483,13 @@ class SimVenue:
         if so.trigger is not None and not so.triggered:
             if not self._stop_reached(st, so, px):
                 self._accept(so)
+                # the stop waits off the book; replayed prices trigger it (see _move and _touch)
                 r = st.book.submit(_OWNER, so.side, so.type, so.qty - so.filled, price_raw=so.price,
-                                   trigger_raw=so.trigger,
-                                   time_in_force=so.tif, post_only=so.post_only, client_id=so.cid, ts=ts)
+                                   trigger_raw=so.trigger, time_in_force=so.tif, post_only=so.post_only,
+                                   client_id=so.cid, ts=ts)
+                if not r.ok:  # cannot happen after _check; never lose an order silently
+                    self._close(so, ts, _CANCELED, r.reason)
+                    return
                 so.book_id = r.order_id
                 st.by_book_id[r.order_id] = so
                 return
@@ -493,6 +497,7 @@ class SimVenue:
         limit = so.price
         takes = self._takes(st, so.side, limit, px)
         if so.post_only and (takes or self._crosses_own(st, so.side, limit)):
+            # post-only never takes: rejected (a triggered stop-limit was accepted before: canceled)
             reason = "post-only order would take liquidity"
             if so.accepted:
                 self._close(so, ts, _CANCELED, reason)  # a triggered post-only stop-limit
@@ -579,6 +584,7 @@ class SimVenue:
             levels: Iterable[tuple[int, int]] = st.l2.iter_bids() if side > 0 else st.l2.iter_asks()
         elif st.mkt == _QUOTE and st.quote is not None:
             q = st.quote
+            # a quote is one level: the touch size limits what we take there
             levels = ((q.bid_raw, q.bid_size_raw),) if side > 0 else ((q.ask_raw, q.ask_size_raw),)
         else:
             return
@@ -705,9 +711,9 @@ class SimVenue:
         while True:
             if down:
                 p = book.best_bid_raw
-                p_ok = p is not None and p - through >= to
+                p_ok = p is not None and p - through >= to  # limits: strictly through them with trade_through
                 t = book.next_sell_trigger_raw
-                t_ok = t is not None and t >= to
+                t_ok = t is not None and t >= to  # stops: reaching the trigger is enough
             else:
                 p = book.best_ask_raw
                 p_ok = p is not None and p + through <= to
