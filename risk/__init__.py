@@ -6,6 +6,7 @@ request pacing for gateways (``_ratelimit``: weighted token buckets per metered 
 ``_clock_skew``: server-clock offset and the recvWindow guard). Public names are re-exported here.
 """
 
+from engine._errors import RiskDenied as RiskDenied
 from engine._risk_api import (
     Denial as Denial,
     DenyReason as DenyReason,
@@ -15,6 +16,7 @@ from engine._risk_api import (
 from ._checks import (
     RiskEngine as RiskEngine,
     RiskStatistics as RiskStatistics,
+    build_risk as build_risk,
     serve_kill_switch_signals as serve_kill_switch_signals,
 )
 from ._clock_skew import (

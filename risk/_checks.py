@@ -34,7 +34,7 @@ import signal
 import time
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from ._clock_skew import ServerClock
     from ._ratelimit import PreparedWeights, RateLimiter, RateLimitSpec
 
-__all__ = ["RiskEngine", "RiskStatistics", "serve_kill_switch_signals"]
+__all__ = ["RiskEngine", "RiskStatistics", "build_risk", "serve_kill_switch_signals"]
 
 log = logging.getLogger("triotrade.risk")
 
@@ -779,6 +779,14 @@ class RiskEngine:
 
     def __repr__(self) -> str:
         return f"<RiskEngine {self.state.value} checks={self._checks} denied={sum(self._denied.values())}>"
+
+
+def build_risk(table: Mapping[str, Any], *, source: str = "<config>", key: str = "risk") -> RiskEngine:
+    """The risk gate for a run from its ``[risk]`` table (the same in backtest, paper and live).
+
+    Raises :class:`~engine.ConfigError` naming ``source`` and the key of every bad value.
+    """
+    return RiskEngine(RiskConfig.from_mapping(table, source=source, key=key))
 
 
 _DEFAULT_SIGNALS: Mapping[int, TradingState] = {
