@@ -361,7 +361,8 @@ class OrderBook:
             if problem:
                 return BookResult(False, oid, _REJECTED, problem,
                                   (OrderEvent(EventKind.REJECTED, oid, owner, client_id, ts, 0, problem),))
-            side = Side(side)
+            if side is not _BUY and side is not _SELL:
+                side = Side(side)
             self._seq += 1
             o = _Order(oid, owner, client_id, side, type, price_raw, trigger_raw, qty_raw, time_in_force, post_only,
                        reduce_only, ts, self._seq)
@@ -377,7 +378,7 @@ class OrderBook:
             self._execute(o, reports, ts, False)
         if self._triggered:
             self._cascade(reports, ts)
-        return BookResult(o.status is not _REJECTED, oid, o.status, o.reason, tuple(reports))
+        return _NEW(BookResult, (o.status is not _REJECTED, oid, o.status, o.reason, tuple(reports)))
 
     def cancel(self, order_id: int, ts: int = 0, reason: str = "") -> BookResult:
         """Cancel an open order (resting or a waiting stop)."""
@@ -644,7 +645,7 @@ class OrderBook:
             o.price = limit
             crosses = False
         if not entered:
-            reports.append(OrderEvent(EventKind.ACCEPTED, o.order_id, o.owner, o.client_id, ts, o.leaves))
+            reports.append(_NEW(OrderEvent, (_EV_ACCEPTED, o.order_id, o.owner, o.client_id, ts, o.leaves, "")))
         if o.tif is _FOK and (not crosses or self._available(o, limit) < o.leaves):
             self._end(o, _EXPIRED, "fill-or-kill order could not be filled completely", reports, ts)
             return
@@ -665,7 +666,7 @@ class OrderBook:
     def _end(self, o: _Order, status: OrderStatus, reason: str, reports: list[Match | OrderEvent], ts: int) -> None:
         o.status = status
         o.reason = reason
-        reports.append(OrderEvent(_EVENT_OF[status], o.order_id, o.owner, o.client_id, ts, o.leaves, reason))
+        reports.append(_NEW(OrderEvent, (_EVENT_OF[status], o.order_id, o.owner, o.client_id, ts, o.leaves, reason)))
 
     def _available(self, o: _Order, limit: int | None) -> int:
         """Quantity ``o`` could take now up to ``limit``, honouring self-trade prevention."""
