@@ -160,7 +160,8 @@ class _Problems:
 
     @property
     def bad(self) -> Array:
-        return self.code != 0
+        bad: Array = self.code != 0
+        return bad
 
     def message(self, i: int, raw: dict[str, Array], where: str) -> str:
         column, text = self.kinds[int(self.code[i])]
@@ -192,7 +193,8 @@ def _non_ascii(strings: Array) -> Array:
     width = text.dtype.itemsize // 4
     if not width or not text.shape[0]:
         return np.zeros(text.shape[0], dtype=bool)
-    return text.view(np.uint32).reshape(text.shape[0], width).max(axis=1) > 127
+    found: Array = text.view(np.uint32).reshape(text.shape[0], width).max(axis=1) > 127
+    return found
 
 
 def _int_field(strings: Array, problems: _Problems, column: str, what: str) -> Array:
@@ -366,7 +368,7 @@ def _read(kind: str, paths: Sequence[str | os.PathLike[str]], *, tick: Decimal |
     prices = _DecimalGroup("tick", None if tick is None else _positive_step(tick, "tick"))
     sizes = _DecimalGroup("lot", None if lot is None else _positive_step(lot, "lot"))
     other: dict[str, list[Array]] = {}
-    lines: list[Array] = []
+    line_parts: list[Array] = []
     files: list[Array] = []
     names: list[str] = []
     skipped = 0
@@ -393,9 +395,9 @@ def _read(kind: str, paths: Sequence[str | os.PathLike[str]], *, tick: Decimal |
                 sizes.keep({k: v[keep] for k, v in size_cols.items()})
                 for k, v in extra.items():
                     other.setdefault(k, []).append(v[keep])
-                lines.append(numbers[keep])
+                line_parts.append(numbers[keep])
                 files.append(np.full(int(keep.sum()), file_index, dtype=np.int32))
-    line_of = np.concatenate(lines) if lines else np.zeros(0, np.int64)
+    line_of = np.concatenate(line_parts) if line_parts else np.zeros(0, np.int64)
     file_of = np.concatenate(files) if files else np.zeros(0, np.int32)
     if not line_of.size:
         raise DataError(f"{', '.join(names)}: no data rows" + (f" ({skipped} bad rows skipped)" if skipped else ""))
@@ -404,9 +406,9 @@ def _read(kind: str, paths: Sequence[str | os.PathLike[str]], *, tick: Decimal |
         return f"{names[int(file_of[i])]}:{int(line_of[i])}"
 
     columns = {**prices.finish(where), **sizes.finish(where)}
-    for k, v in other.items():
-        if sum(part.shape[0] for part in v) == line_of.size:  # close_time only when every file had it
-            columns[k] = np.concatenate(v)
+    for k, parts in other.items():
+        if sum(part.shape[0] for part in parts) == line_of.size:  # close_time only when every file had it
+            columns[k] = np.concatenate(parts)
     parsed = ParsedCsv(kind=kind, columns={}, tick=prices.step_value, lot=sizes.step_value,
                        tick_inferred=prices.step is None, lot_inferred=sizes.step is None, interval_ns=None,
                        rows=int(line_of.size), skipped=skipped, problems=tuple(problems_seen))

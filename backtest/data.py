@@ -238,7 +238,7 @@ def _stream_from_meta(entry: Any, index: int, meta_path: Path, instruments: Mapp
     if kind not in SCHEMAS:
         raise DataError(f"{where}: unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
     key = entry.get("instrument")
-    if key not in instruments:
+    if not isinstance(key, str) or key not in instruments:
         raise DataError(f"{where}: instrument {key!r} is not defined under 'instruments'")
     rows = _meta_int(entry, "rows", where)
     assert rows is not None
@@ -316,7 +316,8 @@ def _load_npy(file: Path, expected: np.dtype[Any], length: int) -> npt.NDArray[A
         raise DataError(f"{file}: dtype is {array.dtype.str}, the format says {expected.str}")
     if array.shape[0] != length:
         raise DataError(f"{file}: has {array.shape[0]} rows, meta.json says {length}")
-    return array.view(np.ndarray)
+    column: npt.NDArray[Any] = array.view(np.ndarray)
+    return column
 
 
 def _fsync_dir(path: Path) -> None:
@@ -1048,7 +1049,7 @@ class StreamAppender:
             info, rows=info.rows + rows, chunks=info.chunks + 1,
             start_ns=self._min_event if info.rows == 0 else min(info.start_ns, self._min_event),
             end_ns=int(cols["ts_recv"][-1]),
-            levels=info.levels + int(cols["lvl_side"].shape[0]) if info.kind == "book" else None,
+            levels=(info.levels or 0) + int(cols["lvl_side"].shape[0]) if info.kind == "book" else None,
         )
         self._writer._set_stream(self._info)
         for values in self._buffers.values():

@@ -80,7 +80,7 @@ __all__ = [
     "generate_demo",
 ]
 
-Columns = dict[str, npt.NDArray[np.int64]]
+Columns = dict[str, npt.NDArray[Any]]
 
 YEAR_S: Final = 365.25 * 86_400
 MINUTE_NS: Final = 60_000_000_000
@@ -525,9 +525,9 @@ def book_from_quotes(instrument: Instrument, quotes: Mapping[str, npt.NDArray[np
                                  ("ts_event", "ts_recv", "sequence", "is_snapshot", "count", "lvl_side", "lvl_price", "lvl_size")}
     sequence = first_sequence
     next_snapshot = None
-    columns = (quotes["ts_event"].tolist(), quotes["ts_recv"].tolist(), quotes["bid"].tolist(),
-               quotes["bid_size"].tolist(), quotes["ask"].tolist(), quotes["ask_size"].tolist())
-    for ts_event, ts_recv, best_bid, bid_size, best_ask, ask_size in zip(*columns):
+    quote_rows = zip(quotes["ts_event"].tolist(), quotes["ts_recv"].tolist(), quotes["bid"].tolist(),
+                     quotes["bid_size"].tolist(), quotes["ask"].tolist(), quotes["ask_size"].tolist())
+    for ts_event, ts_recv, best_bid, bid_size, best_ask, ask_size in quote_rows:
         for book, best, size in ((bids, best_bid, bid_size), (asks, best_ask, ask_size)):
             sign = book.sign
             for price in [x for x in book.levels if (x - best) * sign > 0]:
@@ -564,12 +564,12 @@ def book_from_quotes(instrument: Instrument, quotes: Mapping[str, npt.NDArray[np
                     out["lvl_price"].append(price)
                     out["lvl_size"].append(size)
             sequence += 1
-    book = {name: np.array(values, dtype=np.int64) for name, values in out.items()}
-    book["is_snapshot"] = book["is_snapshot"].astype(np.int8)
-    book["lvl_side"] = book["lvl_side"].astype(np.int8)
-    book["count"] = book["count"].astype(np.int32)
-    book["first"] = np.cumsum(book["count"], dtype=np.int64) - book["count"]
-    return book
+    columns: Columns = {name: np.array(values, dtype=np.int64) for name, values in out.items()}
+    columns["is_snapshot"] = columns["is_snapshot"].astype(np.int8)
+    columns["lvl_side"] = columns["lvl_side"].astype(np.int8)
+    columns["count"] = columns["count"].astype(np.int32)
+    columns["first"] = np.cumsum(columns["count"], dtype=np.int64) - columns["count"]
+    return columns
 
 
 def generate_book(instrument: Instrument, n: int, *, seed: int, depth: int = 10,
@@ -676,16 +676,15 @@ def generate_dataset(path: str | Path, instruments: Sequence[Instrument] = (BTC_
             if bars is not None and "bars" in chosen:
                 tail = bars_from_trades(tape["trades"], interval_ns=interval_ns, start_ns=tape_start, end_ns=end_ns)
                 bars = {name: np.concatenate((bars[name], tail[name])) for name in bars}
-            if "trades" in chosen:
-                writer.add_trades(instrument, **tape["trades"], source=label)
-            if "quotes" in chosen:
-                writer.add_quotes(instrument, **tape["quotes"], source=label)
+            for kind in ("trades", "quotes"):
+                if kind in chosen:
+                    writer.add_columns(kind, instrument, tape[kind], source=label)
             if "book" in chosen:
                 book = book_from_quotes(instrument, tape["quotes"], seed=seed, depth=book_depth,
                                         snapshot_interval_ns=snapshot_interval_ns, params=p)
-                writer.add_book(instrument, **book, source=f"{label} depth={book_depth}")
+                writer.add_columns("book", instrument, book, source=f"{label} depth={book_depth}")
         if bars is not None and "bars" in chosen:
-            writer.add_bars(instrument, **bars, interval_ns=interval_ns, source=label)
+            writer.add_columns("bars", instrument, bars, interval_ns=interval_ns, source=label)
     return open_dataset(target)
 
 
