@@ -91,6 +91,8 @@ MATCH_SLACK_MS = 2000
 FILL_CURSOR_OVERLAP_MS = 1000
 "Each ``myTrades`` poll re-reads this much of the previous window (duplicates are dropped)."
 _SEEN_FILLS_KEPT = 200_000
+_RETIRED_KEPT = 20_000
+"Terminal orders remembered (venue id ↔ client id) for late fills and reports."
 
 
 # =============================================================================================
@@ -360,6 +362,9 @@ class DzengiGateway(Gateway):
         # orders and fills
         self._by_client: dict[str, _Tracked] = {}
         self._by_venue: dict[str, _Tracked] = {}
+        self._open: dict[str, _Tracked] = {}
+        "Orders with a venue id that are not terminal (what the poller watches)."
+        self._retired: deque[_Tracked] = deque()
         self._unresolved: list[_Tracked] = []
         self._in_flight: dict[str, int] = {}
         self._deferred: dict[str, dict[str, Fill]] = {}
@@ -498,7 +503,7 @@ class DzengiGateway(Gateway):
             last_malformed=self._last_malformed,
             rate_limited=self._rate_limited,
             tracked_orders=len(self._by_client),
-            open_orders=sum(1 for t in self._by_venue.values() if not t.status.is_terminal),
+            open_orders=len(self._open),
             unresolved_orders=len(self._unresolved),
             server_offset_ms=self._rest.offset_ms,
             order_connections_opened=lane.connections_opened if lane is not None else 0,
@@ -718,7 +723,7 @@ class DzengiGateway(Gateway):
                 self._adopt(tracked, venue_id)
             else:
                 self._mark_unresolved(tracked)
-            tracked.status = OrderStatus.UNKNOWN
+            self._set_status(tracked, OrderStatus.UNKNOWN)
             raise OutcomeUnknown(f"order {order.client_order_id}: the venue's answer is unreadable ({e})",
                                  venue=VENUE) from e
         self._adopt(tracked, report.venue_order_id)
@@ -727,9 +732,9 @@ class DzengiGateway(Gateway):
                 tracked.provisional_qty += fill.qty
             else:
                 self._note_seen(symbol, fill.trade_id)
-        tracked.status = report.status
         tracked.filled = report.filled_qty or Decimal(0)
         tracked.last_key = (report.status, report.filled_qty)
+        self._set_status(tracked, report.status)
         self._flush_if_settled(symbol)
         self._account_due = True  # balances (and positions) moved or were locked
         self._touch(symbol)
@@ -760,8 +765,8 @@ class DzengiGateway(Gateway):
         if tracked is not None:
             if not tracked.venue_order_id:
                 self._adopt(tracked, venue_id)
-            tracked.status = report.status
             tracked.last_key = (report.status, report.filled_qty)
+            self._set_status(tracked, report.status)
         self._account_due = True
         self._touch(order.instrument.symbol)
         return report
@@ -807,9 +812,9 @@ class DzengiGateway(Gateway):
         if tracked is not None:
             if not tracked.venue_order_id:
                 self._adopt(tracked, venue_id)
-            tracked.status = report.status
             tracked.filled = report.filled_qty or tracked.filled
             tracked.last_key = (report.status, report.filled_qty)
+            self._set_status(tracked, report.status)
         return report
 
     async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
@@ -889,12 +894,30 @@ class DzengiGateway(Gateway):
     def _track_found(self, report: OrderReport) -> _Tracked:
         """Track an order found at the venue that was not placed through this gateway."""
         tracked = _Tracked(report.client_order_id, report.instrument, Side.BUY, "", Decimal(0), None, 0,
-                           venue_order_id=report.venue_order_id, status=report.status)
+                           venue_order_id=report.venue_order_id)
         self._by_venue[report.venue_order_id] = tracked
+        self._set_status(tracked, report.status)
         return tracked
 
+    def _set_status(self, tracked: _Tracked, status: OrderStatus) -> None:
+        """Record a status; keeps the open-order index and retires old terminal orders."""
+        tracked.status = status
+        venue_id = tracked.venue_order_id
+        if status.is_terminal:
+            if venue_id:
+                self._open.pop(venue_id, None)
+            self._retired.append(tracked)
+            if len(self._retired) > _RETIRED_KEPT:
+                old = self._retired.popleft()
+                if self._by_client.get(old.client_order_id) is old:
+                    del self._by_client[old.client_order_id]
+                if old.venue_order_id and self._by_venue.get(old.venue_order_id) is old:
+                    del self._by_venue[old.venue_order_id]
+        elif venue_id:
+            self._open[venue_id] = tracked
+
     def _mark_unresolved(self, tracked: _Tracked) -> None:
-        tracked.status = OrderStatus.UNKNOWN
+        self._set_status(tracked, OrderStatus.UNKNOWN)
         if not tracked.unresolved:
             tracked.unresolved = True
             self._unresolved.append(tracked)
@@ -904,13 +927,14 @@ class DzengiGateway(Gateway):
         if tracked.unresolved:
             tracked.unresolved = False
             self._unresolved.remove(tracked)
-            tracked.status = OrderStatus.REJECTED
+            self._set_status(tracked, OrderStatus.REJECTED)
             self._flush_if_settled(tracked.instrument.symbol)
 
     def _adopt(self, tracked: _Tracked, venue_order_id: str) -> None:
         """Map ``venue_order_id`` to our order and release fills held back for it."""
         tracked.venue_order_id = venue_order_id
         self._by_venue[venue_order_id] = tracked
+        self._set_status(tracked, tracked.status)
         if tracked.unresolved:
             tracked.unresolved = False
             self._unresolved.remove(tracked)
@@ -970,9 +994,9 @@ class DzengiGateway(Gateway):
         if key == tracked.last_key:
             return
         tracked.last_key = key
-        tracked.status = report.status
         if report.filled_qty is not None:
             tracked.filled = report.filled_qty
+        self._set_status(tracked, report.status)
         self._sink.send_execution(report)
         self._touch(tracked.instrument.symbol)
 
@@ -1064,7 +1088,7 @@ class DzengiGateway(Gateway):
 
     def _poll_symbols(self) -> list[str]:
         now = trio.current_time()
-        symbols = {t.instrument.symbol for t in self._by_venue.values() if not t.status.is_terminal}
+        symbols = {t.instrument.symbol for t in self._open.values()}
         symbols.update(t.instrument.symbol for t in self._unresolved)
         symbols.update(s for s, until in self._active_until.items() if until > now)
         symbols.update(s for s in self.config.track_symbols if s in self._by_symbol)
@@ -1073,7 +1097,7 @@ class DzengiGateway(Gateway):
     def poll_interval_s(self) -> float:
         """The next poll interval: fast when busy, slow when idle, longer when the weight budget is low."""
         now = trio.current_time()
-        busy = (any(not t.status.is_terminal for t in self._by_venue.values()) or bool(self._unresolved)
+        busy = (bool(self._open) or bool(self._unresolved)
                 or any(until > now for until in self._active_until.values()))
         interval = self.config.poll_fast_s if busy else self.config.poll_slow_s
         budget = self._rest.weights.fill_ratio()
@@ -1170,8 +1194,7 @@ class DzengiGateway(Gateway):
             elif tracked.client_order_id != report.client_order_id:
                 report = attrs.evolve(report, client_order_id=tracked.client_order_id)
             self._update(tracked, report)
-        gone = [t for t in self._by_venue.values()
-                if t.instrument.symbol == symbol and not t.status.is_terminal and t.venue_order_id not in present]
+        gone = [t for t in self._open.values() if t.instrument.symbol == symbol and t.venue_order_id not in present]
         for tracked in gone:
             await self._settle_gone(tracked)
 

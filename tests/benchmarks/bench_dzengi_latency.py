@@ -1,0 +1,221 @@
+"""Dzengi gateway latency against the local testnet over loopback; prints the figures.
+
+Tick-to-order: from the moment a WebSocket frame's bytes arrive at the client (timestamped when
+the socket read returns, through a stream wrapper) to the moment the order request's bytes are
+handed to the socket (timestamped at the order connection's ``send_all``, through a stream
+wrapper). In between: trio-websocket's frame decoding, the gateway's reader (JSON, dispatch,
+parse to a :class:`~engine.Quote`), the sink, one hop through a memory channel to an order task
+(as in the live runner), building the :class:`~engine.Order`, the gateway's ``submit_order``
+(params, signature, rate-limit scopes) and the order lane.
+
+The testnet runs in a **separate process** (the venue is remote: its work must not share the
+client's thread), with one instrument, a synthetic market stepping every 2 ms and order limits raised. One order
+is in flight at a time: the first quote after the previous order's answer triggers the next order,
+a LIMIT IOC far below the market (it expires at once, so the book stays the same size).
+
+Also printed: the REST order round trip (``submit_order`` call → report), p50/p99.
+
+Run: ``python tests/benchmarks/bench_dzengi_latency.py [--events N]`` (default 10000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import trio
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from engine import DataKind, Order, OrderType, Quote, Side, TimeInForce  # noqa: E402
+from venues.dzengi.gateway import DzengiConfig, DzengiGateway  # noqa: E402
+
+ACCOUNTS = """
+[[accounts]]
+name = "bench"
+api_key = "bench-api-key-0001"
+secret = "bench-secret-0001"
+balances = { USD = "100000000", BTC = "1000" }
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# the testnet process
+# ---------------------------------------------------------------------------------------------
+
+
+def serve(accounts: str, step_ms: int) -> None:
+    """Child process: a testnet with raised limits; prints its URLs, serves until killed."""
+    from backtest.synthetic_market import MarketSettings
+    from venues.dzengi.testnet import DzengiTestnetOptions, default_instruments, open_dzengi_testnet
+
+    async def main() -> None:
+        options = DzengiTestnetOptions(orders_per_second=1_000_000, orders_per_day=1_000_000_000,
+                                       request_weight_per_minute=1_000_000_000)
+        market = MarketSettings(seed=3, step_interval_s=step_ms / 1000, history_minutes=5, taker_probability=0.0)
+        btc_usd = [i for i in default_instruments() if i.symbol == "BTC/USD"]
+        async with open_dzengi_testnet(accounts, seed=3, options=options, market=market,
+                                       instruments=btc_usd) as testnet:
+            print(testnet.url, testnet.ws_url, flush=True)
+            await trio.sleep_forever()
+
+    trio.run(main)
+
+
+# ---------------------------------------------------------------------------------------------
+# timestamping streams
+# ---------------------------------------------------------------------------------------------
+
+
+class StampedStream(trio.abc.Stream):
+    """Passes everything through; remembers when bytes last arrived and when a send began."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.last_recv_ns = 0
+        self.sends: list[int] = []
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        data = await self.inner.receive_some(max_bytes)
+        self.last_recv_ns = time.perf_counter_ns()
+        return bytes(data)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.sends.append(time.perf_counter_ns())  # the bytes go to the kernel right after this
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+# ---------------------------------------------------------------------------------------------
+# the client
+# ---------------------------------------------------------------------------------------------
+
+
+class BenchSink:
+    """Quotes go to the order task through a channel (one hop, as in the live runner)."""
+
+    def __init__(self, send: trio.MemorySendChannel[tuple[Quote, int]]) -> None:
+        self.send = send
+        self.armed = False
+        self.ws: StampedStream | None = None
+
+    def send_market(self, event: Any) -> None:
+        if self.armed and type(event) is Quote:
+            self.armed = False
+            assert self.ws is not None
+            self.send.send_nowait((event, self.ws.last_recv_ns))
+
+    def send_execution(self, event: Any) -> None:
+        pass
+
+
+def percentile(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+
+
+async def run_client(url: str, ws_url: str, events: int) -> None:
+    send, receive = trio.open_memory_channel[tuple[Quote, int]](16)
+    sink = BenchSink(send)
+    ws_streams: list[StampedStream] = []
+    http_streams: list[StampedStream] = []
+
+    def wrap_ws(stream: Any) -> StampedStream:
+        s = StampedStream(stream)
+        ws_streams.append(s)
+        sink.ws = s
+        return s
+
+    def wrap_http(stream: Any) -> StampedStream:
+        s = StampedStream(stream)
+        http_streams.append(s)
+        return s
+
+    config = DzengiConfig(base_url=url, ws_url=ws_url, api_key="bench-api-key-0001", secret="bench-secret-0001",
+                          orders_per_s=1_000_000, request_weight_per_min=1_000_000_000)
+    tick_to_write: list[int] = []
+    round_trip: list[int] = []
+    async with DzengiGateway.open(config, sink, ws_stream_wrapper=wrap_ws, http_stream_wrapper=wrap_http) as gateway:
+        inst = gateway.instrument("BTC/USD")
+        await gateway.subscribe(DataKind.QUOTES, inst)
+        qty_raw = inst.size_raw(Decimal("0.001"))
+        warmup = min(500, events // 10)
+        n = 0
+        gc.collect()
+        print(f"measuring {events} events (+{warmup} warm-up) ...", flush=True)
+        sink.armed = True
+        while n < events + warmup:
+            quote, arrived_ns = await receive.receive()
+            order = Order(f"b{n}", inst, Side.BUY, OrderType.LIMIT, qty_raw, price_raw=quote.bid_raw // 2,
+                          time_in_force=TimeInForce.IOC)
+            t0 = time.perf_counter_ns()
+            sends_before = sum(len(s.sends) for s in http_streams)
+            await gateway.submit_order(order)
+            t1 = time.perf_counter_ns()
+            written = [t for s in http_streams for t in s.sends]
+            if len(written) != sends_before + 1:
+                raise RuntimeError("expected exactly one write per order")
+            write_ns = max(written)
+            if n >= warmup:
+                tick_to_write.append(write_ns - arrived_ns)
+                round_trip.append(t1 - t0)
+            n += 1
+            sink.armed = True
+        stats = gateway.statistics()
+    print()
+    print(f"tick-to-order (frame bytes in -> order bytes out), {len(tick_to_write)} events:")
+    print(f"  p50 {percentile(tick_to_write, 0.50):8.1f} us   (target <= 200 us)")
+    print(f"  p99 {percentile(tick_to_write, 0.99):8.1f} us   (target <= 1000 us)")
+    print(f"  max {percentile(tick_to_write, 1.0):8.1f} us")
+    print(f"REST order round trip on loopback (submit_order -> report), {len(round_trip)} orders:")
+    print(f"  p50 {percentile(round_trip, 0.50):8.1f} us")
+    print(f"  p99 {percentile(round_trip, 0.99):8.1f} us")
+    print(f"order connections opened: {stats.order_connections_opened}, ws frames: {stats.stream.messages}, "
+          f"malformed: {stats.malformed}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--step-ms", type=int, default=2, help="synthetic market step period of the testnet")
+    parser.add_argument("--serve", nargs=2, metavar=("ACCOUNTS", "STEP_MS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        accounts = Path(tmp) / "accounts.toml"
+        accounts.write_text(ACCOUNTS)
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        child = subprocess.Popen([sys.executable, __file__, "--serve", str(accounts), str(args.step_ms)],
+                                 stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+        try:
+            assert child.stdout is not None
+            line = child.stdout.readline().split()
+            if len(line) != 2:
+                raise SystemExit("the testnet did not start")
+            url, ws_url = line
+            print(f"testnet (pid {child.pid}) at {url}; market step {args.step_ms} ms")
+            trio.run(run_client, url, ws_url, args.events)
+        finally:
+            child.terminate()
+            child.wait(10)
+
+
+if __name__ == "__main__":
+    main()
