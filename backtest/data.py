@@ -73,8 +73,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from engine import BookDelta, BookSnapshot, DataError, Instrument
-from engine._events import Bar, Quote, Trade
+from engine import Bar, BookDelta, BookSnapshot, DataError, Instrument, Quote, Trade
 
 __all__ = [
     "FORMAT",
@@ -388,7 +387,8 @@ class Dataset:
                 raise DataError(f"{self.path}: stream {stream!r} holds {info.kind}, not {kind}")
             return info
         found = self.find(kind, instrument)
-        what = " ".join(x for x in (kind or "", str(getattr(instrument, "key", instrument) or "")) if x) or "any"
+        key = instrument.key if isinstance(instrument, Instrument) else instrument
+        what = " ".join(x for x in (kind, key) if x) or "any"
         if not found:
             raise DataError(f"{self.path}: no stream matches {what}")
         if len(found) > 1:
@@ -886,7 +886,16 @@ class DatasetWriter:
                           interval_ns=interval_ns if kind == "bars" else None,
                           levels=0 if kind == "book" else None, chunks=0, source=source)
         self._set_stream(info)
-        return StreamAppender(self, info, self._instruments[key], chunk_rows)
+        return StreamAppender(self, info, chunk_rows)
+
+    def finalize_stream(self, name: str) -> StreamInfo:
+        """Join the chunks of a stream left chunked (e.g. by a recorder that crashed) into single files."""
+        info = next((s for s in self._streams if s.name == name), None)
+        if info is None:
+            raise DataError(f"{self.path}: no stream {name!r}")
+        if info.chunks is None:
+            return info
+        return StreamAppender(self, info, 1).finalize()
 
     def dataset(self, *, verify: bool = True) -> Dataset:
         """Open what has been written so far."""
@@ -904,13 +913,12 @@ class StreamAppender:
     :class:`~engine.DataError` and nothing of them is kept.
     """
 
-    def __init__(self, writer: DatasetWriter, info: StreamInfo, instrument: Instrument, chunk_rows: int) -> None:
+    def __init__(self, writer: DatasetWriter, info: StreamInfo, chunk_rows: int) -> None:
         self._writer = writer
         self._info = info
-        self._instrument = instrument
         self.chunk_rows = chunk_rows
+        "Rows per chunk: the most a crash can lose, and about what the buffer holds."
         self._schema = SCHEMAS[info.kind]
-        self._message_columns = [c for c in self._schema if c not in BOOK_LEVEL_COLUMNS]
         self._buffers: dict[str, list[int]] = {c: [] for c in self._schema}
         self._last_recv = _INT64_MIN
         self._min_event: int | None = None
@@ -1019,8 +1027,6 @@ class StreamAppender:
                              event.bids, event.asks)
         else:
             raise DataError(f"stream {self._info.name!r} holds {self._info.kind}, got {type(event).__name__}")
-        if self.buffered_rows >= self.chunk_rows:
-            self.flush()
 
     def _note_time(self, ts_event: int, ts_recv: int) -> None:
         self._last_recv = ts_recv
@@ -1085,6 +1091,8 @@ class StreamAppender:
         for k in range(info.chunks):
             for column in self._schema:
                 _chunk_file(stream_dir, column, k).unlink(missing_ok=True)
+        for leftover in stream_dir.glob("*.npy.tmp"):  # from a write a crash interrupted
+            leftover.unlink()
         self._finalized = True
         return self._info
 

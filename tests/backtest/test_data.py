@@ -451,6 +451,12 @@ def test_crash_mid_recording_leaves_what_was_flushed(tmp_path: Path) -> None:
     info = ds.stream("sim.BTC-USD.trades")
     assert (info.rows, info.chunks) == (2000, 2)
     np.testing.assert_array_equal(ds.columns(info.name)["price"], 100 + np.arange(2000))
+    # recovery: join the chunks into the single-file layout
+    final = DatasetWriter(target).finalize_stream("sim.BTC-USD.trades")
+    assert (final.rows, final.chunks) == (2000, None)
+    assert sorted(p.name for p in (target / "sim.BTC-USD.trades").iterdir()) == sorted(
+        f"{c}.npy" for c in SCHEMAS["trades"])
+    np.testing.assert_array_equal(open_dataset(target).columns(info.name)["price"], 100 + np.arange(2000))
 
 
 def test_chunk_written_but_not_named_in_meta_is_ignored(tmp_path: Path) -> None:
