@@ -96,6 +96,9 @@ class Engine:
         self.clock: Clock = clock or SimClock()
         self.portfolio = portfolio or Portfolio()
         self.risk = risk
+        attach = getattr(risk, "attach", None)
+        if attach is not None:  # a gate that changes the trading state announces it through us
+            attach(self)
         self.execution: ExecutionClient | None = None
         self.next_client_order_id = id_factory or ClientOrderIdFactory()
         self.instruments: dict[str, Instrument] = {}
