@@ -101,7 +101,7 @@ _FAST_STD = 0.6
 _CALM_MEAN_S, _STORM_MEAN_S, _STORM_MULT = 36 * 3600.0, 6 * 3600.0, 2.2
 _ACTIVITY_VOL_EXPONENT = 0.8  # activity ~ vol ** 0.8 (busier when more volatile)
 
-_PARTS = {"bars": 1, "tape": 2, "book": 3, "grid": 4}
+_PARTS = {"bars": 1, "tape": 2, "book": 3}
 
 
 @attrs.frozen(slots=True)
@@ -146,7 +146,7 @@ DEFAULT_PARAMS: Final[dict[str, MarketParams]] = {
 
 
 def params_for(instrument: Instrument) -> MarketParams:
-    """The demo parameters of ``instrument``, or generic ones (price 100 ticks * 1000, 100-lot trades)."""
+    """The demo parameters of ``instrument``, or generic ones (price 100,000 ticks, median trade 100 lots)."""
     known = DEFAULT_PARAMS.get(instrument.key)
     if known is not None:
         return known

@@ -274,3 +274,17 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "sim.BTC-USD.bars-1m: 288 bars 1m" in out and f"wrote {tmp_path / 'cli'}" in out
     assert main([str(tmp_path / "cli")]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_any_instrument_grid() -> None:
+    from engine import Instrument
+
+    odd = Instrument(venue="x", symbol="FOO", base="F", quote="U", tick_size="0.5", lot_size="3")
+    tape = generate_tape(odd, seed=1, n_trades=2_000)
+    bars = generate_bars(odd, 2_000, seed=1)
+    book = generate_book(odd, 500, seed=1)
+    for prices in (tape["trades"]["price"], tape["quotes"]["bid"], tape["quotes"]["ask"], bars["low"], bars["high"],
+                   book["lvl_price"]):
+        assert np.all(prices % 5 == 0) and np.all(prices > 0)  # tick 0.5 at price scale 1
+    for sizes in (tape["trades"]["size"], tape["quotes"]["bid_size"], bars["volume"], book["lvl_size"]):
+        assert np.all(sizes % 3 == 0)
