@@ -385,7 +385,7 @@ def generate_tape(instrument: Instrument, *, seed: int, n_trades: int | None = N
     n_tr = at_trade.size
 
     # volatility at each revision, and what the book shows after it
-    v = v_minute[np.minimum((t // 60).astype(np.int64), v_minute.size - 1)]
+    v = np.append(v_minute, v_minute[-1:])[(t * (1.0 / 60.0)).astype(np.int64)]  # t < 60 * minutes
     spread = 1 + (p.spread_extra_ticks * v * rng.standard_exponential(n_events, dtype=np.float32)).astype(np.int64)
     median_top_lots = float(p.median_top_size) / lot
     bid_lots = _lots(rng, n_events, median_top_lots, 0.8)
