@@ -9,6 +9,7 @@ merged by receive time through the generic path. Both call the same engine and v
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import logging
@@ -43,6 +44,7 @@ CHUNK = 65_536
 "Rows converted from numpy to Python per step: bounds memory (5M trades stay well under 1 GB)."
 
 _NEW = tuple.__new__
+_NEVER = 2**63 - 1
 
 
 @attrs.frozen
@@ -93,77 +95,150 @@ def _pick_sample_interval(span_ns: int, floor_ns: int) -> int:
     return _NICE_INTERVALS_NS[-1]
 
 
-class _EquitySampler:
-    """Samples account equity on a regular grid, pricing positions at the last mark ≤ t."""
+class _Marks:
+    """Mark prices per instrument: bar closes, trade prices, quote mids, book mids.
 
-    def __init__(self, engine: Engine, currency: str, streams: Sequence[_Stream], interval_ns: int, start_ns: int) -> None:
+    Column-backed series are looked up by binary search (nothing is done per event); book mids
+    are noted by the generic loop at most once per sample interval.
+    """
+
+    def __init__(self, engine: Engine, streams: Sequence[_Stream], interval_ns: int) -> None:
         self.engine = engine
-        self.currency = currency
         self.interval_ns = interval_ns
-        self.next_ns = start_ns
-        self.ts: list[int] = []
-        self.equity: list[float] = []
-        self.exposure: list[float] = []
-        self._marks: dict[str, tuple[np.ndarray, np.ndarray, Instrument]] = {}
-        for s in streams:
+        self.series: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+        "key → (ts_recv, raw values, divisor): mark = raw / divisor in raw price units."
+        self.book_ts: dict[str, list[int]] = {}
+        self.book_mid2: dict[str, list[int]] = {}
+        order = {"trades": 0, "bars": 1, "quotes": 2}
+        for s in sorted((s for s in streams if s.kind in order), key=lambda s: order[s.kind]):
+            key = s.instrument.key
+            if key in self.series:
+                continue
             cols = s.columns
             if s.kind == "bars":
-                self._marks.setdefault(s.instrument.key, (cols["ts_recv"], cols["close"], s.instrument))
+                self.series[key] = (cols["ts_recv"], cols["close"], 1)
             elif s.kind == "trades":
-                self._marks[s.instrument.key] = (cols["ts_recv"], cols["price"], s.instrument)
-            elif s.kind == "quotes":
-                mid2 = cols["bid"].astype(np.int64) + cols["ask"].astype(np.int64)
-                self._marks.setdefault(s.instrument.key, (cols["ts_recv"], mid2, s.instrument))
-        self._mid2 = {k for k, s in ((s.instrument.key, s) for s in streams) if s.kind == "quotes"
-                      and not any(t.kind in ("bars", "trades") and t.instrument.key == k for t in streams)}
+                self.series[key] = (cols["ts_recv"], cols["price"], 1)
+            else:
+                self.series[key] = (cols["ts_recv"], cols["bid"].astype(np.int64) + cols["ask"].astype(np.int64), 2)
+        for s in streams:
+            if s.kind == "book" and s.instrument.key not in self.series:
+                self.book_ts[s.instrument.key] = []
+                self.book_mid2[s.instrument.key] = []
+        self.next_book_note = 0 if self.book_ts else _NEVER
 
-    def marks_at(self, t_ns: int) -> dict[str, Decimal]:
+    def note_books(self, now_ns: int) -> None:
+        """Generic loop: remember book mids (once per interval) for the equity curve."""
+        for key, ts in self.book_ts.items():
+            book = self.engine.books.get(key)
+            if book is not None and book.best_bid_raw is not None and book.best_ask_raw is not None:
+                ts.append(now_ns)
+                self.book_mid2[key].append(book.best_bid_raw + book.best_ask_raw)
+        self.next_book_note = now_ns + self.interval_ns
+
+    def finish_books(self) -> None:
+        for key, ts in self.book_ts.items():
+            self.series[key] = (np.asarray(ts, dtype=np.int64), np.asarray(self.book_mid2[key], dtype=np.int64), 2)
+
+    def at(self, t_ns: int) -> dict[str, Decimal]:
+        """Exact marks at ``t_ns`` (last value received at or before it)."""
         marks: dict[str, Decimal] = {}
-        for key, (ts, values, inst) in self._marks.items():
+        for key, (ts, values, div) in self.series.items():
             i = int(np.searchsorted(ts, t_ns, side="right")) - 1
             if i >= 0:
-                raw = int(values[i])
-                marks[key] = inst.price_of(raw) / 2 if key in self._mid2 else inst.price_of(raw)
+                mark = self.engine.instruments[key].price_of(int(values[i]))
+                marks[key] = mark / div if div != 1 else mark
         for key, book in self.engine.books.items():
             if key not in marks and book.best_bid_raw is not None and book.best_ask_raw is not None:
                 marks[key] = book.mid
         return marks
 
-    def rates(self, marks: dict[str, Decimal]) -> dict[str, Decimal]:
-        rates: dict[str, Decimal] = {}
-        for key, mark in marks.items():
-            inst = self.engine.instruments[key]
-            if inst.quote == self.currency and inst.base != self.currency:
-                rates.setdefault(inst.base, mark)
-        return rates
+    def on_grid(self, key: str, grid: np.ndarray) -> np.ndarray | None:
+        """Marks (float, price units) at each grid time; NaN before the first one."""
+        entry = self.series.get(key)
+        if entry is None or not len(entry[0]):
+            return None
+        ts, values, div = entry
+        idx = np.searchsorted(ts, grid, side="right") - 1
+        scale = float(10 ** self.engine.instruments[key].price_scale) * div
+        out = np.where(idx >= 0, values[np.maximum(idx, 0)] / scale, np.nan)
+        return out
 
-    def sample(self, now_ns: int) -> None:
-        """Record samples for every grid point ≤ ``now_ns`` (before ``now_ns``'s event is applied)."""
-        while self.next_ns <= now_ns:
-            t = self.next_ns
-            self._record(t)
-            self.next_ns = t + self.interval_ns
 
-    def _record(self, t: int) -> None:
-        marks = self.marks_at(t)
-        rates = self.rates(marks)
-        portfolio = self.engine.portfolio
-        equity = portfolio.equity(self.currency, marks, rates)
-        exposure = Decimal(0)
-        for pos in portfolio.open_positions():
-            mark = marks.get(pos.instrument.key)
-            if mark is not None:
-                notional = pos.notional(mark)
-                settle = pos.instrument.settle
-                exposure += notional if settle == self.currency else notional * rates.get(settle, Decimal(0))
-        self.ts.append(t)
-        self.equity.append(float(equity))
-        self.exposure.append(float(exposure))
+def _rates(engine: Engine, marks: dict[str, Decimal], currency: str) -> dict[str, Decimal]:
+    """Asset → price in ``currency``, from instruments quoted in it."""
+    rates: dict[str, Decimal] = {}
+    for key, mark in marks.items():
+        inst = engine.instruments[key]
+        if inst.quote == currency and inst.base != currency:
+            rates.setdefault(inst.base, mark)
+    return rates
 
-    def finish(self, end_ns: int) -> None:
-        self.sample(end_ns)
-        if not self.ts or self.ts[-1] != end_ns:
-            self._record(end_ns)
+
+def _equity_curve(engine: Engine, marks: _Marks, grid: np.ndarray, balances: dict[str, Decimal],
+                  currency: str) -> tuple[np.ndarray, np.ndarray]:
+    """Equity and gross exposure in ``currency`` at each grid time, vectorised from the fills.
+
+    Cash-flow identity, per instrument: spot and linear contracts contribute
+    ``sum(-side*qty*mult*price) + position(t)*mult*mark(t)`` in the quote asset; inverse contracts
+    ``sum(side*qty*mult/price) - position(t)*mult/mark(t)`` in the settle asset; fees are
+    subtracted in their asset. Other assets are valued at the mark of the instrument that quotes
+    them in ``currency``. This is a float curve for statistics and charts; the report's money
+    totals come from the exact portfolio.
+    """
+    n = len(grid)
+    rate_cache: dict[str, np.ndarray] = {}
+
+    def rate(asset: str) -> np.ndarray:
+        if asset == currency:
+            return np.ones(n)
+        if asset not in rate_cache:
+            series = None
+            for key, inst in engine.instruments.items():
+                if inst.base == asset and inst.quote == currency:
+                    series = marks.on_grid(key, grid)
+                    if series is not None:
+                        break
+            rate_cache[asset] = np.zeros(n) if series is None else np.nan_to_num(series)
+        return rate_cache[asset]
+
+    equity = np.zeros(n)
+    for asset, amount in balances.items():
+        if amount:
+            equity += float(amount) * rate(asset)
+    exposure = np.zeros(n)
+    by_inst: dict[str, list[Any]] = {}
+    for fill in engine.fills:
+        by_inst.setdefault(fill.instrument.key, []).append(fill)
+    for key, fills in by_inst.items():
+        inst = engine.instruments[key]
+        f_ts = np.fromiter((f.ts_event for f in fills), dtype=np.int64, count=len(fills))
+        qty = np.fromiter((float(f.qty) * int(f.side) for f in fills), dtype=np.float64, count=len(fills))
+        price = np.fromiter((float(f.price) for f in fills), dtype=np.float64, count=len(fills))
+        idx = np.searchsorted(f_ts, grid, side="right") - 1
+        have = idx >= 0
+        at = np.maximum(idx, 0)
+
+        def cum_at(values: np.ndarray) -> np.ndarray:
+            return np.where(have, np.cumsum(values)[at], 0.0)
+
+        pos = cum_at(qty)
+        mark = marks.on_grid(key, grid)
+        mark = np.where(np.isnan(mark), 0.0, mark) if mark is not None else np.zeros(n)
+        mult = float(inst.multiplier)
+        if inst.kind.value == "inverse":
+            value = cum_at(qty * mult / price) - np.where(pos != 0, pos * mult / np.where(mark > 0, mark, 1.0), 0.0)
+            equity += value * rate(inst.settle)
+            exposure += np.abs(pos) * mult * rate(inst.quote)
+        else:
+            value = cum_at(-qty * mult * price) + pos * mult * mark
+            equity += value * rate(inst.quote)
+            exposure += np.abs(pos) * mult * mark * rate(inst.quote)
+        for fee_asset in {f.fee_asset for f in fills}:
+            fees = np.fromiter((float(f.fee) if f.fee_asset == fee_asset else 0.0 for f in fills),
+                               dtype=np.float64, count=len(fills))
+            equity -= cum_at(fees) * rate(fee_asset)
+    return equity, exposure
 
 
 def _select_streams(dataset: Dataset, engine: Engine, start_ns: int | None, end_ns: int | None) -> list[_Stream]:
@@ -230,46 +305,55 @@ def run_backtest(
         t0 = t1 = clock.ns
     bar_floor = max((s.interval_ns for s in streams if s.kind == "bars"), default=1_000_000_000)
     interval = settings.sample_interval_ns or _pick_sample_interval(t1 - t0, bar_floor)
-    sampler = _EquitySampler(engine, settings.account_currency, streams, interval, t0)
-    engine.mark_source = lambda inst: sampler.marks_at(clock.ns).get(inst.key)
+    marks = _Marks(engine, streams, interval)
+    engine.mark_source = lambda inst: marks.at(clock.ns).get(inst.key)
 
     bar = progress(total, desc=settings.name, enabled=settings.show_progress)
+    # The replay allocates millions of short-lived, acyclic tuples: the cyclic collector would
+    # rescan the growing young generation over and over for nothing. Pause it for the loop.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         if len(streams) == 1 and streams[0].kind in _FAST_LOOPS and len(engine.handlers(streams[0].kind, streams[0].instrument.key)) == 1:
-            _FAST_LOOPS[streams[0].kind](engine, sim, sampler, streams[0], bar.update)
+            _FAST_LOOPS[streams[0].kind](engine, sim, streams[0], bar.update)
         elif streams:
-            _generic_loop(engine, sim, sampler, streams, bar.update, dataset)
+            _generic_loop(engine, sim, marks, streams, bar.update, dataset)
     finally:
         bar.close()
+        if gc_was_enabled:
+            gc.enable()
+    marks.finish_books()
 
     end_ns = max(clock.ns, t1)
     engine.stop()
-    sampler.finish(end_ns)
     wall = time.perf_counter() - wall0
-    marks = sampler.marks_at(end_ns)
-    rates = sampler.rates(marks)
     currency = settings.account_currency
+    grid = np.arange(t0, end_ns, interval, dtype=np.int64)
+    grid = np.append(grid, np.int64(end_ns)) if not len(grid) or grid[-1] != end_ns else grid
+    equity, exposure = _equity_curve(engine, marks, grid, settings.starting_balances, currency)
+    final_marks = marks.at(end_ns)
+    rates = _rates(engine, final_marks, currency)
     portfolio = engine.portfolio
-    starting = portfolio_equity_at_start(settings.starting_balances, currency, sampler.marks_at(t0), sampler.rates(sampler.marks_at(t0)))
-    final = portfolio.equity(currency, marks, rates)
-    upnl = sum((v * (rates.get(a, Decimal(0)) if a != currency else Decimal(1))
-                for a, v in portfolio.unrealized_pnl(marks).items()), Decimal(0))
-    fees = sum((v * (rates.get(a, Decimal(0)) if a != currency else Decimal(1))
-                for a, v in portfolio.total_fees().items()), Decimal(0))
-    realized = Decimal(0)
+    start_marks = marks.at(t0)
+    starting = Portfolio(settings.starting_balances).equity(currency, start_marks, _rates(engine, start_marks, currency))
+    final = portfolio.equity(currency, final_marks, rates)
+
+    def in_currency(amounts: dict[str, Decimal]) -> Decimal:
+        return sum((v if a == currency else v * rates.get(a, Decimal(0)) for a, v in amounts.items()), Decimal(0))
+
+    realized: dict[str, Decimal] = {}
     for pos in portfolio.positions.values():
-        settle = pos.instrument.settle
-        realized += pos.realized_pnl if settle == currency else pos.realized_pnl * rates.get(settle, Decimal(0))
+        realized[pos.instrument.settle] = realized.get(pos.instrument.settle, Decimal(0)) + pos.realized_pnl
     record = RunRecord(
         starting_equity=starting,
         final_equity=final,
         currency=currency,
-        realized_pnl=realized,
-        unrealized_pnl=upnl,
-        fees=fees,
-        equity_ts=np.asarray(sampler.ts, dtype=np.int64),
-        equity=np.asarray(sampler.equity, dtype=np.float64),
-        gross_exposure=np.asarray(sampler.exposure, dtype=np.float64),
+        realized_pnl=in_currency(realized),
+        unrealized_pnl=in_currency(portfolio.unrealized_pnl(final_marks)),
+        fees=in_currency(portfolio.total_fees()),
+        equity_ts=grid,
+        equity=equity,
+        gross_exposure=exposure,
         fills=list(engine.fills),
         orders=list(engine.orders.values()),
         denials=dict(engine.denials),
@@ -283,11 +367,6 @@ def run_backtest(
         seed=settings.seed,
     )
     return BacktestResult(record, compute_stats(record), engine)
-
-
-def portfolio_equity_at_start(balances: dict[str, Decimal], currency: str, marks: dict[str, Decimal],
-                              rates: dict[str, Decimal]) -> Decimal:
-    return Portfolio(balances).equity(currency, marks, rates)
 
 
 def _factory(spec: StrategySpec) -> Callable[[Context], Strategy]:
@@ -308,88 +387,55 @@ def _chunks(stream: _Stream, names: Sequence[str]) -> Iterator[list[list[int]]]:
         yield [c[start:start + CHUNK].tolist() for c in cols]
 
 
-def _bar_loop(engine: Engine, sim: SimVenue, sampler: _EquitySampler, stream: _Stream,
-              update: Callable[[int], None]) -> None:
-    inst = stream.instrument
-    [(slot, handler)] = engine.handlers("bars", inst.key)
-    clock = engine.clock
-    timers = engine.timers
-    for cols in _chunks(stream, ("ts_event", "ts_recv", "open", "high", "low", "close", "volume")):
-        for row in zip(itertools.repeat(inst), *cols, itertools.repeat(stream.interval_ns)):
-            bar = _NEW(Bar, row)
-            now = row[2]
-            clock.ns = now  # type: ignore[attr-defined]
-            if now >= sampler.next_ns:
-                sampler.sample(now)
-            if now >= timers.next_due:
-                timers.fire_due(now)
-            if sim.active:
-                sim.advance(now)  # orders sent at the previous close arrive now ...
-                sim.on_bar(bar)  # ... and fill on this bar (next-bar-open rule lives in SimVenue)
-            if slot.failed:
-                continue
-            try:
-                handler(bar)
-            except Exception as exc:
-                engine.fail_strategy(slot.id, "on_bar", exc)
-        update(len(cols[0]))
+def _noop(event: Any) -> None:
+    """Stands in for a stopped strategy's handler, so the loop needs no per-event flag."""
 
 
-def _trade_loop(engine: Engine, sim: SimVenue, sampler: _EquitySampler, stream: _Stream,
-                update: Callable[[int], None]) -> None:
-    inst = stream.instrument
-    [(slot, handler)] = engine.handlers("trades", inst.key)
-    clock = engine.clock
-    timers = engine.timers
-    for cols in _chunks(stream, ("ts_event", "ts_recv", "price", "size", "aggressor", "trade_id")):
-        for row in zip(itertools.repeat(inst), *cols):
-            trade = _NEW(Trade, row)
-            now = row[2]
-            clock.ns = now  # type: ignore[attr-defined]
-            if now >= sampler.next_ns:
-                sampler.sample(now)
-            if now >= timers.next_due:
-                timers.fire_due(now)
-            if sim.active:
-                sim.advance(now)
-                sim.on_trade(trade)
-            if slot.failed:
-                continue
-            try:
-                handler(trade)
-            except Exception as exc:
-                engine.fail_strategy(slot.id, "on_trade", exc)
-        update(len(cols[0]))
+def _fast_loop(kind: str, event_cls: type, names: tuple[str, ...], extra: tuple[Any, ...],
+               on_event: str) -> Callable[..., None]:
+    """Build the specialised loop of one stream kind with a single subscriber.
+
+    Per event: build the record, advance the clock, fire due timers, let the simulated venue
+    match what rests (fills at this event's prices happen *before* the strategy sees the event),
+    then call the handler. Nothing else runs per event.
+    """
+
+    def loop(engine: Engine, sim: SimVenue, stream: _Stream, update: Callable[[int], None]) -> None:
+        inst = stream.instrument
+        [(slot, handler)] = engine.handlers(kind, inst.key)
+        sim_on_event = getattr(sim, on_event)
+        advance = sim.advance
+        clock = engine.clock
+        timers = engine.timers
+        tail = extra if kind != "bars" else (stream.interval_ns,)
+        for cols in _chunks(stream, names):
+            for row in zip(itertools.repeat(inst), *cols, *(itertools.repeat(x) for x in tail)):
+                event = _NEW(event_cls, row)
+                now = row[2]
+                clock.ns = now  # type: ignore[attr-defined]
+                if now >= timers.next_due:
+                    timers.fire_due(now)
+                if sim.active:
+                    advance(now)  # commands whose latency has elapsed arrive ...
+                    sim_on_event(event)  # ... and match against this event (rules in SimVenue)
+                try:
+                    handler(event)
+                except Exception as exc:
+                    engine.fail_strategy(slot.id, kind, exc)
+                    handler = _noop
+            update(len(cols[0]))
+
+    loop.__name__ = f"_{kind}_loop"
+    return loop
 
 
-def _quote_loop(engine: Engine, sim: SimVenue, sampler: _EquitySampler, stream: _Stream,
-                update: Callable[[int], None]) -> None:
-    inst = stream.instrument
-    [(slot, handler)] = engine.handlers("quotes", inst.key)
-    clock = engine.clock
-    timers = engine.timers
-    for cols in _chunks(stream, ("ts_event", "ts_recv", "bid", "bid_size", "ask", "ask_size")):
-        for row in zip(itertools.repeat(inst), *cols):
-            quote = _NEW(Quote, row)
-            now = row[2]
-            clock.ns = now  # type: ignore[attr-defined]
-            if now >= sampler.next_ns:
-                sampler.sample(now)
-            if now >= timers.next_due:
-                timers.fire_due(now)
-            if sim.active:
-                sim.advance(now)
-                sim.on_quote(quote)
-            if slot.failed:
-                continue
-            try:
-                handler(quote)
-            except Exception as exc:
-                engine.fail_strategy(slot.id, "on_quote", exc)
-        update(len(cols[0]))
-
-
-_FAST_LOOPS: dict[str, Callable[..., None]] = {"bars": _bar_loop, "trades": _trade_loop, "quotes": _quote_loop}
+_FAST_LOOPS: dict[str, Callable[..., None]] = {
+    "bars": _fast_loop("bars", Bar, ("ts_event", "ts_recv", "open", "high", "low", "close", "volume"), (), "on_bar"),
+    "trades": _fast_loop("trades", Trade, ("ts_event", "ts_recv", "price", "size", "aggressor", "trade_id"), (),
+                         "on_trade"),
+    "quotes": _fast_loop("quotes", Quote, ("ts_event", "ts_recv", "bid", "bid_size", "ask", "ask_size"), (),
+                         "on_quote"),
+}
 
 
 def _stream_events(stream: _Stream, order: int, dataset: Dataset) -> Iterator[tuple[int, int, Any]]:
@@ -413,7 +459,7 @@ def _stream_events(stream: _Stream, order: int, dataset: Dataset) -> Iterator[tu
             yield row[1], order, _NEW(cls, (inst, *row, *extra))
 
 
-def _generic_loop(engine: Engine, sim: SimVenue, sampler: _EquitySampler, streams: Sequence[_Stream],
+def _generic_loop(engine: Engine, sim: SimVenue, marks: _Marks, streams: Sequence[_Stream],
                   update: Callable[[int], None], dataset: Dataset) -> None:
     """Any number of streams and subscribers, merged by receive time (ties: stream order)."""
     clock = engine.clock
@@ -422,12 +468,12 @@ def _generic_loop(engine: Engine, sim: SimVenue, sampler: _EquitySampler, stream
     pending = 0
     for now, _, ev in merged:
         clock.ns = now  # type: ignore[attr-defined]
-        if now >= sampler.next_ns:
-            sampler.sample(now)
         if now >= timers.next_due:
             timers.fire_due(now)
         if sim.active:
             sim.advance(now)
+        if now >= marks.next_book_note:
+            marks.note_books(now)
         kind = type(ev)
         if kind is Bar:
             if sim.active:

@@ -58,6 +58,7 @@ from ._orders import (
     OrderUpdate as OrderUpdate,
     TimeInForce as TimeInForce,
 )
+from ._book import L2Book as L2Book
 from ._clock import (
     Clock as Clock,
     LiveClock as LiveClock,

@@ -89,8 +89,9 @@ _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
                            S.UNKNOWN}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED,
                                    S.EXPIRED, S.UNKNOWN}),
+    # PENDING_CANCEL -> REJECTED: the order itself was refused before the cancel could act
     S.PENDING_CANCEL: frozenset({S.CANCELED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED, S.ACCEPTED,
-                                 S.UNKNOWN}),
+                                 S.UNKNOWN, S.REJECTED}),
     # reconciliation may find any venue state (or that the venue never had it: REJECTED)
     S.UNKNOWN: frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED,
                           S.REJECTED, S.PENDING_CANCEL, S.UNKNOWN}),

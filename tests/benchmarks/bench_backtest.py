@@ -1,0 +1,77 @@
+"""Backtest throughput through the full path (event → handler → order → matching → fill → portfolio).
+
+Two workloads, each in its own process so peak RSS is measured per run:
+
+* ``bars``:   SMA crossover (fast 10, slow 30, fill at next bar open, 0.1 % taker fee) on
+              1,000,000 generated 1-minute bars;
+* ``trades``: the trade-driven ``TradeFlow`` strategy on 5,000,000 generated trades.
+
+Data generation and writing happen before the timer starts; the figure is events replayed per
+second of ``run_backtest`` wall time (which includes order handling, equity sampling and stats).
+
+    python tests/benchmarks/bench_backtest.py            # both
+    python tests/benchmarks/bench_backtest.py bars 1000000
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from backtest.data import DatasetWriter, open_dataset
+from backtest.generate import BTC_USD, generate_bars, generate_trades
+from backtest.runner import BacktestSettings, run_backtest
+from backtest.simvenue import SimVenueConfig
+from engine._config import from_mapping, params_class
+from engine._instruments import Instrument
+from engine._runconfig import StrategySpec
+from strategies.sma_cross import SmaCross
+from strategies.trade_flow import TradeFlow
+
+INST = Instrument(**{**BTC_USD.to_dict(), "taker_fee": "0.001", "maker_fee": "0.001"})
+
+
+def _run(kind: str, n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = DatasetWriter(Path(tmp) / "ds", [INST])
+        t0 = time.perf_counter()
+        if kind == "bars":
+            writer.add_bars(INST, **generate_bars(INST, n, seed=1), interval_ns=60_000_000_000)
+            cls, params = SmaCross, {"instrument": INST.key, "fast": 10, "slow": 30, "qty": "0.01"}
+        else:
+            writer.add_trades(INST, **generate_trades(INST, n, seed=1))
+            cls, params = TradeFlow, {"instrument": INST.key, "qty": "0.01"}
+        gen_s = time.perf_counter() - t0
+        dataset = open_dataset(Path(tmp) / "ds")
+        spec = StrategySpec(kind, cls, from_mapping(params_class(cls), params))
+        settings = BacktestSettings(starting_balances={"USD": Decimal(10_000_000)},
+                                    sim=SimVenueConfig(taker_fee=Decimal("0.001")), show_progress=False)
+        t0 = time.perf_counter()
+        result = run_backtest(dataset, [spec], settings)
+        wall = time.perf_counter() - t0
+        stats = result.stats
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{kind:6s} events={stats.events_processed:,} wall={wall:.2f}s events/s={stats.events_processed / wall:,.0f} "
+              f"orders={stats.n_orders:,} fills={stats.n_fills:,} peak_rss={rss_mb:,.0f} MB "
+              f"(data generation {gen_s:.1f}s, not timed) fills_hash={stats.fills_hash[:16]}")
+
+
+def _without(columns: dict, name: str) -> dict:
+    return {k: v for k, v in columns.items() if k != name}
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) >= 2:
+        _run(argv[0], int(argv[1]))
+        return
+    for kind, n in (("bars", 1_000_000), ("trades", 5_000_000)):
+        subprocess.run([sys.executable, __file__, kind, str(n)], check=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
