@@ -593,13 +593,16 @@ class RiskEngine:
             return _ONE
         found = self._rate_instruments.get((asset, currency), False)
         if found is False:
-            found = None
+            # prefer a spot market quoting the asset, then any contract on it, then the inverse pair
+            ranked: list[tuple[int, Instrument, bool]] = []
             for inst in engine.instruments.values():
+                spot = inst.kind is InstrumentKind.SPOT
                 if inst.base == asset and inst.quote == currency:
-                    found = (inst, False)
-                    break
-                if inst.base == currency and inst.quote == asset and found is None:
-                    found = (inst, True)
+                    ranked.append((0 if spot else 1, inst, False))
+                elif inst.base == currency and inst.quote == asset:
+                    ranked.append((2 if spot else 3, inst, True))
+            best = min(ranked, key=lambda r: r[0], default=None)
+            found = None if best is None else (best[1], best[2])
             self._rate_instruments[(asset, currency)] = found
         if found is None:
             return None
