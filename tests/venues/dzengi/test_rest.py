@@ -1,0 +1,473 @@
+"""Dzengi REST client: exact signed bytes, clock offset, every error mapping, rate scopes, order lane.
+
+httpx paths run on ``httpx.MockTransport``; the order lane (raw HTTP/1.1 keep-alive) runs against
+tiny servers on 127.0.0.1 (port 0) that answer, misbehave or stay silent on purpose.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from engine import AuthFailed, MalformedMessage, OutcomeUnknown, RateLimited, VenueError, VenueRejected
+from venues.dzengi.rest import ClockRejected, DzengiRest, RateScope
+from venues.dzengi.signer import Credentials
+
+KEY = "test-api-key"
+SECRET = "test-secret-NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+WALL_MS = 1_700_000_000_000
+SERVER_AHEAD_MS = 5_000
+ORDER_PARAMS = "symbol=BTC%2FUSD&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=30000.5"
+
+
+def hmac_hex(message: str) -> str:
+    return hmac.new(SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+def make_rest(handler: Handler, **kw: Any) -> DzengiRest:
+    kw.setdefault("credentials", Credentials(KEY, SECRET))
+    return DzengiRest("https://api-adapter.example", transport=httpx.MockTransport(handler), wall_ms=lambda: WALL_MS,
+                      **kw)
+
+
+def error(status: int, code: int | str, msg: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json={"code": code, "msg": msg}, headers=headers)
+
+
+# ---------------------------------------------------------------------------------------------
+# exact bytes
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_signed_get_signs_the_exact_query_bytes_with_the_server_offset() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/api/v2/time":
+            return httpx.Response(200, json={"serverTime": WALL_MS + SERVER_AHEAD_MS})
+        return httpx.Response(200, json=[])
+
+    rest = make_rest(handler, api_version="v2", recv_window_ms=7000)
+    with trio.fail_after(5):
+        assert await rest.sync_time() == SERVER_AHEAD_MS
+        await rest.my_trades("BTC/USD", start_ms=123)
+    request = seen[-1]
+    query = request.url.query.decode()
+    unsigned, _, signature = query.rpartition("&signature=")
+    timestamp = WALL_MS + SERVER_AHEAD_MS - rest.safety_ms
+    assert unsigned == f"symbol=BTC%2FUSD&startTime=123&limit=1000&recvWindow=7000&timestamp={timestamp}"
+    assert signature == hmac_hex(unsigned)
+    assert request.headers["X-MBX-APIKEY"] == KEY
+    assert request.url.path == "/api/v2/myTrades" and request.content == b""
+
+
+async def test_new_order_signs_the_exact_body_bytes() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"orderId": "o-1", "status": "NEW"})
+
+    rest = make_rest(handler)
+    with trio.fail_after(5):
+        assert await rest.new_order(ORDER_PARAMS) == {"orderId": "o-1", "status": "NEW"}
+    request = seen[0]
+    body = request.content.decode()
+    unsigned, _, signature = body.rpartition("&signature=")
+    assert unsigned == f"{ORDER_PARAMS}&recvWindow=5000&timestamp={WALL_MS - rest.safety_ms}"
+    assert signature == hmac_hex(unsigned)
+    assert request.method == "POST" and request.url.path == "/api/v1/order" and request.url.query == b""
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.headers["X-MBX-APIKEY"] == KEY
+
+
+async def test_cancel_sends_signed_params_in_the_query() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"orderId": "o-1", "status": "CANCELED"})
+
+    rest = make_rest(handler)
+    with trio.fail_after(5):
+        await rest.cancel_order("BTC/USD_LEVERAGE", "o-1")
+    query = seen[0].url.query.decode()
+    unsigned, _, signature = query.rpartition("&signature=")
+    assert unsigned == f"symbol=BTC%2FUSD_LEVERAGE&orderId=o-1&recvWindow=5000&timestamp={WALL_MS - rest.safety_ms}"
+    assert signature == hmac_hex(unsigned) and seen[0].method == "DELETE"
+
+
+async def test_public_requests_are_not_signed() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"lastUpdateId": 1, "bids": [], "asks": []})
+
+    rest = make_rest(handler, credentials=None)
+    with trio.fail_after(5):
+        await rest.depth("Oil - Brent.", 10)
+    assert seen[0].url.query == b"symbol=Oil+-+Brent.&limit=10"
+    assert "X-MBX-APIKEY" not in seen[0].headers
+
+
+async def test_signed_request_without_credentials_fails_before_sending() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")
+
+    rest = make_rest(handler, credentials=None)
+    with pytest.raises(AuthFailed, match="API key"):
+        await rest.account()
+
+
+def test_recv_window_is_capped_by_the_venue() -> None:
+    with pytest.raises(ValueError, match="60000"):
+        DzengiRest("https://x", recv_window_ms=60_001)
+
+
+# ---------------------------------------------------------------------------------------------
+# error mapping (the one place)
+# ---------------------------------------------------------------------------------------------
+
+DEFINITE = [
+    (error(400, -1121, "Invalid symbol."), VenueRejected, -1121),
+    (error(400, "-1013", "Filter failure: LOT_SIZE"), VenueRejected, -1013),
+    (error(200, -2010, "Account has insufficient balance for requested action."), VenueRejected, -2010),
+    (httpx.Response(404, text="<html>not found</html>"), VenueRejected, 404),
+    (error(400, -1022, "Signature for this request is not valid."), AuthFailed, None),
+    (error(401, -2014, "API-key format invalid."), AuthFailed, None),
+    (error(401, -2015, "Invalid API-key, IP, or permissions for action."), AuthFailed, None),
+    (error(400, -1021, "Timestamp for this request is outside of the recvWindow."), ClockRejected, None),
+]
+
+
+@pytest.mark.parametrize(("response", "kind", "code"), DEFINITE)
+@pytest.mark.parametrize("command", [False, True])
+async def test_definite_answers(response: httpx.Response, kind: type[Exception], code: int | None,
+                                command: bool) -> None:
+    rest = make_rest(lambda request: response)
+    with trio.fail_after(5), pytest.raises(kind) as info:
+        if command:
+            await rest.new_order(ORDER_PARAMS)
+        else:
+            await rest.open_orders("BTC/USD")
+    if code is not None:
+        assert isinstance(info.value, VenueRejected) and info.value.code == code
+    assert not isinstance(info.value, OutcomeUnknown)
+
+
+UNKNOWN_AFTER_SEND = [
+    (httpx.Response(500, json={"code": -1000, "msg": "An unknown error occured"}), VenueError),
+    (httpx.Response(503, text="Service Unavailable"), VenueError),
+    (error(429, -1003, "Too many requests", {"Retry-After": "3"}), RateLimited),
+    (error(418, -1003, "Way too many requests; IP banned", {"Retry-After": "120"}), RateLimited),
+    (httpx.Response(403, text="WAF"), RateLimited),
+    (httpx.Response(200, text="{not json"), MalformedMessage),
+    (httpx.Response(200, content=b""), MalformedMessage),
+    (httpx.Response(408, text="timeout"), VenueError),
+]
+
+
+@pytest.mark.parametrize(("response", "plain_kind"), UNKNOWN_AFTER_SEND)
+async def test_unknown_outcomes(response: httpx.Response, plain_kind: type[Exception]) -> None:
+    rest = make_rest(lambda request: response, max_rate_wait_s=0.0)
+    with trio.fail_after(5), pytest.raises(plain_kind) as plain:
+        await rest.open_orders("BTC/USD")
+    assert not isinstance(plain.value, OutcomeUnknown)
+    rest = make_rest(lambda request: response, max_rate_wait_s=0.0)
+    with trio.fail_after(5), pytest.raises(OutcomeUnknown) as command:
+        await rest.new_order(ORDER_PARAMS)
+    assert isinstance(command.value.__cause__, plain_kind)  # raised `from` the mapped error
+    with trio.fail_after(5), pytest.raises(OutcomeUnknown):
+        await make_rest(lambda request: response, max_rate_wait_s=0.0).cancel_order("BTC/USD", "o-1")
+
+
+@pytest.mark.parametrize("failure", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"),
+                                     httpx.RemoteProtocolError("reset")])
+async def test_transport_failures(failure: Exception) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    with trio.fail_after(5), pytest.raises(VenueError) as plain:
+        await make_rest(handler).account()
+    assert not isinstance(plain.value, OutcomeUnknown) and plain.value.__cause__ is failure
+    with trio.fail_after(5), pytest.raises(OutcomeUnknown) as command:
+        await make_rest(handler).new_order(ORDER_PARAMS)
+    assert command.value.__cause__ is failure
+    assert ("timed out" in str(command.value)) == isinstance(failure, httpx.TimeoutException)
+
+
+async def test_rate_limited_carries_retry_after_and_blocks_the_scope() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return error(429, -1003, "Too many requests", {"Retry-After": "30"})
+
+    rest = make_rest(handler, max_rate_wait_s=1.0)
+    with trio.fail_after(5), pytest.raises(RateLimited) as info:
+        await rest.account()
+    assert info.value.retry_after_s == 30.0 and calls == 1
+    # backing off: nothing more is sent until Retry-After has passed (no 418 ban provoked)
+    with trio.fail_after(5), pytest.raises(RateLimited, match="nothing was sent"):
+        await rest.account()
+    with pytest.raises(RateLimited, match="nothing was sent"):
+        await rest.new_order(ORDER_PARAMS)
+    assert calls == 1
+
+
+async def test_backoff_waits_then_sends(autojump_clock: trio.testing.MockClock) -> None:
+    answers = [error(429, -1003, "Too many requests", {"Retry-After": "2"}), httpx.Response(200, json=[])]
+    sent_at: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent_at.append(trio.current_time())
+        return answers.pop(0)
+
+    rest = make_rest(handler, max_rate_wait_s=5.0)
+    with trio.fail_after(60):
+        with pytest.raises(RateLimited):
+            await rest.open_orders("BTC/USD")
+        assert await rest.open_orders("BTC/USD") == []
+    assert sent_at[1] - sent_at[0] >= 2.0
+
+
+async def test_clock_rejection_resyncs_and_retries_a_read_once() -> None:
+    server_ms = WALL_MS + 40_000
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        if request.url.path.endswith("/time"):
+            return httpx.Response(200, json={"serverTime": server_ms})
+        timestamp = int(dict(p.split("=") for p in request.url.query.decode().split("&"))["timestamp"])
+        if timestamp < server_ms - 5000:
+            return error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        return httpx.Response(200, json={"balances": []})
+
+    rest = make_rest(handler)
+    with trio.fail_after(5):
+        assert await rest.account() == {"balances": []}
+    assert sent == ["/api/v1/account", "/api/v1/time", "/api/v1/account"]
+    assert rest.offset_ms == 40_000 and not rest.clock_stale
+
+
+async def test_clock_rejection_of_an_order_is_definite_and_never_resent() -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return error(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+
+    rest = make_rest(handler)
+    with trio.fail_after(5), pytest.raises(ClockRejected):
+        await rest.new_order(ORDER_PARAMS)
+    assert sent == ["/api/v1/order"] and rest.clock_stale
+
+
+async def test_errors_never_show_secrets() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text=f"upstream echoed signature=abcdef0123 secret={SECRET}")
+
+    with trio.fail_after(5), pytest.raises(VenueError) as info:
+        await make_rest(handler).account()
+    text = str(info.value)
+    assert "abcdef0123" not in text and SECRET not in text and "502" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# rate scopes
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_rate_scope_waits_then_refuses(autojump_clock: trio.testing.MockClock) -> None:
+    scope = RateScope("orders", [(10, 1.0)], max_wait_s=0.5)
+    for _ in range(10):
+        assert scope.try_take(1)
+    assert not scope.try_take(1)
+    assert 0.0 <= scope.fill_ratio() < 0.01
+    start = trio.current_time()
+    await scope.acquire(1)  # one token refills in 0.1 s
+    assert trio.current_time() - start == pytest.approx(0.1, abs=1e-6)
+    with pytest.raises(RateLimited, match="nothing was sent") as info:
+        await scope.acquire(10)
+    assert info.value.retry_after_s > 0.5
+    scope.block(3.0)
+    assert scope.blocked_for_s == pytest.approx(3.0) and scope.fill_ratio() == 0.0
+    await trio.sleep(3.0)
+    assert scope.try_take(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the order lane against real sockets
+# ---------------------------------------------------------------------------------------------
+
+OK_BODY = b'{"orderId":"o-1","status":"NEW"}'
+
+
+def http_response(body: bytes, *, status: str = "200 OK", extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 " + status.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: " + \
+        str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body
+
+
+async def read_request(stream: trio.SocketStream, buffer: bytearray) -> bytes | None:
+    while b"\r\n\r\n" not in buffer:
+        data = await stream.receive_some(65536)
+        if not data:
+            return None
+        buffer += data
+    head, _, _ = bytes(buffer).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    total = len(head) + 4 + length
+    while len(buffer) < total:
+        buffer += await stream.receive_some(65536)
+    request = bytes(buffer[:total])
+    del buffer[:total]
+    return request
+
+
+async def serve(nursery: trio.Nursery, behaviour: Callable[[trio.SocketStream], Awaitable[None]]) -> str:
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, behaviour, 0, host="127.0.0.1"))
+    return f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+
+
+async def test_lane_writes_exact_bytes_and_keeps_the_connection_alive() -> None:
+    requests: list[bytes] = []
+    connections = 0
+
+    async def behaviour(stream: trio.SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        buffer = bytearray()
+        while (request := await read_request(stream, buffer)) is not None:
+            requests.append(request)
+            await stream.send_all(http_response(OK_BODY))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await serve(nursery, behaviour)
+            rest = DzengiRest(url + "/prefix", credentials=Credentials(KEY, SECRET), wall_ms=lambda: WALL_MS)
+            assert rest.lane is not None
+            for _ in range(3):
+                assert await rest.new_order(ORDER_PARAMS) == {"orderId": "o-1", "status": "NEW"}
+            await rest.cancel_order("BTC/USD", "o-1")
+            await rest.aclose()
+            nursery.cancel_scope.cancel()
+    assert connections == 1 and rest.lane.connections_opened == 1
+    head, _, body = requests[0].partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    host = url.removeprefix("http://")
+    assert lines[0] == "POST /prefix/api/v1/order HTTP/1.1"
+    assert set(lines[1:]) == {f"Host: {host}", f"X-MBX-APIKEY: {KEY}", "User-Agent: triotrade",
+                              "Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"}
+    unsigned, _, signature = body.decode().rpartition("&signature=")
+    assert unsigned == f"{ORDER_PARAMS}&recvWindow=5000&timestamp={WALL_MS - rest.safety_ms}"
+    assert signature == hmac_hex(unsigned)
+    cancel_line = requests[3].split(b"\r\n", 1)[0].decode()
+    assert cancel_line.startswith("DELETE /prefix/api/v1/order?symbol=BTC%2FUSD&orderId=o-1&recvWindow=5000&")
+
+
+async def test_lane_reads_chunked_and_close_delimited_answers() -> None:
+    first, second = b'{"ord', b'erId":"o-2","x":[1,2]}'
+    answers = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(first), first) +
+        b"%x;ext=1\r\n%s\r\n" % (len(second), second) + b"0\r\nX-Trailer: 1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"orderId\":\"o-3\"}",
+    ]
+
+    async def behaviour(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        while answers and (await read_request(stream, buffer)) is not None:
+            answer = answers.pop(0)
+            await stream.send_all(answer)
+            if b"Connection: close" in answer:
+                await stream.aclose()
+                return
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await serve(nursery, behaviour)
+            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET))
+            assert await rest.new_order(ORDER_PARAMS) == {"orderId": "o-2", "x": [1, 2]}
+            assert await rest.new_order(ORDER_PARAMS) == {"orderId": "o-3"}
+            await rest.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def test_lane_replaces_a_connection_the_server_closed_while_idle() -> None:
+    async def behaviour(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        if (await read_request(stream, buffer)) is not None:
+            await stream.send_all(http_response(OK_BODY))
+        await stream.aclose()  # keep-alive timeout on the server side
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await serve(nursery, behaviour)
+            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET))
+            assert rest.lane is not None
+            await rest.new_order(ORDER_PARAMS)
+            await trio.sleep(0.05)  # the close reaches us while the connection is idle
+            await rest.new_order(ORDER_PARAMS)  # a fresh connection, not an unknown outcome
+            assert rest.lane.connections_opened == 2
+            await rest.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def drop_after_reading(stream: trio.SocketStream) -> None:
+    await read_request(stream, bytearray())
+    await stream.aclose()
+
+
+async def never_answer(stream: trio.SocketStream) -> None:
+    await read_request(stream, bytearray())
+    await trio.sleep_forever()
+
+
+async def garbage(stream: trio.SocketStream) -> None:
+    await read_request(stream, bytearray())
+    await stream.send_all(b"SMTP ready\r\n\r\n")
+
+
+async def server_error(stream: trio.SocketStream) -> None:
+    await read_request(stream, bytearray())
+    await stream.send_all(http_response(b'{"code":-1000,"msg":"An unknown error occured"}',
+                                        status="500 Internal Server Error"))
+
+
+@pytest.mark.parametrize("behaviour", [drop_after_reading, never_answer, garbage, server_error])
+async def test_lane_failures_after_send_are_unknown(behaviour: Callable[[trio.SocketStream], Awaitable[None]]) -> None:
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await serve(nursery, behaviour)
+            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET), timeout_s=0.5)
+            with pytest.raises(OutcomeUnknown) as info:
+                await rest.new_order(ORDER_PARAMS)
+            assert info.value.__cause__ is not None
+            await rest.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def test_lane_connection_refused_is_unknown_for_an_order() -> None:
+    listener = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listener[0].socket.getsockname()[1]
+    await listener[0].aclose()  # nobody listens there now
+    rest = DzengiRest(f"http://127.0.0.1:{port}", credentials=Credentials(KEY, SECRET))
+    with trio.fail_after(5), pytest.raises(OutcomeUnknown, match="before the request was complete"):
+        await rest.new_order(ORDER_PARAMS)
+    await rest.aclose()
