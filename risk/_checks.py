@@ -358,7 +358,8 @@ class RiskEngine:
         marks: list[Decimal] | None = None
         if self._loss_limits:
             snap = self._snap
-            if snap is None or snap.stamp is not engine.portfolio.realized_pnl or snap.portfolio is not engine.portfolio:
+            portfolio = engine.portfolio
+            if snap is None or snap.stamp is not portfolio.realized_pnl or snap.portfolio is not portfolio:
                 snap = self._snapshot(engine)
             marks = self._marks(engine, snap)
             denial = self._check_losses(engine, self._pnl_of(engine, snap, marks))
@@ -591,8 +592,10 @@ class RiskEngine:
         currency = self._currency
         if asset == currency:
             return _ONE
-        found = self._rate_instruments.get((asset, currency), False)
-        if found is False:
+        key = (asset, currency)
+        if key in self._rate_instruments:
+            found = self._rate_instruments[key]
+        else:
             # prefer a spot market quoting the asset, then any contract on it, then the inverse pair
             ranked: list[tuple[int, Instrument, bool]] = []
             for inst in engine.instruments.values():
@@ -603,7 +606,7 @@ class RiskEngine:
                     ranked.append((2 if spot else 3, inst, True))
             best = min(ranked, key=lambda r: r[0], default=None)
             found = None if best is None else (best[1], best[2])
-            self._rate_instruments[(asset, currency)] = found
+            self._rate_instruments[key] = found
         if found is None:
             return None
         inst, inverted = found

@@ -150,7 +150,9 @@ class ServerClock:
             return None
         return self.observe(local_send_ns, parsed.timestamp() * 1000, local_recv_ns, resolution_ms=1000)
 
-    async def sync(self, fetch_server_ms: Callable[[], Awaitable[int | float | Decimal | str]], *, rounds: int = 5) -> ClockEstimate:
+    async def sync(
+        self, fetch_server_ms: Callable[[], Awaitable[int | float | Decimal | str]], *, rounds: int = 5
+    ) -> ClockEstimate:
         """Take ``rounds`` samples from a time endpoint (``fetch_server_ms`` returns the server ms)."""
         for _ in range(rounds):
             sent = self._now_ns()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from attrs import validators as v
@@ -46,11 +46,17 @@ __all__ = [
     "KillSwitchSettings",
 ]
 
-_positive_dec = v.optional(v.gt(Decimal(0)))
-_positive_int = v.optional(v.gt(0))
+def _positive_dec(instance: object, attribute: attrs.Attribute[Any], value: Decimal | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
-def _leverage_cap(instance: object, attribute: attrs.Attribute, value: Decimal | None) -> None:  # type: ignore[type-arg]
+def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value}")
+
+
+def _leverage_cap(instance: object, attribute: attrs.Attribute[Any], value: Decimal | None) -> None:
     if value is not None and value < 1:
         raise ValueError(f"{attribute.name} must be at least 1, got {value}")
 

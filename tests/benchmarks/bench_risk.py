@@ -30,7 +30,7 @@ from risk import InstrumentLimits, RateLimiter, RateLimitSpec, RiskConfig, RiskE
 
 BTC = Instrument(venue="sim", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.0001",
                  min_qty="0.0001", max_qty="100", min_notional="5", kind="linear", max_leverage="50",
-                 leverage_values=(1, 2, 5, 10, 20, 50))
+                 leverage_values=(1, 2, 5, 10, 20, 50))  # type: ignore[arg-type]
 ETH = Instrument(venue="sim", symbol="ETH/USD", base="ETH", quote="USD", tick_size="0.01", lot_size="0.001",
                  min_notional="5")
 MARKS = {BTC.key: D("30000.005"), ETH.key: D("2000.5")}

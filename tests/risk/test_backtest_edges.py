@@ -33,7 +33,7 @@ DAY = 86_400 * 10**9
 
 PERP = Instrument(venue="sim", symbol="BTC-PERP", base="BTC", quote="USD", tick_size="0.5", lot_size="0.001",
                   kind="linear", min_qty="0.002", max_qty="10", min_notional="5", max_leverage="20",
-                  leverage_values=(1, 2, 5, 10, 20))
+                  leverage_values=(1, 2, 5, 10, 20))  # type: ignore[arg-type]
 BTC = Instrument(venue="sim", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.0001")
 ETH = Instrument(venue="sim", symbol="ETH/USD", base="ETH", quote="USD", tick_size="0.01", lot_size="0.001")
 
@@ -107,7 +107,10 @@ class Harness:
 
     def fill(self, order: Order, price: str | None = None, qty: str | None = None) -> None:
         inst = order.instrument
-        price_raw = inst.price_raw(D(price)) if price is not None else (order.price_raw or inst.price_raw(self.marks[inst.key]))
+        if price is not None:
+            price_raw = inst.price_raw(D(price))
+        else:
+            price_raw = order.price_raw or inst.price_raw(self.marks[inst.key])
         size_raw = inst.size_raw(D(qty)) if qty is not None else order.leaves_raw
         self.trades += 1
         self.engine.on_fill(order, self.clock.ns, price_raw, size_raw, Liquidity.TAKER, D(0), f"x{self.trades}")

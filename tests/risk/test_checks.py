@@ -326,18 +326,21 @@ def test_statistics() -> None:
     assert repr(risk) == "<RiskEngine reducing checks=2 denied=1>"
 
 
+async def _wait_for_state(risk: RiskEngine, state: TradingState) -> None:
+    while risk.state is not state:
+        await trio.sleep(0.001)
+
+
 async def test_signals_set_the_trading_state() -> None:
     engine, risk, _ = make(RiskConfig(), LINEAR)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             await nursery.start(serve_kill_switch_signals, risk)
             os.kill(os.getpid(), signal.SIGUSR1)
-            while risk.state is not TradingState.REDUCING:
-                await trio.sleep(0.001)
+            await _wait_for_state(risk, TradingState.REDUCING)
             assert risk.state_reason == "signal SIGUSR1"
             os.kill(os.getpid(), signal.SIGUSR2)
-            while risk.state is not TradingState.HALTED:
-                await trio.sleep(0.001)
+            await _wait_for_state(risk, TradingState.HALTED)
             nursery.cancel_scope.cancel()
     slot = engine.slots["s"].strategy
     assert isinstance(slot, Recorder) and slot.states == ["reducing", "halted"]
