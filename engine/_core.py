@@ -267,17 +267,17 @@ class Engine:
         problem = ""
         qty_raw = price_raw = trigger_raw = 0
         try:
-            qty_raw = inst.size_raw(inst.round_qty(to_decimal(qty)))
-            if type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            qty_raw = inst.round_qty_raw(qty)
+            if type is OrderType.LIMIT or type is OrderType.STOP_LIMIT:
                 if price is None:
                     problem = f"{type.value} order needs a price"
                 else:
-                    price_raw = inst.price_raw(inst.round_price(to_decimal(price)))
-            if type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
+                    price_raw = inst.round_price_raw(price)
+            if type is OrderType.STOP_MARKET or type is OrderType.STOP_LIMIT:
                 if trigger_price is None:
                     problem = f"{type.value} order needs a trigger_price"
                 else:
-                    trigger_raw = inst.price_raw(inst.round_price(to_decimal(trigger_price)))
+                    trigger_raw = inst.round_price_raw(trigger_price)
         except (ValueError, TypeError) as exc:
             problem = str(exc)
         order = Order(

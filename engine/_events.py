@@ -52,6 +52,8 @@ class Side(enum.IntEnum):
 
 
 class Liquidity(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     MAKER = "maker"
     TAKER = "taker"
 
@@ -256,6 +258,8 @@ class BalanceUpdate:
 
 
 class VenueState(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     STALE = "stale"

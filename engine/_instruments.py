@@ -16,6 +16,8 @@ __all__ = ["InstrumentKind", "Instrument", "instrument_key"]
 class InstrumentKind(enum.Enum):
     """How positions in the instrument are valued."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     SPOT = "spot"  #: buy base with quote; no leverage unless the venue lends
     LINEAR = "linear"  #: contract settled in quote; PnL = qty * multiplier * (exit - entry)
     INVERSE = "inverse"  #: contract settled in base; PnL = qty * multiplier * (1/entry - 1/exit)
@@ -102,6 +104,10 @@ class Instrument:
     "Scale of raw integer sizes."
     key: str = attrs.field(init=False)
     "``venue:symbol``."
+    tick_raw: int = attrs.field(init=False, repr=False)
+    "Tick size in raw price units."
+    lot_raw: int = attrs.field(init=False, repr=False)
+    "Lot size in raw size units."
 
     def __attrs_post_init__(self) -> None:
         set_ = object.__setattr__
@@ -114,6 +120,8 @@ class Instrument:
         set_(self, "price_scale", max(self.price_precision, scale_of(self.tick_size)))
         set_(self, "size_scale", max(self.qty_precision, scale_of(self.lot_size)))
         set_(self, "key", instrument_key(self.venue, self.symbol))
+        set_(self, "tick_raw", to_scaled(self.tick_size, self.price_scale))
+        set_(self, "lot_raw", to_scaled(self.lot_size, self.size_scale))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Instrument) and other.key == self.key
@@ -129,6 +137,25 @@ class Instrument:
     def round_qty(self, qty: Decimal, rounding: Rounding | None = None) -> Decimal:
         """Round ``qty`` to the lot with the venue's rule (or the one given)."""
         return round_to_step(to_decimal(qty), self.lot_size, rounding or self.qty_rounding)
+
+    # -- rounding straight to scaled integers (the order path) --------------------------------
+    def round_price_raw(self, price: Decimal, rounding: Rounding | None = None) -> int:
+        """:meth:`round_price` as a scaled integer; an on-tick price takes an integer-only path."""
+        scaled = to_decimal(price).scaleb(self.price_scale)
+        if scaled == scaled.to_integral_value():
+            raw = int(scaled)
+            if raw % self.tick_raw == 0:
+                return raw
+        return self.price_raw(self.round_price(price, rounding))
+
+    def round_qty_raw(self, qty: Decimal, rounding: Rounding | None = None) -> int:
+        """:meth:`round_qty` as a scaled integer; an on-lot quantity takes an integer-only path."""
+        scaled = to_decimal(qty).scaleb(self.size_scale)
+        if scaled == scaled.to_integral_value():
+            raw = int(scaled)
+            if raw % self.lot_raw == 0:
+                return raw
+        return self.size_raw(self.round_qty(qty, rounding))
 
     # -- scaled integers ---------------------------------------------------------------------
     def price_raw(self, price: Decimal) -> int:

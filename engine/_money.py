@@ -26,6 +26,8 @@ __all__ = ["Rounding", "to_decimal", "to_scaled", "from_scaled", "round_to_step"
 class Rounding(enum.Enum):
     """How a venue rounds a value that is not a multiple of its step."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     DOWN = "down"  #: toward zero (truncate)
     UP = "up"  #: away from zero
     FLOOR = "floor"  #: toward -infinity

@@ -38,6 +38,8 @@ __all__ = [
 
 
 class OrderType(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     MARKET = "market"
     LIMIT = "limit"
     STOP_MARKET = "stop_market"
@@ -47,12 +49,16 @@ class OrderType(enum.Enum):
 
 
 class TimeInForce(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
 
 
 class OrderStatus(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     INITIALIZED = "initialized"
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"

@@ -21,6 +21,8 @@ __all__ = ["DenyReason", "Denial", "TradingState", "RiskGate"]
 class DenyReason(enum.Enum):
     """Why the risk module refused an order command. Reported per reason in every run's report."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     INVALID_QTY = "invalid_qty"
     "Zero, negative, or not representable on the lot after rounding."
     INVALID_PRICE = "invalid_price"
@@ -65,6 +67,8 @@ class Denial:
 
 class TradingState(enum.Enum):
     """The kill switch."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
 
     ACTIVE = "active"
     REDUCING = "reducing"
