@@ -480,3 +480,56 @@ def test_denials_are_counted_by_reason() -> None:
     stats = h.risk.statistics()
     assert stats.checks == 4 and stats.admitted == 0 and stats.denied == h.engine.denials
 
+
+
+# ------------------------------------------------------------------------- a whole backtest run
+
+
+class Pusher(Strategy):
+    """Buys every bar and also offers far above the market: runs into both limits."""
+
+    class Params:
+        instrument: str = ""
+        qty: D = D("0.01")
+
+    def on_start(self) -> None:
+        self.inst = self.ctx.instrument(self.params.instrument)
+        self.ctx.subscribe_bars(self.inst)
+        self.denials: list[str] = []
+
+    def on_bar(self, bar: Any) -> None:
+        self.ctx.buy(self.inst, self.params.qty)
+        self.ctx.sell(self.inst, self.params.qty, price=bar.close * D("1.2"))
+
+    def on_order(self, update: OrderUpdate) -> None:
+        if update.status is OrderStatus.DENIED:
+            self.denials.append(update.reason.split(":")[0])
+
+
+def test_a_backtest_run_counts_every_denial_in_its_report(tmp_path: Any) -> None:
+    from backtest.data import DatasetWriter, open_dataset
+    from backtest.generate import BTC_USD, generate_bars
+    from backtest.report import format_report
+    from backtest.runner import BacktestSettings, run_backtest
+    from engine._config import from_mapping, params_class
+    from engine._runconfig import StrategySpec
+    from risk import build_risk
+
+    writer = DatasetWriter(tmp_path / "ds", [BTC_USD])
+    writer.add_columns("bars", BTC_USD, generate_bars(BTC_USD, 300, seed=3), interval_ns=60_000_000_000)
+    dataset = open_dataset(tmp_path / "ds")
+    params = from_mapping(params_class(Pusher), {"instrument": BTC_USD.key, "qty": "0.01"})
+    risk = build_risk({"price_band_bps": 1000, "instruments": {BTC_USD.key: {"max_position_qty": "0.05"}}},
+                      source="test.toml")
+    settings = BacktestSettings(starting_balances={"USD": D(10_000_000)}, show_progress=False)
+    result = run_backtest(dataset, [StrategySpec("push", Pusher, params)], settings, risk=risk)
+    strategy = result.engine.slots["push"].strategy
+    assert isinstance(strategy, Pusher)
+    by_reason = {reason: strategy.denials.count(reason) for reason in set(strategy.denials)}
+    assert by_reason["price_band"] == 300  # every far offer
+    assert by_reason["max_position"] >= 290  # five buys fit under 0.05, the rest are denied
+    assert result.record.denials == result.engine.denials == risk.denials == by_reason
+    assert result.stats.denied_by_reason == by_reason
+    assert abs(result.engine.portfolio.position(BTC_USD).qty) <= D("0.05")
+    report = format_report(result.stats, result.record)
+    assert "price_band" in report and "max_position" in report
