@@ -1723,6 +1723,11 @@ def _run(args: argparse.Namespace) -> int:
         trio.run(run)
     except KeyboardInterrupt:
         return 0
+    except BaseExceptionGroup as group:  # Ctrl-C inside the server's nurseries
+        _, rest = group.split(KeyboardInterrupt)
+        if rest is not None:
+            raise
+        return 0
     return 0
 
 
