@@ -9,7 +9,7 @@ trading state               HALTED admits nothing; REDUCING (or a strategy marke
                             admits only orders that, with the open orders on their side, reduce a
                             position without flipping it
 instrument rules            venue min/max quantity, configured max order quantity, positive
-                            prices, venue min notional
+                            prices (the venue's min notional is checked with the notional limits)
 leverage                    a value the venue allows (its discrete values, or up to its maximum)
                             and never above the user's cap
 loss limits                 daily loss (UTC day of the engine clock) and drawdown from the peak,
@@ -17,9 +17,9 @@ loss limits                 daily loss (UTC day of the engine clock) and drawdow
 open orders                 per account and per strategy
 price band                  a limit price within ``price_band_bps`` of mid/mark/last (a stop-limit's
                             price within the band of its trigger)
-notional                    max order notional; max position (base units and notional) per
-                            instrument counting open orders on the same side; gross notional per
-                            account; net base units per asset across instruments
+notional                    venue min notional; max order notional; max position (base units and
+                            notional) per instrument counting open orders on the same side; gross
+                            notional per account; net base units per asset across instruments
 rate limit                  optional, for backtests/paper: a bound :class:`RateLimiter`
 ==========================  ======================================================================
 
