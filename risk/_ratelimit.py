@@ -30,6 +30,7 @@ scheduled recompute their turn after the pause instead of all firing at once. Ti
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -41,6 +42,8 @@ from engine._errors import RiskDenied
 from engine._risk_api import DenyReason
 
 __all__ = ["RateLimitSpec", "RateLimiter", "RateLimiterStatistics", "PreparedWeights"]
+
+log = logging.getLogger("triotrade.risk")
 
 _EPS = 1e-9
 
@@ -301,12 +304,11 @@ class RateLimiter:
             admit = self._admission_time(pairs, now)
             if admit > deadline + _EPS:
                 self._denied += 1
+                detail = (f"{self._describe(weights)} would wait {admit - start:.3f} s, more than the "
+                          f"{bound:g} s allowed")
+                log.info("denied: %s: %s", DenyReason.RATE_LIMITED.value, detail)
                 await trio.lowlevel.checkpoint()
-                raise RiskDenied(
-                    DenyReason.RATE_LIMITED,
-                    f"{self._describe(weights)} would wait {admit - start:.3f} s, more than the "
-                    f"{bound:g} s allowed",
-                )
+                raise RiskDenied(DenyReason.RATE_LIMITED, detail)
             for bucket, weight in pairs:
                 bucket.tokens -= weight
             if admit <= now + _EPS:
@@ -365,6 +367,8 @@ class RateLimiter:
                 bucket.tokens = 0.0
                 bucket.updated = self._paused_until
         self._epoch += 1
+        log.warning("%s: rate limited by the venue (%d in a row); pausing %.3f s", self.name or "rate limiter",
+                    self._consecutive_429, pause)
         return pause
 
     @property
