@@ -269,9 +269,10 @@ def _round_raw(raw: int, step: int, rounding: Rounding) -> int:
 class _SymbolWire:
     """Per-instrument values pre-computed for the order hot path."""
 
-    __slots__ = ("param", "lot_raw", "tick_raw", "leveraged")
+    __slots__ = ("instrument", "param", "lot_raw", "tick_raw", "leveraged")
 
     def __init__(self, inst: Instrument) -> None:
+        self.instrument = inst
         self.param = encode_params([("symbol", inst.symbol)])
         self.lot_raw = inst.size_raw(inst.lot_size)
         self.tick_raw = inst.price_raw(inst.tick_size)
@@ -634,10 +635,12 @@ class DzengiGateway(Gateway):
 
     def _wire_of(self, inst: Instrument) -> _SymbolWire:
         wire = self._wire.get(inst.symbol)
-        if wire is None:
-            if inst.symbol not in self._by_symbol:
-                raise InvalidOrder(f"dzengi does not list {inst.symbol!r}")
-            wire = self._wire[inst.symbol] = _SymbolWire(self._by_symbol[inst.symbol])
+        if wire is not None and wire.instrument is inst:
+            return wire
+        if inst.symbol not in self._by_symbol:
+            raise InvalidOrder(f"dzengi does not list {inst.symbol!r}")
+        # an equal instrument object with other scales (e.g. rebuilt elsewhere): its own raw units
+        wire = self._wire[inst.symbol] = _SymbolWire(inst)
         return wire
 
     def _order_params(self, order: Order) -> tuple[str, str, Decimal, Decimal | None]:

@@ -1,8 +1,9 @@
 """Dzengi REST client: request → sign → rate-limit scope → send, and the venue's errors in one place.
 
-Layers (like httpx's): :class:`DzengiRest` builds the parameters, signs the exact wire bytes with
-:mod:`venues.dzengi.signer` (timestamp = local clock + the estimated server offset), takes tokens
-from the :class:`RateScope` of the request, then sends it on an ``httpx.AsyncClient`` — or, for
+Layers (like httpx's): :class:`DzengiRest` builds the parameters, takes tokens from the
+:class:`RateScope` of the request (waiting first, so a wait never ages a signature), signs the exact
+wire bytes with :mod:`venues.dzengi.signer` (timestamp = local clock + the estimated server
+offset), then sends it on an ``httpx.AsyncClient`` — or, for
 order commands on the hot path, on :class:`OrderLane`, a lean HTTP/1.1 keep-alive connection pool
 that writes pre-built request bytes straight to the socket (httpx costs ~0.5 ms per request
 before the first byte leaves on a small machine; the lane ~30 µs). Both paths end in the same
@@ -653,17 +654,20 @@ class DzengiRest:
                          weight: int | None = None) -> Any:
         """An unsigned GET."""
         query = encode_params(params)
-        return await self._via_httpx("GET", self.path(endpoint), query, "", {}, weight or _WEIGHTS.get(endpoint.value, 1),
-                                     what=f"GET {endpoint.value}", command=False)
+        await self.weights.acquire(weight or _WEIGHTS.get(endpoint.value, 1))
+        return await self._via_httpx("GET", self.path(endpoint), query, "", {}, what=f"GET {endpoint.value}",
+                                     command=False)
 
     async def get_signed(self, endpoint: Endpoint, params: Sequence[tuple[str, object]] = (), *,
                          weight: int | None = None) -> Any:
         """A signed GET (USER_DATA); retried once after a clock resync if the venue says -1021."""
+        creds = self._creds()
         for attempt in (1, 2):
-            signed = sign_request(self._creds(), params, self.timestamp_ms(), self.recv_window_ms)
+            # the rate-limit slot first, the timestamp after it: a wait must not age the signature
+            await self.weights.acquire(weight or _WEIGHTS.get(endpoint.value, 1))
+            signed = sign_request(creds, params, self.timestamp_ms(), self.recv_window_ms)
             try:
                 return await self._via_httpx("GET", self.path(endpoint), signed.query, "", signed.headers,
-                                             weight or _WEIGHTS.get(endpoint.value, 1),
                                              what=f"GET {endpoint.value}", command=False)
             except ClockRejected:
                 if attempt == 2:
@@ -676,10 +680,8 @@ class DzengiRest:
             raise AuthFailed("this request needs an API key and secret; none are configured", venue=VENUE)
         return self._credentials
 
-    async def _via_httpx(self, method: str, path: str, query: str, body: str, headers: Mapping[str, str],
-                         weight: int, *, what: str, command: bool) -> Any:
-        if weight:
-            await self.weights.acquire(weight)
+    async def _via_httpx(self, method: str, path: str, query: str, body: str, headers: Mapping[str, str], *,
+                         what: str, command: bool) -> Any:
         url = f"{path}?{query}" if query else path
         request_headers = dict(headers)
         if body:
@@ -775,7 +777,7 @@ class DzengiRest:
             except TransportFailure as e:
                 raise_for_transport(e, what="POST order", command=True)
             return self._decode(raw, what="POST order", command=True)
-        return await self._via_httpx("POST", self._order_path, "", body.decode(), {API_KEY_HEADER: creds.api_key}, 0,
+        return await self._via_httpx("POST", self._order_path, "", body.decode(), {API_KEY_HEADER: creds.api_key},
                                      what="POST order", command=True)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Any:
@@ -794,7 +796,7 @@ class DzengiRest:
             except TransportFailure as e:
                 raise_for_transport(e, what="DELETE order", command=True)
             return self._decode(raw, what="DELETE order", command=True)
-        return await self._via_httpx("DELETE", self._order_path, signed.query, "", signed.headers, 0,
+        return await self._via_httpx("DELETE", self._order_path, signed.query, "", signed.headers,
                                      what="DELETE order", command=True)
 
     @staticmethod
