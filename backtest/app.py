@@ -56,10 +56,9 @@ def settings_from_config(config: BacktestConfig, *, show_progress: bool | None =
 
 def build_risk(table: dict[str, Any], *, source: str = "<config>") -> Any:
     """The risk gate for a run: the same :mod:`risk` module and limits as live trading."""
-    from risk import RiskConfig, RiskEngine
+    from risk import build_risk as _build
 
-    config = from_mapping(RiskConfig, table, source=source, key="risk")
-    return RiskEngine(config)
+    return _build(table, source=source)
 
 
 def _finish(result: BacktestResult, out: Path | None, chart: bool = True) -> int:

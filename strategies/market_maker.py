@@ -2,7 +2,7 @@
 
 On every book (or quote) update it computes a reservation price ``mid - skew * inventory`` and
 keeps one post-only bid and one post-only ask ``half_spread_bps`` around it. A quote is replaced
-only when its ideal price moved by at least ``requote_ticks``, to save rate limit. Past
+only when its ideal price moved by at least ``requote_bps``, to save rate limit. Past
 ``max_inventory`` the side that would grow the position is not quoted.
 """
 
@@ -23,7 +23,8 @@ class MarketMaker(Strategy):
         skew_bps_per_qty: Decimal = Decimal("2")
         "Reservation-price shift in bps per ``qty`` of inventory."
         max_inventory: Decimal = Decimal("0.05")
-        requote_ticks: int = 2
+        requote_bps: Decimal = Decimal("1")
+        "Replace a quote only when its ideal price moved this far."
         use_book: bool = True
         "Quote off the L2 book (True) or off top-of-book quotes (False)."
 
@@ -71,7 +72,8 @@ class MarketMaker(Strategy):
     def _place(self, current: Order | None, side: Side, price: Decimal, allowed: bool) -> Order | None:
         inst = self.inst
         if current is not None and current.is_open:
-            moved = abs(inst.price_raw(price) - (current.price_raw or 0)) >= self.params.requote_ticks
+            current_price = current.price if current.price is not None else price
+            moved = abs(price - current_price) * 10000 >= self.params.requote_bps * current_price
             if allowed and not moved:
                 return current
             self.ctx.cancel(current)

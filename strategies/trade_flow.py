@@ -20,7 +20,7 @@ class TradeFlow(Strategy):
         instrument: str
         half_life_trades: float = 50.0
         "Half-life of the imbalance average, in trades."
-        threshold: Decimal = Decimal("2")
+        threshold: Decimal = Decimal("0.15")
         "Imbalance (in base units) that flips the position."
         qty: Decimal = Decimal("0.01")
         min_hold_trades: int = 200
