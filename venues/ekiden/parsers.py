@@ -412,6 +412,10 @@ def parse_fill(obj: object, instruments: Mapping[str, Instrument], ts_recv: int,
     size = _dec(f, "size", what)
     if size <= 0:
         raise malformed(what, f"fill size must be positive, got {size}", f)
+    price = _dec(f, "price", what)
+    # the engine books fills as the instrument's scaled integers: check they fit before it does
+    _price_raw(inst, f["price"], "price", what, f)
+    _size_raw(inst, f["size"], "size", what, f)
     return Fill(
         instrument=inst,
         ts_event=_ts(f, "timestamp", what),
@@ -420,7 +424,7 @@ def parse_fill(obj: object, instruments: Mapping[str, Instrument], ts_recv: int,
         venue_order_id=venue_id,
         trade_id=_str(f, "fill_id", what),
         side=_side(_get(f, "side", what), what, f),
-        price=_dec(f, "price", what),
+        price=price,
         qty=size,
         fee=_opt_dec(f, "fee", what) or Decimal(0),
         fee_asset=str(f.get("fee_asset") or ""),

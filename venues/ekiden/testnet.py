@@ -182,6 +182,16 @@ def _opt_num(value: Decimal | None) -> str | None:
     return None if value is None else _num(value)
 
 
+def _price(inst: Instrument, value: Decimal | None) -> str | None:
+    """A price with the market's ``price_decimals`` (``1500`` → ``"1500.00"``)."""
+    return None if value is None else format(value.quantize(Decimal(1).scaleb(-inst.price_precision)), "f")
+
+
+def _size(inst: Instrument, value: Decimal) -> str:
+    """A size with the market's ``size_decimals`` (``0.5`` → ``"0.500"``)."""
+    return format(value.quantize(Decimal(1).scaleb(-inst.qty_precision)), "f")
+
+
 def _decimal_field(body: Mapping[str, Any], name: str, *, required: bool = False) -> Decimal | None:
     value = body.get(name)
     if value is None:
@@ -504,8 +514,10 @@ class EkidenTestnet:
 
     def levels(self, symbol: str, depth: int) -> tuple[list[list[str]], list[list[str]]]:
         """Top ``depth`` levels per side as wire strings, best first."""
+        inst = self.exchange.instruments[symbol]
         bids, asks = self.exchange.depth(symbol, depth)
-        return [[_num(p), _num(q)] for p, q in bids], [[_num(p), _num(q)] for p, q in asks]
+        return ([[_price(inst, p), _size(inst, q)] for p, q in bids],  # type: ignore[misc]
+                [[_price(inst, p), _size(inst, q)] for p, q in asks])
 
     def book_dto(self, symbol: str, depth: int, sequence: int) -> dict[str, Any]:
         bids, asks = self.levels(symbol, depth)
@@ -513,8 +525,9 @@ class EkidenTestnet:
                 "bids": bids, "asks": asks}
 
     def trade_dto(self, trade: PublicTrade) -> dict[str, Any]:
-        return {"trade_id": str(trade.trade_id), "market": trade.symbol, "price": _num(trade.price),
-                "size": _num(trade.qty), "side": C.Side.BUY.value if trade.aggressor is Side.BUY else C.Side.SELL.value,
+        inst = self.exchange.instruments[trade.symbol]
+        return {"trade_id": str(trade.trade_id), "market": trade.symbol, "price": _price(inst, trade.price),
+                "size": _size(inst, trade.qty), "side": C.Side.BUY.value if trade.aggressor is Side.BUY else C.Side.SELL.value,
                 "timestamp": self._iso(trade.ts_ms)}
 
     # =========================================================================================
@@ -554,10 +567,11 @@ class EkidenTestnet:
                 for asset, b in sorted(account.balances.items())]
 
     def position_dto(self, p: Position) -> dict[str, Any]:
+        inst = self.exchange.instruments[p.symbol]
         return {
             "market": p.symbol,
             "side": "long" if p.qty > 0 else "short",
-            "size": _num(abs(p.qty)),
+            "size": _size(inst, abs(p.qty)),
             "entry_price": _num(p.open_price),
             "leverage": str(p.leverage),
             "margin": _num(p.margin),
@@ -567,6 +581,7 @@ class EkidenTestnet:
         }
 
     def order_dto(self, order: ExchangeOrder) -> dict[str, Any]:
+        inst = self.exchange.instruments[order.symbol]
         status = _STATUS.get(order.status, C.OrderStatus.OPEN)
         if status is C.OrderStatus.OPEN and order.filled_qty > 0:
             status = C.OrderStatus.PARTIALLY_FILLED
@@ -577,10 +592,10 @@ class EkidenTestnet:
             "side": C.Side.BUY.value if order.side is Side.BUY else C.Side.SELL.value,
             "type": order.type.value,
             "time_in_force": order.time_in_force.value.lower(),
-            "price": _opt_num(order.price),
-            "trigger_price": _opt_num(order.trigger_price),
-            "size": _num(order.qty),
-            "filled_size": _num(order.filled_qty),
+            "price": _price(inst, order.price),
+            "trigger_price": _price(inst, order.trigger_price),
+            "size": _size(inst, order.qty),
+            "filled_size": _size(inst, order.filled_qty),
             "average_price": _opt_num(order.avg_price),
             "status": status.value,
             "post_only": order.post_only,
@@ -593,14 +608,15 @@ class EkidenTestnet:
         }
 
     def fill_dto(self, fill: OrderFill, client_order_id: str) -> dict[str, Any]:
+        inst = self.exchange.instruments[fill.symbol]
         return {
             "fill_id": str(fill.trade_id),
             "order_id": fill.order_id,
             "client_order_id": client_order_id,
             "market": fill.symbol,
             "side": C.Side.BUY.value if fill.side is Side.BUY else C.Side.SELL.value,
-            "price": _num(fill.price),
-            "size": _num(fill.qty),
+            "price": _price(inst, fill.price),
+            "size": _size(inst, fill.qty),
             "fee": _num(fill.fee),
             "fee_asset": fill.fee_asset,
             "liquidity": fill.liquidity.value,
@@ -853,8 +869,8 @@ class _WsSession:
                     await self._reader()
                 finally:
                     nursery.cancel_scope.cancel()
-        except WebSocketClosed:
-            pass
+        except* WebSocketClosed:
+            pass  # the peer went away, or a drop fault closed the socket
         finally:
             remove()
 
