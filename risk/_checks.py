@@ -109,7 +109,8 @@ class _Rules:
     __slots__ = (
         "instrument", "key", "min_qty_raw", "venue_max_qty_raw", "user_max_qty_raw", "min_notional",
         "max_order_notional", "max_position_raw", "max_position_notional", "band_bps", "leverage_cap",
-        "leverage_values", "strategy_max_open", "reduce_only", "asset_limit", "scan", "needs_notional",
+        "leverage_values", "strategy_max_open", "reduce_only", "asset_limit", "asset_limit_raw", "scan",
+        "needs_notional",
         "inverse", "multiplier", "unit_multiplier", "price_exp", "size_exp", "settle", "in_currency",
     )
 
@@ -133,6 +134,11 @@ class _Rules:
         self.strategy_max_open = s.max_open_orders
         self.reduce_only = s.reduce_only
         self.asset_limit = config.max_asset_position.get(inst.base)
+        # the asset limit in this instrument's size units (base units = qty * multiplier)
+        self.asset_limit_raw = (
+            int((self.asset_limit / inst.multiplier).scaleb(ss).to_integral_value(rounding=ROUND_FLOOR))
+            if self.asset_limit is not None and inst.kind is not InstrumentKind.INVERSE else None
+        )
         self.scan = (
             self.strategy_max_open is not None or self.max_position_raw is not None
             or self.max_position_notional is not None or config.max_account_notional is not None
@@ -224,7 +230,8 @@ class _Snapshot:
     the old one, so the identity cannot be reused.
     """
 
-    __slots__ = ("portfolio", "stamp", "closed_currency", "closed_other", "open")
+    __slots__ = ("portfolio", "stamp", "closed_currency", "closed_other", "open", "base_units", "units_by_key",
+                 "inverse_bases")
 
     def __init__(self, portfolio: Portfolio, currency: str) -> None:
         self.portfolio = portfolio
@@ -243,6 +250,14 @@ class _Snapshot:
         self.closed_currency = closed.pop(currency, _ZERO)
         self.closed_other = tuple(closed.items())
         self.open = tuple(opened)
+        self.base_units: dict[str, Decimal] = {}
+        "Net base units per asset over the open linear and spot positions."
+        self.units_by_key: dict[str, Decimal] = {}
+        self.inverse_bases = frozenset(op.base for op in opened if op.inverse)
+        for op in opened:
+            if not op.inverse:
+                self.base_units[op.base] = self.base_units.get(op.base, _ZERO) + op.base_units
+                self.units_by_key[op.key] = op.base_units
 
 
 class RiskEngine:
@@ -361,8 +376,8 @@ class RiskEngine:
             portfolio = engine.portfolio
             if snap is None or snap.stamp is not portfolio.realized_pnl or snap.portfolio is not portfolio:
                 snap = self._snapshot(engine)
-            marks = self._marks(engine, snap)
-            denial = self._check_losses(engine, self._pnl_of(engine, snap, marks))
+            marks = []
+            denial = self._check_losses(engine, self._marks_and_pnl(engine, snap, marks))
             if denial is not None:
                 return self._deny(order, denial.reason, denial.detail)
 
@@ -528,17 +543,27 @@ class RiskEngine:
         if asset_limit is not None:
             # net base units over every instrument on this base; checked even for an order that
             # reduces its own instrument's position, since it may add to the asset's net exposure
-            if snap is None or marks is None:
+            if snap is None:
                 snap = self._snapshot(engine)
-                marks = self._marks(engine, snap)
-            this_after = pos_raw + (leaves_same + order.qty_raw) * order.side
-            others = _ZERO
+            this_after = pos_raw + (leaves_same + order.qty_raw if order.side is _BUY else -leaves_same - order.qty_raw)
             key, base = rules.key, inst.base
-            for op, op_mark in zip(snap.open, marks):
-                if op.base == base and op.key != key:
-                    others += op.base_at(op_mark)
-            net_after = rules.base_units(mark, this_after) + others
-            if abs(net_after) > asset_limit and abs(net_after) > abs(rules.base_units(mark, pos_raw) + others):
+            if base in snap.inverse_bases:  # contracts whose base exposure moves with the mark
+                if marks is None:
+                    marks = self._marks(engine, snap)
+                others = _ZERO
+                for op, op_mark in zip(snap.open, marks):
+                    if op.base == base and op.key != key:
+                        others += op.base_at(op_mark)
+            else:
+                others = snap.base_units.get(base, _ZERO) - snap.units_by_key.get(key, _ZERO)
+            limit_raw = rules.asset_limit_raw
+            if not others and limit_raw is not None:  # only this instrument holds the asset: integers
+                over = abs(this_after) > limit_raw and abs(this_after) > abs(pos_raw)
+            else:
+                net_after = rules.base_units(mark, this_after) + others
+                over = abs(net_after) > asset_limit and abs(net_after) > abs(rules.base_units(mark, pos_raw) + others)
+            if over:
+                net_after = rules.base_units(mark, this_after) + others
                 return self._deny(order, DenyReason.MAX_POSITION,
                                   f"net {base} position over all instruments could reach {net_after} "
                                   f"(max_asset_position {asset_limit})")
@@ -637,11 +662,20 @@ class RiskEngine:
             marks.append(mark)
         return marks
 
-    def _pnl_of(self, engine: Engine, snap: _Snapshot, marks: list[Decimal]) -> Decimal:
+    def _marks_and_pnl(self, engine: Engine, snap: _Snapshot, marks: list[Decimal]) -> Decimal:
+        """PnL in the account currency; appends each open position's mark to ``marks`` on the way."""
+        source = engine.mark_source
+        last = self._last_marks
         total = snap.closed_currency
         for asset, amount in snap.closed_other:
             total += self._in_currency(engine, asset, amount)
-        for op, mark in zip(snap.open, marks):
+        for op in snap.open:
+            mark = source(op.instrument) if source is not None else None
+            if mark is None or mark <= 0:
+                mark = last.get(op.key) or op.entry
+            else:
+                last[op.key] = mark
+            marks.append(mark)
             if op.inverse:
                 upnl = op.position.unrealized_pnl(mark)
             else:
@@ -686,7 +720,7 @@ class RiskEngine:
 
     def _evaluate(self, engine: Engine) -> Denial | None:
         snap = self._snapshot(engine)
-        return self._check_losses(engine, self._pnl_of(engine, snap, self._marks(engine, snap)))
+        return self._check_losses(engine, self._marks_and_pnl(engine, snap, []))
 
     def evaluate(self, engine: Engine | None = None) -> Denial | None:
         """Re-check loss limits now; runners call this on mark updates or a timer. Halts on a breach."""
@@ -703,7 +737,7 @@ class RiskEngine:
         if engine is None:
             raise RuntimeError("RiskEngine is not attached to an engine")
         snap = self._snapshot(engine)
-        return self._pnl_of(engine, snap, self._marks(engine, snap))
+        return self._marks_and_pnl(engine, snap, [])
 
     # -- the kill switch ---------------------------------------------------------------------
     def set_state(self, state: TradingState, reason: str, *, rebaseline: bool = False) -> bool:

@@ -36,6 +36,8 @@ PERP = Instrument(venue="sim", symbol="BTC-PERP", base="BTC", quote="USD", tick_
                   leverage_values=(1, 2, 5, 10, 20))  # type: ignore[arg-type]
 BTC = Instrument(venue="sim", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.0001")
 ETH = Instrument(venue="sim", symbol="ETH/USD", base="ETH", quote="USD", tick_size="0.01", lot_size="0.001")
+INV = Instrument(venue="sim", symbol="BTC-INV", base="BTC", quote="USD", tick_size="0.5", lot_size="1",
+                 kind="inverse")
 
 
 class RecordingExecution:
@@ -80,7 +82,7 @@ class Harness:
         self.clock = SimClock(T0)
         self.risk = RiskEngine(config)
         self.engine = Engine(clock=self.clock, risk=self.risk)
-        for inst in (PERP, BTC, ETH):
+        for inst in (PERP, BTC, ETH, INV):
             self.engine.add_instrument(inst)
         self.execution = RecordingExecution()
         self.engine.execution = self.execution
@@ -92,6 +94,7 @@ class Harness:
         self.mark(PERP, "20000")
         self.mark(BTC, "20000")
         self.mark(ETH, "2000")
+        self.mark(INV, "20000")
 
     @property
     def t(self) -> Trader:
@@ -281,6 +284,24 @@ def test_max_asset_position_nets_instruments_on_the_same_base() -> None:
     h.fill(h.execution.submitted[-1])
     # a hedge on one instrument reduces the net, whatever it does to its own position
     admitted(h, h.t.sell(BTC, "1.4"))  # spot -1.0, perp +0.6: net -0.4
+
+
+def test_max_asset_position_on_a_single_instrument() -> None:
+    h = Harness(RiskConfig(max_asset_position={"BTC": D("1")}))
+    admitted(h, h.t.sell(PERP, "1", "20000"))  # short 1.0 if it fills
+    denied(h, h.t.sell(PERP, "0.002", "20000"), DenyReason.MAX_POSITION)
+    admitted(h, h.t.buy(PERP, "1"))  # the other side is checked on its own: long 1.0 at most
+
+
+def test_max_asset_position_counts_inverse_contracts_at_the_mark() -> None:
+    h = Harness(RiskConfig(max_asset_position={"BTC": D("0.05")}))
+    admitted(h, h.t.buy(INV, "1000"))  # 1000 USD of contracts at 20000: 0.05 BTC
+    h.fill(h.execution.submitted[-1])
+    denied(h, h.t.buy(INV, "1"), DenyReason.MAX_POSITION)  # 0.05005 BTC
+    denied(h, h.t.buy(BTC, "0.0001"), DenyReason.MAX_POSITION, count=2)  # the spot adds to the same BTC
+    h.mark(INV, "20041")  # the contracts are worth less BTC as the price rises: 0.0498977
+    admitted(h, h.t.buy(BTC, "0.0001"))  # 0.0499977
+    denied(h, h.t.buy(BTC, "0.0001"), DenyReason.MAX_POSITION, count=3)  # with the open one: 0.0500977
 
 
 # -------------------------------------------------------------------------------- open orders
