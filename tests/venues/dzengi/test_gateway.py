@@ -557,6 +557,23 @@ async def test_unknown_status_in_an_order_answer_keeps_the_venue_id(dzengi_testn
             assert found is not None and found.status is OrderStatus.ACCEPTED
 
 
+async def test_answer_fills_without_trade_ids_are_not_counted_twice(dzengi_testnet: DzengiTestnet) -> None:
+    transport = CorruptingTransport()
+    transport.rewrite[("POST", "order")] = json_edit(
+        lambda o: dict(o, fills=[{k: v for k, v in f.items() if k != "tradeId"} for f in o.get("fills", [])]))
+    with trio.fail_after(30):
+        async with gateway_on(dzengi_testnet, transport=transport) as (gw, sink):
+            inst = gw.instrument("BTC/USD")
+            report = await gw.submit_order(market(inst, "F-1", Side.BUY, "0.2"))
+            assert report.fills and all(f.trade_id.startswith(report.venue_order_id + "#") for f in report.fills)
+            assert sum(f.qty for f in report.fills) == Decimal("0.2")
+            rows = await gw.my_trades(inst)
+            assert sum(r.qty for r in rows) == Decimal("0.2")  # the venue's own ids for the same executions
+            await gw.poll_once()
+            await gw.poll_once()
+            assert sink.of(Fill) == []  # discounted against the quantity the answer already reported
+
+
 async def test_bad_rows_in_polls_are_reported_and_nothing_is_lost(dzengi_quiet_testnet: DzengiTestnet) -> None:
     testnet = dzengi_quiet_testnet
     transport = CorruptingTransport()
@@ -690,3 +707,20 @@ def test_config_needs_both_key_and_secret() -> None:
     assert DzengiConfig().credentials() is None
     with pytest.raises(ConfigError, match="both"):
         DzengiConfig(api_key="only-a-key").credentials()
+
+
+def test_uniform_venue_interface() -> None:
+    import venues.dzengi as package
+
+    class Creds:
+        api_key, secret = "key-1", "secret-1"
+
+    gateway = package.make_gateway({"base_url": "http://127.0.0.1:9", "ws_url": "ws://127.0.0.1:9/connect",
+                                    "api_version": "v2"}, Creds())
+    assert isinstance(gateway, DzengiGateway) and gateway.venue == "dzengi"
+    assert gateway.config.credentials() is not None and gateway.config.api_version == "v2"
+    assert not gateway.capabilities.private_stream and gateway.capabilities.leverage
+    with pytest.raises(ConfigError, match=r"run.toml: venues\[0\].options.poll_fast: unknown key, did you mean"):
+        package.make_gateway({"poll_fast": 1}, None, source="run.toml", key="venues[0].options")
+    assert set(package.__all__) == {"DzengiConfig", "DzengiGateway", "make_gateway", "add_testnet_arguments",
+                                    "run_testnet"}

@@ -1,0 +1,63 @@
+"""Dzengi (formerly Currency.com): spot and leverage (CFD-style) markets, Binance-style REST.
+
+What the venue supports, as this package implements it (details in ``venues/dzengi/README.md``):
+
+* markets from ``exchangeInfo`` (spot ``BTC/USD``, leverage ``BTC/USD_LEVERAGE``); the venue
+  rounds an over-precise quantity down to the lot and an over-precise price up to the tick;
+* market data over the WebSocket ``/connect``: quotes, full-depth book snapshots (a REST ``depth``
+  snapshot first), public trades, bars (final once the next bar starts; no volume on the stream);
+  REST ``klines`` and ``aggTrades`` for history;
+* orders LIMIT, MARKET, STOP (stop-market, leverage symbols only) with GTC/IOC/FOK; leverage
+  orders with ``leverage``, ``takeProfit``, ``stopLoss``; cancel for LIMIT orders only; no amend
+  through the engine, no post-only, no reduce-only, no client order ids at the venue;
+* **no private stream**: order states, fills, balances and positions are polled (adaptive
+  intervals) and emitted as the same events a push venue gives;
+* HMAC-SHA256 over the exact query + body bytes, ``X-MBX-APIKEY``, ``timestamp`` corrected by the
+  measured server-clock offset, ``recvWindow`` ≤ 60 s; ``{code, msg}`` errors, 429/418, and 5xx
+  meaning "unknown".
+
+Exports the gateway and its config, plus the uniform venue interface of :mod:`venues`
+(``make_gateway``, ``add_testnet_arguments``, ``run_testnet``). The local testnet itself lives in
+:mod:`venues.dzengi.testnet` (imported on demand: it pulls in the simulator).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from .gateway import DzengiConfig as DzengiConfig, DzengiGateway as DzengiGateway
+
+__all__ = ["DzengiConfig", "DzengiGateway", "make_gateway", "add_testnet_arguments", "run_testnet"]
+
+
+def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
+                 key: str = "options") -> DzengiGateway:
+    """Build the gateway from a ``[venues.options]`` table and credentials (None: market data only).
+
+    Unknown or invalid options raise :class:`~engine.ConfigError` naming ``source`` and ``key``
+    (with a "did you mean" for a misspelt key). ``credentials`` has ``api_key`` and ``secret``;
+    they override any set in the options.
+    """
+    data = dict(options)
+    if credentials is not None:
+        data["api_key"] = credentials.api_key
+        data["secret"] = credentials.secret
+    return DzengiGateway(DzengiConfig.from_mapping(data, source=source, key=key))
+
+
+def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``triotrade testnet dzengi`` options (accounts file, port, market, faults)."""
+    from . import testnet
+
+    add = getattr(testnet, "add_testnet_arguments", None) or testnet._add_arguments
+    add(parser)
+
+
+def run_testnet(args: argparse.Namespace) -> int:
+    """Serve the local Dzengi testnet until Ctrl-C; the exit status."""
+    from . import testnet
+
+    run = getattr(testnet, "run_testnet", None) or testnet._run
+    return int(run(args))
