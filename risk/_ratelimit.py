@@ -279,10 +279,23 @@ class RateLimiter:
     def try_acquire(self, weights: Mapping[str, int] | PreparedWeights) -> bool:
         """Take ``weights`` if they are available right now; never waits. False = over the limit."""
         pairs = self._buckets_for(weights)
-        now = self._now()
-        if self._admission_time(pairs, now) > now + _EPS:
+        now = self._clock() if self._clock is not None else trio.current_time()
+        if now < self._paused_until:
             self._denied += 1
             return False
+        for bucket, weight in pairs:  # admitted now iff every bucket has the tokens now
+            updated = bucket.updated
+            if now > updated:
+                tokens = bucket.tokens + bucket.rate * (now - updated)
+                bucket.tokens = tokens if tokens < bucket.capacity else bucket.capacity
+                bucket.updated = now
+            elif updated > now:  # refilling starts after a pause
+                self._denied += 1
+                return False
+            capacity = bucket.capacity
+            if bucket.tokens + _EPS < (weight if weight < capacity else capacity):
+                self._denied += 1
+                return False
         for bucket, weight in pairs:
             bucket.tokens -= weight
         self._admitted += 1
