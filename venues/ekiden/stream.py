@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import trio
@@ -139,6 +141,7 @@ class EkidenStream:
         self._subscriptions: dict[tuple[str, str], dict[str, Any]] = {}
         self._waiters: dict[tuple[str, ...], _Waiter] = {}
         self._ws: trio_websocket.WebSocketConnection | None = None
+        self._raw_stream: Any = None
         self._write_lock = trio.Lock()
         self._connected = trio.Event()
         self._private_expired = False
@@ -206,8 +209,7 @@ class EkidenStream:
         while True:
             try:
                 async with trio.open_nursery() as nursery:
-                    with trio.fail_after(self.connect_timeout_s):
-                        ws = await trio_websocket.connect_websocket_url(nursery, self.url, message_queue_size=64)
+                    ws = await self._open(nursery)
                     self._ws = ws
                     nursery.start_soon(self._reader, ws)
                     await self._replay(ws)
@@ -239,7 +241,31 @@ class EkidenStream:
             await trio.sleep(backoff)
             backoff = min(backoff * 2, self.reconnect_max_s)
 
+    async def _open(self, nursery: trio.Nursery) -> trio_websocket.WebSocketConnection:
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "wss"
+        host = parts.hostname or ""
+        port = parts.port or (443 if tls else 80)
+        resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        with trio.fail_after(self.connect_timeout_s):
+            stream: Any
+            if tls:
+                stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context())
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+            # kept so that _drop can close the socket itself: after a server-side close the
+            # websocket library may leave it to the garbage collector
+            self._raw_stream = stream
+            host_header = host if port in (80, 443) else f"{host}:{port}"
+            return await trio_websocket.wrap_client_stream(nursery, stream, host_header, resource,
+                                                           message_queue_size=64)
+
     def _drop(self) -> None:
+        raw, self._raw_stream = self._raw_stream, None
+        if raw is not None:
+            sock = _socket_of(raw)
+            if sock is not None:
+                sock.close()  # abrupt: the nursery that ran the connection has already ended
         self._ws = None
         if self._connected.is_set():
             self._connected = trio.Event()
@@ -361,3 +387,15 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
         else:
             out.append(e)
     return out
+
+
+def _socket_of(stream: Any) -> Any:
+    inner: Any = stream
+    for _ in range(4):
+        if inner is None:
+            return None
+        sock = getattr(inner, "socket", None)
+        if sock is not None:
+            return sock
+        inner = getattr(inner, "transport_stream", None)
+    return None

@@ -1,0 +1,173 @@
+"""The venues the gateway conformance suite runs against: one :class:`VenueAdapter` entry each.
+
+An entry says how to build the venue's local testnet (an exchange, its dialect object, the ASGI
+app), how to point the venue's gateway at it for an account, which market to trade and with
+what size, which faults the testnet can inject, and where its balances and order-create requests
+go (for the malformed-answer tests). Everything else the suite learns from the gateway itself
+(``capabilities``). A later venue joins by adding one entry to :data:`VENUES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from backtest.exchange import Exchange, load_accounts
+from backtest.faults import FaultSettings
+from engine._gateway import Gateway
+
+__all__ = ["FAULTS", "VenueAdapter", "VENUES", "by_name"]
+
+FAULTS = frozenset({"5xx_after_order", "429", "ws_drop", "clock_offset", "latency"})
+"The faults of :class:`backtest.faults.FaultSettings` the suite exercises."
+
+
+@attrs.frozen
+class VenueAdapter:
+    """How the conformance suite drives one venue."""
+
+    name: str
+    "Venue name (``Gateway.venue``, the instrument keys' prefix)."
+    symbol: str
+    "The market the suite trades (a leveraged one when the venue has positions)."
+    order_qty: Decimal
+    "A size that passes the market's lot, minimum and notional rules at the prices used."
+    build_testnet: Callable[[str, FaultSettings], Any]
+    "``(accounts file, faults) -> testnet object`` with ``.exchange``, ``.faults``, ``.app``, ``.url``, ``.ws_url``."
+    ws_path: str
+    "The WebSocket path (``ws_url`` = ``ws://host:port`` + this)."
+    make_gateway: Callable[[Any, str, str, dict[str, Any]], Gateway]
+    "``(testnet, api_key, secret, overrides) -> gateway`` pointed at the testnet."
+    api_keys: dict[str, tuple[str, str]]
+    "Account name → (api key, secret) as written in the suite's accounts file."
+    faults: frozenset[str] = FAULTS
+    "Which of :data:`FAULTS` the venue's testnet implements."
+    positions: bool = True
+    "The traded market keeps positions (``Gateway.positions`` reports them)."
+    balances_route: tuple[str, str] = ("GET", "")
+    "Method and path of the balances request (a garbled answer must be MalformedMessage)."
+    create_route: tuple[str, str] = ("POST", "")
+    "Method and path of the order-create request (a garbled answer must be OutcomeUnknown)."
+    bad_frames: tuple[str, ...] = ()
+    "Venue-shaped WebSocket frames with a bad field (each must be reported as malformed and skipped)."
+    malformed_count: Callable[[Gateway], int] = lambda gateway: gateway.statistics().malformed  # type: ignore[attr-defined]
+    "How many venue messages the gateway reported as malformed so far."
+    xfail: dict[str, str] = attrs.Factory(dict)
+    "Test name → reason, for known venue bugs (marked ``xfail(strict=True)``)."
+
+
+ACCOUNTS_TOML = """
+[[accounts]]
+name = "alice"
+api_key = "alice-api-key-0001"
+secret = "alice-secret-0001"
+balances = { USD = "100000", BTC = "2", ETH = "10" }
+
+[[accounts]]
+name = "bob"
+api_key = "bob-api-key-0002"
+secret = "bob-secret-0002"
+balances = { USD = "50000", BTC = "2", ETH = "20" }
+"""
+"The accounts file every venue's testnet is started with (same layout for all venues)."
+
+KEYS = {"alice": ("alice-api-key-0001", "alice-secret-0001"), "bob": ("bob-api-key-0002", "bob-secret-0002")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Ekiden
+# ---------------------------------------------------------------------------------------------
+
+
+def _ekiden_testnet(accounts: str, faults: FaultSettings) -> Any:
+    from venues.ekiden.testnet import EkidenTestnet, EkidenTestnetOptions, default_instruments
+
+    exchange = Exchange(default_instruments(), load_accounts(accounts), seed=7)
+    options = EkidenTestnetOptions(public_requests_per_window=100_000, private_requests_per_window=100_000)
+    return EkidenTestnet(exchange, faults=faults, options=options)
+
+
+def _ekiden_gateway(testnet: Any, api_key: str, secret: str, overrides: dict[str, Any]) -> Gateway:
+    from venues.ekiden import EkidenConfig, EkidenGateway
+
+    options: dict[str, Any] = {
+        "base_url": testnet.url, "ws_url": testnet.ws_url, "api_key": api_key, "secret": secret,
+        "public_requests_per_window": 100_000, "private_requests_per_window": 100_000,
+        "reconnect_min_s": 0.05, "reconnect_max_s": 0.5, "http_timeout_s": 5.0,
+    }
+    options.update(overrides)
+    return EkidenGateway(EkidenConfig.from_mapping(options))
+
+
+EKIDEN = VenueAdapter(
+    name="ekiden",
+    symbol="ETH-USD",
+    order_qty=Decimal("0.100"),
+    build_testnet=_ekiden_testnet,
+    ws_path="/v1/stream",
+    make_gateway=_ekiden_gateway,
+    api_keys=KEYS,
+    balances_route=("GET", "/v1/balances"),
+    create_route=("POST", "/v1/orders"),
+    bad_frames=(
+        '{"type":"update","channel":"trades","market":"ETH-USD","data":[{"trade_id":"1","market":"ETH-USD",'
+        '"price":"abc","size":"1.000","side":"buy","timestamp":"2025-05-10T12:34:56Z"}]}',
+        '{"type":"update","channel":"orderbook","market":"NOPE-USD","data":{"sequence":"1","bids":[],"asks":[],'
+        '"timestamp":"2025-05-10T12:34:56Z"}}',
+        '{"type":"update","channel":"orders","data":{"order":{"order_id":"x","market":"ETH-USD","status":"weird"}}}',
+    ),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dzengi
+# ---------------------------------------------------------------------------------------------
+
+
+def _dzengi_testnet(accounts: str, faults: FaultSettings) -> Any:
+    from venues.dzengi.testnet import DzengiTestnet, default_instruments
+
+    exchange = Exchange(default_instruments(), load_accounts(accounts), seed=7)
+    return DzengiTestnet(exchange, faults=faults)
+
+
+def _dzengi_gateway(testnet: Any, api_key: str, secret: str, overrides: dict[str, Any]) -> Gateway:
+    from venues.dzengi.gateway import DzengiConfig, DzengiGateway
+
+    options: dict[str, Any] = {
+        "base_url": testnet.url, "ws_url": testnet.ws_url, "api_key": api_key, "secret": secret,
+        "poll_fast_s": 0.1, "poll_slow_s": 0.5, "account_poll_s": 600.0,
+        "reconnect_min_s": 0.05, "reconnect_max_s": 0.5, "http_timeout_s": 5.0,
+    }
+    options.update(overrides)
+    return DzengiGateway(DzengiConfig.from_mapping(options))
+
+
+DZENGI = VenueAdapter(
+    name="dzengi",
+    symbol="ETH/USD_LEVERAGE",
+    order_qty=Decimal("0.100"),
+    build_testnet=_dzengi_testnet,
+    ws_path="/connect",
+    make_gateway=_dzengi_gateway,
+    api_keys=KEYS,
+    balances_route=("GET", "/api/v1/account"),
+    create_route=("POST", "/api/v1/order"),
+    bad_frames=(
+        '{"status":"OK","destination":"internal.trade","payload":{"symbol":"ETH/USD_LEVERAGE","price":"abc",'
+        '"size":1,"id":1,"ts":1746880496000,"buyer":true}}',
+        '{"status":"OK","destination":"internal.quote","payload":{"symbolName":"NOPE","bid":"1","bidQty":"1",'
+        '"ofr":"2","ofrQty":"1","timestamp":1746880496000}}',
+    ),
+)
+
+
+VENUES: tuple[VenueAdapter, ...] = (EKIDEN, DZENGI)
+"Every venue the suite runs against."
+
+
+def by_name(name: str) -> VenueAdapter:
+    return next(v for v in VENUES if v.name == name)
