@@ -643,8 +643,8 @@ class DzengiGateway(Gateway):
         wire = self._wire[inst.symbol] = _SymbolWire(inst)
         return wire
 
-    def _order_params(self, order: Order) -> tuple[str, str, Decimal, Decimal | None]:
-        """(URL-encoded params, venue type, quantity sent, price sent). Raises before any I/O."""
+    def _order_params(self, order: Order) -> tuple[str, str, int, int | None]:
+        """(URL-encoded params, venue type, raw quantity sent, raw price sent). Raises before any I/O."""
         inst = order.instrument
         wire = self._wire_of(inst)
         venue_type = _VENUE_TYPE.get(order.type)
@@ -669,12 +669,11 @@ class DzengiGateway(Gateway):
             price_raw = order.trigger_raw
             if price_raw is None:
                 raise InvalidOrder("a STOP order needs a trigger price")
-        price_text: str | None = None
         if price_raw is not None:
             if price_raw <= 0:
                 raise InvalidOrder(f"price must be positive, got {inst.price_of(price_raw)}")
-            price_text = _raw_to_str(_round_raw(price_raw, wire.tick_raw, inst.price_rounding), inst.price_scale)
-            parts += ("&price=", price_text)
+            price_raw = _round_raw(price_raw, wire.tick_raw, inst.price_rounding)
+            parts += ("&price=", _raw_to_str(price_raw, inst.price_scale))
         if wire.leveraged:
             account_id = self.config.leverage_account_id or self._account_ids.get(inst.settle, "")
             if account_id:
@@ -689,8 +688,7 @@ class DzengiGateway(Gateway):
         elif order.leverage is not None or order.take_profit is not None or order.stop_loss is not None:
             raise Unsupported(f"leverage, take-profit and stop-loss need a leverage symbol, not {inst.symbol}")
         parts += ("&newOrderRespType=", "FULL" if venue_type == "MARKET" and not wire.leveraged else "RESULT")
-        return ("".join(parts), venue_type, inst.size_of(qty_raw),
-                Decimal(price_text) if price_text is not None else None)
+        return "".join(parts), venue_type, qty_raw, price_raw
 
     async def submit_order(self, order: Order) -> OrderReport:
         """Send a new order; see the module doc for the outcome policy. Never resends."""
@@ -873,9 +871,11 @@ class DzengiGateway(Gateway):
         tracked = self._by_venue.get(venue_order_id)
         return tracked.client_order_id if tracked is not None else ""
 
-    def _track_sent(self, order: Order, venue_type: str, qty: Decimal, price: Decimal | None,
+    def _track_sent(self, order: Order, venue_type: str, qty_raw: int, price_raw: int | None,
                     sent_ms: int) -> _Tracked:
-        tracked = _Tracked(order.client_order_id, order.instrument, order.side, venue_type, qty, price, sent_ms)
+        inst = order.instrument
+        tracked = _Tracked(order.client_order_id, inst, order.side, venue_type, inst.size_of(qty_raw),
+                           inst.price_of(price_raw) if price_raw is not None else None, sent_ms)
         self._by_client[order.client_order_id] = tracked
         return tracked
 

@@ -612,7 +612,7 @@ class DzengiRest:
                 f"{API_KEY_HEADER}: {credentials.api_key}\r\nContent-Type: {_FORM}\r\n"
                 f"User-Agent: triotrade\r\nContent-Length: "
             ).encode("latin-1")
-        self._tail = f"&recvWindow={recv_window_ms}&timestamp=".encode() if recv_window_ms else b"&timestamp="
+        self._tail = f"&recvWindow={recv_window_ms}&timestamp="
         self.requests_sent = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -767,10 +767,10 @@ class DzengiRest:
         if not self.weights.try_take(1):
             await self.weights.acquire(1)
         creds = self._creds()
-        body = encoded_params.encode() + self._tail + str(self.timestamp_ms()).encode()
-        body += b"&signature=" + sign_params(creds.secret, body.decode()).encode()
+        signed = f"{encoded_params}{self._tail}{self.timestamp_ms()}"
+        body = f"{signed}&signature={sign_params(creds.secret, signed)}".encode()
         if self.lane is not None:
-            data = self._order_head + str(len(body)).encode() + b"\r\n\r\n" + body
+            data = b"%s%d\r\n\r\n%s" % (self._order_head, len(body), body)
             self.requests_sent += 1
             try:
                 raw = await self.lane.request(data)

@@ -12,7 +12,8 @@ writes are serialised by a lock; an application ``ping`` goes out every ``ping_i
 (the venue closes a socket idle for 30 s). When the socket drops it reconnects with exponential
 backoff and replays every subscription before reporting itself connected again.
 
-Handlers are synchronous and must not block: they run on the reader's hot path.
+Handlers are synchronous and must not block: they run on the reader's hot path — by default on
+trio-websocket's own reader task, as soon as a frame is decoded (see :class:`_DirectConnection`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from urllib.parse import urlsplit
 import attrs
 import trio
 import trio_websocket
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import TextMessage
 
 from engine import MalformedMessage, VenueError, VenueState
 
@@ -90,6 +93,41 @@ class _Dropped(Exception):
     """Internal: the current socket must be abandoned (ping unanswered, reader ended)."""
 
 
+class _DirectConnection(trio_websocket.WebSocketConnection):
+    """A client connection that hands each complete single-frame text message straight to
+    ``on_text`` on trio-websocket's own reader task.
+
+    The stock path puts the message in a memory channel and wakes a second task, which runs only
+    after the reader went back to the socket: a scheduler round and a syscall on every frame of
+    the hot path. Fragmented, binary and oversized messages take the stock path unchanged.
+    """
+
+    on_text: Callable[[str, int], None] | None = None
+
+    async def _handle_message_event(self, event: Any) -> None:
+        on_text = self.on_text
+        if (on_text is not None and type(event) is TextMessage and event.message_finished
+                and not self._message_parts and len(event.data) <= self._max_message_size):
+            on_text(event.data, time.time_ns())
+            return
+        await super()._handle_message_event(event)
+
+
+# the direct path relies on trio-websocket internals that have been stable since 0.9; without
+# them the stream uses the public API (wrap_client_stream + get_message) and still works
+_DIRECT_OK = all(hasattr(trio_websocket.WebSocketConnection, name)
+                 for name in ("_handle_message_event", "_reader_task"))
+
+
+async def _connect_direct(nursery: trio.Nursery, stream: Any, host: str, resource: str,
+                          on_text: Callable[[str, int], None]) -> trio_websocket.WebSocketConnection:
+    connection = _DirectConnection(stream, WSConnection(ConnectionType.CLIENT), host=host, path=resource)
+    connection.on_text = on_text
+    nursery.start_soon(connection._reader_task)
+    await connection._open_handshake.wait()
+    return connection
+
+
 _CONNECTION_ERRORS = (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, OSError,
                       trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, _Dropped)
 
@@ -109,6 +147,7 @@ class DzengiStream:
         stream_wrapper: StreamWrapper | None = None,
         on_state: Callable[[VenueState, str], None] | None = None,
         on_malformed: Callable[[MalformedMessage], None] | None = None,
+        direct_dispatch: bool = True,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss"):
@@ -124,6 +163,8 @@ class DzengiStream:
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
         self._wrapper = stream_wrapper
+        self.direct_dispatch = direct_dispatch
+        "Handle frames on the socket reader's task (no channel hop); False: the public get_message path."
         self._on_state = on_state or (lambda state, detail: None)
         self._on_malformed = on_malformed or (lambda error: log.warning("%s", error))
         self.handlers: dict[str, Handler] = {}
@@ -235,6 +276,8 @@ class DzengiStream:
             if self._wrapper is not None:
                 stream = self._wrapper(stream)
             host = self._host if self._port in (80, 443) else f"{self._host}:{self._port}"
+            if self.direct_dispatch and _DIRECT_OK:
+                return await _connect_direct(nursery, stream, host, self._resource, self._dispatch)
             return await trio_websocket.wrap_client_stream(nursery, stream, host, self._resource)
 
     async def _replay(self, ws: trio_websocket.WebSocketConnection) -> None:
@@ -277,46 +320,48 @@ class DzengiStream:
 
     # -- the reader: the hot path -----------------------------------------------------------
     async def _reader(self, ws: trio_websocket.WebSocketConnection) -> None:
-        handlers = self.handlers
-        waiters = self._waiters
+        dispatch = self._dispatch
         while True:
             message = await ws.get_message()  # raises ConnectionClosed when the socket ends
-            ts_recv = time.time_ns()
-            self._messages += 1
-            try:
-                frame = loads(message)
-            except ValueError as e:
-                self._report(malformed("websocket frame", f"not JSON ({e})", str(message)[:300]))
-                continue
-            if type(frame) is not dict:
-                self._report(malformed("websocket frame", "not a JSON object", frame))
-                continue
-            correlation_id = frame.get("correlationId")
-            if correlation_id is not None:
-                waiter = waiters.get(correlation_id)
-                if waiter is None and isinstance(correlation_id, str) and correlation_id.isdigit():
-                    waiter = waiters.get(int(correlation_id))
-                if waiter is not None:
-                    status = frame.get("status", WsStatus.OK.value)
-                    if status == WsStatus.OK.value:
-                        waiter.result = frame.get("payload")
-                    else:
-                        waiter.error = WsRequestFailed(waiter.destination, str(status), frame.get("payload"))
-                    waiter.event.set()
-                    continue
-            destination = frame.get("destination")
-            handler = handlers.get(destination)  # type: ignore[arg-type]
-            if handler is None:
-                self._unhandled += 1
-                continue
-            status = frame.get("status", WsStatus.OK.value)
-            if status != WsStatus.OK.value:
-                self._report(malformed(f"{destination}", f"pushed with status {status!r}", frame))
-                continue
-            try:
-                handler(frame.get("payload"), ts_recv)
-            except MalformedMessage as e:
-                self._report(e)
+            dispatch(message, time.time_ns())
+
+    def _dispatch(self, message: str | bytes, ts_recv: int) -> None:
+        """One frame: to the waiter of its correlationId, else to its destination's handler."""
+        self._messages += 1
+        try:
+            frame = loads(message)
+        except ValueError as e:
+            self._report(malformed("websocket frame", f"not JSON ({e})", str(message)[:300]))
+            return
+        if type(frame) is not dict:
+            self._report(malformed("websocket frame", "not a JSON object", frame))
+            return
+        correlation_id = frame.get("correlationId")
+        if correlation_id is not None:
+            waiter = self._waiters.get(correlation_id)
+            if waiter is None and isinstance(correlation_id, str) and correlation_id.isdigit():
+                waiter = self._waiters.get(int(correlation_id))
+            if waiter is not None:
+                status = frame.get("status", WsStatus.OK.value)
+                if status == WsStatus.OK.value:
+                    waiter.result = frame.get("payload")
+                else:
+                    waiter.error = WsRequestFailed(waiter.destination, str(status), frame.get("payload"))
+                waiter.event.set()
+                return
+        destination = frame.get("destination")
+        handler = self.handlers.get(destination)  # type: ignore[arg-type]
+        if handler is None:
+            self._unhandled += 1
+            return
+        status = frame.get("status", WsStatus.OK.value)
+        if status != WsStatus.OK.value:
+            self._report(malformed(f"{destination}", f"pushed with status {status!r}", frame))
+            return
+        try:
+            handler(frame.get("payload"), ts_recv)
+        except MalformedMessage as e:
+            self._report(e)
 
     def _report(self, error: MalformedMessage) -> None:
         self._malformed += 1
