@@ -202,13 +202,18 @@ class LiveRunner:
         """Ordered shutdown.
 
         1. strategies stop first, so nothing new is decided while we unwind;
-        2. open orders are canceled (if configured) and we wait, within the grace period, for
+        2. risk goes HALTED and open orders are canceled (if configured); we wait, within the grace period, for
            the venue to confirm — the command workers and the pump must still run for that,
            which is why the nursery is canceled only afterwards;
         3. the caller cancels the nursery: gateways close their connections.
         """
         self.engine.stop()
         if self.settings.cancel_on_exit:
+            set_state = getattr(self.engine.risk, "set_state", None)
+            if set_state is not None:  # HALTED: cancels everything and admits nothing new
+                from ._risk_api import TradingState
+
+                set_state(TradingState.HALTED, "shutdown")
             n = self.engine.cancel_all_orders("shutdown")
             if n:
                 log.warning("shutdown: canceling %d open order(s)", n)

@@ -104,6 +104,10 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
             nursery.start_soon(_watch_signals, shutdown)
             if duration_s is not None:
                 nursery.start_soon(_stop_after, duration_s, shutdown)
+            if trio.lowlevel.currently_ki_protected() is False and _in_main_thread():
+                from risk import serve_kill_switch_signals
+
+                nursery.start_soon(serve_kill_switch_signals, engine.risk)  # SIGUSR1 reducing, SIGUSR2 halted
             await nursery.start(runner.run, shutdown)
             task_status.started(runner)
             await shutdown.wait()
@@ -124,6 +128,12 @@ def _paper_venue_factory(config: LiveConfig):  # type: ignore[no-untyped-def]
                         position_of=lambda inst: engine.portfolio.position(inst).qty_raw)
 
     return make
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:
