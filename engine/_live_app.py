@@ -104,7 +104,7 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
             nursery.start_soon(_watch_signals, shutdown)
             if duration_s is not None:
                 nursery.start_soon(_stop_after, duration_s, shutdown)
-            if trio.lowlevel.currently_ki_protected() is False and _in_main_thread():
+            if _in_main_thread():  # trio can only receive signals in the main thread
                 from risk import serve_kill_switch_signals
 
                 nursery.start_soon(serve_kill_switch_signals, engine.risk)  # SIGUSR1 reducing, SIGUSR2 halted

@@ -139,7 +139,8 @@ def _dzengi_gateway(testnet: Any, api_key: str, secret: str, overrides: dict[str
 
     options: dict[str, Any] = {
         "base_url": testnet.url, "ws_url": testnet.ws_url, "api_key": api_key, "secret": secret,
-        "poll_fast_s": 0.1, "poll_slow_s": 0.5, "account_poll_s": 600.0,
+        # a short recvWindow keeps the wait before an unknown order is matched short (see its query_order)
+        "poll_fast_s": 0.1, "poll_slow_s": 0.5, "account_poll_s": 600.0, "recv_window_ms": 1000,
         "reconnect_min_s": 0.05, "reconnect_max_s": 0.5, "http_timeout_s": 5.0,
     }
     options.update(overrides)
