@@ -15,7 +15,9 @@ a LIMIT IOC far below the market (it expires at once, so the book stays the same
 
 Also printed: the REST order round trip (``submit_order`` call → report), p50/p99.
 
-Run: ``python tests/benchmarks/bench_dzengi_latency.py [--events N]`` (default 10000).
+Run: ``python tests/benchmarks/bench_dzengi_latency.py [--events N] [--busy-poll]`` (default 10000).
+``--busy-poll`` keeps the client's event loop spinning between frames (no idle sleep: on a
+virtual machine an idle CPU is descheduled and comes back with cold caches).
 """
 
 from __future__ import annotations
@@ -129,7 +131,13 @@ def percentile(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
 
 
-async def run_client(url: str, ws_url: str, events: int) -> None:
+async def busy_poll() -> None:
+    """Keep the event loop (and its CPU) awake: no idle sleeps between frames (see --busy-poll)."""
+    while True:
+        await trio.sleep(0)
+
+
+async def run_client(url: str, ws_url: str, events: int, busy: bool) -> None:
     send, receive = trio.open_memory_channel[tuple[Quote, int]](16)
     sink = BenchSink(send)
     ws_streams: list[StampedStream] = []
@@ -150,7 +158,10 @@ async def run_client(url: str, ws_url: str, events: int) -> None:
                           orders_per_s=1_000_000, request_weight_per_min=1_000_000_000)
     tick_to_write: list[int] = []
     round_trip: list[int] = []
-    async with DzengiGateway.open(config, sink, ws_stream_wrapper=wrap_ws, http_stream_wrapper=wrap_http) as gateway:
+    async with trio.open_nursery() as nursery, \
+            DzengiGateway.open(config, sink, ws_stream_wrapper=wrap_ws, http_stream_wrapper=wrap_http) as gateway:
+        if busy:
+            nursery.start_soon(busy_poll)
         inst = gateway.instrument("BTC/USD")
         await gateway.subscribe(DataKind.QUOTES, inst)
         qty_raw = inst.size_raw(Decimal("0.001"))
@@ -177,6 +188,7 @@ async def run_client(url: str, ws_url: str, events: int) -> None:
             n += 1
             sink.armed = True
         stats = gateway.statistics()
+        nursery.cancel_scope.cancel()
     print()
     print(f"tick-to-order (frame bytes in -> order bytes out), {len(tick_to_write)} events:")
     print(f"  p50 {percentile(tick_to_write, 0.50):8.1f} us   (target <= 200 us)")
@@ -193,6 +205,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--step-ms", type=int, default=2, help="synthetic market step period of the testnet")
+    parser.add_argument("--busy-poll", action="store_true",
+                        help="keep the client's event loop spinning instead of sleeping between frames")
     parser.add_argument("--serve", nargs=2, metavar=("ACCOUNTS", "STEP_MS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -210,8 +224,10 @@ def main() -> None:
             if len(line) != 2:
                 raise SystemExit("the testnet did not start")
             url, ws_url = line
-            print(f"testnet (pid {child.pid}) at {url}; market step {args.step_ms} ms")
-            trio.run(run_client, url, ws_url, args.events)
+            print(f"testnet (pid {child.pid}) at {url}; market step {args.step_ms} ms; "
+                  f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+                  f"{'; busy-polling' if args.busy_poll else ''}")
+            trio.run(run_client, url, ws_url, args.events, args.busy_poll)
         finally:
             child.terminate()
             child.wait(10)

@@ -425,6 +425,7 @@ class DzengiGateway(Gateway):
                             await self._rest.lane.warm(1)
                         except OSError as e:
                             log.info("dzengi: could not pre-open an order connection: %s", e)
+                    nursery.start_soon(self._rest.maintain_lane)
                 task_status.started()
         finally:
             self._nursery = None

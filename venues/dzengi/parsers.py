@@ -372,6 +372,20 @@ def parse_agg_trade(obj: object, inst: Instrument, ts_recv: int) -> Trade:
 
 def parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Trade:
     """``internal.trade`` → :class:`Trade`."""
+    try:  # the hot path: a well-formed message; anything unusual takes the careful path below
+        inst = instruments[payload["symbol"]]  # type: ignore[index]
+        ts = payload["ts"]  # type: ignore[index]
+        buyer = payload["buyer"]  # type: ignore[index]
+        trade_id = payload["id"]  # type: ignore[index]
+        if type(ts) is int and type(buyer) is bool and type(trade_id) is int:
+            return Trade(inst, ts * MS, ts_recv, scaled(payload["price"], inst.price_scale),  # type: ignore[index]
+                         scaled(payload["size"], inst.size_scale), 1 if buyer else -1, trade_id)  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        pass
+    return _parse_ws_trade(payload, instruments, ts_recv)
+
+
+def _parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Trade:
     what = "internal.trade"
     p = _obj(payload, what)
     inst = _instrument(instruments, _str(p, "symbol", what), what, p)
@@ -385,6 +399,20 @@ def parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_re
 
 def parse_ws_quote(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Quote:
     """``internal.quote`` → :class:`Quote` (``ofr`` is the ask)."""
+    try:  # the hot path: a well-formed message; anything unusual takes the careful path below
+        inst = instruments[payload["symbolName"]]  # type: ignore[index]
+        ts = payload["timestamp"]  # type: ignore[index]
+        if type(ts) is int:
+            ps, ss = inst.price_scale, inst.size_scale
+            return Quote(inst, ts * MS, ts_recv, scaled(payload["bid"], ps),  # type: ignore[index]
+                         scaled(payload["bidQty"], ss), scaled(payload["ofr"], ps),  # type: ignore[index]
+                         scaled(payload["ofrQty"], ss))  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        pass
+    return _parse_ws_quote(payload, instruments, ts_recv)
+
+
+def _parse_ws_quote(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Quote:
     what = "internal.quote"
     p = _obj(payload, what)
     inst = _instrument(instruments, _str(p, "symbolName", what), what, p)

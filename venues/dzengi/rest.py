@@ -352,11 +352,13 @@ class OrderLane:
 
     One request in flight per connection (no pipelining). An idle connection is reused if it is
     younger than ``max_idle_s`` and has nothing unread (a readable idle socket means the server
-    closed it); otherwise it is replaced. :meth:`warm` opens connections ahead of need.
+    closed it); otherwise it is replaced. :meth:`warm` opens connections ahead of need and
+    :meth:`maintain` keeps ``min_idle`` of them open and warm in the background, so an order
+    never pays for a TCP/TLS handshake (a server closing a connection after N requests included).
     """
 
     def __init__(self, base_url: str, *, timeout_s: float, max_idle_s: float = 4.0, max_connections: int = 8,
-                 stream_wrapper: StreamWrapper | None = None) -> None:
+                 min_idle: int = 1, stream_wrapper: StreamWrapper | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"unsupported URL scheme {parts.scheme!r} in {base_url!r}")
@@ -369,6 +371,8 @@ class OrderLane:
         self._timeout_s = timeout_s
         self._max_idle_s = max_idle_s
         self._idle: list[_Conn] = []
+        self.min_idle = min_idle
+        self._wake = trio.Event()
         self._slots = trio.Semaphore(max_connections)
         self._wrapper = stream_wrapper
         self._ssl_context: ssl.SSLContext | None = ssl.create_default_context() if self._tls else None
@@ -379,7 +383,9 @@ class OrderLane:
         stream: trio.abc.Stream = await trio.open_tcp_stream(self._host, self._port)
         fileno = _fileno_of(stream)  # trio sets TCP_NODELAY on its socket streams
         if self._ssl_context is not None:
-            stream = trio.SSLStream(stream, self._ssl_context, server_hostname=self._host, https_compatible=True)
+            tls = trio.SSLStream(stream, self._ssl_context, server_hostname=self._host, https_compatible=True)
+            await tls.do_handshake()  # now, not on the first order
+            stream = tls
         if self._wrapper is not None:
             stream = self._wrapper(stream)
         self.connections_opened += 1
@@ -392,6 +398,7 @@ class OrderLane:
             if now - conn.idle_since < self._max_idle_s and not _readable_now(conn.fileno):
                 return conn
             self._discard(conn)
+            self._wake.set()
         return None
 
     def _discard(self, conn: _Conn) -> None:
@@ -450,6 +457,45 @@ class OrderLane:
             return response
         finally:
             slots.release()
+            if len(self._idle) < self.min_idle:
+                self._wake.set()  # the maintainer opens a replacement off the hot path
+
+    async def maintain(self, keepalive_request: bytes, *, refresh_s: float = 2.0,
+                       may_send: Callable[[], bool] = lambda: True) -> None:
+        """Forever: keep ``min_idle`` idle connections open; send ``keepalive_request`` (a cheap
+        request whose answer is read and dropped) on any connection idle for ``refresh_s``, so the
+        server does not time it out. ``may_send`` asks the rate scope first."""
+        while True:
+            with trio.move_on_after(refresh_s / 2):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            try:
+                while len(self._idle) < self.min_idle:
+                    with trio.fail_after(self._timeout_s):
+                        conn = await self._connect()
+                    conn.idle_since = trio.current_time()
+                    self._idle.append(conn)
+                now = trio.current_time()
+                for conn in [c for c in self._idle if now - c.idle_since >= refresh_s]:
+                    if conn not in self._idle or not may_send():
+                        continue
+                    self._idle.remove(conn)
+                    try:
+                        await conn.stream.send_all(keepalive_request)
+                        with trio.fail_after(self._timeout_s):
+                            response, keep = await _read_response(conn)
+                    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, _ProtocolError,
+                            trio.TooSlowError):
+                        self._discard(conn)
+                        continue
+                    if keep and response.status < 500:
+                        conn.idle_since = trio.current_time()
+                        self._idle.append(conn)
+                    else:
+                        self._discard(conn)
+            except (OSError, trio.TooSlowError) as e:
+                log.info("dzengi: order connection maintenance: %s", e)
+                await trio.sleep(min(refresh_s, 5.0))
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
@@ -627,6 +673,15 @@ class DzengiRest:
 
     def path(self, endpoint: Endpoint) -> str:
         return endpoint.path(self.version)
+
+    async def maintain_lane(self) -> None:
+        """Keep the order lane's connections open and warm (``GET time`` on idle ones); never returns."""
+        if self.lane is None:
+            await trio.sleep_forever()
+            return
+        request = (f"GET {self.lane.prefix}{Endpoint.TIME.path(self.version)} HTTP/1.1\r\n"
+                   f"Host: {self.lane.host_header}\r\nUser-Agent: triotrade\r\n\r\n").encode("latin-1")
+        await self.lane.maintain(request, may_send=lambda: self.weights.try_take(1))
 
     # -- clock ----------------------------------------------------------------------------
     def timestamp_ms(self) -> int:

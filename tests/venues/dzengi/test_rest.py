@@ -471,3 +471,41 @@ async def test_lane_connection_refused_is_unknown_for_an_order() -> None:
     with trio.fail_after(5), pytest.raises(OutcomeUnknown, match="before the request was complete"):
         await rest.new_order(ORDER_PARAMS)
     await rest.aclose()
+
+
+async def test_lane_maintenance_keeps_a_warm_connection_ready() -> None:
+    request_lines: list[str] = []
+
+    async def behaviour(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        while (request := await read_request(stream, buffer)) is not None:
+            line = request.split(b"\r\n", 1)[0].decode()
+            request_lines.append(line)
+            if line.startswith("GET"):
+                await stream.send_all(http_response(b'{"serverTime": 1}'))
+            else:  # like a server at its keep-alive request limit: answer, then close
+                await stream.send_all(http_response(OK_BODY, extra=b"Connection: close\r\n"))
+                await stream.aclose()
+                return
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await serve(nursery, behaviour)
+            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET))
+            lane = rest.lane
+            assert lane is not None
+            nursery.start_soon(functools.partial(lane.maintain, b"GET /api/v1/time HTTP/1.1\r\nHost: x\r\n\r\n",
+                                                 refresh_s=0.2))
+            while lane.idle_connections < 1:
+                await trio.sleep(0.01)
+            assert lane.connections_opened == 1
+            await rest.new_order(ORDER_PARAMS)  # on the pre-opened connection, which the server then closes
+            while lane.idle_connections < 1:
+                await trio.sleep(0.01)
+            assert lane.connections_opened == 2  # replaced in the background, not on the next order
+            while not any(line.startswith("GET /api/v1/time") for line in request_lines):
+                await trio.sleep(0.01)  # an idle connection is kept warm
+            await rest.new_order(ORDER_PARAMS)
+            assert lane.connections_opened >= 2 and request_lines.count(request_lines[0]) == 2
+            await rest.aclose()
+            nursery.cancel_scope.cancel()
