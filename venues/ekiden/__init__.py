@@ -11,48 +11,46 @@ What the venue supports, as this package implements it:
 * HMAC-SHA256 base64 signatures in ``EKIDEN-*`` headers, ISO-8601 timestamps in a ±30 s window,
   decimal strings, ``{success, data}`` envelopes, error codes 2000–2004, 60/30 requests per minute.
 
-Exports the gateway, its config and the testnet, plus the uniform venue interface of
-:mod:`venues` (``make_gateway``, ``add_testnet_arguments``, ``run_testnet``).
+Exports the gateway and its config, plus the uniform venue interface of :mod:`venues`
+(``make_gateway``, ``add_testnet_arguments``, ``run_testnet``). The local testnet itself lives in
+:mod:`venues.ekiden.testnet` (imported on demand: it pulls in the simulator).
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from typing import Any
 
 from .gateway import EkidenConfig as EkidenConfig, EkidenGateway as EkidenGateway
-from .testnet import (
-    EkidenTestnet as EkidenTestnet,
-    EkidenTestnetOptions as EkidenTestnetOptions,
-    add_testnet_arguments as add_testnet_arguments,
-    open_ekiden_testnet as open_ekiden_testnet,
-    run_testnet as run_testnet,
-)
+
+__all__ = ["EkidenConfig", "EkidenGateway", "make_gateway", "add_testnet_arguments", "run_testnet"]
 
 
 def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
                  key: str = "options") -> EkidenGateway:
     """Build the gateway from a ``[venues.options]`` table and credentials (None: market data only).
 
-    Unknown or invalid options raise :class:`~engine.ConfigError` naming ``source`` and ``key``.
-    ``credentials`` has ``api_key`` and ``secret`` (see :mod:`engine._secrets`); they override any
-    set in the options.
+    Unknown or invalid options raise :class:`~engine.ConfigError` naming ``source`` and ``key``
+    (with a "did you mean" for a misspelt key). ``credentials`` has ``api_key`` and ``secret``;
+    they override any set in the options.
     """
     data = dict(options)
     if credentials is not None:
         data["api_key"] = credentials.api_key
         data["secret"] = credentials.secret
-    config = EkidenConfig.from_mapping(data, source=source, key=key)
-    return EkidenGateway(config)
+    return EkidenGateway(EkidenConfig.from_mapping(data, source=source, key=key))
 
 
-__all__ = [
-    "EkidenConfig",
-    "EkidenGateway",
-    "EkidenTestnet",
-    "EkidenTestnetOptions",
-    "open_ekiden_testnet",
-    "make_gateway",
-    "add_testnet_arguments",
-    "run_testnet",
-]
+def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``triotrade testnet ekiden`` options (accounts file, port, market, limits, faults)."""
+    from . import testnet
+
+    testnet.add_testnet_arguments(parser)
+
+
+def run_testnet(args: argparse.Namespace) -> int:
+    """Serve the local Ekiden testnet until Ctrl-C; the exit status."""
+    from . import testnet
+
+    return testnet.run_testnet(args)
