@@ -68,7 +68,7 @@ __all__ = [
     "parse_positions",
 ]
 
-_POW10 = [10**n for n in range(40)]
+_POW10: list[int] = [10**n for n in range(40)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def scaled(value: object, scale: int) -> int:
             return to_scaled(Decimal(value), scale)
         except InvalidOperation:
             raise ValueError(f"not a number: {value!r}") from None
-    if type(value) is int:
+    if isinstance(value, int) and not isinstance(value, bool):
         return value * _POW10[scale]
     raise TypeError(f"not a number: {value!r}")
 

@@ -182,9 +182,13 @@ def _opt_num(value: Decimal | None) -> str | None:
     return None if value is None else _num(value)
 
 
-def _price(inst: Instrument, value: Decimal | None) -> str | None:
+def _price(inst: Instrument, value: Decimal) -> str:
     """A price with the market's ``price_decimals`` (``1500`` → ``"1500.00"``)."""
-    return None if value is None else format(value.quantize(Decimal(1).scaleb(-inst.price_precision)), "f")
+    return format(value.quantize(Decimal(1).scaleb(-inst.price_precision)), "f")
+
+
+def _opt_price(inst: Instrument, value: Decimal | None) -> str | None:
+    return None if value is None else _price(inst, value)
 
 
 def _size(inst: Instrument, value: Decimal) -> str:
@@ -516,7 +520,7 @@ class EkidenTestnet:
         """Top ``depth`` levels per side as wire strings, best first."""
         inst = self.exchange.instruments[symbol]
         bids, asks = self.exchange.depth(symbol, depth)
-        return ([[_price(inst, p), _size(inst, q)] for p, q in bids],  # type: ignore[misc]
+        return ([[_price(inst, p), _size(inst, q)] for p, q in bids],
                 [[_price(inst, p), _size(inst, q)] for p, q in asks])
 
     def book_dto(self, symbol: str, depth: int, sequence: int) -> dict[str, Any]:
@@ -592,8 +596,8 @@ class EkidenTestnet:
             "side": C.Side.BUY.value if order.side is Side.BUY else C.Side.SELL.value,
             "type": order.type.value,
             "time_in_force": order.time_in_force.value.lower(),
-            "price": _price(inst, order.price),
-            "trigger_price": _price(inst, order.trigger_price),
+            "price": _opt_price(inst, order.price),
+            "trigger_price": _opt_price(inst, order.trigger_price),
             "size": _size(inst, order.qty),
             "filled_size": _size(inst, order.filled_qty),
             "average_price": _opt_num(order.avg_price),

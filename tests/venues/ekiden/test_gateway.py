@@ -105,7 +105,7 @@ def order(gateway: EkidenGateway, side: Side, type: OrderType, qty: str, *, pric
 
 
 async def test_requests_are_paced_under_the_venues_limits_without_a_single_429(ekiden_accounts_file: Path) -> None:
-    limits = {"public_requests_per_window": 20, "private_requests_per_window": 15, "rate_window_s": 1.0}
+    limits: dict[str, Any] = {"public_requests_per_window": 20, "private_requests_per_window": 15, "rate_window_s": 1.0}
     options = EkidenTestnetOptions(public_requests_per_window=20, private_requests_per_window=15, rate_window_s=1.0)
     async with open_ekiden_testnet(ekiden_accounts_file, market=False, options=options) as testnet:
         with trio.fail_after(15):
