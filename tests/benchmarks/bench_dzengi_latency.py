@@ -85,7 +85,8 @@ class StampedStream(trio.abc.Stream):
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.last_recv_ns = 0
-        self.sends: list[int] = []
+        self.order_writes: list[int] = []
+        "When each order request (a POST) was handed to the socket."
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         data = await self.inner.receive_some(max_bytes)
@@ -93,7 +94,9 @@ class StampedStream(trio.abc.Stream):
         return bytes(data)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        self.sends.append(time.perf_counter_ns())  # the bytes go to the kernel right after this
+        now = time.perf_counter_ns()  # the bytes go to the kernel right after this
+        if data[:5] == b"POST ":  # not the lane's keep-alive GETs
+            self.order_writes.append(now)
         await self.inner.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
@@ -175,10 +178,10 @@ async def run_client(url: str, ws_url: str, events: int, busy: bool) -> None:
             order = Order(f"b{n}", inst, Side.BUY, OrderType.LIMIT, qty_raw, price_raw=quote.bid_raw // 2,
                           time_in_force=TimeInForce.IOC)
             t0 = time.perf_counter_ns()
-            sends_before = sum(len(s.sends) for s in http_streams)
+            sends_before = sum(len(s.order_writes) for s in http_streams)
             await gateway.submit_order(order)
             t1 = time.perf_counter_ns()
-            written = [t for s in http_streams for t in s.sends]
+            written = [t for s in http_streams for t in s.order_writes]
             if len(written) != sends_before + 1:
                 raise RuntimeError("expected exactly one write per order")
             write_ns = max(written)

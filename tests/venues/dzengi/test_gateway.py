@@ -139,7 +139,7 @@ async def test_instruments_with_the_venues_rounding_rules(dzengi_testnet: Dzengi
                                            "dzengi:ETH/USD_LEVERAGE"}
             btc, lev = gw.instrument("BTC/USD"), gw.instrument("BTC/USD_LEVERAGE")
             assert (btc.kind, lev.kind) == (InstrumentKind.SPOT, InstrumentKind.LINEAR)
-            assert (btc.tick_size, btc.lot_size, btc.min_notional) == (Decimal("0.01"), Decimal("0.0001"), 10)
+            assert (btc.tick_size, btc.lot_size, btc.min_notional) == (Decimal("0.01"), Decimal("0.0001"), Decimal(10))
             assert (btc.qty_rounding, btc.price_rounding) == (Rounding.DOWN, Rounding.CEILING)
             assert gw.instruments["dzengi:BTC/USD"] is btc
             # the account snapshot went out on start
@@ -219,7 +219,7 @@ async def test_limit_order_accept_fetch_list_cancel(dzengi_testnet: DzengiTestne
             bid, _ = best_bid_ask(dzengi_testnet, "BTC/USD")
             order = limit(inst, "L-1", Side.BUY, "0.01", bid * Decimal("0.9"))
             report = await gw.submit_order(order)
-            assert (report.status, report.client_order_id, report.filled_qty) == (OrderStatus.ACCEPTED, "L-1", 0)
+            assert (report.status, report.client_order_id, report.filled_qty) == (OrderStatus.ACCEPTED, "L-1", Decimal(0))
             (venue_order,) = alice_orders(dzengi_testnet)
             assert report.venue_order_id == venue_order.order_id
             assert venue_order.price == order.price and venue_order.qty == Decimal("0.01")
@@ -648,6 +648,33 @@ async def test_malformed_websocket_frames_are_reported_and_skipped(dzengi_testne
                 assert stream.connected and stream.connects == 1  # no crash, no reconnect
                 assert "whenever" in gw.statistics().last_malformed or stream.malformed == 6
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_stream_requests_pushes_and_both_dispatch_paths(dzengi_testnet: DzengiTestnet, direct: bool) -> None:
+    from venues.dzengi.stream import DzengiStream, WsRequestFailed
+
+    pushed: list[tuple[Any, int]] = []
+    states: list[VenueState] = []
+    stream = DzengiStream(dzengi_testnet.ws_url, direct_dispatch=direct, on_state=lambda s, d: states.append(s))
+    stream.handlers["internal.quote"] = lambda payload, ts: pushed.append((payload, ts))
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(stream.run)
+            assert await stream.request("ping", {}) == {}
+            ack = await stream.subscribe("marketData.subscribe", {"symbols": ["BTC/USD"]})
+            assert ack == {"subscriptions": {"BTC/USD": "PROCESSED"}}
+            while len(pushed) < 3:
+                await trio.sleep(0.01)
+            payload, ts = pushed[-1]
+            assert payload["symbolName"] == "BTC/USD" and ts > 0
+            with pytest.raises(WsRequestFailed) as info:
+                await stream.request("/api/v1/nothingHere", {})
+            assert info.value.status == "NOT_FOUND"
+            stats = stream.statistics()
+            assert stats.connected and stats.subscriptions == ("marketData.subscribe",) and stats.malformed == 0
+            nursery.cancel_scope.cancel()
+    assert states == [VenueState.CONNECTED]
 
 
 # =============================================================================================

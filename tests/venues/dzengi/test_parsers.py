@@ -218,7 +218,8 @@ def test_floats_are_refused_even_if_a_caller_passes_them(instruments: dict[str, 
 def test_ohlc_event_and_klines(instruments: dict[str, Instrument], btc: Instrument) -> None:
     bar = P.parse_ws_ohlc(loads('{"symbol": "BTC/USD", "interval": "M1", "type": "classic", "t": 1700000040000,'
                                 ' "o": 1, "h": "2.5", "l": 0.5, "c": 2}'), instruments, TS)
-    assert bar.interval_ns == 60 * 10**9 and (bar.open, bar.high, bar.low, bar.close) == (1, 2.5, 0.5, 2)
+    assert bar.interval_ns == 60 * 10**9
+    assert (bar.open, bar.high, bar.low, bar.close) == (Decimal(1), Decimal("2.5"), Decimal("0.5"), Decimal(2))
     assert bar.volume_raw == 0
     with pytest.raises(MalformedMessage, match="unknown interval"):
         P.parse_ws_ohlc({"symbol": "BTC/USD", "interval": "7m", "t": 1, "o": 1, "h": 1, "l": 1, "c": 1},

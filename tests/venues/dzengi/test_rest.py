@@ -31,7 +31,7 @@ def hmac_hex(message: str) -> str:
     return hmac.new(SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def make_rest(handler: Handler, **kw: Any) -> DzengiRest:
