@@ -53,8 +53,8 @@ class VenueAdapter:
     "Method and path of the order-create request (a garbled answer must be OutcomeUnknown)."
     bad_frames: tuple[str, ...] = ()
     "Venue-shaped WebSocket frames with a bad field (each must be reported as malformed and skipped)."
-    malformed_count: Callable[[Gateway], int] = lambda gateway: gateway.statistics().malformed  # type: ignore[attr-defined]
-    "How many venue messages the gateway reported as malformed so far."
+    malformed_count: Callable[[Gateway], int] = attrs.field(default=lambda gateway: gateway.statistics().malformed)
+    "How many venue messages the gateway reported as malformed so far (default: ``statistics().malformed``)."
     xfail: dict[str, str] = attrs.Factory(dict)
     "Test name → reason, for known venue bugs (marked ``xfail(strict=True)``)."
 

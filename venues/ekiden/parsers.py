@@ -331,7 +331,8 @@ def parse_orderbook(data: object, inst: Instrument, ts_recv: int, depth: int | N
     return BookSnapshot(inst, _ts(d, "timestamp", what), ts_recv, _int(d, "sequence", what), tuple(bids), tuple(asks))
 
 
-def parse_ws_book(frame: Mapping[str, Any], instruments: Mapping[str, Instrument], ts_recv: int) -> BookSnapshot | BookDelta:
+def parse_ws_book(frame: Mapping[str, Any], instruments: Mapping[str, Instrument],
+                  ts_recv: int) -> BookSnapshot | BookDelta:
     """An ``orderbook`` frame: ``snapshot`` → :class:`BookSnapshot`, ``update`` → :class:`BookDelta`."""
     what = "orderbook frame"
     inst = _instrument(instruments, _str(frame, "market", what), what, frame)

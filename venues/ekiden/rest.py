@@ -39,7 +39,16 @@ from urllib.parse import quote, urlencode
 import httpx
 import trio
 
-from engine import AuthFailed, MalformedMessage, OutcomeUnknown, RateLimited, RiskDenied, VenueError, VenueRejected, redact
+from engine import (
+    AuthFailed,
+    MalformedMessage,
+    OutcomeUnknown,
+    RateLimited,
+    RiskDenied,
+    VenueError,
+    VenueRejected,
+    redact,
+)
 from engine._risk_api import DenyReason
 from risk import RateLimiter, RateLimitSpec, ServerClock
 

@@ -531,7 +531,8 @@ class EkidenTestnet:
     def trade_dto(self, trade: PublicTrade) -> dict[str, Any]:
         inst = self.exchange.instruments[trade.symbol]
         return {"trade_id": str(trade.trade_id), "market": trade.symbol, "price": _price(inst, trade.price),
-                "size": _size(inst, trade.qty), "side": C.Side.BUY.value if trade.aggressor is Side.BUY else C.Side.SELL.value,
+                "size": _size(inst, trade.qty),
+                "side": C.Side.BUY.value if trade.aggressor is Side.BUY else C.Side.SELL.value,
                 "timestamp": self._iso(trade.ts_ms)}
 
     # =========================================================================================

@@ -209,7 +209,8 @@ async def test_order_lifecycle_create_amend_cancel(ekiden_quiet_testnet: EkidenT
             order = created.json()["data"]
             assert numbers_are_strings(order) == []
             assert (order["status"], order["price"], order["size"], order["filled_size"], order["client_order_id"],
-                    order["time_in_force"], order["leverage"]) == ("open", "1500.00", "0.500", "0.000", "c-1", "gtc", "10")
+                    order["time_in_force"], order["leverage"]) == (
+                "open", "1500.00", "0.500", "0.000", "c-1", "gtc", "10")
             oid = order["order_id"]
             got = (await c.private("GET", f"/v1/orders/{oid}")).json()["data"]
             assert got["order_id"] == oid
