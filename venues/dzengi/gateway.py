@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, Literal
@@ -416,7 +416,7 @@ class DzengiGateway(Gateway):
                 await self._bootstrap()
                 await nursery.start(self._stream.run)
                 if self._rest.has_credentials:
-                    await self._load_account_state()
+                    await self._retrying(self._load_account_state, "account state")
                     nursery.start_soon(self._poll_loop)
                 nursery.start_soon(self._clock_loop)
                 if self._rest.lane is not None and self._rest.has_credentials:
@@ -436,20 +436,26 @@ class DzengiGateway(Gateway):
         with trio.CancelScope(shield=True):
             await self._rest.aclose()
 
-    async def _bootstrap(self) -> None:
+    async def _retrying(self, step: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run a start-up step until it succeeds; wrong credentials end the run instead."""
         delay = self.config.reconnect_min_s
         while True:
             try:
-                await self._rest.sync_time()
-                info = await self._rest.exchange_info()
-                self._load_instruments(info)
-                break
+                await step()
+                return
             except AuthFailed:
                 raise
             except VenueError as e:
-                self._status(VenueState.DISCONNECTED, f"REST not available ({e}); retrying in {delay:.1f} s")
+                self._status(VenueState.DISCONNECTED, f"{what}: {e}; retrying in {delay:.1f} s")
                 await trio.sleep(delay)
                 delay = min(delay * 2, self.config.reconnect_max_s)
+
+    async def _bootstrap(self) -> None:
+        async def load() -> None:
+            await self._rest.sync_time()
+            self._load_instruments(await self._rest.exchange_info())
+
+        await self._retrying(load, "REST not available")
         self._started_ms = self._server_now_ms()
 
     def _load_instruments(self, info: Any) -> None:

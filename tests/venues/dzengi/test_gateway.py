@@ -24,6 +24,7 @@ import trio_websocket
 
 from backtest.faults import FaultSettings
 from engine import (
+    AuthFailed,
     BalanceUpdate,
     BookSnapshot,
     ConfigError,
@@ -357,6 +358,13 @@ async def test_balances_carry_the_per_asset_account_ids(dzengi_testnet: DzengiTe
             alice = dzengi_testnet.accounts["alice"]
             assert balances["USD"].account == str(dzengi_testnet.asset_account_id(alice, "USD"))
             assert balances["ETH"].free == 10 and balances["ETH"].locked == 0
+
+
+async def test_wrong_credentials_end_the_start_instead_of_retrying(dzengi_testnet: DzengiTestnet) -> None:
+    with trio.fail_after(30), pytest.raises(BaseExceptionGroup) as info:
+        async with gateway_on(dzengi_testnet, secret="not-alices-secret"):
+            pass  # pragma: no cover - never reached
+    assert info.group_contains(AuthFailed, match="-1022")
 
 
 async def test_market_data_only_without_credentials(dzengi_testnet: DzengiTestnet) -> None:
