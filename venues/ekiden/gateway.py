@@ -58,7 +58,9 @@ from engine import (
     OrderType,
     PositionUpdate,
     Quote,
+    RiskDenied,
     Trade,
+    TriotradeError,
     VenueError,
     VenueRejected,
     VenueState,
@@ -402,7 +404,10 @@ class EkidenGateway(Gateway):
 
     async def _private_auth(self, expired: bool) -> dict[str, Any]:
         if expired:
-            await self._rest.sync_time()
+            try:
+                await self._rest.sync_time()
+            except TriotradeError as e:  # sign with what we know; the next attempt tries again
+                log.warning("ekiden: clock sync before the private subscription failed: %s", e)
         creds = self._rest.credentials
         assert creds is not None
         return ws_auth_message(creds, self._rest.timestamp())
@@ -412,14 +417,14 @@ class EkidenGateway(Gateway):
             await trio.sleep(self.config.time_sync_s)
             try:
                 await self._rest.sync_time(rounds=1)
-            except VenueError as e:
+            except TriotradeError as e:  # venue trouble or our own rate budget: try again later
                 log.warning("ekiden: clock sync failed: %s", e)
 
     async def _job_worker(self) -> None:
         async for job in self._jobs_receive:
             try:
                 await job()
-            except VenueError as e:
+            except TriotradeError as e:  # venue trouble or our own rate budget: logged, not fatal
                 log.warning("ekiden: background request failed: %s", e)
 
     def _schedule(self, job: Callable[[], Any]) -> None:
@@ -589,6 +594,11 @@ class EkidenGateway(Gateway):
             self._by_venue[order.venue_order_id] = tracked
         return tracked
 
+    def _forget(self, tracked: _Tracked) -> None:
+        self._by_client.pop(tracked.client_order_id, None)
+        if tracked.venue_order_id:
+            self._by_venue.pop(tracked.venue_order_id, None)
+
     def _note(self, report: OrderReport) -> None:
         """Record what a report says about one of our orders (any path: answer, stream, query)."""
         tracked = self._by_client.get(report.client_order_id) or self._by_venue.get(report.venue_order_id)
@@ -604,8 +614,7 @@ class EkidenGateway(Gateway):
         for fill in report.fills:
             tracked.fills[fill.trade_id] = fill.qty
         if tracked.settled:
-            self._by_client.pop(tracked.client_order_id, None)
-            self._by_venue.pop(tracked.venue_order_id, None)
+            self._forget(tracked)
 
     def _order_body(self, order: Order) -> dict[str, Any]:
         if order.take_profit is not None or order.stop_loss is not None:
@@ -644,8 +653,12 @@ class EkidenGateway(Gateway):
     async def submit_order(self, order: Order) -> OrderReport:
         """``POST /v1/orders`` with our ``client_order_id``; see the module doc for the outcome policy."""
         body = self._order_body(order)
-        self._track(order)
-        data = await self._rest.create_order(body)
+        tracked = self._track(order)
+        try:
+            data = await self._rest.create_order(body)
+        except (VenueRejected, AuthFailed, RiskDenied):
+            self._forget(tracked)  # definite: the venue has nothing to report on it
+            raise
         report = self._report_of(data, order)
         self._note(report)
         return report
@@ -762,10 +775,12 @@ class EkidenGateway(Gateway):
             self._reconciliations += 1
             try:
                 report = await self._query(tracked.instrument, tracked.client_order_id, tracked.venue_order_id)
-            except VenueError as e:
+            except TriotradeError as e:
                 log.warning("ekiden: reconcile %s failed: %s", tracked.client_order_id, e)
                 continue
-            if report is not None:
+            if report is None:
+                self._forget(tracked)  # the venue never had it; the engine's reconciler says so too
+            else:
                 self._sink.send_execution(report)
         for balance in await self.balances():
             self._sink.send_execution(balance)

@@ -32,6 +32,7 @@ from engine import (
     Side,
     TimeInForce,
     Trade,
+    VenueRejected,
     VenueState,
     VenueStatus,
 )
@@ -321,3 +322,18 @@ async def test_unknown_configured_market_is_a_config_error(ekiden_quiet_testnet:
     gateway = EkidenGateway(config_for(ekiden_quiet_testnet, markets=["ETH-USD", "XRP-USD"]))
     with trio.fail_after(15), pytest.raises(ConfigError, match="XRP-USD"):
         await gateway.run(EventLanes())
+
+
+async def test_orders_are_tracked_only_until_settled(ekiden_quiet_testnet: EkidenTestnet) -> None:
+    with trio.fail_after(15):
+        async with running(config_for(ekiden_quiet_testnet)) as (gateway, events):
+            with pytest.raises(VenueRejected):  # post-only that would take: refused, nothing to track
+                await gateway.submit_order(order(gateway, Side.BUY, OrderType.LIMIT, "0.1", price="2500.00",
+                                                 client_id="t-1", post_only=True))
+            assert gateway.statistics().tracked_orders == 0
+            filled = order(gateway, Side.BUY, OrderType.MARKET, "0.1", client_id="t-2")
+            await gateway.submit_order(filled)
+            await events.wait_for(lambda e: isinstance(e, OrderReport) and e.client_order_id == "t-2" and e.fills)
+            resting = order(gateway, Side.BUY, OrderType.LIMIT, "0.1", price="1000.00", client_id="t-3")
+            await gateway.submit_order(resting)
+            assert gateway.statistics().tracked_orders == 1  # the filled one is settled, the resting one not
