@@ -734,16 +734,17 @@ class DzengiGateway(Gateway):
             self._set_status(tracked, OrderStatus.UNKNOWN)
             raise OutcomeUnknown(f"order {order.client_order_id}: the venue's answer is unreadable ({e})",
                                  venue=VENUE) from e
-        self._adopt(tracked, report.venue_order_id)
+        # the answer's fills first: a poll may already hold the same executions for this order,
+        # and adopting the venue id releases them
         for fill in report.fills:
             if fill.trade_id.startswith(f"{report.venue_order_id}#"):
                 tracked.provisional_qty += fill.qty
             else:
                 self._note_seen(symbol, fill.trade_id)
+        self._adopt(tracked, report.venue_order_id)
         tracked.filled = report.filled_qty or Decimal(0)
         tracked.last_key = (report.status, report.filled_qty)
         self._set_status(tracked, report.status)
-        self._flush_if_settled(symbol)
         self._account_due = True  # balances (and positions) moved or were locked
         self._touch(symbol)
         return report
@@ -952,6 +953,7 @@ class DzengiGateway(Gateway):
         if held:
             for fill in held.values():
                 self._consider_fill(attrs.evolve(fill, client_order_id=tracked.client_order_id))
+        self._flush_if_settled(tracked.instrument.symbol)
 
     def _symbol_unsettled(self, symbol: str) -> bool:
         """True while a fill on ``symbol`` might belong to an order we cannot name yet."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -683,6 +684,142 @@ async def test_stream_requests_pushes_and_both_dispatch_paths(dzengi_testnet: Dz
             assert stats.connected and stats.subscriptions == ("marketData.subscribe",) and stats.malformed == 0
             nursery.cancel_scope.cancel()
     assert states == [VenueState.CONNECTED]
+
+
+# =============================================================================================
+# fills of orders we cannot name yet (a scripted venue, deterministic)
+# =============================================================================================
+
+DATA = Path(__file__).parent / "data"
+
+
+class ScriptedVenue:
+    """Answers the gateway's REST calls from lists the test fills in; ``during_post`` runs mid-order."""
+
+    def __init__(self) -> None:
+        self.trades: list[dict[str, Any]] = []
+        self.open: list[dict[str, Any]] = []
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.answer: httpx.Response = httpx.Response(500)
+        self.during_post: Callable[[], Any] | None = None
+        self.paths: list[str] = []
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        name = request.url.path.rsplit("/", 1)[-1]
+        self.paths.append(f"{request.method} {name}")
+        now = int(time.time() * 1000)
+        if name == "time":
+            return httpx.Response(200, json={"serverTime": now})
+        if name == "exchangeInfo":
+            return httpx.Response(200, content=(DATA / "exchange_info.json").read_bytes())
+        if name == "myTrades":
+            return httpx.Response(200, json=self.trades)
+        if name == "openOrders":
+            return httpx.Response(200, json=self.open)
+        if name == "fetchOrder":
+            order_id = dict(httpx.QueryParams(request.url.query))["orderId"]
+            if order_id in self.orders:
+                return httpx.Response(200, json=self.orders[order_id])
+            return httpx.Response(400, json={"code": -2013, "msg": "Order does not exist."})
+        if name == "order" and request.method == "POST":
+            if self.during_post is not None:
+                await self.during_post()
+            return self.answer
+        if name == "account":
+            return httpx.Response(200, json={"balances": []})
+        if name == "tradingPositions":
+            return httpx.Response(200, json={"positions": []})
+        return httpx.Response(404, json={"code": -1000, "msg": "not scripted"})
+
+
+@asynccontextmanager
+async def scripted_gateway(**overrides: Any) -> AsyncIterator[tuple[DzengiGateway, ScriptedVenue, RecordingSink]]:
+    venue = ScriptedVenue()
+    values: dict[str, Any] = dict(base_url="http://venue.test", ws_url="ws://venue.test/connect", api_key=ALICE[0],
+                                  secret=ALICE[1], track_symbols=("BTC/USD",), recv_window_ms=200)
+    values.update(overrides)
+    gateway = DzengiGateway(DzengiConfig(**values), transport=httpx.MockTransport(venue.handle))
+    sink = RecordingSink()
+    gateway._sink = sink  # the REST side only: no stream, no background pollers
+    await gateway._bootstrap()
+    yield gateway, venue, sink
+    await gateway.aclose()
+
+
+def trade_row(order_id: str, trade_id: int, qty: str = "0.01", price: str = "30000.00") -> dict[str, Any]:
+    return {"symbol": "BTC/USD", "id": trade_id, "orderId": order_id, "price": price, "qty": qty,
+            "commission": "0.6", "commissionAsset": "USD", "time": int(time.time() * 1000), "isBuyer": True,
+            "isMaker": False}
+
+
+def result_answer(order_id: str, status: str = "FILLED", executed: str = "0.01", **extra: Any) -> httpx.Response:
+    return httpx.Response(200, json={"symbol": "BTC/USD", "orderId": order_id, "transactTime": int(time.time() * 1000),
+                                     "price": "30000.00", "origQty": "0.01", "executedQty": executed,
+                                     "status": status, "timeInForce": "GTC", "type": "MARKET", "side": "BUY",
+                                     **extra})
+
+
+@pytest.mark.parametrize("answer_fills", [False, True])
+async def test_a_fill_polled_while_its_order_is_in_flight_waits_for_the_answer(answer_fills: bool) -> None:
+    with trio.fail_after(10):
+        async with scripted_gateway() as (gw, venue, sink):
+            inst = gw.instrument("BTC/USD")
+            venue.trades = [trade_row("V-1", 5)]
+            venue.during_post = functools.partial(gw.poll_once, account=False)
+            fills = [{"price": "30000.00", "qty": "0.01", "commission": "0.6", "commissionAsset": "USD",
+                      "tradeId": 5}] if answer_fills else []
+            venue.answer = result_answer("V-1", fills=fills)
+            report = await gw.submit_order(market(inst, "c-1", Side.BUY, "0.01"))
+            assert "GET myTrades" in venue.paths  # the poll did run while the order was in flight
+            if answer_fills:
+                assert [f.trade_id for f in report.fills] == ["5"] and sink.of(Fill) == []
+            else:
+                (fill,) = sink.of(Fill)  # held back, then released under our id, once
+                assert (fill.client_order_id, fill.trade_id) == ("c-1", "5")
+            await gw.poll_once(account=False)
+            assert len(sink.of(Fill)) == (0 if answer_fills else 1)
+
+
+async def test_a_fill_of_an_unresolved_order_waits_until_query_finds_the_order() -> None:
+    with trio.fail_after(10):
+        async with scripted_gateway() as (gw, venue, sink):
+            inst = gw.instrument("BTC/USD")
+            venue.answer = httpx.Response(502, text="Bad Gateway")
+            order = market(inst, "c-2", Side.BUY, "0.01")
+            with pytest.raises(OutcomeUnknown):
+                await gw.submit_order(order)
+            # the venue did take it, and it filled
+            venue.trades = [trade_row("V-2", 6), trade_row("V-9", 7)]
+            venue.orders["V-2"] = {"orderId": "V-2", "symbol": "BTC/USD", "quantity": "0.01", "price": "0",
+                                   "timestamp": int(time.time() * 1000), "status": "FILLED", "type": "MARKET",
+                                   "side": "BUY", "execQuantity": "0.01", "execPrice": "30000.00"}
+            venue.orders["V-9"] = dict(venue.orders["V-2"], orderId="V-9", quantity="5")  # not ours: other qty
+            await gw.poll_once(account=False)
+            assert sink.of(Fill) == []  # whose are they? not known yet: held back
+            report = await gw.query_order(order)
+            assert report is not None and (report.venue_order_id, report.status) == ("V-2", OrderStatus.FILLED)
+            assert [(f.client_order_id, f.trade_id) for f in sink.of(Fill)] == [("c-2", "6"), ("", "7")]
+            await gw.poll_once(account=False)
+            assert len(sink.of(Fill)) == 2
+
+
+async def test_query_of_an_order_that_left_no_trace_is_none_and_releases_held_fills() -> None:
+    with trio.fail_after(10):
+        async with scripted_gateway() as (gw, venue, sink):
+            inst = gw.instrument("BTC/USD")
+            order = limit(inst, "c-3", Side.BUY, "0.01", Decimal("100"))
+            with pytest.raises(OutcomeUnknown):
+                await gw.submit_order(order)
+            venue.trades = [trade_row("V-3", 8)]
+            venue.orders["V-3"] = {"orderId": "V-3", "symbol": "BTC/USD", "quantity": "0.01", "price": "30000.00",
+                                   "timestamp": int(time.time() * 1000), "status": "FILLED", "type": "LIMIT",
+                                   "side": "BUY"}  # a different price: not the order we sent
+            await gw.poll_once(account=False)
+            assert sink.of(Fill) == []
+            assert await gw.query_order(order) is None
+            assert [(f.client_order_id, f.venue_order_id) for f in sink.of(Fill)] == [("", "V-3")]
+            assert gw.statistics().unresolved_orders == 0
+            assert [p for p in venue.paths if p.startswith("POST")] == ["POST order"]  # never resent
 
 
 # =============================================================================================
