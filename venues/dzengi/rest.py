@@ -69,6 +69,20 @@ __all__ = [
 
 log = logging.getLogger("venues.dzengi.rest")
 
+
+class _RedactRequestLines(logging.Filter):
+    """httpx logs each request's URL at INFO; signed URLs carry ``signature=``: redact it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(redact(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, _RedactRequestLines) for f in _httpx_log.filters):
+    _httpx_log.addFilter(_RedactRequestLines())
+
 AUTH_CODES = frozenset({ErrorCode.INVALID_TIMESTAMP, ErrorCode.INVALID_SIGNATURE, ErrorCode.BAD_API_KEY_FMT,
                         ErrorCode.REJECTED_MBX_KEY})
 "Error codes that mean our credentials, signature or clock were refused."

@@ -509,3 +509,15 @@ async def test_lane_maintenance_keeps_a_warm_connection_ready() -> None:
             assert lane.connections_opened >= 2 and request_lines.count(request_lines[0]) == 2
             await rest.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def test_request_logs_never_show_signatures_or_keys(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    rest = make_rest(lambda request: httpx.Response(200, json={"balances": []}))
+    with trio.fail_after(5):
+        await rest.account()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("GET" in line and "/api/v1/account" in line for line in lines)
+    text = "\n".join(lines)
+    assert "signature=***" in text and KEY not in text and SECRET not in text
+    assert not any(len(part) == 64 for line in lines for part in line.replace("&", " ").replace("=", " ").split())
