@@ -86,10 +86,33 @@ def demo_specs() -> Sequence[StrategySpec]:
     return [StrategySpec("sma", SmaCross, params)]
 
 
-def run_demo(out: Path) -> int:
-    """Backtest the SMA crossover on the bundled data set and write the report to ``out``."""
+def run_demo(out: Path, *, live_s: float = 15.0) -> int:
+    """Backtest the SMA crossover on the bundled data set (report to ``out``), then trade the
+    trade-flow example for ``live_s`` seconds against a local venue testnet served in-process."""
+    import trio
+
+    from engine._live_app import demo_live, summary
+
     dataset = open_dataset(demo_dataset_path())
-    print(f"triotrade demo: SMA crossover (10/30) on the bundled data set {dataset.path}", file=sys.stderr)
+    print(f"triotrade demo 1/2: backtest of the SMA crossover (10/30) on the bundled data set {dataset.path}",
+          file=sys.stderr)
     settings = BacktestSettings(name="demo-sma-crossover", seed=7)
     result = run_backtest(dataset, demo_specs(), settings, risk=build_risk({}, source="demo"))
-    return _finish(result, out)
+    code = _finish(result, out)
+    if live_s <= 0:
+        return code
+    print(f"\ntriotrade demo 2/2: the trade-flow strategy for {live_s:g} s against a local testnet on "
+          "127.0.0.1 (real HTTP + websocket, signed requests)", file=sys.stderr)
+    runner = trio.run(lambda: demo_live(live_s))
+    engine = runner.engine
+    print("\nLive run against the local testnet")
+    print("----------------------------------")
+    by_status: dict[str, int] = {}
+    for order in engine.orders.values():
+        by_status[order.status.value] = by_status.get(order.status.value, 0) + 1
+    print(f"  orders                {sum(by_status.values())} ({', '.join(f'{k} {v}' for k, v in sorted(by_status.items()))})")
+    print(f"  fills                 {len(engine.fills)}")
+    for fill in engine.fills[-5:]:
+        print(f"    {fill.side.name:4s} {fill.qty} {fill.instrument.key} @ {fill.price} fee {fill.fee} {fill.fee_asset}")
+    print(summary(runner))
+    return code

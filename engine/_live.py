@@ -40,6 +40,7 @@ from ._events import (
     PositionUpdate,
     Quote,
     Trade,
+    VenueState,
     VenueStatus,
 )
 from ._gateway import DataKind, Gateway, OrderReport, Unsupported
@@ -278,7 +279,8 @@ class LiveRunner:
             elif kind is InstrumentUpdate:
                 engine.add_instrument(event.instrument)
             elif kind is VenueStatus:
-                log.warning("%s: %s %s", event.venue, event.state.value, event.detail)
+                level = logging.INFO if event.state is VenueState.CONNECTED else logging.WARNING
+                log.log(level, "%s: %s %s", event.venue, event.state.value, event.detail)
             engine.fire_timers(clock.now_ns())
 
     async def _timers(self) -> None:

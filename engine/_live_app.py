@@ -19,7 +19,7 @@ from ._live import LiveRunner, LiveSettings
 from ._portfolio import Portfolio
 from ._runconfig import LiveConfig, StrategySpec, load_live_config, resolve_strategies
 
-__all__ = ["add_commands", "build_gateways", "run_live", "record"]
+__all__ = ["add_commands", "build_gateways", "run_live", "record", "demo_live", "summary"]
 
 log = logging.getLogger("triotrade.live")
 
@@ -47,6 +47,11 @@ def build_gateways(config: LiveConfig, *, with_credentials: bool) -> dict[str, G
 
     gateways: dict[str, Gateway] = {}
     for i, entry in enumerate(config.venues):
+        leaked = sorted({"api_key", "secret", "apikey", "private_key"} & {k.lower() for k in entry.options})
+        if leaked:
+            raise ConfigError(f"credentials do not belong in a config file ({', '.join(leaked)}); use "
+                              "[venues.credentials] with api_key_env/secret_env or a 0600 key_file",
+                              path=config.source, key=f"venues[{i}].options")
         module = venue_module(entry.venue)
         credentials = None
         if with_credentials:
@@ -228,3 +233,32 @@ def _record_main(args: argparse.Namespace) -> int:
         print(f"{name}: {n} rows")
     print(f"recorded into {args.out}")
     return 0
+
+
+async def demo_live(duration_s: float = 15.0, *, seed: int = 7) -> LiveRunner:
+    """Serve the demo venue's local testnet in this nursery and trade an example strategy on it.
+
+    Everything goes over real HTTP and websocket on 127.0.0.1, signed with a throw-away key, through
+    the same gateway, risk checks and engine as a live run.
+    """
+    import secrets
+
+    from venues import DEMO_VENUE, venue_module
+
+    from ._runconfig import RunSettings, StrategyConfig, VenueEntry
+    from ._secrets import Credentials
+
+    module = venue_module(DEMO_VENUE)
+    credentials = Credentials(secrets.token_hex(16), secrets.token_hex(32))
+    async with module.open_local_testnet(credentials.api_key, credentials.secret, seed=seed) as options:
+        gateway = module.make_gateway(options, credentials, source="demo")
+        instrument = f"{gateway.venue}:{module.DEMO_SYMBOL}"
+        config = LiveConfig(
+            venues=[VenueEntry(DEMO_VENUE, dict(options))],
+            strategies=[StrategyConfig("strategies.trade_flow:TradeFlow", "flow",
+                                       {"instrument": instrument, "qty": "0.01", "threshold": "0.02",
+                                        "half_life_trades": 5.0, "min_hold_trades": 5})],
+            name="demo-live",
+            run=RunSettings(status_interval_s=5.0, shutdown_grace_s=5.0),
+        )
+        return await run_live(config, "live", gateways={gateway.venue: gateway}, duration_s=duration_s)

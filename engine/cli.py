@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="backtest the example strategy on the bundled data and print the report")
     demo.add_argument("--out", type=Path, default=Path("triotrade-demo"), help="folder for the report files")
+    demo.add_argument("--live-seconds", type=float, default=15.0,
+                      help="how long to trade against the local testnet after the backtest (0: skip)")
     demo.set_defaults(func=_cmd_demo)
 
     bt = sub.add_parser("backtest", help="run a backtest described by a TOML config")
@@ -91,7 +93,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from backtest.app import run_demo
 
-    return run_demo(args.out)
+    return run_demo(args.out, live_s=args.live_seconds)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,12 @@ def test_unknown_top_level_key(tmp_path: Path, capsys) -> None:  # type: ignore[
 
 
 def test_demo_runs_from_a_clean_directory(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out")],
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
+                           "--live-seconds", "6"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "Fills hash" in proc.stdout
+    assert "Live run against the local testnet" in proc.stdout
+    assert "[final]" in proc.stdout and "errors 0" in proc.stdout
     for name in ("fills.csv", "orders.csv", "equity.csv", "stats.json", "report.html"):
         assert (tmp_path / "out" / name).is_file()

@@ -11,6 +11,9 @@ outside ``venues/`` names a venue):
     public data only).
 ``add_testnet_arguments(parser)`` / ``run_testnet(args) -> int``
     the ``triotrade testnet <venue>`` command.
+``open_local_testnet(api_key, secret, *, seed)``
+    async context manager: a local testnet with one funded account; yields the options table
+    that points the gateway at it. ``DEMO_SYMBOL`` names the instrument the demo trades there.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import argparse
 import importlib
 from types import ModuleType
 
-__all__ = ["VENUES", "venue_module", "add_venue_commands"]
+__all__ = ["VENUES", "DEMO_VENUE", "venue_module", "add_venue_commands"]
 
 VENUES: tuple[str, ...] = ("dzengi", "ekiden")
 "Venue packages that implement the uniform interface, in the order the CLI lists them."
+
+DEMO_VENUE = "dzengi"
+"The venue whose local testnet ``triotrade demo`` trades against."
 
 
 def venue_module(name: str) -> ModuleType:

@@ -24,12 +24,15 @@ Exports the gateway and its config, plus the uniform venue interface of :mod:`ve
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 from .gateway import DzengiConfig as DzengiConfig, DzengiGateway as DzengiGateway
 
-__all__ = ["DzengiConfig", "DzengiGateway", "make_gateway", "add_testnet_arguments", "run_testnet"]
+__all__ = ["DzengiConfig", "DzengiGateway", "make_gateway", "add_testnet_arguments", "run_testnet",
+           "open_local_testnet", "DEMO_SYMBOL"]
 
 
 def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
@@ -61,3 +64,23 @@ def run_testnet(args: argparse.Namespace) -> int:
 
     run = getattr(testnet, "run_testnet", None) or testnet._run
     return int(run(args))
+
+
+DEMO_SYMBOL = "BTC/USD"
+"The instrument the demo trades on this venue's local testnet."
+
+
+@asynccontextmanager
+async def open_local_testnet(api_key: str, secret: str, *, seed: int = 0) -> AsyncIterator[dict[str, Any]]:
+    """Serve a local testnet with one funded account for the duration of the block.
+
+    Yields the ``[venues.options]`` table that points this venue's gateway at it (the account's
+    credentials are passed to :func:`make_gateway` separately, as in a real run).
+    """
+    from backtest.exchange import AccountConfig
+
+    from .testnet import open_dzengi_testnet
+
+    account = AccountConfig(name="demo", api_key=api_key, secret=secret, balances={"USD": Decimal(100_000), "BTC": Decimal(2)})
+    async with open_dzengi_testnet([account], seed=seed) as testnet:
+        yield {"base_url": testnet.url, "ws_url": testnet.ws_url, **{"poll_fast_s": 0.25, "poll_slow_s": 1.0, "account_poll_s": 2.0}}
