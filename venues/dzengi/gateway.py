@@ -161,8 +161,8 @@ class DzengiConfig(TomlConfig):
     "Our own order-rate budget (the lower of this and the venue's published limit applies)."
     max_rate_wait_s: float = 2.0
     "Longest a request waits for a rate-limit slot before it is refused locally (nothing sent)."
-    fast_order_lane: bool = True
-    "Send order commands on pre-built HTTP/1.1 keep-alive connections (lowest latency)."
+    lean_http: bool = True
+    "Requests on the gateway's own HTTP/1.1 keep-alive pool (lowest latency and CPU); False: httpx for all."
     track_symbols: tuple[str, ...] = ()
     "Symbols whose fills are polled even if no order was placed through this gateway."
     leverage_account_id: str = ""
@@ -325,7 +325,7 @@ class DzengiGateway(Gateway):
             recv_window_ms=config.recv_window_ms,
             timeout_s=config.http_timeout_s,
             transport=transport,
-            fast_orders=None if config.fast_order_lane else False,
+            lean_http=None if config.lean_http else False,
             stream_wrapper=http_stream_wrapper,
             request_weight_per_min=config.request_weight_per_min,
             orders_per_s=config.orders_per_s,

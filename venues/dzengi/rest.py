@@ -4,7 +4,7 @@ Layers (like httpx's): :class:`DzengiRest` builds the parameters, takes tokens f
 :class:`RateScope` of the request (waiting first, so a wait never ages a signature), signs the exact
 wire bytes with :mod:`venues.dzengi.signer` (timestamp = local clock + the estimated server
 offset), then sends it on an ``httpx.AsyncClient`` — or, for
-order commands on the hot path, on :class:`OrderLane`, a lean HTTP/1.1 keep-alive connection pool
+order commands on the hot path, on :class:`Http11Lane`, a lean HTTP/1.1 keep-alive connection pool
 that writes pre-built request bytes straight to the socket (httpx costs ~0.5 ms per request
 before the first byte leaves on a small machine; the lane ~30 µs). Both paths end in the same
 two functions, :func:`raise_for_response` and :func:`raise_for_transport`, which are the only
@@ -62,7 +62,7 @@ __all__ = [
     "TransportFailure",
     "raise_for_response",
     "raise_for_transport",
-    "OrderLane",
+    "Http11Lane",
     "StreamWrapper",
     "DzengiRest",
 ]
@@ -361,7 +361,7 @@ def _readable_now(fileno: int) -> bool:
     return bool(readable)
 
 
-class OrderLane:
+class Http11Lane:
     """A small pool of HTTP/1.1 keep-alive connections for latency-critical requests.
 
     One request in flight per connection (no pipelining). An idle connection is reused if it is
@@ -398,7 +398,11 @@ class OrderLane:
         fileno = _fileno_of(stream)  # trio sets TCP_NODELAY on its socket streams
         if self._ssl_context is not None:
             tls = trio.SSLStream(stream, self._ssl_context, server_hostname=self._host, https_compatible=True)
-            await tls.do_handshake()  # now, not on the first order
+            try:
+                await tls.do_handshake()  # now, not on the first order
+            except BaseException:
+                _socket_of(stream).close()
+                raise
             stream = tls
         if self._wrapper is not None:
             stream = self._wrapper(stream)
@@ -463,6 +467,10 @@ class OrderLane:
                 if conn is not None:
                     self._discard(conn)
                 raise TransportFailure(f"{type(e).__name__}: {e}", sent=sent) from e
+            except BaseException:  # cancelled mid-request: the connection's state is unknown
+                if conn is not None:
+                    self._discard(conn)
+                raise
             if keep:
                 conn.idle_since = trio.current_time()
                 self._idle.append(conn)
@@ -502,6 +510,9 @@ class OrderLane:
                             trio.TooSlowError):
                         self._discard(conn)
                         continue
+                    except BaseException:
+                        self._discard(conn)
+                        raise
                     if keep and response.status < 500:
                         conn.idle_since = trio.current_time()
                         self._idle.append(conn)
@@ -622,9 +633,11 @@ def _wall_ms() -> int:
 class DzengiRest:
     """Signed and public REST calls to one Dzengi host (one account's credentials, or none).
 
-    ``transport`` plugs an ``httpx`` transport in (``httpx.MockTransport`` in unit tests); with a
-    transport given, order commands use httpx too unless ``fast_orders`` is forced. The server
-    clock offset (:meth:`sync_time`) goes into every ``timestamp``.
+    Requests go out on :class:`Http11Lane` (``lean_http``, the default without a custom
+    transport) or on an ``httpx.AsyncClient``: ``transport`` plugs an ``httpx`` transport in
+    (``httpx.MockTransport`` in unit tests), and ``lean_http=False`` uses httpx for everything
+    (e.g. behind an HTTP proxy, which the lane does not speak). The server clock offset
+    (:meth:`sync_time`) goes into every ``timestamp``.
     """
 
     def __init__(
@@ -636,7 +649,7 @@ class DzengiRest:
         recv_window_ms: int = 5000,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
-        fast_orders: bool | None = None,
+        lean_http: bool | None = None,
         stream_wrapper: StreamWrapper | None = None,
         request_weight_per_min: int = 1200,
         orders_per_s: int = 10,
@@ -657,9 +670,10 @@ class DzengiRest:
         "Timestamps are sent this much behind the estimated server time (the venue refuses the future)."
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s, transport=transport,
                                        headers={"User-Agent": "triotrade"})
-        use_lane = (transport is None) if fast_orders is None else fast_orders
-        self.lane: OrderLane | None = (OrderLane(self.base_url, timeout_s=timeout_s, stream_wrapper=stream_wrapper)
-                                       if use_lane else None)
+        use_lane = (transport is None) if lean_http is None else lean_http
+        self.lane: Http11Lane | None = (
+            Http11Lane(self.base_url, timeout_s=timeout_s, stream_wrapper=stream_wrapper, min_idle=2)
+            if use_lane else None)
         self.weights = RateScope("request weight", [(request_weight_per_min, 60.0)], max_wait_s=max_rate_wait_s)
         self.orders = RateScope("orders", [(orders_per_s, 1.0)], max_wait_s=max_rate_wait_s)
         self._clock_stale = False
@@ -689,7 +703,7 @@ class DzengiRest:
         return endpoint.path(self.version)
 
     async def maintain_lane(self) -> None:
-        """Keep the order lane's connections open and warm (``GET time`` on idle ones); never returns."""
+        """Keep the lane's connections open and warm (``GET time`` on idle ones); never returns."""
         if self.lane is None:
             await trio.sleep_forever()
             return
@@ -724,7 +738,7 @@ class DzengiRest:
         """An unsigned GET."""
         query = encode_params(params)
         await self.weights.acquire(weight or _WEIGHTS.get(endpoint.value, 1))
-        return await self._via_httpx("GET", self.path(endpoint), query, "", {}, what=f"GET {endpoint.value}",
+        return await self._send("GET", self.path(endpoint), query, "", {}, what=f"GET {endpoint.value}",
                                      command=False)
 
     async def get_signed(self, endpoint: Endpoint, params: Sequence[tuple[str, object]] = (), *,
@@ -736,7 +750,7 @@ class DzengiRest:
             await self.weights.acquire(weight or _WEIGHTS.get(endpoint.value, 1))
             signed = sign_request(creds, params, self.timestamp_ms(), self.recv_window_ms)
             try:
-                return await self._via_httpx("GET", self.path(endpoint), signed.query, "", signed.headers,
+                return await self._send("GET", self.path(endpoint), signed.query, "", signed.headers,
                                              what=f"GET {endpoint.value}", command=False)
             except ClockRejected:
                 if attempt == 2:
@@ -749,8 +763,25 @@ class DzengiRest:
             raise AuthFailed("this request needs an API key and secret; none are configured", venue=VENUE)
         return self._credentials
 
-    async def _via_httpx(self, method: str, path: str, query: str, body: str, headers: Mapping[str, str], *,
+    async def _send(self, method: str, path: str, query: str, body: str, headers: Mapping[str, str], *,
                          what: str, command: bool) -> Any:
+        lane = self.lane
+        if lane is not None:
+            target = f"{lane.prefix}{path}?{query}" if query else f"{lane.prefix}{path}"
+            lines = [f"{method} {target} HTTP/1.1", f"Host: {lane.host_header}", "User-Agent: triotrade"]
+            lines.extend(f"{name}: {value}" for name, value in headers.items())
+            payload = body.encode()
+            if body:
+                lines.append(f"Content-Type: {_FORM}")
+            if body or method != "GET":
+                lines.append(f"Content-Length: {len(payload)}")
+            data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+            self.requests_sent += 1
+            try:
+                raw = await lane.request(data)
+            except TransportFailure as e:
+                raise_for_transport(e, what=what, command=command)
+            return self._decode(raw, what=what, command=command)
         url = f"{path}?{query}" if query else path
         request_headers = dict(headers)
         if body:
@@ -846,7 +877,7 @@ class DzengiRest:
             except TransportFailure as e:
                 raise_for_transport(e, what="POST order", command=True)
             return self._decode(raw, what="POST order", command=True)
-        return await self._via_httpx("POST", self._order_path, "", body.decode(), {API_KEY_HEADER: creds.api_key},
+        return await self._send("POST", self._order_path, "", body.decode(), {API_KEY_HEADER: creds.api_key},
                                      what="POST order", command=True)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Any:
@@ -855,17 +886,7 @@ class DzengiRest:
         creds = self._creds()
         signed = sign_request(creds, [("symbol", symbol), ("orderId", order_id)], self.timestamp_ms(),
                               self.recv_window_ms)
-        if self.lane is not None:
-            data = (f"DELETE {self.lane.prefix}{self._order_path}?{signed.query} HTTP/1.1\r\n"
-                    f"Host: {self.lane.host_header}\r\n{API_KEY_HEADER}: {creds.api_key}\r\n"
-                    f"User-Agent: triotrade\r\nContent-Length: 0\r\n\r\n").encode("latin-1")
-            self.requests_sent += 1
-            try:
-                raw = await self.lane.request(data)
-            except TransportFailure as e:
-                raise_for_transport(e, what="DELETE order", command=True)
-            return self._decode(raw, what="DELETE order", command=True)
-        return await self._via_httpx("DELETE", self._order_path, signed.query, "", signed.headers,
+        return await self._send("DELETE", self._order_path, signed.query, "", signed.headers,
                                      what="DELETE order", command=True)
 
     @staticmethod

@@ -496,17 +496,18 @@ async def test_lane_maintenance_keeps_a_warm_connection_ready() -> None:
             assert lane is not None
             nursery.start_soon(functools.partial(lane.maintain, b"GET /api/v1/time HTTP/1.1\r\nHost: x\r\n\r\n",
                                                  refresh_s=0.2))
-            while lane.idle_connections < 1:
+            while lane.idle_connections < lane.min_idle:
                 await trio.sleep(0.01)
-            assert lane.connections_opened == 1
-            await rest.new_order(ORDER_PARAMS)  # on the pre-opened connection, which the server then closes
-            while lane.idle_connections < 1:
+            assert lane.connections_opened == lane.min_idle == 2
+            await rest.new_order(ORDER_PARAMS)  # on a pre-opened connection, which the server then closes
+            assert lane.connections_opened == 2
+            while lane.idle_connections < lane.min_idle:
                 await trio.sleep(0.01)
-            assert lane.connections_opened == 2  # replaced in the background, not on the next order
+            assert lane.connections_opened == 3  # replaced in the background, not on the next order
             while not any(line.startswith("GET /api/v1/time") for line in request_lines):
                 await trio.sleep(0.01)  # an idle connection is kept warm
             await rest.new_order(ORDER_PARAMS)
-            assert lane.connections_opened >= 2 and request_lines.count(request_lines[0]) == 2
+            assert request_lines.count(request_lines[0]) == 2
             await rest.aclose()
             nursery.cancel_scope.cancel()
 
