@@ -123,6 +123,7 @@ class SyntheticMarket:
             if rows:
                 self._replay[target.base] = rows
                 self.mids[target.base] = rows[0][0]
+                self._replay_pos = 1  # the first record sets the opening mid; steps continue from the next
 
     # -- pricing helpers ------------------------------------------------------------------------
     def _ticks(self, inst: Instrument, mid: Decimal, bps: int) -> Decimal:
