@@ -145,3 +145,25 @@ async def test_a_recording_drives_the_local_testnet_market(tmp_path: Path) -> No
                 testnet.market.step()
                 seen.append(testnet.market.mids["BTC"])
     assert seen == prices
+
+
+async def test_one_strategy_class_on_two_venues_at_once() -> None:
+    dz, ek = venue_module("dzengi"), venue_module("ekiden")
+    key, secret = "k" * 16, "s" * 32
+    from engine._secrets import Credentials
+
+    with trio.fail_after(60):
+        async with dz.open_local_testnet(key, secret, seed=8) as dz_opts, \
+                ek.open_local_testnet(key, secret, seed=9) as ek_opts:
+            creds = Credentials(key, secret)
+            gateways = {"dzengi": dz.make_gateway(dz_opts, creds), "ekiden": ek.make_gateway(ek_opts, creds)}
+            config = LiveConfig(venues=[VenueEntry("dzengi", dict(dz_opts)), VenueEntry("ekiden", dict(ek_opts))],
+                                strategies=[StrategyConfig("strategies.trade_flow:TradeFlow", "a",
+                                                           flow(f"dzengi:{dz.DEMO_SYMBOL}").params),
+                                            StrategyConfig("strategies.trade_flow:TradeFlow", "b",
+                                                           flow(f"ekiden:{ek.DEMO_SYMBOL}").params)],
+                                run=RunSettings(status_interval_s=0))
+            runner = await run_live(config, "live", gateways=gateways, duration_s=8)
+    venues_traded = {o.instrument.venue for o in runner.engine.orders.values()}
+    assert venues_traded == {"dzengi", "ekiden"}
+    assert not runner.engine.failures and not runner.engine.alarms

@@ -1,0 +1,24 @@
+"""Every shipped config file loads and validates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backtest.config import load_backtest_config, resolve_strategies
+from engine._runconfig import load_live_config
+from engine._runconfig import resolve_strategies as resolve_live
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+LIVE = {"dzengi_local.toml", "both_venues.toml"}
+
+
+@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.toml") if p.name != "testnet_accounts.toml"),
+                         ids=lambda p: p.name)
+def test_shipped_configs_validate(path: Path) -> None:
+    if path.name in LIVE:
+        config = load_live_config(path)
+        assert resolve_live(config.strategies, config.source)
+    else:
+        assert resolve_strategies(load_backtest_config(path))
