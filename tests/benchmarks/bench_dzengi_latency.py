@@ -17,7 +17,9 @@ Also printed: the REST order round trip (``submit_order`` call → report), p50/
 
 Run: ``python tests/benchmarks/bench_dzengi_latency.py [--events N] [--busy-poll]`` (default 10000).
 ``--busy-poll`` keeps the client's event loop spinning between frames (no idle sleep: on a
-virtual machine an idle CPU is descheduled and comes back with cold caches).
+virtual machine an idle CPU is descheduled and comes back with cold caches). ``--floor`` also
+prints this machine's floor for the same kind of path with no work in it (socket read → one trio
+hop → socket write), to read the figures against.
 """
 
 from __future__ import annotations
@@ -72,6 +74,51 @@ def serve(accounts: str, step_ms: int) -> None:
             await trio.sleep_forever()
 
     trio.run(main)
+
+
+def serve_raw(period_ms: int) -> None:
+    """Child process for ``--floor``: push 150-byte messages on one socket, swallow the other."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    print(listener.getsockname()[1], flush=True)
+    push, _ = listener.accept()
+    sink, _ = listener.accept()
+    sink.setblocking(False)
+    message = b"x" * 150
+    while True:
+        push.send(message)
+        time.sleep(period_ms / 1000)
+        try:
+            while sink.recv(65536):
+                pass
+        except BlockingIOError:
+            pass
+
+
+async def measure_floor(port: int, events: int) -> list[int]:
+    """The bare floor of this machine: socket read → one trio hop → socket write, nothing else."""
+    push = await trio.open_tcp_stream("127.0.0.1", port)
+    out = await trio.open_tcp_stream("127.0.0.1", port)
+    send, receive = trio.open_memory_channel[int](16)
+    latencies: list[int] = []
+
+    async def reader() -> None:
+        while True:
+            await push.receive_some(65536)
+            send.send_nowait(time.perf_counter_ns())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        async for arrived in receive:
+            latencies.append(time.perf_counter_ns() - arrived)
+            await out.send_all(b"y" * 300)
+            if len(latencies) >= events:
+                break
+        nursery.cancel_scope.cancel()
+    return latencies
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,10 +257,16 @@ def main() -> None:
     parser.add_argument("--step-ms", type=int, default=2, help="synthetic market step period of the testnet")
     parser.add_argument("--busy-poll", action="store_true",
                         help="keep the client's event loop spinning instead of sleeping between frames")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure this machine's floor: socket read -> one trio hop -> socket write")
     parser.add_argument("--serve", nargs=2, metavar=("ACCOUNTS", "STEP_MS"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-raw", type=int, metavar="PERIOD_MS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
+        return
+    if args.serve_raw:
+        serve_raw(args.serve_raw)
         return
     with tempfile.TemporaryDirectory() as tmp:
         accounts = Path(tmp) / "accounts.toml"
@@ -234,6 +287,18 @@ def main() -> None:
         finally:
             child.terminate()
             child.wait(10)
+    if args.floor:
+        raw = subprocess.Popen([sys.executable, __file__, "--serve-raw", str(args.step_ms)], stdout=subprocess.PIPE,
+                               text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=str(ROOT))
+        try:
+            assert raw.stdout is not None
+            floor = trio.run(measure_floor, int(raw.stdout.readline()), min(args.events, 5000))
+        finally:
+            raw.terminate()
+            raw.wait(10)
+        print(f"machine floor (socket read -> one trio hop -> socket write), {len(floor)} events:")
+        print(f"  p50 {percentile(floor, 0.50):8.1f} us")
+        print(f"  p99 {percentile(floor, 0.99):8.1f} us")
 
 
 if __name__ == "__main__":
