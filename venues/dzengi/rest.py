@@ -1,12 +1,13 @@
-"""Dzengi REST client: request → sign → rate-limit scope → send, and the venue's errors in one place.
+"""Dzengi REST client: request → rate-limit scope → sign → send, and the venue's errors in one place.
 
 Layers (like httpx's): :class:`DzengiRest` builds the parameters, takes tokens from the
 :class:`RateScope` of the request (waiting first, so a wait never ages a signature), signs the exact
 wire bytes with :mod:`venues.dzengi.signer` (timestamp = local clock + the estimated server
-offset), then sends it on an ``httpx.AsyncClient`` — or, for
-order commands on the hot path, on :class:`Http11Lane`, a lean HTTP/1.1 keep-alive connection pool
-that writes pre-built request bytes straight to the socket (httpx costs ~0.5 ms per request
-before the first byte leaves on a small machine; the lane ~30 µs). Both paths end in the same
+offset), then sends it on :class:`Http11Lane`, a lean HTTP/1.1 keep-alive connection pool that
+writes pre-built request bytes straight to the socket (httpx costs ~0.5 ms of CPU per request
+before the first byte leaves on a small machine; the lane ~30 µs) — or on an
+``httpx.AsyncClient`` when a custom transport is plugged in (``httpx.MockTransport`` in tests) or
+``lean_http=False`` (e.g. behind an HTTP proxy). Both paths end in the same
 two functions, :func:`raise_for_response` and :func:`raise_for_transport`, which are the only
 place where the venue's answers become errors:
 
