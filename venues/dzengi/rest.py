@@ -484,10 +484,12 @@ class Http11Lane:
                 self._wake.set()  # the maintainer opens a replacement off the hot path
 
     async def maintain(self, keepalive_request: bytes, *, refresh_s: float = 2.0,
-                       may_send: Callable[[], bool] = lambda: True) -> None:
+                       may_send: Callable[[], bool] = lambda: True,
+                       on_answer: Callable[[RawResponse], None] = lambda answer: None) -> None:
         """Forever: keep ``min_idle`` idle connections open; send ``keepalive_request`` (a cheap
-        request whose answer is read and dropped) on any connection idle for ``refresh_s``, so the
-        server does not time it out. ``may_send`` asks the rate scope first."""
+        request) on any connection idle for ``refresh_s``, so the server does not time it out.
+        ``may_send`` asks the rate scope first; ``on_answer`` sees each answer (a 429 to a
+        keep-alive request must slow everything down like any other)."""
         while True:
             with trio.move_on_after(refresh_s / 2):
                 await self._wake.wait()
@@ -514,6 +516,7 @@ class Http11Lane:
                     except BaseException:
                         self._discard(conn)
                         raise
+                    on_answer(response)
                     if keep and response.status < 500:
                         conn.idle_since = trio.current_time()
                         self._idle.append(conn)
@@ -710,7 +713,11 @@ class DzengiRest:
             return
         request = (f"GET {self.lane.prefix}{Endpoint.TIME.path(self.version)} HTTP/1.1\r\n"
                    f"Host: {self.lane.host_header}\r\nUser-Agent: triotrade\r\n\r\n").encode("latin-1")
-        await self.lane.maintain(request, may_send=lambda: self.weights.try_take(1))
+        await self.lane.maintain(request, may_send=lambda: self.weights.try_take(1), on_answer=self._keepalive_answer)
+
+    def _keepalive_answer(self, answer: RawResponse) -> None:
+        if answer.status in (429, 418, 403):
+            self._note_rate_limited(_retry_after(answer.headers, 60.0 if answer.status == 418 else 1.0))
 
     # -- clock ----------------------------------------------------------------------------
     def timestamp_ms(self) -> int:

@@ -522,3 +522,27 @@ async def test_request_logs_never_show_signatures_or_keys(caplog: pytest.LogCapt
     text = "\n".join(lines)
     assert "signature=***" in text and KEY not in text and SECRET not in text
     assert not any(len(part) == 64 for line in lines for part in line.replace("&", " ").replace("=", " ").split())
+
+
+async def test_a_429_to_a_keepalive_request_blocks_the_scopes() -> None:
+    async def behaviour(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        while (await read_request(stream, buffer)) is not None:
+            await stream.send_all(http_response(b'{"code":-1003,"msg":"Too many requests"}',
+                                                status="429 Too Many Requests", extra=b"Retry-After: 7\r\n"))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await serve(nursery, behaviour)
+            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET), max_rate_wait_s=0.0)
+            assert rest.lane is not None
+            rest.lane.min_idle = 1
+            nursery.start_soon(functools.partial(rest.lane.maintain, b"GET /api/v1/time HTTP/1.1\r\nHost: x\r\n\r\n",
+                                                 refresh_s=0.05, on_answer=rest._keepalive_answer))
+            while rest.weights.blocked_for_s == 0:
+                await trio.sleep(0.01)
+            assert 6.0 < rest.weights.blocked_for_s <= 7.0 and rest.orders.blocked_for_s > 6.0
+            with pytest.raises(RateLimited, match="nothing was sent"):
+                await rest.new_order(ORDER_PARAMS)
+            await rest.aclose()
+            nursery.cancel_scope.cancel()
