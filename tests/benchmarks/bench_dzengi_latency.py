@@ -6,7 +6,7 @@ handed to the socket (timestamped at the order connection's ``send_all``, throug
 wrapper). In between: trio-websocket's frame decoding, the gateway's reader (JSON, dispatch,
 parse to a :class:`~engine.Quote`), the sink, one hop through a memory channel to an order task
 (as in the live runner), building the :class:`~engine.Order`, the gateway's ``submit_order``
-(params, signature, rate-limit scopes) and the order lane.
+(params, signature, rate-limit scopes) and the HTTP/1.1 lane.
 
 The testnet runs in a **separate process** (the venue is remote: its work must not share the
 client's thread), with one instrument, a synthetic market stepping every 2 ms and order limits raised. One order

@@ -319,7 +319,7 @@ def raise_for_transport(failure: BaseException, *, what: str, command: bool) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# the order lane: raw HTTP/1.1 keep-alive
+# the lane: raw HTTP/1.1 keep-alive
 # ---------------------------------------------------------------------------------------------
 
 
@@ -681,7 +681,7 @@ class DzengiRest:
         self.weights = RateScope("request weight", [(request_weight_per_min, 60.0)], max_wait_s=max_rate_wait_s)
         self.orders = RateScope("orders", [(orders_per_s, 1.0)], max_wait_s=max_rate_wait_s)
         self._clock_stale = False
-        # hot path: pre-built request heads for the order lane
+        # hot path: a pre-built request head for new orders
         self._order_path = Endpoint.ORDER.path(api_version)
         self._order_head = b""
         if self.lane is not None and credentials is not None:

@@ -1,6 +1,6 @@
-"""Dzengi REST client: exact signed bytes, clock offset, every error mapping, rate scopes, order lane.
+"""Dzengi REST client: exact signed bytes, clock offset, every error mapping, rate scopes, HTTP/1.1 lane.
 
-httpx paths run on ``httpx.MockTransport``; the order lane (raw HTTP/1.1 keep-alive) runs against
+httpx paths run on ``httpx.MockTransport``; the HTTP/1.1 lane (raw keep-alive) runs against
 tiny servers on 127.0.0.1 (port 0) that answer, misbehave or stay silent on purpose.
 """
 
@@ -311,7 +311,7 @@ async def test_rate_scope_waits_then_refuses(autojump_clock: trio.testing.MockCl
 
 
 # ---------------------------------------------------------------------------------------------
-# the order lane against real sockets
+# the HTTP/1.1 lane against real sockets
 # ---------------------------------------------------------------------------------------------
 
 OK_BODY = b'{"orderId":"o-1","status":"NEW"}'
