@@ -531,6 +531,15 @@ class OrderBook:
         """Highest trigger of the waiting sell stops."""
         return -self._sell_stops[0][0] if self._sell_stops else None
 
+    def extremes(self) -> tuple[int | None, int | None, int | None, int | None] | None:
+        """``(best bid, best ask, next sell trigger, next buy trigger)`` in one call, or None when
+        nothing rests and no stop waits: what a simulator re-reads after every change."""
+        bids, asks, sells, buys = self._bid_keys, self._ask_keys, self._sell_stops, self._buy_stops
+        if not (bids or asks or sells or buys):
+            return None
+        return (bids[-1] if bids else None, -asks[-1] if asks else None,
+                -sells[0][0] if sells else None, buys[0][0] if buys else None)
+
     @property
     def order_count(self) -> int:
         """Open orders: resting plus waiting stops."""

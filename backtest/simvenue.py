@@ -109,6 +109,7 @@ _NEG = -(1 << 62)
 _POS = 1 << 62
 _OWNER = "sim"
 _ZERO = Decimal(0)
+_Dec = Decimal
 _Q8 = Decimal("1e-8")
 _CTX = Context(prec=80, rounding=ROUND_HALF_EVEN)  # wide enough that products of prices, sizes and rates are exact
 _SUBMIT, _CANCEL, _CANCEL_ALL = 0, 1, 2
@@ -212,7 +213,8 @@ class _Inst:
 
     __slots__ = ("instrument", "book", "l2", "quote", "mkt", "taken_bids", "taken_asks", "orders", "by_book_id",
                  "takers", "bid_hi", "ask_lo", "sstop_hi", "bstop_lo", "down_mark", "up_mark", "position",
-                 "reduce_only", "maker_fee", "taker_fee", "tick", "lot", "min_qty", "max_qty")
+                 "reduce_only", "maker_fee", "taker_fee", "tick", "lot", "min_qty", "max_qty", "inverse",
+                 "maker_unit", "taker_unit")
 
     def __init__(self, instrument: Instrument, config: SimVenueConfig) -> None:
         self.instrument = instrument
@@ -233,6 +235,12 @@ class _Inst:
         self.reduce_only = 0  # working reduce-only orders
         self.maker_fee = instrument.maker_fee if config.maker_fee is None else config.maker_fee
         self.taker_fee = instrument.taker_fee if config.taker_fee is None else config.taker_fee
+        # linear / spot: fee = (price_raw * size_raw) * fee_unit, the same exact product as
+        # size * multiplier * price * rate (exact products do not depend on the order of factors)
+        self.inverse = instrument.kind is InstrumentKind.INVERSE
+        scale = -(instrument.price_scale + instrument.size_scale)
+        self.maker_unit = _CTX.multiply(instrument.multiplier, self.maker_fee).scaleb(scale, _CTX)
+        self.taker_unit = _CTX.multiply(instrument.multiplier, self.taker_fee).scaleb(scale, _CTX)
         # thresholds: a market event needs work only when it reaches one of these
         self.bid_hi = self.sstop_hi = self.down_mark = _NEG
         self.ask_lo = self.bstop_lo = self.up_mark = _POS
@@ -785,17 +793,17 @@ class SimVenue:
                            f"sim-{self._trades}")
 
     def _fee(self, st: _Inst, price_raw: int, size_raw: int, liquidity: Liquidity) -> Decimal:
-        rate = st.maker_fee if liquidity is _MAKER else st.taker_fee
+        maker = liquidity is _MAKER
+        rate = st.maker_fee if maker else st.taker_fee
         if not rate:
             return _ZERO
+        if not st.inverse:
+            # notional * rate, exact: price_raw * size_raw * (multiplier * rate * 10**-(price + size scale))
+            return _CTX.multiply(_Dec(price_raw * size_raw), st.maker_unit if maker else st.taker_unit)
         inst = st.instrument
-        price = inst.price_of(price_raw)
         qty = _CTX.multiply(inst.size_of(size_raw), inst.multiplier)
-        if inst.kind is InstrumentKind.INVERSE:
-            # inverse: notional in the base asset, rounded half-even to 8 decimal places
-            notional = _CTX.divide(qty, price).quantize(_Q8, rounding=ROUND_HALF_EVEN, context=_CTX)
-        else:
-            notional = _CTX.multiply(qty, price)  # exact
+        # inverse: notional in the base asset, rounded half-even to 8 decimal places
+        notional = _CTX.divide(qty, inst.price_of(price_raw)).quantize(_Q8, rounding=ROUND_HALF_EVEN, context=_CTX)
         return _CTX.multiply(notional, rate)
 
     def _check_reduce_only(self, st: _Inst, ts: int) -> None:
@@ -845,16 +853,19 @@ class SimVenue:
     # ---------------------------------------------------------------------------------------
     def _remark(self, st: _Inst) -> None:
         """Recompute the thresholds a market event must reach to need any work."""
-        book = st.book
-        bid, ask = book.best_bid_raw, book.best_ask_raw
-        sell_stop, buy_stop = book.next_sell_trigger_raw, book.next_buy_trigger_raw
-        st.bid_hi = _NEG if bid is None else bid
-        st.ask_lo = _POS if ask is None else ask
-        st.sstop_hi = _NEG if sell_stop is None else sell_stop
-        st.bstop_lo = _POS if buy_stop is None else buy_stop
-        d = self._through
-        st.down_mark = max(st.bid_hi - d, st.sstop_hi)  # a print at or below this needs work
-        st.up_mark = min(st.ask_lo + d, st.bstop_lo)  # a print at or above this needs work
+        extremes = st.book.extremes()
+        if extremes is None:  # nothing rests, no stop waits (market orders only): no market event reaches us
+            st.bid_hi = st.sstop_hi = st.down_mark = _NEG
+            st.ask_lo = st.bstop_lo = st.up_mark = _POS
+        else:
+            bid, ask, sell_stop, buy_stop = extremes
+            st.bid_hi = bid_hi = _NEG if bid is None else bid
+            st.ask_lo = ask_lo = _POS if ask is None else ask
+            st.sstop_hi = sstop_hi = _NEG if sell_stop is None else sell_stop
+            st.bstop_lo = bstop_lo = _POS if buy_stop is None else buy_stop
+            d = self._through
+            st.down_mark = max(bid_hi - d, sstop_hi)  # a print at or below this needs work
+            st.up_mark = min(ask_lo + d, bstop_lo)  # a print at or above this needs work
         if not st.orders:
             st.takers.clear()
 
