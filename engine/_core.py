@@ -21,12 +21,18 @@ from ._clock import Clock, SimClock, TimerQueue
 from ._events import Bar, BookDelta, BookSnapshot, Fill, Liquidity, Quote, Side, Trade, TradingStateChanged
 from ._instruments import Instrument
 from ._money import to_decimal
-from ._orders import ClientOrderIdFactory, InvalidTransition, Order, OrderStatus, OrderType, OrderUpdate, TimeInForce
+from ._orders import _TERMINAL, ClientOrderIdFactory, InvalidTransition, Order, OrderStatus, OrderType, OrderUpdate, TimeInForce
 from ._portfolio import Portfolio
 from ._risk_api import Denial, DenyReason, RiskGate, TradingState
 from ._strategy import Context, Strategy
 
 __all__ = ["Engine", "ExecutionClient", "StrategyFailure", "Alarm"]
+
+_MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
+_STOP_MARKET, _STOP_LIMIT = OrderType.STOP_MARKET, OrderType.STOP_LIMIT
+_SUBMITTED, _ACCEPTED, _DENIED = OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.DENIED
+_PARTIALLY_FILLED, _FILLED = OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
+_PENDING_CANCEL, _UNKNOWN = OrderStatus.PENDING_CANCEL, OrderStatus.UNKNOWN
 
 log = logging.getLogger("triotrade.engine")
 
@@ -266,14 +272,16 @@ class Engine:
         inst = instrument
         problem = ""
         qty_raw = price_raw = trigger_raw = 0
+        priced = type is _LIMIT or type is _STOP_LIMIT
+        triggered = type is _STOP_MARKET or type is _STOP_LIMIT
         try:
             qty_raw = inst.round_qty_raw(qty)
-            if type is OrderType.LIMIT or type is OrderType.STOP_LIMIT:
+            if priced:
                 if price is None:
                     problem = f"{type.value} order needs a price"
                 else:
                     price_raw = inst.round_price_raw(price)
-            if type is OrderType.STOP_MARKET or type is OrderType.STOP_LIMIT:
+            if triggered:
                 if trigger_price is None:
                     problem = f"{type.value} order needs a trigger_price"
                 else:
@@ -282,13 +290,14 @@ class Engine:
             problem = str(exc)
         order = Order(
             self.next_client_order_id(), inst, side, type, qty_raw,
-            price_raw=price_raw if type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and price is not None else None,
-            trigger_raw=trigger_raw if trigger_price is not None and type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT) else None,
+            price_raw=price_raw if priced and price is not None else None,
+            trigger_raw=trigger_raw if triggered and trigger_price is not None else None,
             time_in_force=time_in_force, post_only=post_only, reduce_only=reduce_only,
             leverage=leverage, take_profit=take_profit, stop_loss=stop_loss,
             strategy_id=strategy_id, ts_init=now,
         )
-        self.orders[order.client_order_id] = order
+        cid = order.client_order_id
+        self.orders[cid] = order
         slot = self.slots.get(strategy_id)
         denial: Denial | None = None
         if slot is not None and slot.failed:
@@ -301,13 +310,14 @@ class Engine:
             denial = self.risk.check_order(order, self)
         if denial is not None:
             self.denials[denial.reason.value] = self.denials.get(denial.reason.value, 0) + 1
-            self._emit_order(order.apply(OrderStatus.DENIED, now, str(denial)))
+            self._emit_order(order.apply(_DENIED, now, str(denial)))
             return order
-        self.open_order_ids[order.client_order_id] = order
-        self._emit_order(order.apply(OrderStatus.SUBMITTED, now))
-        if self.execution is None:
+        self.open_order_ids[cid] = order
+        self._emit_order(order.apply(_SUBMITTED, now))
+        execution = self.execution
+        if execution is None:
             raise RuntimeError("engine has no execution client")
-        self.execution.submit(order, now)
+        execution.submit(order, now)
         return order
 
     def cancel_order(self, strategy_id: str, order: Order, *, force: bool = False) -> None:
@@ -358,17 +368,18 @@ class Engine:
 
     # -- execution reports in (the ExecutionSink) ------------------------------------------
     def _emit_order(self, update: OrderUpdate) -> None:
-        order = update.order
-        if update.status.is_terminal:
+        order = update[0]
+        if update[3] in _TERMINAL:  # update.status.is_terminal
             self.open_order_ids.pop(order.client_order_id, None)
-        for listener in self.order_listeners:
-            listener(update)
+        if self.order_listeners:
+            for listener in self.order_listeners:
+                listener(update)
         slot = self.slots.get(order.strategy_id)
         if slot is not None and slot.wants_order:
             self._call(slot, "on_order", slot.strategy.on_order, update)
 
     def _transition(self, order: Order, status: OrderStatus, ts: int, reason: str = "") -> None:
-        if order.status is status and status is not OrderStatus.PARTIALLY_FILLED:
+        if order.status is status and status is not _PARTIALLY_FILLED:
             return
         try:
             update = order.apply(status, ts, reason)
@@ -380,8 +391,9 @@ class Engine:
     def on_accepted(self, order: Order, ts_ns: int, venue_order_id: str) -> None:
         if venue_order_id:
             order.venue_order_id = venue_order_id
-        if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
-            self._transition(order, OrderStatus.ACCEPTED, ts_ns)
+        status = order.status
+        if status is _SUBMITTED or status is _UNKNOWN:
+            self._transition(order, _ACCEPTED, ts_ns)
 
     def on_rejected(self, order: Order, ts_ns: int, reason: str) -> None:
         self._transition(order, OrderStatus.REJECTED, ts_ns, reason)
@@ -406,34 +418,38 @@ class Engine:
         """Book one execution of ``order``; duplicates (same trade id) are ignored."""
         inst = order.instrument
         dedup_key = (inst.key, trade_id)
-        if dedup_key in self._seen_trade_ids:
+        seen = self._seen_trade_ids
+        if dedup_key in seen:
             return None
-        self._seen_trade_ids.add(dedup_key)
-        overfill = order.filled_raw + size_raw > order.qty_raw
-        if overfill:
+        seen.add(dedup_key)
+        filled = order.filled_raw + size_raw
+        if filled > order.qty_raw:
             self._alarm(ts_ns, "overfill", f"{order.client_order_id}: fill {inst.size_of(size_raw)} on "
                         f"{order.filled_qty} of {order.qty} (trade {trade_id})")
-            order.filled_raw += size_raw
+            order.filled_raw = filled
             order.filled_notional_raw += price_raw * size_raw
         else:
             order.add_fill(price_raw, size_raw)
-        fill = Fill(inst, ts_ns, ts_ns, order.client_order_id, order.venue_order_id, trade_id, order.side,
-                    inst.price_of(price_raw), inst.size_of(size_raw), fee, fee_asset or inst.settle,
-                    liquidity, order.strategy_id)
-        self.portfolio.apply_fill(inst, order.side, price_raw, size_raw, fee, fill.fee_asset, ts_ns)
+        side = order.side
+        fee_asset = fee_asset or inst.settle
+        fill = Fill(inst, ts_ns, ts_ns, order.client_order_id, order.venue_order_id, trade_id, side,
+                    inst.price_of(price_raw), inst.size_of(size_raw), fee, fee_asset, liquidity, order.strategy_id)
+        self.portfolio.apply_fill(inst, side, price_raw, size_raw, fee, fee_asset, ts_ns)
         if self.keep_fills:
             self.fills.append(fill)
-        status = OrderStatus.FILLED if order.filled_raw >= order.qty_raw else OrderStatus.PARTIALLY_FILLED
-        if order.is_terminal:
+        status = order.status
+        if status in _TERMINAL:
             pass  # a late fill of a canceled/expired order (polling venues): booked, state kept
-        elif order.status is OrderStatus.PENDING_CANCEL and status is OrderStatus.PARTIALLY_FILLED:
-            pass  # still pending cancel; the fill is booked and announced below
-        else:
-            self._transition(order, status, ts_ns)
+        elif order.filled_raw >= order.qty_raw:
+            self._transition(order, _FILLED, ts_ns)
+        elif status is not _PENDING_CANCEL:
+            self._transition(order, _PARTIALLY_FILLED, ts_ns)
+        # else: still pending cancel; the fill is booked and announced below
         if self.risk is not None:
             self.risk.on_fill(fill, self)
-        for listener in self.fill_listeners:
-            listener(fill)
+        if self.fill_listeners:
+            for listener in self.fill_listeners:
+                listener(fill)
         slot = self.slots.get(order.strategy_id)
         if slot is not None and slot.wants_fill:
             self._call(slot, "on_fill", slot.strategy.on_fill, fill)

@@ -108,6 +108,12 @@ class Instrument:
     "Tick size in raw price units."
     lot_raw: int = attrs.field(init=False, repr=False)
     "Lot size in raw size units."
+    _price_unit: Decimal | None = attrs.field(init=False, repr=False)
+    "``10**-price_scale`` (None when the scale is 0): ``_price_unit * raw`` is :meth:`price_of` without the Decimal constructor."
+    _size_unit: Decimal | None = attrs.field(init=False, repr=False)
+    "``10**-size_scale`` (None when the scale is 0)."
+    _size_mult: Decimal = attrs.field(init=False, repr=False)
+    "``10**size_scale`` as a one-digit Decimal: ``qty * _size_mult`` is ``qty.scaleb(size_scale)``."
 
     def __attrs_post_init__(self) -> None:
         set_ = object.__setattr__
@@ -122,6 +128,9 @@ class Instrument:
         set_(self, "key", instrument_key(self.venue, self.symbol))
         set_(self, "tick_raw", to_scaled(self.tick_size, self.price_scale))
         set_(self, "lot_raw", to_scaled(self.lot_size, self.size_scale))
+        set_(self, "_price_unit", Decimal(1).scaleb(-self.price_scale) if self.price_scale else None)
+        set_(self, "_size_unit", Decimal(1).scaleb(-self.size_scale) if self.size_scale else None)
+        set_(self, "_size_mult", Decimal(1).scaleb(self.size_scale))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Instrument) and other.key == self.key
@@ -150,6 +159,12 @@ class Instrument:
 
     def round_qty_raw(self, qty: Decimal, rounding: Rounding | None = None) -> int:
         """:meth:`round_qty` as a scaled integer; an on-lot quantity takes an integer-only path."""
+        if type(qty) is Decimal and qty.is_finite():  # the order path: skip the conversion checks
+            scaled = qty * self._size_mult  # qty.scaleb(size_scale): same digits, exponent + size_scale
+            if scaled == scaled.to_integral_value():
+                raw = int(scaled)
+                if raw % self.lot_raw == 0:
+                    return raw
         scaled = to_decimal(qty).scaleb(self.size_scale)
         if scaled == scaled.to_integral_value():
             raw = int(scaled)
@@ -168,10 +183,16 @@ class Instrument:
 
     def price_of(self, raw: int) -> Decimal:
         """Decimal price of a scaled integer."""
+        unit = self._price_unit
+        if unit is not None and type(raw) is int:
+            return unit * raw  # == Decimal(raw).scaleb(-price_scale): the same digits and exponent
         return from_scaled(raw, self.price_scale)
 
     def size_of(self, raw: int) -> Decimal:
         """Decimal size of a scaled integer."""
+        unit = self._size_unit
+        if unit is not None and type(raw) is int:
+            return unit * raw  # == Decimal(raw).scaleb(-size_scale)
         return from_scaled(raw, self.size_scale)
 
     # -- valuation -----------------------------------------------------------------------

@@ -122,6 +122,9 @@ class OrderUpdate(NamedTuple):
     reason: str = ""
 
 
+_new_update = tuple.__new__
+
+
 class Order:
     """One order, from its creation by a strategy to a terminal state.
 
@@ -238,7 +241,7 @@ class Order:
         self.ts_last = ts
         if reason:
             self.reason = reason
-        return OrderUpdate(self, ts, ts, status, previous, reason)
+        return _new_update(OrderUpdate, (self, ts, ts, status, previous, reason))  # OrderUpdate(...), minus the keyword handling
 
     def add_fill(self, price_raw: int, size_raw: int) -> None:
         """Account one execution; raises ``ValueError`` on an overfill (an alarm, never clipped)."""

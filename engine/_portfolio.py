@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from ._events import Side
 from ._instruments import Instrument, InstrumentKind
@@ -25,13 +25,17 @@ __all__ = ["Position", "Portfolio", "INVERSE_PNL_DP"]
 INVERSE_PNL_DP = 8
 _INVERSE_Q = Decimal(1).scaleb(-INVERSE_PNL_DP)
 _ZERO = Decimal(0)
+_EXACT = Context(prec=80)
+_BUY = Side.BUY
+_SPOT, _INVERSE = InstrumentKind.SPOT, InstrumentKind.INVERSE
 
 
 class Position:
     """One instrument's position: signed quantity, FIFO lots, realized PnL and fees paid."""
 
     __slots__ = ("instrument", "qty_raw", "lots", "realized_pnl", "fees", "ts_last", "fill_count",
-                 "traded_notional", "_kind", "_dp")
+                 "traded_notional", "_kind", "_dp", "_pnl_unit",
+                 "_notional_unit")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -48,6 +52,10 @@ class Position:
         self.traded_notional = _ZERO
         self._kind = instrument.kind
         self._dp = instrument.price_scale + instrument.size_scale
+        self._pnl_unit = instrument.multiplier.scaleb(-self._dp, _EXACT)
+        "``multiplier * 10**-dp``: realized PnL of linear / spot lots is ``_pnl_unit * units``."
+        self._notional_unit = Decimal(1).scaleb(-self._dp)
+        "``10**-dp``: a fill's notional is ``_notional_unit * price_raw * size_raw``."
 
     # -- views -----------------------------------------------------------------------------
     @property
@@ -93,7 +101,7 @@ class Position:
         self.ts_last = ts
         self.fees += fee
         inst = self.instrument
-        signed = size_raw if side is Side.BUY else -size_raw
+        signed = size_raw if side is _BUY else -size_raw
         qty = self.qty_raw
         realized = _ZERO
         if qty == 0 or (qty > 0) == (signed > 0):
@@ -103,7 +111,7 @@ class Position:
             sign = 1 if qty > 0 else -1  # sign of the position being reduced
             lots = self.lots
             units = 0
-            inverse = self._kind is InstrumentKind.INVERSE
+            inverse = self._kind is _INVERSE
             while remaining and lots:
                 lot = lots[0]
                 take = lot[1] if lot[1] <= remaining else remaining
@@ -117,7 +125,12 @@ class Position:
                 else:
                     lot[1] -= take
             if not inverse and units:
-                realized = (Decimal(units * sign) * inst.multiplier).scaleb(-self._dp)
+                units *= sign
+                if type(units) is int:
+                    # == (Decimal(units) * multiplier).scaleb(-dp): the same product digits, one rounding
+                    realized = self._pnl_unit * units
+                else:
+                    realized = (Decimal(units) * inst.multiplier).scaleb(-self._dp)
             if remaining:  # flipped through zero: the rest opens a new position
                 lots.append([price_raw, remaining])
         self.qty_raw = qty + signed
@@ -160,16 +173,23 @@ class Portfolio:
     def apply_fill(self, instrument: Instrument, side: Side, price_raw: int, size_raw: int,
                    fee: Decimal, fee_asset: str, ts: int) -> Decimal:
         """Book one execution; returns the realized PnL (before fees)."""
-        pos = self.position(instrument)
+        pos = self.positions.get(instrument.key)
+        if pos is None:
+            pos = self.position(instrument)
         realized = pos.apply_fill(side, price_raw, size_raw, fee, ts)
         balances = self.balances
         if fee:
             balances[fee_asset] = balances.get(fee_asset, _ZERO) - fee
-            self.fees_by_asset[fee_asset] = self.fees_by_asset.get(fee_asset, _ZERO) + fee
-        if instrument.kind is InstrumentKind.SPOT:
-            notional = Decimal(price_raw * size_raw).scaleb(-(instrument.price_scale + instrument.size_scale))
+            fees_by_asset = self.fees_by_asset
+            fees_by_asset[fee_asset] = fees_by_asset.get(fee_asset, _ZERO) + fee
+        if instrument.kind is _SPOT:
+            units = price_raw * size_raw
+            if type(units) is int:
+                notional = pos._notional_unit * units  # == Decimal(units).scaleb(-(price_scale + size_scale))
+            else:
+                notional = Decimal(units).scaleb(-(instrument.price_scale + instrument.size_scale))
             qty = instrument.size_of(size_raw)
-            if side is Side.BUY:
+            if side is _BUY:
                 balances[instrument.quote] = balances.get(instrument.quote, _ZERO) - notional
                 balances[instrument.base] = balances.get(instrument.base, _ZERO) + qty
             else:
