@@ -42,6 +42,10 @@ __all__ = [
     "KlineType",
     "RateLimit",
     "RATE_LIMITS",
+    "REQUEST_WEIGHT",
+    "ORDERS",
+    "ALL_SYMBOLS_WEIGHT",
+    "request_weight",
     "INTERVALS_MS",
     "WS_INTERVAL_ALIASES",
     "DEPTH_LIMITS",
@@ -258,6 +262,38 @@ RATE_LIMITS: Final = (
     RateLimit("ORDERS", "DAY", 1, 864000),
 )
 "What ``exchangeInfo.rateLimits`` advertises."
+
+REQUEST_WEIGHT: Final = "REQUEST_WEIGHT"
+"Scope metered per client address: the sum of request weights per minute."
+ORDERS: Final = "ORDERS"
+"Scope metered per account: new orders (and position closes) per second and per day."
+
+_HEAVY_ENDPOINTS: Final = frozenset({"account", "myTrades", "tradingPositions", "tradingPositionsHistory"})
+ALL_SYMBOLS_WEIGHT: Final = 40
+"Weight of ``ticker/24hr`` and ``openOrders`` without a symbol."
+
+
+def request_weight(endpoint: str, *, symbol: bool = True, depth_limit: int = 100) -> int:
+    """``REQUEST_WEIGHT`` of one request (the venue publishes limits, not weights; Binance's numbering).
+
+    ``symbol``: whether the request names one (``ticker/24hr`` and ``openOrders`` cost
+    :data:`ALL_SYMBOLS_WEIGHT` without one); ``depth_limit``: the ``limit`` of a ``depth`` request.
+    The client charges its rate limiter and the local testnet charges its clients with this one table::
+
+        time, exchangeInfo, currencies, aggTrades, klines, leverageSettings            1
+        depth               1 (limit <= 100), 5 (<= 500), 10 (<= 1000), 50 (more)
+        ticker/24hr         1 with a symbol, 40 without
+        openOrders          1 with a symbol, 40 without
+        account, myTrades, tradingPositions, tradingPositionsHistory                     5
+        order (POST/PUT/DELETE), fetchOrder, update*/closeTradingPosition                1
+    """
+    if endpoint == "depth":
+        return 1 if depth_limit <= 100 else 5 if depth_limit <= 500 else 10 if depth_limit <= 1000 else 50
+    if endpoint in ("ticker/24hr", "openOrders"):
+        return 1 if symbol else ALL_SYMBOLS_WEIGHT
+    if endpoint in _HEAVY_ENDPOINTS:
+        return 5
+    return 1
 
 INTERVALS_MS: Final[dict[str, int]] = {
     "1m": 60_000,

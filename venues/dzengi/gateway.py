@@ -7,6 +7,14 @@ changes are **polled** (``myTrades``, ``openOrders``, ``fetchOrder``, ``account`
 The poll interval adapts: ``poll_fast_s`` while orders are open or something changed within
 ``fast_window_s``, ``poll_slow_s`` when idle, and longer when the request-weight budget runs low.
 
+Every request is paced by one :class:`risk.RateLimiter` for the account (the venue's
+``REQUEST_WEIGHT`` and ``ORDERS`` scopes, shared by market data, polls and orders; seeded with the
+documented limits, replaced by what ``exchangeInfo`` publishes) and stamped from one
+:class:`risk.ServerClock` (synced from ``GET time`` at start, every ``time_sync_s`` and after any
+-1021, and by the keep-alive ``GET time`` answers). An order command over the rate limit
+waits up to ``max_rate_wait_s`` or is denied (``RiskDenied``, ``rate_limited``); one that would
+reach the venue outside its ``recvWindow`` is denied (``stale_timestamp``). Nothing is sent then.
+
 Orders:
 
 * LIMIT, MARKET and STOP (stop-market, leverage symbols only) with GTC/IOC/FOK; leverage orders
@@ -67,6 +75,7 @@ from engine import (
 )
 from engine._config import TomlConfig
 from engine._gateway import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
+from risk import ServerClock
 
 from . import parsers as P
 from .constants import (
@@ -78,7 +87,7 @@ from .constants import (
     ErrorCode,
     WsDestination,
 )
-from .rest import DzengiRest, StreamWrapper
+from .rest import DzengiRest, StreamWrapper, rate_limit_specs, rate_limiter
 from .signer import Credentials, encode_params
 from .stream import ConnectionLost, DzengiStream, StreamStatistics, WsRequestFailed
 
@@ -100,14 +109,25 @@ _RETIRED_KEPT = 20_000
 # =============================================================================================
 
 
+CLOCK_SAFETY_MARGIN_MS = 250
+"Added to the clock estimate's doubt before an order command is judged to arrive inside its recvWindow."
+
+
 def _recv_window(instance: Any, attribute: attrs.Attribute, value: int) -> None:  # type: ignore[type-arg]
-    if not 0 < value <= MAX_RECV_WINDOW_MS:
-        raise ValueError(f"must be within 1..{MAX_RECV_WINDOW_MS} ms (the venue's maximum), got {value}")
+    if not CLOCK_SAFETY_MARGIN_MS < value <= MAX_RECV_WINDOW_MS:
+        raise ValueError(f"must be more than {CLOCK_SAFETY_MARGIN_MS} ms (the clock guard's safety margin: a "
+                         f"shorter window denies every order) and at most {MAX_RECV_WINDOW_MS} ms (the venue's "
+                         f"maximum), got {value}")
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
     if value <= 0:
         raise ValueError(f"must be positive, got {value}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
 
 
 def _url(*schemes: str) -> Any:
@@ -155,12 +175,12 @@ class DzengiConfig(TomlConfig):
     "WebSocket application ping period (the venue drops sockets idle for 30 s)."
     reconnect_min_s: float = attrs.field(default=0.5, validator=_positive)
     reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
-    request_weight_per_min: int = 1200
-    "Our own request-weight budget (the lower of this and the venue's published limit applies)."
-    orders_per_s: int = 10
-    "Our own order-rate budget (the lower of this and the venue's published limit applies)."
-    max_rate_wait_s: float = 2.0
-    "Longest a request waits for a rate-limit slot before it is refused locally (nothing sent)."
+    request_weight_per_min: int = attrs.field(default=1200, validator=_positive)
+    "Our own REQUEST_WEIGHT budget per minute (the lower of this and the venue's published limit applies)."
+    orders_per_s: int = attrs.field(default=10, validator=_positive)
+    "Our own ORDERS budget per second (the lower of this and the venue's published limit applies)."
+    max_rate_wait_s: float = attrs.field(default=2.0, validator=_non_negative)
+    "Longest a request waits for its rate-limit turn before it is denied locally (nothing sent); 0 = deny at once."
     lean_http: bool = True
     "Requests on the gateway's own HTTP/1.1 keep-alive pool (lowest latency and CPU); False: httpx for all."
     track_symbols: tuple[str, ...] = ()
@@ -199,12 +219,13 @@ class GatewayStatistics:
     "Venue messages reported as malformed (and skipped)."
     last_malformed: str
     rate_limited: int
-    "Times the venue (or our budget) said slow down."
+    "Times the venue said slow down (429/418/403) plus requests our rate budget refused (nothing sent)."
     tracked_orders: int
     open_orders: int
     unresolved_orders: int
     "Orders whose submit outcome is unknown and whose venue id is not known yet."
-    server_offset_ms: int
+    server_offset_ms: float
+    "The venue's clock minus ours, as estimated."
     order_connections_opened: int
 
 
@@ -327,9 +348,9 @@ class DzengiGateway(Gateway):
             transport=transport,
             lean_http=None if config.lean_http else False,
             stream_wrapper=http_stream_wrapper,
-            request_weight_per_min=config.request_weight_per_min,
-            orders_per_s=config.orders_per_s,
-            max_rate_wait_s=config.max_rate_wait_s,
+            limiter=rate_limiter(request_weight_per_min=config.request_weight_per_min,
+                                 orders_per_s=config.orders_per_s, max_wait_s=config.max_rate_wait_s),
+            clock=ServerClock(safety_margin_ms=CLOCK_SAFETY_MARGIN_MS, name=VENUE),
         )
         self._stream = DzengiStream(
             config.ws_url,
@@ -384,7 +405,6 @@ class DzengiGateway(Gateway):
         self._polls = 0
         self._malformed = 0
         self._last_malformed = ""
-        self._rate_limited = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -445,7 +465,7 @@ class DzengiGateway(Gateway):
                 return
             except AuthFailed:
                 raise
-            except VenueError as e:
+            except (VenueError, RiskDenied) as e:  # venue trouble or our own rate budget
                 self._status(VenueState.DISCONNECTED, f"{what}: {e}; retrying in {delay:.1f} s")
                 await trio.sleep(delay)
                 delay = min(delay * 2, self.config.reconnect_max_s)
@@ -465,13 +485,12 @@ class DzengiGateway(Gateway):
         self._by_symbol = instruments
         self._by_key = {inst.key: inst for inst in instruments.values()}
         self._wire = {symbol: _SymbolWire(inst) for symbol, inst in instruments.items()}
-        limits = P.parse_rate_limits(info)
-        weight = [(min(limit, self.config.request_weight_per_min) if window == 60_000 else limit, window / 1000)
-                  for limit, window in limits.get("REQUEST_WEIGHT", [(self.config.request_weight_per_min, 60_000)])]
-        orders = [(min(limit, self.config.orders_per_s) if window == 1000 else limit, window / 1000)
-                  for limit, window in limits.get("ORDERS", [(self.config.orders_per_s, 1000)])]
-        self._rest.weights.set_limits(weight)
-        self._rest.orders.set_limits(orders)
+        # the published limits replace the documented ones the limiter was seeded with (same
+        # scope and interval; a seed the venue no longer publishes stays, as an extra bound)
+        published = P.parse_rate_limits(info)
+        for spec in rate_limit_specs(published, request_weight_per_min=self.config.request_weight_per_min,
+                                     orders_per_s=self.config.orders_per_s):
+            self._rest.limiter.add_spec(spec)
 
     async def _load_account_state(self) -> None:
         for balance in await self.balances():
@@ -488,6 +507,10 @@ class DzengiGateway(Gateway):
             self._update(tracked, report)
 
     async def _clock_loop(self) -> None:
+        with self._rest.background():
+            await self._keep_clock_synced()
+
+    async def _keep_clock_synced(self) -> None:
         last = trio.current_time()
         while True:
             await trio.sleep(1.0)
@@ -495,25 +518,26 @@ class DzengiGateway(Gateway):
                 try:
                     await self._rest.sync_time()
                     last = trio.current_time()
-                except VenueError as e:
+                except (VenueError, RiskDenied) as e:  # venue trouble or our own rate budget
                     log.warning("dzengi: clock sync failed: %s", e)
 
     def _server_now_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self._rest.offset_ms
+        return self._rest.clock.server_now_ms()
 
     def statistics(self) -> GatewayStatistics:
         lane = self._rest.lane
+        limits = self._rest.limiter.statistics()
         return GatewayStatistics(
             stream=self._stream.statistics(),
             requests_sent=self._rest.requests_sent,
             polls=self._polls,
             malformed=self._malformed,
             last_malformed=self._last_malformed,
-            rate_limited=self._rate_limited,
+            rate_limited=limits.rate_limited + limits.denied,
             tracked_orders=len(self._by_client),
             open_orders=len(self._open),
             unresolved_orders=len(self._unresolved),
-            server_offset_ms=self._rest.offset_ms,
+            server_offset_ms=self._rest.clock.offset_ms,
             order_connections_opened=lane.connections_opened if lane is not None else 0,
         )
 
@@ -533,11 +557,12 @@ class DzengiGateway(Gateway):
             self._nursery.start_soon(self._resync_books)
 
     async def _resync_books(self) -> None:
-        for symbol, depth in list(self._book_depth.items()):
-            try:
-                self._sink.send_market(await self.book_snapshot(self._by_symbol[symbol], depth))
-            except VenueError as e:
-                log.warning("dzengi: book snapshot for %s failed: %s", symbol, e)
+        with self._rest.background():
+            for symbol, depth in list(self._book_depth.items()):
+                try:
+                    self._sink.send_market(await self.book_snapshot(self._by_symbol[symbol], depth))
+                except (VenueError, RiskDenied) as e:
+                    log.warning("dzengi: book snapshot for %s failed: %s", symbol, e)
 
     # =========================================================================================
     # market data
@@ -701,27 +726,22 @@ class DzengiGateway(Gateway):
         """Send a new order; see the module doc for the outcome policy. Never resends."""
         params, venue_type, qty, price = self._order_params(order)
         symbol = order.instrument.symbol
-        sent_ms = self._rest.timestamp_ms()
+        stamp: list[int] = []  # the request's timestamp: the anchor for matching it if unresolved
         in_flight = self._in_flight
         in_flight[symbol] = in_flight.get(symbol, 0) + 1
         try:
-            answer = await self._rest.new_order(params)
+            answer = await self._rest.new_order(params, stamp)
         except OutcomeUnknown:
             in_flight[symbol] -= 1
-            self._mark_unresolved(self._track_sent(order, venue_type, qty, price, sent_ms))
+            self._mark_unresolved(self._track_sent(order, venue_type, qty, price, stamp[0]))
             raise
-        except RateLimited as e:  # our own budget refused it: nothing left the process
-            in_flight[symbol] -= 1
-            self._rate_limited += 1
-            self._flush_if_settled(symbol)
-            raise RiskDenied("rate_limited", str(e)) from e
-        except BaseException:  # definite rejection (or cancellation before the send)
+        except BaseException:  # definite rejection, denied before the send (RiskDenied), or cancelled
             in_flight[symbol] -= 1
             self._flush_if_settled(symbol)
             raise
         in_flight[symbol] -= 1
         ts_recv = time.time_ns()
-        tracked = self._track_sent(order, venue_type, qty, price, sent_ms)
+        tracked = self._track_sent(order, venue_type, qty, price, stamp[0])
         try:
             report = P.parse_new_order(answer, order.instrument, order.client_order_id, ts_recv)
         except MalformedMessage as e:
@@ -760,11 +780,7 @@ class DzengiGateway(Gateway):
             raise OutcomeUnknown(f"cancel {order.client_order_id}: its venue order id is not known yet (the submit's "
                                  "outcome is unknown); nothing was sent — reconcile with query_order first",
                                  venue=VENUE)
-        try:
-            answer = await self._rest.cancel_order(order.instrument.symbol, venue_id)
-        except RateLimited as e:
-            self._rate_limited += 1
-            raise RiskDenied("rate_limited", str(e)) from e
+        answer = await self._rest.cancel_order(order.instrument.symbol, venue_id)
         try:
             report = P.parse_cancel_order(answer, order.instrument, order.client_order_id, time.time_ns())
         except MalformedMessage as e:
@@ -896,7 +912,8 @@ class DzengiGateway(Gateway):
         qty = inst.size_of(_round_raw(order.qty_raw, wire.lot_raw, inst.qty_rounding))
         price = (inst.price_of(_round_raw(price_raw, wire.tick_raw, inst.price_rounding))
                  if price_raw is not None and venue_type != "MARKET" else None)
-        sent_ms = order.ts_init // 1_000_000 + self._rest.offset_ms if order.ts_init else self._started_ms
+        sent_ms = (order.ts_init // 1_000_000 + int(self._rest.clock.offset_ms) if order.ts_init
+                   else self._started_ms)
         tracked = _Tracked(order.client_order_id, inst, order.side, venue_type, qty, price, sent_ms)
         self._by_client[order.client_order_id] = tracked
         self._mark_unresolved(tracked)
@@ -1034,7 +1051,11 @@ class DzengiGateway(Gateway):
         return lo <= time_ms <= hi
 
     async def _resolve(self, tracked: _Tracked) -> str:
-        wait_ms = tracked.sent_ms + self._rest.recv_window_ms + self._rest.safety_ms + 500 - self._server_now_ms()
+        # after the request's window (by the venue's clock, give or take our estimate's doubt) the
+        # venue refuses it: what we see then is final
+        clock = self._rest.clock
+        doubt_ms = min(clock.uncertainty_ms, 1000.0) + clock.safety_margin_ms
+        wait_ms = tracked.sent_ms + self._rest.recv_window_ms + doubt_ms + 500 - self._server_now_ms()
         if wait_ms > 0:
             await trio.sleep(wait_ms / 1000)
         if tracked.venue_order_id:  # the poller found it meanwhile
@@ -1112,7 +1133,7 @@ class DzengiGateway(Gateway):
         busy = (bool(self._open) or bool(self._unresolved)
                 or any(until > now for until in self._active_until.values()))
         interval = self.config.poll_fast_s if busy else self.config.poll_slow_s
-        budget = self._rest.weights.fill_ratio()
+        budget = self._rest.weight_budget()
         if budget < 0.25:
             interval *= 4
         elif budget < 0.5:
@@ -1120,6 +1141,10 @@ class DzengiGateway(Gateway):
         return interval
 
     async def _poll_loop(self) -> None:
+        with self._rest.background():  # polls leave room for orders and callers' own reads
+            await self._poll_forever()
+
+    async def _poll_forever(self) -> None:
         last_account = trio.current_time()
         while True:
             started = trio.current_time()
@@ -1128,9 +1153,11 @@ class DzengiGateway(Gateway):
                 await self.poll_once(account=account)
                 if account:
                     last_account = started
-            except RateLimited as e:
-                self._rate_limited += 1
+            except RateLimited as e:  # the limiter is paused for the venue's hint meanwhile
                 await trio.sleep(max(e.retry_after_s, self.config.poll_fast_s))
+            except RiskDenied as e:  # our own budget refused a poll: nothing was sent
+                log.info("dzengi: poll deferred: %s", e)
+                await trio.sleep(self.config.poll_fast_s)
             except (VenueError, MalformedMessage) as e:
                 log.warning("dzengi: poll failed: %s", e)
             with trio.move_on_after(self.poll_interval_s()):

@@ -7,19 +7,12 @@ parameter rules (query string, form body or both; the query wins), the same HMAC
 exact bytes received, the same ``{"code", "msg"}`` errors and HTTP statuses, the same field names
 and JSON types (numbers where the venue sends numbers, strings where it sends strings).
 
-Request weights (the venue publishes the limits, not the weights; these are ours)::
-
-    time, exchangeInfo, currencies, aggTrades, klines, leverageSettings            1
-    depth               1 (limit <= 100), 5 (<= 500), 10 (<= 1000), 50 (more)
-    ticker/24hr         1 with a symbol, 40 without
-    openOrders          1 with a symbol, 40 without
-    account, myTrades, tradingPositions, tradingPositionsHistory                     5
-    order (POST/PUT/DELETE), fetchOrder, update*/closeTradingPosition                1
-
-``REQUEST_WEIGHT`` is counted per client IP in fixed one-minute windows, ``ORDERS`` (new orders
-and position closes) per account per second and per day. Over a limit: HTTP 429 with
-``Retry-After``; a client that sends ``ban_after_violations`` more requests before that time is
-banned: HTTP 418 with ``Retry-After`` for ``ban_s`` (doubling per further ban).
+Request weights: the venue publishes the limits, not the weights; the table is
+:func:`venues.dzengi.constants.request_weight` (Binance's numbering), which the client's rate
+limiter charges as well. ``REQUEST_WEIGHT`` is counted per client IP in fixed one-minute
+windows, ``ORDERS`` (new orders and position closes) per account per second and per day. Over a
+limit: HTTP 429 with ``Retry-After``; a client that sends ``ban_after_violations`` more requests
+before that time is banned: HTTP 418 with ``Retry-After`` for ``ban_s`` (doubling per further ban).
 
 Decisions where the venue's documents are silent (stated so clients know what they test against):
 
@@ -329,14 +322,8 @@ _WS_ALIASES = {"order/create": ("order", "POST"), "order/cancel": ("order", "DEL
 
 
 def _weight(name: str, method: str, params: Params) -> int:
-    if name == "depth":
-        limit = params.int("limit", 100) or 100
-        return 1 if limit <= 100 else 5 if limit <= 500 else 10 if limit <= 1000 else 50
-    if name in ("ticker/24hr", "openOrders"):
-        return 1 if "symbol" in params else 40
-    if name in ("account", "myTrades", "tradingPositions", "tradingPositionsHistory"):
-        return 5
-    return 1
+    """The request's ``REQUEST_WEIGHT``: the table the client's rate limiter charges too."""
+    return C.request_weight(name, symbol="symbol" in params, depth_limit=params.int("limit", 100) or 100)
 
 
 class DzengiTestnet:

@@ -53,8 +53,10 @@ from engine import (
     VenueState,
     VenueStatus,
 )
+from engine._risk_api import DenyReason
+from risk import RateLimitSpec
 from venues.dzengi.gateway import DzengiConfig, DzengiGateway
-from venues.dzengi.testnet import DzengiTestnet
+from venues.dzengi.testnet import DzengiTestnet, DzengiTestnetOptions, open_dzengi_testnet
 
 ALICE = ("alice-api-key-0001", "alice-secret-0001")
 
@@ -105,6 +107,20 @@ async def gateway_on(testnet: DzengiTestnet, **overrides: Any) -> AsyncIterator[
     hooks = {k: overrides.pop(k) for k in ("transport", "ws_stream_wrapper") if k in overrides}
     async with DzengiGateway.open(config_for(testnet, **overrides), sink, **hooks) as gateway:
         yield gateway, sink
+
+
+@asynccontextmanager
+async def rest_side_gateway(config: DzengiConfig, sink: RecordingSink | None = None,
+                            **hooks: Any) -> AsyncIterator[DzengiGateway]:
+    """A gateway with its REST side only (clock synced, instruments loaded): no stream, no poller,
+    no keep-alives, no clock loop — nothing sends a request the test did not make."""
+    gateway = DzengiGateway(config, **hooks)
+    gateway._sink = sink if sink is not None else RecordingSink()
+    await gateway._bootstrap()
+    try:
+        yield gateway
+    finally:
+        await gateway.aclose()
 
 
 def best_bid_ask(testnet: DzengiTestnet, symbol: str) -> tuple[Decimal, Decimal]:
@@ -458,12 +474,11 @@ async def test_an_order_that_never_reached_the_venue_queries_as_none(dzengi_test
                 await gw.submit_order(order)
             assert isinstance(info.value.__cause__, RateLimited)
             # backing off: the next order is refused locally, nothing sent (no 418 ban provoked)
-            with pytest.raises(RiskDenied, match="nothing was sent"):
+            with pytest.raises(RiskDenied) as denied:
                 await gw.submit_order(limit(inst, "Q-2", Side.BUY, "0.01", bid * Decimal("0.9")))
+            assert denied.value.reason is DenyReason.RATE_LIMITED
             testnet.faults.configure(FaultSettings())
-            with trio.move_on_after(3):
-                while gw._rest.weights.blocked_for_s > 0:
-                    await trio.sleep(0.1)
+            gw._rest.limiter.max_wait_s = 5.0  # from now on requests wait for the pause to end
             assert await gw.query_order(order) is None
             assert alice_orders(testnet) == []
             assert await gw.balances()  # not banned
@@ -472,21 +487,38 @@ async def test_an_order_that_never_reached_the_venue_queries_as_none(dzengi_test
 async def test_forced_429s_are_backed_off_without_a_ban(dzengi_testnet: DzengiTestnet) -> None:
     testnet = dzengi_testnet
     with trio.fail_after(40):
-        # the poller idles here, so which requests meet the 429s does not depend on timing
-        async with gateway_on(testnet, max_rate_wait_s=2.0, poll_fast_s=60.0, poll_slow_s=60.0,
-                              account_poll_s=60.0) as (gw, sink):
+        # the REST side alone (no poller, no keep-alives, no clock loop): every request the testnet
+        # counts is one of the calls below, so which of them meet the forced 429s is fixed
+        async with rest_side_gateway(config_for(testnet, max_rate_wait_s=2.0)) as gw:
             testnet.faults.configure(FaultSettings(force_429_every=3))
-            limited = 0
+            outcomes: list[str] = []
+            waits: list[float] = []
             for _ in range(12):
+                started = trio.current_time()
                 try:
                     await gw.balances()
+                    outcomes.append("ok")
                 except RateLimited as e:
-                    limited += 1
-                    assert e.retry_after_s == 1.0
-            assert limited >= 2
-            assert testnet.faults.injected["429"] >= limited  # (keep-alive requests may meet some too)
+                    assert e.retry_after_s == 1.0  # the venue's Retry-After
+                    outcomes.append("429")
+                waits.append(trio.current_time() - started)
+            assert outcomes == ["ok", "ok", "429"] * 4
+            # each call after a 429 waited out the venue's hint before anything was sent again
+            assert all(waits[i + 1] >= 1.0 for i, outcome in enumerate(outcomes[:-1]) if outcome == "429")
+            assert gw._rest.limiter.statistics().rate_limited == 4
             testnet.faults.configure(FaultSettings())
             assert await gw.balances()  # never escalated to a 418 ban
+            assert testnet._bans._bans == {}
+
+
+async def test_published_rate_limits_replace_the_documented_ones(dzengi_accounts_file: Path) -> None:
+    options = DzengiTestnetOptions(request_weight_per_minute=600, orders_per_second=20, orders_per_day=5000)
+    with trio.fail_after(20):
+        async with open_dzengi_testnet(dzengi_accounts_file, market=False, options=options) as testnet:
+            async with rest_side_gateway(config_for(testnet, orders_per_s=8)) as gw:
+                specs = {(s.scope, s.limit, s.interval_s) for s in gw._rest.limiter.specs()}
+    # the venue's 600 per minute; our own budget of 8 orders per second below the venue's 20
+    assert specs == {("REQUEST_WEIGHT", 600, 60.0), ("ORDERS", 8, 1.0), ("ORDERS", 5000, 86_400.0)}
 
 
 @pytest.mark.parametrize("offset_ms", [45_000, -45_000])
@@ -738,14 +770,11 @@ class ScriptedVenue:
 async def scripted_gateway(**overrides: Any) -> AsyncIterator[tuple[DzengiGateway, ScriptedVenue, RecordingSink]]:
     venue = ScriptedVenue()
     values: dict[str, Any] = dict(base_url="http://venue.test", ws_url="ws://venue.test/connect", api_key=ALICE[0],
-                                  secret=ALICE[1], track_symbols=("BTC/USD",), recv_window_ms=200)
+                                  secret=ALICE[1], track_symbols=("BTC/USD",), recv_window_ms=400)
     values.update(overrides)
-    gateway = DzengiGateway(DzengiConfig(**values), transport=httpx.MockTransport(venue.handle))
     sink = RecordingSink()
-    gateway._sink = sink  # the REST side only: no stream, no background pollers
-    await gateway._bootstrap()
-    yield gateway, venue, sink
-    await gateway.aclose()
+    async with rest_side_gateway(DzengiConfig(**values), sink, transport=httpx.MockTransport(venue.handle)) as gateway:
+        yield gateway, venue, sink
 
 
 def trade_row(order_id: str, trade_id: int, qty: str = "0.01", price: str = "30000.00") -> dict[str, Any]:
@@ -839,12 +868,16 @@ async def test_poll_interval_adapts_to_activity_and_budget(autojump_clock: trio.
     assert gw.poll_interval_s() == 8.0
     gw._open["o-1"] = object()  # type: ignore[assignment]
     assert gw.poll_interval_s() == 0.5  # an open order
-    weights = gw._rest.weights
-    weights.set_limits([(100, 60.0)])
-    assert weights.try_take(60)
-    assert gw.poll_interval_s() == 1.0  # less than half the budget left
-    assert weights.try_take(20)
+    limiter = gw._rest.limiter
+    limiter.add_spec(RateLimitSpec("REQUEST_WEIGHT", 1000, 60.0))  # a burst of 1000 * 0.95 * 0.1 = 95
+    assert limiter.try_acquire({"REQUEST_WEIGHT": 50})
+    assert gw.poll_interval_s() == 1.0  # less than half the burst left
+    assert limiter.try_acquire({"REQUEST_WEIGHT": 25})
     assert gw.poll_interval_s() == 2.0  # less than a quarter left
+    limiter.on_rate_limited(3.0)
+    assert gw.poll_interval_s() == 2.0  # paused after a 429
+    await trio.sleep(3.0 + 60.0)
+    assert gw.poll_interval_s() == 0.5  # refilled
 
 
 def test_config_from_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Dzengi REST client: exact signed bytes, clock offset, every error mapping, rate scopes, HTTP/1.1 lane.
+"""Dzengi REST client: exact signed bytes, server clock, every error mapping, rate limits, HTTP/1.1 lane.
 
 httpx paths run on ``httpx.MockTransport``; the HTTP/1.1 lane (raw keep-alive) runs against
 tiny servers on 127.0.0.1 (port 0) that answer, misbehave or stay silent on purpose.
@@ -6,19 +6,26 @@ tiny servers on 127.0.0.1 (port 0) that answer, misbehave or stay silent on purp
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import hashlib
 import hmac
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
 
-from engine import AuthFailed, MalformedMessage, OutcomeUnknown, RateLimited, VenueError, VenueRejected
-from venues.dzengi.rest import ClockRejected, DzengiRest, RateScope
+from engine import AuthFailed, MalformedMessage, OutcomeUnknown, RateLimited, RiskDenied, VenueError, VenueRejected
+from engine._risk_api import DenyReason
+from risk import RateLimiter, RateLimitSpec, ServerClock
+from venues.dzengi.rest import ClockRejected, DzengiRest, rate_limit_specs, rate_limiter
 from venues.dzengi.signer import Credentials
+from venues.dzengi.testnet import open_dzengi_testnet
 
 KEY = "test-api-key"
 SECRET = "test-secret-NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -34,10 +41,16 @@ def hmac_hex(message: str) -> str:
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def make_rest(handler: Handler, **kw: Any) -> DzengiRest:
+def fixed_clock(wall_ms: int = WALL_MS) -> ServerClock:
+    """A server clock whose local time stands still at ``wall_ms`` (round trips take 0 ms)."""
+    return ServerClock(now_ns=lambda: wall_ms * 1_000_000)
+
+
+def make_rest(handler: Handler, *, max_wait_s: float = 2.0, **kw: Any) -> DzengiRest:
     kw.setdefault("credentials", Credentials(KEY, SECRET))
-    return DzengiRest("https://api-adapter.example", transport=httpx.MockTransport(handler), wall_ms=lambda: WALL_MS,
-                      **kw)
+    kw.setdefault("clock", fixed_clock())
+    kw.setdefault("limiter", rate_limiter(max_wait_s=max_wait_s))
+    return DzengiRest("https://api-adapter.example", transport=httpx.MockTransport(handler), **kw)
 
 
 def error(status: int, code: int | str, msg: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -65,7 +78,7 @@ async def test_signed_get_signs_the_exact_query_bytes_with_the_server_offset() -
     request = seen[-1]
     query = request.url.query.decode()
     unsigned, _, signature = query.rpartition("&signature=")
-    timestamp = WALL_MS + SERVER_AHEAD_MS - rest.safety_ms
+    timestamp = WALL_MS + SERVER_AHEAD_MS
     assert unsigned == f"symbol=BTC%2FUSD&startTime=123&limit=1000&recvWindow=7000&timestamp={timestamp}"
     assert signature == hmac_hex(unsigned)
     assert request.headers["X-MBX-APIKEY"] == KEY
@@ -85,7 +98,7 @@ async def test_new_order_signs_the_exact_body_bytes() -> None:
     request = seen[0]
     body = request.content.decode()
     unsigned, _, signature = body.rpartition("&signature=")
-    assert unsigned == f"{ORDER_PARAMS}&recvWindow=5000&timestamp={WALL_MS - rest.safety_ms}"
+    assert unsigned == f"{ORDER_PARAMS}&recvWindow=5000&timestamp={WALL_MS}"
     assert signature == hmac_hex(unsigned)
     assert request.method == "POST" and request.url.path == "/api/v1/order" and request.url.query == b""
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
@@ -104,7 +117,7 @@ async def test_cancel_sends_signed_params_in_the_query() -> None:
         await rest.cancel_order("BTC/USD_LEVERAGE", "o-1")
     query = seen[0].url.query.decode()
     unsigned, _, signature = query.rpartition("&signature=")
-    assert unsigned == f"symbol=BTC%2FUSD_LEVERAGE&orderId=o-1&recvWindow=5000&timestamp={WALL_MS - rest.safety_ms}"
+    assert unsigned == f"symbol=BTC%2FUSD_LEVERAGE&orderId=o-1&recvWindow=5000&timestamp={WALL_MS}"
     assert signature == hmac_hex(unsigned) and seen[0].method == "DELETE"
 
 
@@ -181,16 +194,16 @@ UNKNOWN_AFTER_SEND = [
 
 @pytest.mark.parametrize(("response", "plain_kind"), UNKNOWN_AFTER_SEND)
 async def test_unknown_outcomes(response: httpx.Response, plain_kind: type[Exception]) -> None:
-    rest = make_rest(lambda request: response, max_rate_wait_s=0.0)
+    rest = make_rest(lambda request: response, max_wait_s=0.0)
     with trio.fail_after(5), pytest.raises(plain_kind) as plain:
         await rest.open_orders("BTC/USD")
     assert not isinstance(plain.value, OutcomeUnknown)
-    rest = make_rest(lambda request: response, max_rate_wait_s=0.0)
+    rest = make_rest(lambda request: response, max_wait_s=0.0)
     with trio.fail_after(5), pytest.raises(OutcomeUnknown) as command:
         await rest.new_order(ORDER_PARAMS)
     assert isinstance(command.value.__cause__, plain_kind)  # raised `from` the mapped error
     with trio.fail_after(5), pytest.raises(OutcomeUnknown):
-        await make_rest(lambda request: response, max_rate_wait_s=0.0).cancel_order("BTC/USD", "o-1")
+        await make_rest(lambda request: response, max_wait_s=0.0).cancel_order("BTC/USD", "o-1")
 
 
 @pytest.mark.parametrize("failure", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"),
@@ -216,15 +229,17 @@ async def test_rate_limited_carries_retry_after_and_blocks_the_scope() -> None:
         calls += 1
         return error(429, -1003, "Too many requests", {"Retry-After": "30"})
 
-    rest = make_rest(handler, max_rate_wait_s=1.0)
+    rest = make_rest(handler, max_wait_s=1.0)
     with trio.fail_after(5), pytest.raises(RateLimited) as info:
         await rest.account()
     assert info.value.retry_after_s == 30.0 and calls == 1
+    assert rest.limiter.statistics().paused_until - trio.current_time() == pytest.approx(30.0, abs=0.5)
     # backing off: nothing more is sent until Retry-After has passed (no 418 ban provoked)
-    with trio.fail_after(5), pytest.raises(RateLimited, match="nothing was sent"):
+    with trio.fail_after(5), pytest.raises(RiskDenied) as read:
         await rest.account()
-    with pytest.raises(RateLimited, match="nothing was sent"):
+    with pytest.raises(RiskDenied) as command:
         await rest.new_order(ORDER_PARAMS)
+    assert read.value.reason is command.value.reason is DenyReason.RATE_LIMITED
     assert calls == 1
 
 
@@ -236,7 +251,7 @@ async def test_backoff_waits_then_sends(autojump_clock: trio.testing.MockClock) 
         sent_at.append(trio.current_time())
         return answers.pop(0)
 
-    rest = make_rest(handler, max_rate_wait_s=5.0)
+    rest = make_rest(handler, max_wait_s=5.0)
     with trio.fail_after(60):
         with pytest.raises(RateLimited):
             await rest.open_orders("BTC/USD")
@@ -260,8 +275,8 @@ async def test_clock_rejection_resyncs_and_retries_a_read_once() -> None:
     rest = make_rest(handler)
     with trio.fail_after(5):
         assert await rest.account() == {"balances": []}
-    assert sent == ["/api/v1/account", "/api/v1/time", "/api/v1/account"]
-    assert rest.offset_ms == 40_000 and not rest.clock_stale
+    assert sent == ["/api/v1/account", "/api/v1/time", "/api/v1/time", "/api/v1/time", "/api/v1/account"]
+    assert rest.clock.offset_ms == 40_000 and not rest.clock_stale
 
 
 async def test_clock_rejection_of_an_order_is_definite_and_never_resent() -> None:
@@ -288,26 +303,211 @@ async def test_errors_never_show_secrets() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# rate scopes
+# rate limits (risk.RateLimiter) and the server clock (risk.ServerClock)
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_rate_scope_waits_then_refuses(autojump_clock: trio.testing.MockClock) -> None:
-    scope = RateScope("orders", [(10, 1.0)], max_wait_s=0.5)
-    for _ in range(10):
-        assert scope.try_take(1)
-    assert not scope.try_take(1)
-    assert 0.0 <= scope.fill_ratio() < 0.01
-    start = trio.current_time()
-    await scope.acquire(1)  # one token refills in 0.1 s
-    assert trio.current_time() - start == pytest.approx(0.1, abs=1e-6)
-    with pytest.raises(RateLimited, match="nothing was sent") as info:
-        await scope.acquire(10)
-    assert info.value.retry_after_s > 0.5
-    scope.block(3.0)
-    assert scope.blocked_for_s == pytest.approx(3.0) and scope.fill_ratio() == 0.0
-    await trio.sleep(3.0)
-    assert scope.try_take(1)
+def test_rate_limit_specs_come_from_exchange_info_and_our_budgets_only_lower_them() -> None:
+    documented = {(s.scope, s.limit, s.interval_s) for s in rate_limit_specs()}
+    assert documented == {("REQUEST_WEIGHT", 1200, 60.0), ("ORDERS", 10, 1.0), ("ORDERS", 864_000, 86_400.0)}
+    published = {"REQUEST_WEIGHT": [(600, 60_000)], "ORDERS": [(20, 1000), (5000, 86_400_000)], "RAW": [(0, 1000)]}
+    specs = rate_limit_specs(published, request_weight_per_min=900, orders_per_s=8)
+    assert {(s.scope, s.limit, s.interval_s) for s in specs} == {
+        ("REQUEST_WEIGHT", 600, 60.0), ("ORDERS", 8, 1.0), ("ORDERS", 5000, 86_400.0)}  # no zero limit
+
+
+def moving_clock() -> ServerClock:
+    """A server clock whose local time is trio's (``WALL_MS`` at trio time 0)."""
+    return ServerClock(now_ns=lambda: WALL_MS * 1_000_000 + int(trio.current_time() * 1e9))
+
+
+def order_answer(request: httpx.Request) -> httpx.Response:
+    if request.method == "GET":
+        return httpx.Response(200, json={"balances": []})
+    return httpx.Response(200, json={"orderId": "o-1", "status": "NEW"})
+
+
+def timestamp_of(request: httpx.Request) -> int:
+    text = request.content.decode() or request.url.query.decode()
+    return int(dict(pair.split("=", 1) for pair in text.split("&"))["timestamp"])
+
+
+async def test_an_order_waits_for_its_turn_and_is_stamped_after_the_wait(
+        autojump_clock: trio.testing.MockClock) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return order_answer(request)
+
+    rest = make_rest(handler, clock=moving_clock())  # the documented limits: ORDERS 10 per second
+    with trio.fail_after(10):
+        await rest.new_order(ORDER_PARAMS)
+        # the ORDERS bucket holds 10 * 0.95 * 0.1 = 0.95 at once and refills 8.55 per second
+        await rest.new_order(ORDER_PARAMS)
+    assert trio.current_time() == pytest.approx(1 / 8.55, rel=1e-6)
+    first, second = (timestamp_of(r) for r in seen)
+    assert second - first >= 116  # signed after the wait, not before it (the wait never ages a signature)
+    assert rest.limiter.statistics().waited == 1
+
+
+async def test_an_order_over_the_rate_limit_is_denied_when_waiting_is_off(
+        autojump_clock: trio.testing.MockClock) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return order_answer(request)
+
+    rest = make_rest(handler, max_wait_s=0.0)
+    with trio.fail_after(10):
+        await rest.new_order(ORDER_PARAMS)
+        with pytest.raises(RiskDenied) as info:
+            await rest.new_order(ORDER_PARAMS)
+    assert info.value.reason is DenyReason.RATE_LIMITED and len(seen) == 1
+
+
+async def test_a_waiting_read_does_not_hold_up_an_order(autojump_clock: trio.testing.MockClock) -> None:
+    sent: list[tuple[float, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append((trio.current_time(), request.method))
+        return order_answer(request)
+
+    # REQUEST_WEIGHT: a burst of 50, refilled at 5 per second
+    limiter = RateLimiter([RateLimitSpec("REQUEST_WEIGHT", 100, 10.0), RateLimitSpec("ORDERS", 100, 1.0)],
+                          burst_fraction=0.5, utilization=1.0, max_wait_s=5.0)
+    rest = make_rest(handler, limiter=limiter)
+    assert limiter.try_acquire({"REQUEST_WEIGHT": 50})
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rest.account)  # weight 5: its turn comes in 1 s
+            await trio.sleep(0.5)
+            await rest.new_order(ORDER_PARAMS)  # weight 1, refilled meanwhile: goes at once
+    assert [method for _, method in sent] == ["POST", "GET"]
+    assert sent[0][0] == pytest.approx(0.5) and sent[1][0] == pytest.approx(1.2)  # (2.5 - 1 + 5 * 0.7 = 5)
+
+
+async def test_background_reads_leave_room_for_the_callers_own(autojump_clock: trio.testing.MockClock) -> None:
+    sent: list[tuple[float, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append((trio.current_time(), request.url.path.rsplit("/", 1)[-1]))
+        return httpx.Response(200, json=[] if "myTrades" in request.url.path else {"balances": []})
+
+    # REQUEST_WEIGHT: a burst of 50, refilled at 5 per second
+    limiter = RateLimiter([RateLimitSpec("REQUEST_WEIGHT", 100, 10.0), RateLimitSpec("ORDERS", 100, 1.0)],
+                          burst_fraction=0.5, utilization=1.0, max_wait_s=10.0)
+    rest = make_rest(handler, limiter=limiter)
+    limiter.on_rate_limited(1.0)  # a 429 just paused everything: the buckets refill from empty at 1 s
+
+    async def poll() -> None:
+        with rest.background():
+            await rest.my_trades("BTC/USD")  # weight 5, waits for 5 + 10 in the bucket
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll)
+            await trio.sleep(0.01)
+            await rest.account()  # weight 5, asked for later: goes first, as soon as 5 are there
+    assert sent == [(pytest.approx(2.0), "account"), (pytest.approx(5.0), "myTrades")]
+
+
+async def test_an_order_that_would_miss_its_window_is_denied_before_sending() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return order_answer(request)
+
+    clock = fixed_clock()
+    # one sample that took 4 s: the venue is 2 s away, give or take 2 s
+    clock.observe(WALL_MS * 1_000_000 - 4_000_000_000, WALL_MS, WALL_MS * 1_000_000)
+    rest = make_rest(handler, clock=clock, recv_window_ms=1000)
+    with trio.fail_after(5):
+        with pytest.raises(RiskDenied, match="nothing was sent") as info:
+            await rest.new_order(ORDER_PARAMS)
+        assert info.value.reason is DenyReason.STALE_TIMESTAMP
+        with pytest.raises(RiskDenied) as info:
+            await rest.cancel_order("BTC/USD", "o-1")
+        assert info.value.reason is DenyReason.STALE_TIMESTAMP
+        assert seen == []
+        # with a window that covers the doubt, the same order goes out
+        rest = make_rest(handler, clock=clock, recv_window_ms=10_000)
+        await rest.new_order(ORDER_PARAMS)
+    assert len(seen) == 1
+
+
+class RecordingLimiter(RateLimiter):
+    """A rate limiter that adds up the weights it admitted, per scope."""
+
+    def __init__(self) -> None:
+        super().__init__(rate_limit_specs(), max_wait_s=0.0)
+        self.charged: Counter[str] = Counter()
+
+    def try_acquire(self, weights: Any) -> bool:
+        admitted = super().try_acquire(weights)
+        if admitted:
+            self.charged.update(dict(weights.items()))
+        return admitted
+
+    async def acquire(self, weights: Any, *, max_wait_s: float | None = None) -> float:
+        waited = await super().acquire(weights, max_wait_s=max_wait_s)
+        self.charged.update(dict(weights.items()))
+        return waited
+
+
+async def test_requests_are_charged_the_weights_the_testnet_charges(dzengi_accounts_file: Path) -> None:
+    frozen_ms = 1_700_000_030_000  # both clocks stand still: the testnet's fixed windows cannot roll over
+    limiter = RecordingLimiter()
+    async with open_dzengi_testnet(dzengi_accounts_file, market=False, clock_ms=lambda: frozen_ms) as testnet:
+        rest = DzengiRest(testnet.url, credentials=Credentials("alice-api-key-0001", "alice-secret-0001"),
+                          limiter=limiter, clock=fixed_clock(frozen_ms))
+        with trio.fail_after(10):
+            await rest.sync_time()
+            await rest.exchange_info()
+            for limit in (5, 500, 1000):
+                await rest.depth("BTC/USD", limit)
+            await rest.agg_trades("BTC/USD")
+            await rest.klines("BTC/USD", "1m")
+            await rest.account()
+            await rest.my_trades("BTC/USD")
+            await rest.open_orders("BTC/USD")
+            await rest.open_orders()
+            await rest.trading_positions()
+            await rest.leverage_settings("BTC/USD_LEVERAGE")
+            placed = await rest.new_order(ORDER_PARAMS)
+            await rest.fetch_order("BTC/USD", placed["orderId"])
+            await rest.cancel_order("BTC/USD", placed["orderId"])
+            await rest.aclose()
+        weights = testnet._weights
+        orders = testnet._orders
+        assert limiter.charged["REQUEST_WEIGHT"] == weights.used("127.0.0.1", weights.rules[0], frozen_ms) == 82
+        assert limiter.charged["ORDERS"] == orders.used("alice", orders.rules[0], frozen_ms) == 1
+
+
+async def test_the_clock_takes_time_answers_and_a_date_header_only_before_them() -> None:
+    date = email.utils.formatdate((WALL_MS + 10_000) / 1000, usegmt=True)  # a front end's clock, 10 s ahead
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        name = request.url.path.rsplit("/", 1)[-1]
+        if name == "time":
+            return httpx.Response(200, json={"serverTime": WALL_MS + 3_000}, headers={"Date": date})
+        if name == "exchangeInfo":  # a serverTime outside a time answer is not a sample
+            return httpx.Response(200, json={"serverTime": WALL_MS + 99_000, "rateLimits": [], "symbols": []},
+                                  headers={"Date": date})
+        return httpx.Response(200, json={"balances": []}, headers={"Date": date})
+
+    rest = make_rest(handler)
+    with trio.fail_after(5):
+        assert not rest.clock.synced
+        await rest.account()  # no time answer yet: the Date header is all there is (whole seconds: +0.5 s)
+        assert rest.clock.synced and rest.clock.offset_ms == pytest.approx(10_500)
+        assert await rest.sync_time() == 3_000  # the venue's own clock wins
+        await rest.account()
+        await rest.exchange_info()
+        assert rest.clock.offset_ms == 3_000
+        assert rest.timestamp_ms() == WALL_MS + 3_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +561,7 @@ async def test_lane_writes_exact_bytes_and_keeps_the_connection_alive() -> None:
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             url = await serve(nursery, behaviour)
-            rest = DzengiRest(url + "/prefix", credentials=Credentials(KEY, SECRET), wall_ms=lambda: WALL_MS)
+            rest = DzengiRest(url + "/prefix", credentials=Credentials(KEY, SECRET), clock=fixed_clock())
             assert rest.lane is not None
             for _ in range(3):
                 assert await rest.new_order(ORDER_PARAMS) == {"orderId": "o-1", "status": "NEW"}
@@ -376,7 +576,7 @@ async def test_lane_writes_exact_bytes_and_keeps_the_connection_alive() -> None:
     assert set(lines[1:]) == {f"Host: {host}", f"X-MBX-APIKEY: {KEY}", "User-Agent: triotrade",
                               "Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"}
     unsigned, _, signature = body.decode().rpartition("&signature=")
-    assert unsigned == f"{ORDER_PARAMS}&recvWindow=5000&timestamp={WALL_MS - rest.safety_ms}"
+    assert unsigned == f"{ORDER_PARAMS}&recvWindow=5000&timestamp={WALL_MS}"
     assert signature == hmac_hex(unsigned)
     cancel_line = requests[3].split(b"\r\n", 1)[0].decode()
     assert cancel_line.startswith("DELETE /prefix/api/v1/order?symbol=BTC%2FUSD&orderId=o-1&recvWindow=5000&")
@@ -524,7 +724,32 @@ async def test_request_logs_never_show_signatures_or_keys(caplog: pytest.LogCapt
     assert not any(len(part) == 64 for line in lines for part in line.replace("&", " ").replace("=", " ").split())
 
 
-async def test_a_429_to_a_keepalive_request_blocks_the_scopes() -> None:
+class Keepalives:
+    """The lane's upkeep run quickly (refresh every 50 ms) with a client's own admission and answer
+    handling; ``answers`` gets each keep-alive answer's status once the client has handled it."""
+
+    def __init__(self, nursery: trio.Nursery, rest: DzengiRest) -> None:
+        self.rest = rest
+        self.sent = 0
+        send, self.answers = trio.open_memory_channel[int](100)
+
+        def may_send() -> bool:
+            allowed = rest._may_send_keepalive()
+            self.sent += allowed
+            return allowed
+
+        def on_answer(answer: Any, sent_ns: int, received_ns: int) -> None:
+            rest._keepalive_answer(answer, sent_ns, received_ns)
+            send.send_nowait(answer.status)
+
+        assert rest.lane is not None
+        rest.lane.min_idle = 1
+        nursery.start_soon(functools.partial(rest.lane.maintain, b"GET /api/v1/time HTTP/1.1\r\nHost: x\r\n\r\n",
+                                             refresh_s=0.05, may_send=may_send, on_answer=on_answer,
+                                             now_ns=rest.clock.local_ns))
+
+
+async def test_a_429_to_a_keepalive_request_pauses_the_rate_limiter() -> None:
     async def behaviour(stream: trio.SocketStream) -> None:
         buffer = bytearray()
         while (await read_request(stream, buffer)) is not None:
@@ -534,15 +759,36 @@ async def test_a_429_to_a_keepalive_request_blocks_the_scopes() -> None:
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             url = await serve(nursery, behaviour)
-            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET), max_rate_wait_s=0.0)
-            assert rest.lane is not None
-            rest.lane.min_idle = 1
-            nursery.start_soon(functools.partial(rest.lane.maintain, b"GET /api/v1/time HTTP/1.1\r\nHost: x\r\n\r\n",
-                                                 refresh_s=0.05, on_answer=rest._keepalive_answer))
-            while rest.weights.blocked_for_s == 0:
-                await trio.sleep(0.01)
-            assert 6.0 < rest.weights.blocked_for_s <= 7.0 and rest.orders.blocked_for_s > 6.0
-            with pytest.raises(RateLimited, match="nothing was sent"):
+            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET), limiter=rate_limiter(max_wait_s=0.0))
+            upkeep = Keepalives(nursery, rest)
+            assert await upkeep.answers.receive() == 429
+            assert 6.0 < rest.limiter.statistics().paused_until - trio.current_time() <= 7.0
+            assert rest.limiter.statistics().rate_limited == 1  # and no further keep-alive while paused
+            with pytest.raises(RiskDenied) as info:
                 await rest.new_order(ORDER_PARAMS)
+            assert info.value.reason is DenyReason.RATE_LIMITED
+            await rest.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def test_keepalive_answers_are_clock_samples() -> None:
+    offset_ms = 45_000
+
+    async def behaviour(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        while (await read_request(stream, buffer)) is not None:
+            server_ms = time.time_ns() // 1_000_000 + offset_ms
+            await stream.send_all(http_response(b'{"serverTime":%d}' % server_ms))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await serve(nursery, behaviour)
+            rest = DzengiRest(url, credentials=Credentials(KEY, SECRET))
+            upkeep = Keepalives(nursery, rest)
+            for _ in range(3):
+                assert await upkeep.answers.receive() == 200
+            estimate = rest.clock.estimate()
+            assert estimate.used >= 1 and abs(estimate.offset_ms - offset_ms) <= estimate.uncertainty_ms + 2
+            assert rest.limiter.statistics().admitted == upkeep.sent >= 3  # each one charged to the rate limiter
             await rest.aclose()
             nursery.cancel_scope.cancel()
