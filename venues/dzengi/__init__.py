@@ -12,9 +12,10 @@ What the venue supports, as this package implements it (details in ``venues/dzen
   through the engine, no post-only, no reduce-only, no client order ids at the venue;
 * **no private stream**: order states, fills, balances and positions are polled (adaptive
   intervals) and emitted as the same events a push venue gives;
-* HMAC-SHA256 over the exact query + body bytes, ``X-MBX-APIKEY``, ``timestamp`` corrected by the
-  measured server-clock offset, ``recvWindow`` ≤ 60 s; ``{code, msg}`` errors, 429/418, and 5xx
-  meaning "unknown".
+* HMAC-SHA256 over the exact query + body bytes, ``X-MBX-APIKEY``, ``timestamp`` from the venue's
+  clock as :class:`risk.ServerClock` estimates it (an order that would miss its ``recvWindow`` ≤ 60 s
+  is denied before sending), requests paced by one :class:`risk.RateLimiter` over the venue's
+  ``REQUEST_WEIGHT`` and ``ORDERS`` scopes; ``{code, msg}`` errors, 429/418, and 5xx meaning "unknown".
 
 Exports the gateway and its config, plus the uniform venue interface of :mod:`venues`
 (``make_gateway``, ``add_testnet_arguments``, ``run_testnet``). The local testnet itself lives in
@@ -54,16 +55,14 @@ def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``triotrade testnet dzengi`` options (accounts file, port, market, faults)."""
     from . import testnet
 
-    add = getattr(testnet, "add_testnet_arguments", None) or testnet._add_arguments
-    add(parser)
+    testnet.add_testnet_arguments(parser)
 
 
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the local Dzengi testnet until Ctrl-C; the exit status."""
     from . import testnet
 
-    run = getattr(testnet, "run_testnet", None) or testnet._run
-    return int(run(args))
+    return testnet.run_testnet(args)
 
 
 DEMO_SYMBOL = "BTC/USD"

@@ -88,6 +88,8 @@ __all__ = [
     "open_dzengi_testnet",
     "serve_dzengi_testnet",
     "add_testnet_command",
+    "add_testnet_arguments",
+    "run_testnet",
     "main",
 ]
 
@@ -1416,6 +1418,9 @@ class _WsSession:
                 finally:
                     nursery.cancel_scope.cancel()
         except* WebSocketClosed:
+            # the peer went away, or a drop fault closed the socket; the nursery wraps it in an
+            # exception group, which a plain `except` would let through to hypercorn ("Error in
+            # ASGI Framework")
             pass
         finally:
             remove()
@@ -1657,12 +1662,13 @@ def add_testnet_command(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "dzengi", help="serve the Dzengi protocol on 127.0.0.1",
         description="Local Dzengi testnet: REST /api/v1|v2 and WebSocket /connect on 127.0.0.1.")
-    _add_arguments(parser)
-    parser.set_defaults(func=lambda args: _run(args))
+    add_testnet_arguments(parser)
+    parser.set_defaults(func=run_testnet)
     return parser
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``triotrade testnet dzengi`` options (port, accounts file, market, faults)."""
     parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--accounts", required=True, metavar="FILE", help="accounts TOML file")
     parser.add_argument("--market-data", metavar="PATH", default=None, help="replay a recorded data set")
@@ -1676,11 +1682,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m venues.dzengi.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
     parser = argparse.ArgumentParser(prog="triotrade testnet dzengi",
                                      description="Local Dzengi testnet on 127.0.0.1.")
-    _add_arguments(parser)
-    return _run(parser.parse_args(argv))
+    add_testnet_arguments(parser)
+    return run_testnet(parser.parse_args(argv))
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_testnet(args: argparse.Namespace) -> int:
+    """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
     from backtest.synthetic_market import MarketSettings, SyntheticMarket
 
     try:

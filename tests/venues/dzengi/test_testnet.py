@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +20,8 @@ import httpx
 import pytest
 import trio
 import trio_websocket
+import wsproto
+import wsproto.events
 
 from backtest.faults import FaultSettings
 from backtest.synthetic_market import MarketSettings
@@ -488,6 +498,120 @@ async def test_ws_idle_close_and_drop_fault(dzengi_accounts_file: Path) -> None:
                     await ws.get_message()
                 assert closed.value.reason.code == 1011
                 await close_transport(ws)
+
+
+class RawWsClient:
+    """A WebSocket client on a bare TCP stream (wsproto), so a test can leave the way a crashed
+    or unplugged client does: no close frame, or a TCP reset."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.conn = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self.messages: list[str] = []
+
+    @classmethod
+    async def connect(cls, ws_url: str) -> RawWsClient:
+        address, _, path = ws_url.removeprefix("ws://").partition("/")
+        host, _, port = address.partition(":")
+        client = cls(await trio.open_tcp_stream(host, int(port)))
+        await client.stream.send_all(client.conn.send(wsproto.events.Request(host=address, target="/" + path)))
+        while not await client._read(wsproto.events.AcceptConnection):
+            pass
+        return client
+
+    async def _read(self, kind: type) -> bool:
+        data = await self.stream.receive_some(65536)
+        assert data, "the server closed the connection"
+        self.conn.receive_data(data)
+        found = False
+        for event in self.conn.events():
+            if isinstance(event, wsproto.events.TextMessage):
+                self.messages.append(event.data)
+            found = found or isinstance(event, kind)
+        return found
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.stream.send_all(self.conn.send(wsproto.events.TextMessage(data=json.dumps(message))))
+
+    async def receive_until(self, count: int) -> None:
+        while len(self.messages) < count:
+            await self._read(wsproto.events.TextMessage)
+
+    async def leave(self, how: str) -> None:
+        if how == "close frame":
+            await self.stream.send_all(self.conn.send(wsproto.events.CloseConnection(code=1000)))
+        elif how == "reset":
+            self.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await self.stream.aclose()
+
+
+@pytest.mark.parametrize("how", ["close frame", "no close frame", "reset"])
+async def test_a_client_leaving_mid_stream_is_not_an_asgi_error(dzengi_testnet: DzengiTestnet, how: str,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    listeners = len(dzengi_testnet.exchange._listeners)
+    with trio.fail_after(10):
+        client = await RawWsClient.connect(dzengi_testnet.ws_url)
+        symbols = {"symbols": ["BTC/USD", "ETH/USD"]}
+        for n, destination in enumerate(("marketData.subscribe", "depthMarketData.subscribe", "trades.subscribe")):
+            await client.send({"destination": destination, "correlationId": n, "payload": symbols})
+        await client.receive_until(10)  # acks, then pushes from the running market
+        assert len(dzengi_testnet.exchange._listeners) == listeners + 1
+        await client.leave(how)  # while the server keeps pushing
+        while len(dzengi_testnet.exchange._listeners) > listeners:  # the session has ended
+            await trio.sleep(0.01)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING or "ASGI" in r.getMessage()]
+    assert problems == []
+
+
+# ---------------------------------------------------------------------------------------------
+# command line (the uniform venue interface: venues.dzengi.add_testnet_arguments / run_testnet)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_refuses_a_bad_accounts_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import venues.dzengi as package
+
+    bad = tmp_path / "accounts.toml"
+    bad.write_text('[[accounts]]\nname = "a"\napi_key = ""\nsecret = "s"\n')
+    parser = argparse.ArgumentParser()
+    package.add_testnet_arguments(parser)
+    args = parser.parse_args(["--accounts", str(bad), "--port", "0", "--no-market"])
+    assert package.run_testnet(args) == 2
+    assert "accounts[0].api_key" in capsys.readouterr().err
+
+
+async def test_cli_serves_the_protocol_and_clients_may_vanish(dzengi_accounts_file: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "venues.dzengi.testnet", "--accounts", str(dzengi_accounts_file), "--port", "0",
+         "--market-interval-ms", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        with trio.fail_after(20):
+            lines = [await trio.to_thread.run_sync(proc.stdout.readline) for _ in range(2)]  # type: ignore[union-attr]
+            assert lines[0].startswith("dzengi testnet REST"), lines
+            url = lines[0].split()[-1].removesuffix("/api/v2/")
+            ws_url = lines[1].split()[-1]
+            async with httpx.AsyncClient(base_url=url) as http:
+                assert (await http.get("/api/v1/time")).json()["serverTime"] > 0
+            for how in ("close frame", "no close frame", "reset"):
+                client = await RawWsClient.connect(ws_url)
+                await client.send({"destination": "depthMarketData.subscribe", "correlationId": 1,
+                                   "payload": {"symbols": ["BTC/USD", "ETH/USD"]}})
+                await client.receive_until(3)
+                await client.leave(how)
+            async with httpx.AsyncClient(base_url=url) as http:  # still serving
+                assert (await http.get("/api/v1/time")).status_code == 200
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            assert await trio.to_thread.run_sync(proc.wait) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            await trio.to_thread.run_sync(proc.wait)
+        errors = proc.stderr.read()  # type: ignore[union-attr]
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+    assert "Error in ASGI" not in errors and "Traceback" not in errors, errors
 
 
 # ---------------------------------------------------------------------------------------------
