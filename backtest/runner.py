@@ -409,9 +409,10 @@ def _fast_loop(kind: str, event_cls: type, names: tuple[str, ...], extra: tuple[
         timers = engine.timers
         tail = extra if kind != "bars" else (stream.interval_ns,)
         for cols in _chunks(stream, names):
-            for row in zip(itertools.repeat(inst), *cols, *(itertools.repeat(x) for x in tail)):
-                event = _NEW(event_cls, row)
-                now = row[2]
+            # the records are built in C: tuple.__new__(event_cls, (inst, *row, *tail)) per row
+            rows = zip(itertools.repeat(inst), *cols, *(itertools.repeat(x) for x in tail))
+            for event in map(_NEW, itertools.repeat(event_cls), rows):
+                now = event[2]  # ts_recv
                 clock.ns = now  # type: ignore[attr-defined]
                 if now >= timers.next_due:
                     timers.fire_due(now)

@@ -341,13 +341,16 @@ class SimVenue:
         if st.takers:
             self._takers_at(st, p, ts, None)  # orders that arrived since the last event: market at this print
             self._remark(st)
+        moved = False  # until our book moves, the thresholds are current
         if p <= st.down_mark:
             # the print went through our bids / reached our sell stops: bids fill at their own price for
             # at most the print's size, in priority; stops trigger and fill at the print
             self._move(st, -1, p, self._through, trade.size_raw, None, p, ts)
+            moved = True
         if p >= st.up_mark:
             self._move(st, 1, p, self._through, trade.size_raw, None, p, ts)
-        self._settle(st)
+            moved = True
+        self._settle(st, moved)
 
     def on_quote(self, quote: Quote) -> None:
         """A replayed top-of-book update."""
@@ -388,14 +391,20 @@ class SimVenue:
             # next bar open"); later ones wait for the next bar
             self._takers_at(st, o, ts, bar.ts_event)
             self._remark(st)
+        moved = False  # until our book moves, the thresholds are current
         # a gap: the open is already through resting limits / past stops -> they fill at the open
         if o <= st.down_mark:
             self._move(st, -1, o, through, None, o, o, ts)
+            moved = True
         if o >= st.up_mark:
             self._move(st, 1, o, through, None, o, o, ts)
+            moved = True
         if self._intrabar:
-            self._remark(st)
+            if moved:
+                self._remark(st)
+                moved = False
             if lo <= st.down_mark or h >= st.up_mark:
+                moved = True
                 sell_stop = st.sstop_hi >= lo
                 buy_stop = st.bstop_lo <= h
                 if sell_stop != buy_stop:
@@ -407,7 +416,7 @@ class SimVenue:
                     # along a leg, limits fill at their own price when traded through, stops at
                     # their trigger: never at a price the bar did not reach
                     self._move(st, direction, to, through, None, None, None, ts)
-        self._settle(st)
+        self._settle(st, moved)
 
     # ---------------------------------------------------------------------------------------
     # queries
@@ -445,9 +454,9 @@ class SimVenue:
         st.orders[so.cid] = so
         if so.reduce_only:
             st.reduce_only += 1
-        # it meets the market at the first market event at or after its arrival (see _takers_at, _touch)
+        # it meets the market at the first market event at or after its arrival (see _takers_at, _touch);
+        # our book did not change, so the thresholds stand (every entry point leaves them current)
         st.takers.append(so)
-        self._remark(st)
 
     def _check(self, st: _Inst, order: Order) -> str:
         """Why the venue refuses ``order`` on arrival ("" if it does not)."""
@@ -503,6 +512,17 @@ class SimVenue:
                 return
             so.triggered = True  # already past its trigger on arrival: it triggers at once
         limit = so.price
+        if limit is None and px is not None and not so.post_only:
+            # a market order meets a print / bar open: it takes the whole order there (the general
+            # path below does the same through _takes / _take)
+            self._accept(so)
+            self._fill(so, px, so.qty - so.filled, _TAKER, ts)
+            if not so.done:
+                if so.tif is _GTC:
+                    st.takers.append(so)  # market remainder: keeps taking at the next updates
+                else:
+                    self._close(so, ts, _EXPIRED, "no more liquidity for the market order")
+            return
         takes = self._takes(st, so.side, limit, px)
         if so.post_only and (takes or self._crosses_own(st, so.side, limit)):
             # post-only never takes: rejected (a triggered stop-limit was accepted before: canceled)
@@ -869,8 +889,10 @@ class SimVenue:
         if not st.orders:
             st.takers.clear()
 
-    def _settle(self, st: _Inst) -> None:
-        self._remark(st)
+    def _settle(self, st: _Inst, moved: bool = True) -> None:
+        """End of a market event: thresholds recomputed if our book ``moved``; is the venue still active?"""
+        if moved:
+            self._remark(st)
         if not self._orders:
             self._refresh_active()
 
