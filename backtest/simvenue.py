@@ -104,7 +104,8 @@ _MAKER = Liquidity.MAKER
 _TAKER = Liquidity.TAKER
 _BUY, _SELL = Side.BUY, Side.SELL
 _GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
-_LIMIT, _STOP_LIMIT = OrderType.LIMIT, OrderType.STOP_LIMIT
+_MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
+_STOP_MARKET, _STOP_LIMIT = OrderType.STOP_MARKET, OrderType.STOP_LIMIT  # enum member lookups are slow: bind once
 _NEG = -(1 << 62)
 _POS = 1 << 62
 _OWNER = "sim"
@@ -197,7 +198,7 @@ class _SimOrder:
         self.qty = order.qty_raw
         self.filled = 0
         self.price = order.price_raw if order.type in (_LIMIT, _STOP_LIMIT) else None  # None: market-like
-        self.trigger = order.trigger_raw if order.type not in (OrderType.MARKET, _LIMIT) else None
+        self.trigger = order.trigger_raw if order.type not in (_MARKET, _LIMIT) else None
         self.tif = order.time_in_force
         self.post_only = order.post_only
         self.reduce_only = order.reduce_only
@@ -476,7 +477,7 @@ class SimVenue:
                 return f"{kind.value} order needs a positive price"
             if order.price_raw % st.tick:
                 return f"price {inst.price_of(order.price_raw)} is not on the tick {inst.tick_size}"
-        if kind is OrderType.STOP_MARKET or kind is _STOP_LIMIT:
+        if kind is _STOP_MARKET or kind is _STOP_LIMIT:
             if order.trigger_raw is None or order.trigger_raw <= 0:
                 return f"{kind.value} order needs a positive trigger price"
             if order.trigger_raw % st.tick:

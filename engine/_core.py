@@ -21,7 +21,7 @@ from ._clock import Clock, SimClock, TimerQueue
 from ._events import Bar, BookDelta, BookSnapshot, Fill, Liquidity, Quote, Side, Trade, TradingStateChanged
 from ._instruments import Instrument
 from ._money import to_decimal
-from ._orders import _TERMINAL, ClientOrderIdFactory, InvalidTransition, Order, OrderStatus, OrderType, OrderUpdate, TimeInForce
+from ._orders import _TERMINAL, ClientOrderIdFactory, _new_order, InvalidTransition, Order, OrderStatus, OrderType, OrderUpdate, TimeInForce
 from ._portfolio import Portfolio
 from ._risk_api import Denial, DenyReason, RiskGate, TradingState
 from ._strategy import Context, Strategy
@@ -288,13 +288,11 @@ class Engine:
                     trigger_raw = inst.round_price_raw(trigger_price)
         except (ValueError, TypeError) as exc:
             problem = str(exc)
-        order = Order(
+        order = _new_order(  # Order(...), positional
             self.next_client_order_id(), inst, side, type, qty_raw,
-            price_raw=price_raw if priced and price is not None else None,
-            trigger_raw=trigger_raw if triggered and trigger_price is not None else None,
-            time_in_force=time_in_force, post_only=post_only, reduce_only=reduce_only,
-            leverage=leverage, take_profit=take_profit, stop_loss=stop_loss,
-            strategy_id=strategy_id, ts_init=now,
+            price_raw if priced and price is not None else None,
+            trigger_raw if triggered and trigger_price is not None else None,
+            time_in_force, post_only, reduce_only, leverage, take_profit, stop_loss, strategy_id, now,
         )
         cid = order.client_order_id
         self.orders[cid] = order

@@ -82,6 +82,7 @@ class OrderStatus(enum.Enum):
 
 
 S = OrderStatus
+_INITIALIZED = S.INITIALIZED
 _TERMINAL = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.DENIED})
 _OPEN = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.UNKNOWN})
 _LIVE_AT_VENUE = frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.PENDING_CANCEL})
@@ -173,7 +174,7 @@ class Order:
         self.leverage = leverage
         self.take_profit = take_profit
         self.stop_loss = stop_loss
-        self.status = OrderStatus.INITIALIZED
+        self.status = _INITIALIZED
         self.venue_order_id = ""
         self.filled_raw = 0
         self.filled_notional_raw = 0  # sum of price_raw * size_raw of fills
@@ -262,6 +263,44 @@ class Order:
             f"<Order {self.client_order_id} {self.instrument.key} {self.side.name} {self.type.value} "
             f"{self.qty}{price}{trig} {self.time_in_force.value} {self.status.value} filled {self.filled_qty}>"
         )
+
+
+def _new_order(
+    client_order_id: str, instrument: Instrument, side: Side, type: OrderType, qty_raw: int,
+    price_raw: int | None, trigger_raw: int | None, time_in_force: TimeInForce, post_only: bool,
+    reduce_only: bool, leverage: Decimal | None, take_profit: Decimal | None, stop_loss: Decimal | None,
+    strategy_id: str, ts_init: int,
+) -> Order:
+    """``Order(...)`` for the engine's submit path: the same order, without the cost of a class
+    call with keywords (about a microsecond per order). Sets every slot ``Order.__init__`` sets."""
+    o = _new_object(Order)
+    o.client_order_id = client_order_id
+    o.strategy_id = strategy_id
+    o.instrument = instrument
+    o.side = side
+    o.type = type
+    o.qty_raw = qty_raw
+    o.price_raw = price_raw
+    o.trigger_raw = trigger_raw
+    o.time_in_force = time_in_force
+    o.post_only = post_only
+    o.reduce_only = reduce_only
+    o.leverage = leverage
+    o.take_profit = take_profit
+    o.stop_loss = stop_loss
+    o.status = _INITIALIZED
+    o.venue_order_id = ""
+    o.filled_raw = 0
+    o.filled_notional_raw = 0
+    o.ts_init = ts_init
+    o.ts_last = ts_init
+    o.reason = ""
+    o.emulated = False
+    o.tags = ()
+    return o
+
+
+_new_object = object.__new__
 
 
 class ClientOrderIdFactory:

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from engine import Bar, Side, Strategy
 
+_BUY, _SELL = Side.BUY, Side.SELL  # an enum member lookup costs more than a global
+
 
 class SmaCross(Strategy):
     """Moving-average crossover."""
@@ -71,5 +73,5 @@ class SmaCross(Strategy):
         inst = self.inst
         delta = target_raw - self.ctx.position(inst).qty_raw
         if delta:
-            side = Side.BUY if delta > 0 else Side.SELL
+            side = _BUY if delta > 0 else _SELL
             self.ctx.submit(inst, side, inst.size_of(abs(delta)))

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from engine import Side, Strategy, Trade
 
+_BUY, _SELL = Side.BUY, Side.SELL  # an enum member lookup costs more than a global
+
 
 class TradeFlow(Strategy):
     """Order-flow imbalance follower on trade prints."""
@@ -58,4 +60,4 @@ class TradeFlow(Strategy):
             inst = self.inst
             delta = want * self.qty_raw - self.ctx.position(inst).qty_raw
             if delta:
-                self.ctx.submit(inst, Side.BUY if delta > 0 else Side.SELL, inst.size_of(abs(delta)))
+                self.ctx.submit(inst, _BUY if delta > 0 else _SELL, inst.size_of(abs(delta)))
