@@ -408,6 +408,7 @@ def _fast_loop(kind: str, event_cls: type, names: tuple[str, ...], extra: tuple[
         clock = engine.clock
         timers = engine.timers
         tail = extra if kind != "bars" else (stream.interval_ns,)
+        event: Any
         for cols in _chunks(stream, names):
             # the records are built in C: tuple.__new__(event_cls, (inst, *row, *tail)) per row
             rows = zip(itertools.repeat(inst), *cols, *(itertools.repeat(x) for x in tail))

@@ -21,7 +21,17 @@ from ._clock import Clock, SimClock, TimerQueue
 from ._events import Bar, BookDelta, BookSnapshot, Fill, Liquidity, Quote, Side, Trade, TradingStateChanged
 from ._instruments import Instrument
 from ._money import to_decimal
-from ._orders import _TERMINAL, ClientOrderIdFactory, _new_order, InvalidTransition, Order, OrderStatus, OrderType, OrderUpdate, TimeInForce
+from ._orders import (
+    _TERMINAL,
+    ClientOrderIdFactory,
+    InvalidTransition,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    TimeInForce,
+    _new_order,
+)
 from ._portfolio import Portfolio
 from ._risk_api import Denial, DenyReason, RiskGate, TradingState
 from ._strategy import Context, Strategy

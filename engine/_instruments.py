@@ -109,7 +109,7 @@ class Instrument:
     lot_raw: int = attrs.field(init=False, repr=False)
     "Lot size in raw size units."
     _price_unit: Decimal | None = attrs.field(init=False, repr=False)
-    "``10**-price_scale`` (None when the scale is 0): ``_price_unit * raw`` is :meth:`price_of` without the Decimal constructor."
+    "``10**-price_scale`` (None when the scale is 0): ``_price_unit * raw`` is :meth:`price_of`, minus the constructor."
     _size_unit: Decimal | None = attrs.field(init=False, repr=False)
     "``10**-size_scale`` (None when the scale is 0)."
     _size_mult: Decimal = attrs.field(init=False, repr=False)

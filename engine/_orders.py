@@ -242,7 +242,8 @@ class Order:
         self.ts_last = ts
         if reason:
             self.reason = reason
-        return _new_update(OrderUpdate, (self, ts, ts, status, previous, reason))  # OrderUpdate(...), minus the keyword handling
+        # OrderUpdate(...) without the keyword handling of the generated __new__
+        return _new_update(OrderUpdate, (self, ts, ts, status, previous, reason))
 
     def add_fill(self, price_raw: int, size_raw: int) -> None:
         """Account one execution; raises ``ValueError`` on an overfill (an alarm, never clipped)."""

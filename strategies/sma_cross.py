@@ -1,12 +1,14 @@
 """SMA crossover on bars: long when the fast average is above the slow one, short (or flat) below.
 
-The averages are kept as running sums of scaled-integer closes, so the crossover test
-``sum_fast * slow > sum_slow * fast`` is exact integer arithmetic (no float rounding can flip a
-signal). Orders are market orders; in a backtest they fill at the next bar's open.
+The averages are kept as running sums of scaled-integer closes over a window of the last ``slow``
+closes, so the crossover test ``sum_fast * slow > sum_slow * fast`` is exact integer arithmetic
+(no float rounding can flip a signal). Orders are market orders; in a backtest they fill at the
+next bar's open.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 
 from engine import Bar, Side, Strategy
@@ -40,8 +42,8 @@ class SmaCross(Strategy):
         if self.qty_raw <= 0:
             raise ValueError(f"qty {p.qty} rounds to zero on lot {self.inst.lot_size}")
         self._fast, self._slow = p.fast, p.slow
-        self._ring = [0] * p.slow
-        self._n = 0
+        self._window = deque([0] * p.slow, maxlen=p.slow)
+        self._warmup = p.slow - 1  # bars to see before the first signal
         self._sum_fast = 0
         self._sum_slow = 0
         self._signal = 0  # +1 long, -1 short/flat, 0 undecided
@@ -50,21 +52,19 @@ class SmaCross(Strategy):
 
     def on_bar(self, bar: Bar) -> None:
         close = bar.close_raw
-        n = self._n
-        slow = self._slow
-        ring = self._ring
-        idx = n % slow
-        self._sum_slow += close - ring[idx]  # ring[idx] is 0 until the window is full
-        ring[idx] = close
+        window = self._window  # the last ``slow`` closes, oldest first (zeros until full)
         fast = self._fast
-        if n >= fast:
-            self._sum_fast += close - ring[(n - fast) % slow]
-        else:
-            self._sum_fast += close
-        self._n = n + 1
-        if n + 1 < slow:
+        # the oldest close leaves the slow sum; the one ``fast`` back leaves the fast sum
+        sum_slow = self._sum_slow + close - window[0]
+        sum_fast = self._sum_fast + close - window[-fast]
+        window.append(close)  # a bounded deque: drops the oldest
+        self._sum_slow = sum_slow
+        self._sum_fast = sum_fast
+        if self._warmup:
+            self._warmup -= 1
             return
-        signal = 1 if self._sum_fast * slow > self._sum_slow * fast else -1
+        slow = self._slow
+        signal = 1 if sum_fast * slow > sum_slow * fast else -1
         if signal != self._signal:
             self._signal = signal
             self._rebalance(self.qty_raw if signal > 0 else (-self.qty_raw if self.params.allow_short else 0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
 
 import pytest
 
@@ -34,13 +35,13 @@ INSTRUMENTS = [
     {"trigger_raw": 999, "reduce_only": True, "leverage": Decimal("3"), "take_profit": Decimal("1"),
      "stop_loss": Decimal("2"), "strategy_id": "s1", "ts_init": 77},
 ])
-def test_positional_order_equals_the_class_call(kw: dict[str, object]) -> None:
+def test_positional_order_equals_the_class_call(kw: dict[str, Any]) -> None:
     inst = INSTRUMENTS[0]
-    plain = Order("c1", inst, Side.SELL, OrderType.LIMIT, 1500, **kw)  # type: ignore[arg-type]
+    plain = Order("c1", inst, Side.SELL, OrderType.LIMIT, 1500, **kw)
     fast = _new_order("c1", inst, Side.SELL, OrderType.LIMIT, 1500, kw.get("price_raw"), kw.get("trigger_raw"),
-                      kw.get("time_in_force", TimeInForce.GTC), kw.get("post_only", False),  # type: ignore[arg-type]
-                      kw.get("reduce_only", False), kw.get("leverage"), kw.get("take_profit"),  # type: ignore[arg-type]
-                      kw.get("stop_loss"), kw.get("strategy_id", ""), kw.get("ts_init", 0))  # type: ignore[arg-type]
+                      kw.get("time_in_force", TimeInForce.GTC), kw.get("post_only", False),
+                      kw.get("reduce_only", False), kw.get("leverage"), kw.get("take_profit"),
+                      kw.get("stop_loss"), kw.get("strategy_id", ""), kw.get("ts_init", 0))
     for name in Order.__slots__:
         assert getattr(fast, name) == getattr(plain, name), name
         assert type(getattr(fast, name)) is type(getattr(plain, name)), name
