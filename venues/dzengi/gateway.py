@@ -514,9 +514,10 @@ class DzengiGateway(Gateway):
         last = trio.current_time()
         while True:
             await trio.sleep(1.0)
-            if self._rest.clock_stale or trio.current_time() - last >= self.config.time_sync_s:
+            stale = self._rest.clock_stale  # the venue refused a timestamp (-1021): start the estimate over
+            if stale or trio.current_time() - last >= self.config.time_sync_s:
                 try:
-                    await self._rest.sync_time()
+                    await self._rest.sync_time(fresh=stale)
                     last = trio.current_time()
                 except (VenueError, RiskDenied) as e:  # venue trouble or our own rate budget
                     log.warning("dzengi: clock sync failed: %s", e)

@@ -145,6 +145,8 @@ StreamWrapper = Callable[[trio.abc.Stream], trio.abc.Stream]
 "Wraps a freshly connected byte stream (benchmarks hook the socket writes through it)."
 
 _FORM = "application/x-www-form-urlencoded"
+_MAX_FRESH_ROUNDS = 64
+"Most ``GET time`` requests one fresh resync makes (the estimator keeps 16 samples by default)."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -742,16 +744,30 @@ class DzengiRest:
         """The venue's time now as estimated (what a signed request is stamped with)."""
         return self.clock.server_now_ms()
 
-    async def sync_time(self, rounds: int = 3) -> float:
+    async def sync_time(self, rounds: int = 3, *, fresh: bool = False) -> float:
         """Sample the venue's clock from ``GET time`` ``rounds`` times; returns the estimated offset in ms.
 
-        Three rounds by default: three samples in a row that disagree with the estimate replace
-        it (the venue's or our clock stepped), fewer only widen its uncertainty.
+        ``fresh`` (after the venue refused a timestamp: the samples before are suspect) keeps
+        sampling until every sample in the estimator's window was taken now (at most
+        ``_MAX_FRESH_ROUNDS``). Three rounds are not always enough for that: a new sample that
+        disagrees with the estimate still joins its window, and with the wrong round trips the
+        old samples keep the median while the disagreement counter resets.
         """
-        for _ in range(rounds):
+        clock = self.clock
+        rejected_before = clock.rejected
+        taken = 0
+        while True:
             parse_server_time(await self.get_public(Endpoint.TIME))  # _send observed it
+            taken += 1
+            if taken < rounds:
+                continue
+            if not fresh or taken >= _MAX_FRESH_ROUNDS:
+                break
+            accepted = taken - (clock.rejected - rejected_before)
+            if clock.estimate().samples <= accepted:
+                break
         self._clock_stale = False
-        return self.clock.offset_ms
+        return clock.offset_ms
 
     @property
     def clock_stale(self) -> bool:
@@ -874,7 +890,7 @@ class DzengiRest:
             except ClockRejected:
                 if attempt == 2:
                     raise
-                await self.sync_time()
+                await self.sync_time(fresh=True)
         raise AssertionError("unreachable")
 
     def _creds(self) -> Credentials:

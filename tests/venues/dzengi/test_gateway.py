@@ -533,6 +533,18 @@ async def test_server_clock_offset_does_not_cause_1021(dzengi_testnet: DzengiTes
             assert await gw.balances() and await gw.open_orders() == []
 
 
+async def test_a_venue_clock_step_after_start_is_resynced_on_1021(dzengi_quiet_testnet: DzengiTestnet) -> None:
+    testnet = dzengi_quiet_testnet
+    with trio.fail_after(30):
+        async with gateway_on(testnet) as (gw, sink):
+            assert abs(gw.statistics().server_offset_ms) < 1000
+            testnet.faults.configure(FaultSettings(clock_offset_ms=-120_000))  # the venue's clock steps back
+            assert await gw.balances()  # refused (-1021), resynced from new samples only, signed again
+            assert abs(gw.statistics().server_offset_ms + 120_000) < 1000
+            inst = gw.instrument("ETH/USD")
+            assert (await gw.submit_order(market(inst, "S-1", Side.BUY, "0.1"))).status is OrderStatus.FILLED
+
+
 # =============================================================================================
 # malformed messages from the venue
 # =============================================================================================

@@ -279,6 +279,39 @@ async def test_clock_rejection_resyncs_and_retries_a_read_once() -> None:
     assert rest.clock.offset_ms == 40_000 and not rest.clock_stale
 
 
+async def test_after_a_clock_rejection_the_estimate_is_rebuilt_from_new_samples() -> None:
+    """The venue's clock steps 40 s after we synced. Round trips are scripted so that three new
+    samples would not be enough: the first new one is the fastest of all (it joins the estimate's
+    better half and widens its doubt, which resets the disagreement count), the next ones are
+    slower than the old ones (which keep the median)."""
+    local_ns = [WALL_MS * 1_000_000]
+    offset_ms = [0]
+    time_rtts_ms = iter([2, 2, 2, 1] + [6] * 60)
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        name = request.url.path.rsplit("/", 1)[-1]
+        sent.append(name)
+        rtt_ms = next(time_rtts_ms) if name == "time" else 2
+        sent_ns = local_ns[0]
+        local_ns[0] += rtt_ms * 1_000_000  # the answer arrives rtt later; the venue stamped it halfway
+        server_ms = (sent_ns + local_ns[0]) // 2_000_000 + offset_ms[0]
+        if name == "time":
+            return httpx.Response(200, json={"serverTime": server_ms})
+        if abs(server_ms - timestamp_of(request)) > 5000:
+            return error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        return httpx.Response(200, json={"balances": []})
+
+    rest = make_rest(handler, clock=ServerClock(now_ns=lambda: local_ns[0]))
+    with trio.fail_after(5):
+        assert await rest.sync_time() == 0
+        offset_ms[0] = 40_000  # the venue's clock steps
+        assert await rest.account() == {"balances": []}  # refused once, resynced, signed again
+    assert sent.count("account") == 2 and sent.count("time") > 3 + 3
+    assert rest.clock.offset_ms == pytest.approx(40_000, abs=1)
+    assert rest.clock.estimate().samples <= sent.count("time") - 3  # only samples taken after the step
+
+
 async def test_clock_rejection_of_an_order_is_definite_and_never_resent() -> None:
     sent: list[str] = []
 
