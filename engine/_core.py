@@ -401,7 +401,7 @@ class Engine:
             order.venue_order_id = venue_order_id
         status = order.status
         if status is _SUBMITTED or status is _UNKNOWN:
-            self._transition(order, _ACCEPTED, ts_ns)
+            self._emit_order(order.apply(_ACCEPTED, ts_ns))  # always allowed from these two
 
     def on_rejected(self, order: Order, ts_ns: int, reason: str) -> None:
         self._transition(order, OrderStatus.REJECTED, ts_ns, reason)

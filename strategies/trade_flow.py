@@ -45,12 +45,14 @@ class TradeFlow(Strategy):
     def on_trade(self, trade: Trade) -> None:
         imb = self._imbalance * self._decay + trade.aggressor * trade.size_raw
         self._imbalance = imb
-        self._since_flip += 1
-        if self._since_flip < self._min_hold:
+        since = self._since_flip + 1
+        self._since_flip = since
+        if since < self._min_hold:
             return
-        if imb > self._threshold:
+        threshold = self._threshold
+        if imb > threshold:
             want = 1
-        elif imb < -self._threshold:
+        elif imb < -threshold:
             want = -1
         else:
             return
