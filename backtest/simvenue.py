@@ -325,7 +325,7 @@ class SimVenue:
                     for so in list(st.orders.values()):
                         self._close(so, arrival, _CANCELED, "cancel all")
                     self._remark(st)
-        self._refresh_active()
+        self.active = bool(pending) or bool(self._orders)
 
     # ---------------------------------------------------------------------------------------
     # market data
@@ -895,10 +895,7 @@ class SimVenue:
         if moved:
             self._remark(st)
         if not self._orders:
-            self._refresh_active()
-
-    def _refresh_active(self) -> None:
-        self.active = bool(self._pending) or bool(self._orders)
+            self.active = bool(self._pending)  # no working order: active while commands are in flight
 
     def __repr__(self) -> str:
         return (f"<SimVenue {len(self._insts)} instruments, {len(self._orders)} working orders, "
