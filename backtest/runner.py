@@ -153,6 +153,21 @@ class _Marks:
                 marks[key] = book.mid
         return marks
 
+    def at_key(self, key: str, t_ns: int) -> Decimal | None:
+        """``at(t_ns).get(key)`` for one instrument, without valuing the others (risk checks ask this
+        per order)."""
+        entry = self.series.get(key)
+        if entry is not None:
+            ts, values, div = entry
+            i = int(ts.searchsorted(t_ns, "right")) - 1
+            if i >= 0:
+                mark = self.engine.instruments[key].price_of(int(values[i]))
+                return mark / div if div != 1 else mark
+        book = self.engine.books.get(key)
+        if book is not None and book.best_bid_raw is not None and book.best_ask_raw is not None:
+            return book.mid  # type: ignore[no-any-return]
+        return None
+
     def on_grid(self, key: str, grid: np.ndarray) -> np.ndarray | None:
         """Marks (float, price units) at each grid time; NaN before the first one."""
         entry = self.series.get(key)
@@ -306,7 +321,7 @@ def run_backtest(
     bar_floor = max((s.interval_ns for s in streams if s.kind == "bars"), default=1_000_000_000)
     interval = settings.sample_interval_ns or _pick_sample_interval(t1 - t0, bar_floor)
     marks = _Marks(engine, streams, interval)
-    engine.mark_source = lambda inst: marks.at(clock.ns).get(inst.key)
+    engine.mark_source = lambda inst: marks.at_key(inst.key, clock.ns)
 
     bar = progress(total, desc=settings.name, enabled=settings.show_progress)
     # The replay allocates millions of short-lived, acyclic tuples: the cyclic collector would
