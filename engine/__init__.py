@@ -49,6 +49,12 @@ from ._money import (
     to_decimal as to_decimal,
     to_scaled as to_scaled,
 )
+from ._wire import (
+    WireFormatError as WireFormatError,
+    loads_json as loads_json,
+    wire_decimal as wire_decimal,
+    wire_int as wire_int,
+)
 from ._orders import (
     ClientOrderIdFactory as ClientOrderIdFactory,
     InvalidTransition as InvalidTransition,
