@@ -74,7 +74,8 @@ class EventLanes:
         counts["mr"] += 1
         key: tuple[type, str] | None = None
         if isinstance(event, self._conflatable):
-            key = (type(event), event.instrument.key)
+            conflatable: Any = event  # a Quote, BookSnapshot, MarkPrice or Trade
+            key = (type(event), conflatable.instrument.key)
             if len(self._market) >= self.conflate_above:
                 slot = self._pending.get(key)
                 if slot is not None:

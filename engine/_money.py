@@ -55,7 +55,8 @@ _DECIMAL_MODES = {
 @lru_cache(maxsize=64)
 def pow10(n: int) -> int:
     """``10 ** n`` for small ``n``, cached."""
-    return 10**n
+    result: int = 10**n
+    return result
 
 
 @lru_cache(maxsize=64)
