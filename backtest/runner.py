@@ -302,6 +302,7 @@ def run_backtest(
     sim = SimVenue(
         dataset.instruments.values(), engine, settings.sim, seed=settings.seed,
         position_of=lambda inst: engine.portfolio.position(inst).qty_raw,
+        balance_of=engine.portfolio.balance,  # the account's cash and margin rules (backtest.account)
     )
     engine.execution = sim
     for spec in strategies:

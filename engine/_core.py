@@ -36,7 +36,10 @@ from ._portfolio import Portfolio
 from ._risk_api import Denial, DenyReason, RiskGate, TradingState
 from ._strategy import Context, Strategy
 
-__all__ = ["Engine", "ExecutionClient", "StrategyFailure", "Alarm"]
+__all__ = ["Engine", "ExecutionClient", "StrategyFailure", "Alarm", "LIQUIDATION_STRATEGY_ID"]
+
+LIQUIDATION_STRATEGY_ID = "venue"
+"Strategy id of the orders a venue creates itself to close a liquidated position."
 
 _MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
 _STOP_MARKET, _STOP_LIMIT = OrderType.STOP_MARKET, OrderType.STOP_LIMIT
@@ -462,6 +465,18 @@ class Engine:
         if slot is not None and slot.wants_fill:
             self._call(slot, "on_fill", slot.strategy.on_fill, fill)
         return fill
+
+    def on_liquidation(self, instrument: Instrument, side: Side, ts_ns: int, price_raw: int, size_raw: int,
+                       fee: Decimal, trade_id: str, reason: str) -> Fill | None:
+        """The venue closed a position (liquidation): booked as a filled venue-initiated market
+        order (strategy id ``"venue"``) and raised as an alarm with ``reason``."""
+        order = _new_order(self.next_client_order_id(), instrument, side, _MARKET, size_raw, None, None,
+                           TimeInForce.IOC, False, True, None, None, None, LIQUIDATION_STRATEGY_ID, ts_ns)
+        self.orders[order.client_order_id] = order
+        self._emit_order(order.apply(_SUBMITTED, ts_ns, reason))
+        self._emit_order(order.apply(_ACCEPTED, ts_ns, reason))
+        self._alarm(ts_ns, "liquidation", reason)
+        return self.on_fill(order, ts_ns, price_raw, size_raw, Liquidity.TAKER, fee, trade_id)
 
     def _alarm(self, ts: int, kind: str, detail: str) -> None:
         self.alarms.append(Alarm(ts, kind, detail))

@@ -1,0 +1,186 @@
+"""The simulated venue's cash and margin rules (backtest.account) through the real engine."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+from backtest.data import DatasetWriter, open_dataset
+from backtest.generate import BTC_USD, generate_bars
+from backtest.runner import BacktestSettings, run_backtest
+from backtest.simvenue import SimVenue, SimVenueConfig
+from engine import Bar, Instrument, OrderStatus, OrderType, Side, Strategy, Trade
+from engine._clock import SimClock
+from engine._config import from_mapping, params_class
+from engine._core import LIQUIDATION_STRATEGY_ID, Engine
+from engine._orders import OrderUpdate
+from engine._portfolio import Portfolio
+from engine._runconfig import StrategySpec
+from strategies.sma_cross import SmaCross
+
+BUY, SELL = Side.BUY, Side.SELL
+MINUTE = 60_000_000_000
+# spot: tick 0.01, lot 0.001; fees maker 0.1 %, taker 0.2 %
+SPOT = Instrument("sim", "BTC/USD", "BTC", "USD", "0.01", "0.001", maker_fee="0.001", taker_fee="0.002")
+# linear perpetual, leverage 1..10, no fees (margin figures stay round)
+PERP = Instrument("sim", "BTC-PERP", "BTC", "USD", "0.5", "0.001", kind="linear", max_leverage="10")
+
+
+class Recorder(Strategy):
+    """Records every order update it is told about."""
+
+    def on_start(self) -> None:
+        self.updates: list[OrderUpdate] = []
+
+    def on_order(self, update: OrderUpdate) -> None:
+        self.updates.append(update)
+
+
+class Rig:
+    """Engine + portfolio + simulated venue with balance checks, driven event by event."""
+
+    def __init__(self, inst: Instrument, balances: dict[str, str]) -> None:
+        self.inst = inst
+        self.clock = SimClock()
+        self.engine = Engine(clock=self.clock, portfolio=Portfolio({k: D(v) for k, v in balances.items()}))
+        self.engine.add_instrument(inst)
+        self.venue = SimVenue([inst], self.engine, SimVenueConfig(),
+                              position_of=lambda i: self.engine.portfolio.position(i).qty_raw,
+                              balance_of=self.engine.portfolio.balance)
+        self.engine.execution = self.venue
+        self.strategy = self.engine.add_strategy("s", lambda ctx: Recorder(ctx))
+        self.engine.start()
+
+    def submit(self, side: Side, qty: str, price: str | None = None, **kw: object):  # type: ignore[no-untyped-def]
+        kind = OrderType.LIMIT if price is not None else OrderType.MARKET
+        return self.engine.submit_order("s", self.inst, side, D(qty), type=kind,
+                                        price=None if price is None else D(price), **kw)  # type: ignore[arg-type]
+
+    def trade(self, price: str, size: str = "100") -> None:
+        self.clock.ns += 1_000
+        self.venue.advance(self.clock.ns)
+        self.venue.on_trade(Trade(self.inst, self.clock.ns, self.clock.ns, self.inst.price_raw(D(price)),
+                                  self.inst.size_raw(D(size))))
+
+    def bar(self, o: str, h: str, lo: str, c: str) -> None:
+        self.clock.ns += MINUTE
+        raw = self.inst.price_raw
+        self.venue.advance(self.clock.ns - MINUTE)
+        self.venue.on_bar(Bar(self.inst, self.clock.ns - MINUTE, self.clock.ns, raw(D(o)), raw(D(h)), raw(D(lo)),
+                              raw(D(c)), 1))
+
+    def rejected(self) -> list[str]:
+        return [u.reason for u in self.strategy.updates if u.status is OrderStatus.REJECTED]  # type: ignore[attr-defined]
+
+
+def test_spot_buy_needs_the_quote_including_the_fee() -> None:
+    rig = Rig(SPOT, {"USD": "1000"})
+    too_much = rig.submit(BUY, "10", "100")  # 1000 + 0.1 % maker/0.2 % taker reserve > 1000
+    fits = rig.submit(BUY, "9.98", "100")  # 998 * 1.002 = 999.996
+    rig.trade("99")  # a print through both limits: they take at 99 (taker)
+    assert too_much.status is OrderStatus.REJECTED and too_much.reason == "insufficient balance (USD)"
+    assert rig.rejected() == ["insufficient balance (USD)"]  # the strategy was told, with the reason
+    assert fits.status is OrderStatus.FILLED
+    assert rig.engine.portfolio.balance("USD") == D("1000") - D("988.02") - D("1.97604")
+    assert rig.engine.portfolio.balance("BTC") == D("9.98")
+
+
+def test_spot_sell_needs_the_base_asset() -> None:
+    rig = Rig(SPOT, {"USD": "100000", "BTC": "1"})
+    short = rig.submit(SELL, "1.5")
+    rig.trade("100")
+    assert short.status is OrderStatus.REJECTED and short.reason == "insufficient balance (BTC)"
+    ok = rig.submit(SELL, "1")
+    rig.trade("100")
+    assert ok.status is OrderStatus.FILLED and rig.engine.portfolio.balance("BTC") == 0
+
+
+def test_resting_orders_reserve_their_funds_until_they_are_done() -> None:
+    rig = Rig(SPOT, {"USD": "1000"})
+    first = rig.submit(BUY, "6", "100")
+    second = rig.submit(BUY, "6", "100")  # the first one's reserve leaves too little
+    rig.trade("101")
+    assert first.status is OrderStatus.ACCEPTED and second.status is OrderStatus.REJECTED
+    rig.engine.cancel_order("s", first)
+    third = rig.submit(BUY, "6", "100")
+    rig.trade("101")
+    assert first.status is OrderStatus.CANCELED and third.status is OrderStatus.ACCEPTED
+    rig.trade("99.99")  # fills the resting buy as maker
+    assert third.status is OrderStatus.FILLED
+    assert rig.engine.portfolio.balance("USD") == D("1000") - D("600") - D("0.6")
+
+
+def test_a_market_buy_is_priced_where_it_fills() -> None:
+    rig = Rig(SPOT, {"USD": "1000"})
+    buy = rig.submit(BUY, "5")
+    rig.bar("201", "202", "200", "201")  # next bar open 201: 1005 + fee > 1000
+    assert buy.status is OrderStatus.REJECTED
+    buy = rig.submit(BUY, "4")
+    rig.bar("201", "202", "200", "201")
+    assert buy.status is OrderStatus.FILLED
+    assert rig.engine.portfolio.balance("USD") == D("1000") - D("804") - D("1.608")
+
+
+def test_margin_at_the_leverage_and_liquidation_at_half_the_margin_lost() -> None:
+    rig = Rig(PERP, {"USD": "1000"})
+    big = rig.submit(BUY, "1.001", "100", leverage=D(10))  # margin 100.1 / 10 = 10.01 USD
+    rig.trade("100.5")
+    assert big.status is OrderStatus.ACCEPTED
+    too_big = rig.submit(BUY, "99", "100", leverage=D(10))  # 990 more margin: 989.99 is free
+    rig.trade("100.5")
+    assert too_big.status is OrderStatus.REJECTED and too_big.reason == "insufficient balance (USD)"
+    bad_leverage = rig.submit(BUY, "1", "100", leverage=D(20))
+    rig.trade("100.5")
+    assert bad_leverage.status is OrderStatus.REJECTED and "leverage 20 not allowed" in bad_leverage.reason
+    rig.engine.cancel_order("s", big)
+    rig.trade("100.5")
+    long = rig.submit(BUY, "10", "100", leverage=D(10))  # margin 100: liquidated at 95 (half of it lost)
+    rig.trade("100.5")
+    rig.trade("99.5")
+    assert long.status is OrderStatus.FILLED and rig.engine.portfolio.position(PERP).qty == 10
+    rig.trade("95.5")
+    assert rig.engine.portfolio.position(PERP).qty == 10 and not rig.engine.alarms
+    rig.trade("94")  # through the liquidation price: closed at the print
+    position = rig.engine.portfolio.position(PERP)
+    assert position.qty == 0
+    [liquidation] = [f for f in rig.engine.fills if f.strategy_id == LIQUIDATION_STRATEGY_ID]
+    assert (liquidation.side, liquidation.qty, liquidation.price) == (SELL, D(10), D(94))
+    assert [a.kind for a in rig.engine.alarms] == ["liquidation"]
+    assert rig.engine.portfolio.balance("USD") == D(1000) - D(60)
+    # the margin is free again: an order needing all of the rest fits
+    again = rig.submit(BUY, "94", "100", leverage=D(10))  # margin 940
+    rig.trade("100.5")
+    assert again.status is OrderStatus.ACCEPTED
+
+
+def test_a_short_is_liquidated_on_a_bar_that_reaches_its_price() -> None:
+    rig = Rig(PERP, {"USD": "1000"})
+    short = rig.submit(SELL, "10", leverage=D(5))  # margin 200 at 100: liquidated at 110
+    rig.bar("100", "101", "99", "100")
+    assert short.status is OrderStatus.FILLED
+    rig.bar("100", "109.5", "99", "104")
+    assert rig.engine.portfolio.position(PERP).qty == -10
+    rig.bar("104", "112", "103", "111")  # reaches 110 on the way: closed there
+    assert rig.engine.portfolio.position(PERP).qty == 0
+    assert rig.engine.fills[-1].price == D(110)
+    assert rig.engine.portfolio.balance("USD") == D(900)
+
+
+def _sma(path: Path, **params: object):  # type: ignore[no-untyped-def]
+    spec = StrategySpec("sma", SmaCross, from_mapping(params_class(SmaCross),
+                                                      {"instrument": BTC_USD.key, "qty": "1", **params}))
+    return run_backtest(open_dataset(path), [spec], BacktestSettings(show_progress=False,
+                                                                      sim=SimVenueConfig(taker_fee=D("0.001"))))
+
+
+def test_a_spot_account_cannot_sell_what_it_does_not_hold_and_the_report_counts_it(tmp_path: Path) -> None:
+    """The issue's case: SMA with shorts on a USD-only spot account."""
+    w = DatasetWriter(tmp_path / "ds", [BTC_USD])
+    w.add_bars(BTC_USD, **generate_bars(BTC_USD, 3_000, seed=3), interval_ns=MINUTE)
+    result = _sma(tmp_path / "ds")
+    stats = result.stats
+    assert stats.n_rejected > 10 and stats.rejected_by_reason == {"insufficient balance (BTC)": stats.n_rejected}
+    assert result.engine.portfolio.balance("BTC") >= 0
+    assert min(result.record.equity) > 0
+    long_only = _sma(tmp_path / "ds", allow_short=False)
+    assert long_only.stats.n_rejected == 0 and long_only.stats.n_fills > 50
