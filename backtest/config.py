@@ -137,6 +137,10 @@ def load_backtest_config(path: str | Path) -> BacktestConfig:
     object.__setattr__(config, "source", str(path))
     if not config.strategies:
         raise ConfigError("at least one [[strategies]] table is needed", path=str(path), key="strategies")
+    data = config.data
+    if data.start is not None and data.end is not None and data.start >= data.end:
+        raise ConfigError(f"start ({data.start.isoformat()}) must be before end ({data.end.isoformat()})",
+                          path=str(path), key="data.start")
     return config
 
 

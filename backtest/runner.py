@@ -9,6 +9,7 @@ merged by receive time through the generic path. Both call the same engine and v
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import heapq
 import itertools
@@ -23,7 +24,7 @@ import numpy as np
 
 from engine import Bar, DataError, Quote, Trade
 from engine._clock import SimClock
-from engine._core import Engine
+from engine._core import Engine, UnknownInstrument
 from engine._instruments import Instrument
 from engine._orders import ClientOrderIdFactory
 from engine._portfolio import Portfolio
@@ -47,14 +48,25 @@ _NEW = tuple.__new__
 _NEVER = 2**63 - 1
 
 
+def _start_before_end(instance: BacktestSettings, attribute: Any, value: int | None) -> None:
+    if value is not None and instance.start_ns is not None and instance.start_ns >= value:
+        raise ValueError(f"the start ({_iso(instance.start_ns)}) must be before the end ({_iso(value)})")
+
+
+def _iso(ts_ns: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 @attrs.frozen
 class BacktestSettings:
+    """What a backtest run replays and how (see the README's backtesting section)."""
+
     account_currency: str = "USD"
     starting_balances: dict[str, Decimal] = attrs.Factory(lambda: {"USD": Decimal(100_000)})
     sim: SimVenueConfig = attrs.Factory(SimVenueConfig)
     seed: int = 0
     start_ns: int | None = None
-    end_ns: int | None = None
+    end_ns: int | None = attrs.field(default=None, validator=_start_before_end)
     sample_interval_ns: int | None = None
     "Equity sampling interval; None picks one from the data span (at most ~20,000 samples)."
     show_progress: bool | None = None
@@ -279,6 +291,23 @@ def _select_streams(dataset: Dataset, engine: Engine, start_ns: int | None, end_
     return selected
 
 
+def _unknown_instrument_message(exc: UnknownInstrument, dataset: Dataset) -> str:
+    have = ", ".join(sorted(dataset.instruments)) or "none"
+    if exc.key in dataset.instruments:
+        return str(exc)  # e.g. an ambiguous bare symbol
+    return (f"a strategy asked for the instrument {exc.key!r}, which the data set at {dataset.path} does not "
+            f"have (it has: {have})")
+
+
+def _empty_range_message(dataset: Dataset, settings: BacktestSettings) -> str:
+    first = min((s.start_ns for s in dataset.streams), default=0)
+    last = max((s.end_ns for s in dataset.streams), default=0)
+    start = "its start" if settings.start_ns is None else _iso(settings.start_ns)
+    end = "its end" if settings.end_ns is None else _iso(settings.end_ns)
+    return (f"no data to replay between {start} and {end}: the data set at {dataset.path} covers "
+            f"{_iso(first)} to {_iso(last)}")
+
+
 def run_backtest(
     dataset: Dataset,
     strategies: Sequence[StrategySpec],
@@ -311,9 +340,14 @@ def run_backtest(
     # the clock starts at the first event of the selected range, so on_start sees a sane time
     first = [s.start_ns for s in dataset.streams]
     clock.ns = max(min(first), settings.start_ns or 0) if first else (settings.start_ns or 0)
-    engine.start()
+    try:
+        engine.start(propagate=(UnknownInstrument,))
+    except UnknownInstrument as exc:
+        raise DataError(_unknown_instrument_message(exc, dataset)) from None
     streams = _select_streams(dataset, engine, settings.start_ns, settings.end_ns) if engine.subscriptions else []
     total = sum(s.rows for s in streams)
+    if streams and not total:
+        raise DataError(_empty_range_message(dataset, settings))
     if streams and total:
         t0 = min(int(s.columns["ts_recv"][0]) for s in streams if s.rows)
         t1 = max(int(s.columns["ts_recv"][-1]) for s in streams if s.rows)
