@@ -44,6 +44,7 @@ def settings_from_config(config: BacktestConfig, *, show_progress: bool | None =
     return BacktestSettings(
         account_currency=config.account.currency,
         starting_balances=dict(config.account.balances),
+        rates=dict(config.account.rates),
         sim=SimVenueConfig(order_latency_ns=latency_ns, trade_through=venue.trade_through,
                            maker_fee=venue.maker_fee, taker_fee=venue.taker_fee),
         seed=config.seed,
