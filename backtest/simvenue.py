@@ -84,7 +84,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from difflib import get_close_matches
 from typing import Any, Protocol
 
@@ -719,10 +719,10 @@ class SimVenue:
         contracts = inst.size_of(q) * inst.multiplier
         inv_avg = Decimal(q) / Decimal(st.cost).scaleb(-inst.price_scale)  # 1 / average price
         loss = loss_units.scaleb(-terms.pay_scale) / contracts
-        if pos > 0:  # loss = contracts * (1/mark - 1/avg)
-            st.liq_lo = int((1 / (inv_avg + loss)).scaleb(inst.price_scale))
-        elif inv_avg > loss:
-            st.liq_hi = -int(-(1 / (inv_avg - loss)).scaleb(inst.price_scale))
+        if pos > 0:  # loss = contracts * (1/mark - 1/avg): liquidated at or below this price
+            st.liq_lo = int((1 / (inv_avg + loss)).scaleb(inst.price_scale).to_integral_value(ROUND_FLOOR))
+        elif inv_avg > loss:  # loss = contracts * (1/avg - 1/mark): at or above
+            st.liq_hi = int((1 / (inv_avg - loss)).scaleb(inst.price_scale).to_integral_value(ROUND_CEILING))
 
     def _liquidate(self, st: _Inst, price: int, ts: int) -> None:
         """Close the whole position at ``price`` (taker fee); the instrument's orders are canceled."""

@@ -184,3 +184,47 @@ def test_a_spot_account_cannot_sell_what_it_does_not_hold_and_the_report_counts_
     assert min(result.record.equity) > 0
     long_only = _sma(tmp_path / "ds", allow_short=False)
     assert long_only.stats.n_rejected == 0 and long_only.stats.n_fills > 50
+
+
+# inverse perpetual: 100 USD contracts, margin and PnL in BTC, no fees
+INVERSE = Instrument("sim", "BTCUSD-INV", "BTC", "USD", "0.5", "1", kind="inverse", multiplier="100",
+                     max_leverage="10")
+
+
+def test_inverse_margin_is_in_the_base_asset_and_liquidation_follows_1_over_price() -> None:
+    rig = Rig(INVERSE, {"BTC": "1"})
+    too_big = rig.submit(SELL, "5001", leverage=D(10))  # 500,100 USD at 50,000 = 10.002 BTC: margin 1.0002
+    rig.trade("50000")
+    assert too_big.status is OrderStatus.REJECTED and too_big.reason == "insufficient balance (BTC)"
+    short = rig.submit(SELL, "100", leverage=D(10))  # 0.2 BTC of notional: margin 0.02 BTC
+    rig.trade("50000")
+    assert short.status is OrderStatus.FILLED and rig.engine.portfolio.position(INVERSE).qty == -100
+    # liquidated when 10,000 * (1/50,000 - 1/price) loses 0.01 BTC: price >= 52,631.578...
+    rig.trade("52631.5")
+    assert rig.engine.portfolio.position(INVERSE).qty == -100 and not rig.engine.alarms
+    rig.trade("52632")
+    assert rig.engine.portfolio.position(INVERSE).qty == 0
+    assert [a.kind for a in rig.engine.alarms] == ["liquidation"]
+    assert rig.engine.fills[-1].price == D("52632")
+
+
+def test_a_market_buy_on_quotes_is_priced_at_the_touch_it_takes() -> None:
+    from engine import Quote
+
+    rig = Rig(SPOT, {"USD": "1000"})
+
+    def quote(bid: str, ask: str) -> None:
+        rig.clock.ns += 1_000
+        rig.venue.advance(rig.clock.ns)
+        raw = SPOT.price_raw
+        rig.venue.on_quote(Quote(SPOT, rig.clock.ns, rig.clock.ns, raw(D(bid)), SPOT.size_raw(D(50)), raw(D(ask)),
+                                 SPOT.size_raw(D(50))))
+
+    quote("99", "100")
+    buy = rig.submit(BUY, "10")  # meets the next quote: 1,000 at its ask + fee is too much
+    quote("99", "100")
+    assert buy.status is OrderStatus.REJECTED
+    buy = rig.submit(BUY, "10")  # 10 at 99.5 = 995 + 0.2 % reserve = 996.99
+    quote("98", "99.5")
+    assert buy.status is OrderStatus.FILLED
+    assert rig.engine.portfolio.balance("USD") == D("1000") - D("995") - D("1.99")
