@@ -228,3 +228,18 @@ def test_a_market_buy_on_quotes_is_priced_at_the_touch_it_takes() -> None:
     quote("98", "99.5")
     assert buy.status is OrderStatus.FILLED
     assert rig.engine.portfolio.balance("USD") == D("1000") - D("995") - D("1.99")
+
+
+def test_a_stop_that_gaps_past_its_reserve_is_canceled_unless_the_rest_is_free() -> None:
+    rig = Rig(SPOT, {"USD": "1000"})
+    stop = rig.engine.submit_order("s", SPOT, BUY, D("9.9"), type=OrderType.STOP_MARKET, trigger_price=D(100))
+    rig.bar("99", "99.5", "98", "99")  # accepted; reserves 9.9 * 100 * 1.002 = 991.98
+    assert stop.status is OrderStatus.ACCEPTED
+    rig.bar("105", "106", "104", "105")  # gaps to 105: 1,039.5 + fee cannot be paid
+    assert stop.status is OrderStatus.CANCELED and stop.reason == "insufficient balance (USD)"
+    assert rig.engine.portfolio.balance("USD") == D(1000) and not rig.engine.fills
+    small = rig.engine.submit_order("s", SPOT, BUY, D("9"), type=OrderType.STOP_MARKET, trigger_price=D(106))
+    rig.bar("105", "105.5", "104", "105")
+    rig.bar("109", "110", "108", "109")  # gaps to 109: 981 + 1.962 fee is more than reserved but free
+    assert small.status is OrderStatus.FILLED
+    assert rig.engine.portfolio.balance("USD") == D(1000) - D(981) - D("1.962")
