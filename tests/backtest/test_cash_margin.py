@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal as D
 from pathlib import Path
+
+import pytest
 
 from backtest.data import DatasetWriter, open_dataset
 from backtest.generate import BTC_USD, generate_bars
@@ -243,3 +246,39 @@ def test_a_stop_that_gaps_past_its_reserve_is_canceled_unless_the_rest_is_free()
     rig.bar("109", "110", "108", "109")  # gaps to 109: 981 + 1.962 fee is more than reserved but free
     assert small.status is OrderStatus.FILLED
     assert rig.engine.portfolio.balance("USD") == D(1000) - D(981) - D("1.962")
+
+
+@pytest.mark.parametrize("kind", ["spot", "linear"])
+def test_the_same_resting_orders_are_refused_as_on_the_local_testnet_exchange(kind: str) -> None:
+    """Seeded random limit orders: the simulated venue refuses exactly those the testnet core refuses."""
+    from backtest.exchange import AccountConfig, Exchange, ExchangeRejected, RejectReason
+
+    fees = {"maker_fee": "0.001", "taker_fee": "0.002"}
+    inst = (Instrument("x", "BTC/USD", "BTC", "USD", "0.5", "0.01", **fees) if kind == "spot" else
+            Instrument("x", "BTC-PERP", "BTC", "USD", "0.5", "0.01", kind="linear", leverage_values=(1, 5, 10),
+                       max_leverage="10", **fees))
+    balances = {"USD": "2000", "BTC": "3"}
+    exchange = Exchange([inst], [AccountConfig("a", "k", "s", {k: D(v) for k, v in balances.items()})],
+                        clock_ms=lambda: 1_800_000_000_000)
+    account = exchange.accounts["a"]
+    rig = Rig(inst, balances)
+    rng = random.Random(11)
+    testnet: list[bool] = []
+    sim: list[bool] = []
+    for _ in range(60):
+        side = rng.choice([BUY, SELL])
+        qty = D(rng.randint(1, 400)) / 100
+        price = D(rng.randint(100, 199) if side is BUY else rng.randint(201, 300)) / 2  # never crosses 100
+        leverage = rng.choice([1, 5, 10]) if kind == "linear" else None
+        try:
+            exchange.submit_order(account, inst.symbol, side, OrderType.LIMIT, qty, price=price, leverage=leverage)
+            testnet.append(True)
+        except ExchangeRejected as exc:
+            assert exc.reason is RejectReason.INSUFFICIENT_BALANCE
+            testnet.append(False)
+        order = rig.submit(side, str(qty), str(price), leverage=None if leverage is None else D(leverage))
+        rig.trade("100")
+        assert order.status in (OrderStatus.ACCEPTED, OrderStatus.REJECTED)
+        sim.append(order.status is OrderStatus.ACCEPTED)
+    assert sim == testnet
+    assert 5 < sum(sim) < 55  # both kinds of answer happened
