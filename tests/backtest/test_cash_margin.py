@@ -73,7 +73,8 @@ class Rig:
                               raw(D(c)), 1))
 
     def rejected(self) -> list[str]:
-        return [u.reason for u in self.strategy.updates if u.status is OrderStatus.REJECTED]  # type: ignore[attr-defined]
+        updates: list[OrderUpdate] = self.strategy.updates  # type: ignore[attr-defined]
+        return [u.reason for u in updates if u.status is OrderStatus.REJECTED]
 
 
 def test_spot_buy_needs_the_quote_including_the_fee() -> None:

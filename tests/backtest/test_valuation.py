@@ -21,7 +21,8 @@ from strategies.market_maker import MarketMaker
 from strategies.sma_cross import SmaCross
 
 MINUTE = 60_000_000_000
-BTCUSDT = Instrument(**{**BTC_USD.to_dict(), "venue": "binance", "symbol": "BTCUSDT", "quote": "USDT", "settle": "USDT"})
+BTCUSDT = Instrument(**{**BTC_USD.to_dict(), "venue": "binance", "symbol": "BTCUSDT", "quote": "USDT",
+                        "settle": "USDT"})
 
 
 @pytest.fixture(scope="module")
