@@ -44,6 +44,7 @@ def settings_from_config(config: BacktestConfig, *, show_progress: bool | None =
     return BacktestSettings(
         account_currency=config.account.currency,
         starting_balances=dict(config.account.balances),
+        rates=dict(config.account.rates),
         sim=SimVenueConfig(order_latency_ns=latency_ns, trade_through=venue.trade_through,
                            maker_fee=venue.maker_fee, taker_fee=venue.taker_fee),
         seed=config.seed,
@@ -79,10 +80,15 @@ def run_backtest_config(path: Path, *, data: str | None = None, out: Path | None
     return _finish(result, out or config.report.out, config.report.chart)
 
 
+DEMO_SMA_PARAMS = {"instrument": "sim:BTC/USD", "fast": 240, "slow": 960, "qty": "0.5", "allow_short": False}
+"""The demo's example parameters (as in configs/sma_btc.toml): slow averages of 4 and 16 hours of
+1-minute closes, long or flat on a USD-only spot account; an example, not advice."""
+
+
 def demo_specs() -> Sequence[StrategySpec]:
     from strategies.sma_cross import SmaCross
 
-    params = from_mapping(params_class(SmaCross), {"instrument": "sim:BTC/USD", "qty": "0.5"}, source="demo")
+    params = from_mapping(params_class(SmaCross), DEMO_SMA_PARAMS, source="demo")
     return [StrategySpec("sma", SmaCross, params)]
 
 
@@ -94,7 +100,8 @@ def run_demo(out: Path, *, live_s: float = 15.0) -> int:
     from engine._live_app import demo_live, summary
 
     dataset = open_dataset(demo_dataset_path())
-    print(f"triotrade demo 1/2: backtest of the SMA crossover (10/30) on the bundled data set {dataset.path}",
+    print("triotrade demo 1/2: backtest of the SMA crossover example (4 h / 16 h averages of 1-minute closes, "
+          f"long or flat) on the bundled synthetic data set {dataset.path}; an example, not trading advice",
           file=sys.stderr)
     settings = BacktestSettings(name="demo-sma-crossover", seed=7)
     result = run_backtest(dataset, demo_specs(), settings, risk=build_risk({}, source="demo"))

@@ -13,6 +13,7 @@
     [account]
     currency = "USD"
     balances = { USD = "100000" }
+    rates = { USDT = "1" }         # optional: fixed prices in `currency` of assets nothing else prices
 
     [venue]                         # the simulated venue
     order_latency_ms = 0
@@ -75,6 +76,12 @@ def _positive_balances(instance: Any, attribute: Any, value: dict[str, Decimal])
             raise ValueError(f"balance of {asset} must not be negative, got {amount}")
 
 
+def _positive_rates(instance: Any, attribute: Any, value: dict[str, Decimal]) -> None:
+    for asset, rate in value.items():
+        if not rate > 0:
+            raise ValueError(f"rate of {asset} must be positive, got {rate}")
+
+
 @attrs.frozen
 class AccountConfig:
     """The simulated account."""
@@ -84,6 +91,9 @@ class AccountConfig:
     balances: dict[str, Decimal] = attrs.field(factory=lambda: {"USD": Decimal(100_000)},
                                                validator=_positive_balances)
     "Starting balances by asset."
+    rates: dict[str, Decimal] = attrs.field(factory=dict, validator=_positive_rates)
+    """Fixed conversion rates, asset → price in ``currency`` (e.g. ``{ USDT = "1" }``), for assets no
+    instrument in the run prices in ``currency``."""
 
 
 @attrs.frozen
@@ -137,6 +147,10 @@ def load_backtest_config(path: str | Path) -> BacktestConfig:
     object.__setattr__(config, "source", str(path))
     if not config.strategies:
         raise ConfigError("at least one [[strategies]] table is needed", path=str(path), key="strategies")
+    data = config.data
+    if data.start is not None and data.end is not None and data.start >= data.end:
+        raise ConfigError(f"start ({data.start.isoformat()}) must be before end ({data.end.isoformat()})",
+                          path=str(path), key="data.start")
     return config
 
 

@@ -9,22 +9,23 @@ merged by receive time through the generic path. Both call the same engine and v
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 import numpy as np
 
-from engine import Bar, DataError, Quote, Trade
+from engine import Bar, ConfigError, DataError, Quote, Trade
 from engine._clock import SimClock
-from engine._core import Engine
-from engine._instruments import Instrument
+from engine._core import Engine, UnknownInstrument
+from engine._instruments import Instrument, InstrumentKind
 from engine._orders import ClientOrderIdFactory
 from engine._portfolio import Portfolio
 from engine._risk_api import RiskGate
@@ -47,14 +48,27 @@ _NEW = tuple.__new__
 _NEVER = 2**63 - 1
 
 
+def _start_before_end(instance: BacktestSettings, attribute: Any, value: int | None) -> None:
+    if value is not None and instance.start_ns is not None and instance.start_ns >= value:
+        raise ValueError(f"the start ({_iso(instance.start_ns)}) must be before the end ({_iso(value)})")
+
+
+def _iso(ts_ns: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 @attrs.frozen
 class BacktestSettings:
+    """What a backtest run replays and how (see the README's backtesting section)."""
+
     account_currency: str = "USD"
     starting_balances: dict[str, Decimal] = attrs.Factory(lambda: {"USD": Decimal(100_000)})
+    rates: dict[str, Decimal] = attrs.Factory(dict)
+    "Fixed conversion rates: asset → price in ``account_currency`` (e.g. USDT = 1)."
     sim: SimVenueConfig = attrs.Factory(SimVenueConfig)
     seed: int = 0
     start_ns: int | None = None
-    end_ns: int | None = None
+    end_ns: int | None = attrs.field(default=None, validator=_start_before_end)
     sample_interval_ns: int | None = None
     "Equity sampling interval; None picks one from the data span (at most ~20,000 samples)."
     show_progress: bool | None = None
@@ -180,18 +194,71 @@ class _Marks:
         return out
 
 
-def _rates(engine: Engine, marks: dict[str, Decimal], currency: str) -> dict[str, Decimal]:
-    """Asset → price in ``currency``, from instruments quoted in it."""
-    rates: dict[str, Decimal] = {}
-    for key, mark in marks.items():
-        inst = engine.instruments[key]
-        if inst.quote == currency and inst.base != currency:
-            rates.setdefault(inst.base, mark)
+def _rates(engine: Engine, marks: dict[str, Decimal], currency: str,
+           fixed: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
+    """Asset → price in ``currency``: the ``fixed`` rates, then instruments quoted in ``currency``,
+    then instruments quoted in an asset with a fixed rate."""
+    rates: dict[str, Decimal] = dict(fixed or {})
+    for via_fixed in (False, True):
+        for key, mark in marks.items():
+            inst = engine.instruments[key]
+            if inst.base == currency or inst.base in rates and not via_fixed:
+                continue
+            if not via_fixed and inst.quote == currency:
+                rates[inst.base] = mark
+            elif via_fixed and fixed and inst.quote in fixed and inst.base not in rates:
+                rates[inst.base] = mark * fixed[inst.quote]
     return rates
 
 
+def _valuers(instruments: Iterable[Instrument], currency: str, fixed: dict[str, Decimal]) -> dict[str, Instrument]:
+    """Asset → the instrument whose price values it in ``currency`` (directly or via a fixed rate)."""
+    found: dict[str, Instrument] = {}
+    for inst in sorted(instruments, key=lambda i: i.quote != currency):  # direct quotes first
+        if inst.quote == currency or inst.quote in fixed:
+            found.setdefault(inst.base, inst)
+    return found
+
+
+def check_valuation(streams: Sequence[_Stream], settings: BacktestSettings) -> None:
+    """Every asset the run holds or trades must be valued in the account currency: by being it, by
+    a fixed rate, or by the price of a replayed instrument. Otherwise every figure would be wrong
+    (an unvalued asset counts as 0): a :class:`ConfigError` naming the asset and the currency."""
+    currency, fixed = settings.account_currency, settings.rates
+    valued = {currency, *fixed, *_valuers((s.instrument for s in streams), currency, fixed)}
+    needs: dict[str, str] = {}
+    for s in streams:
+        inst = s.instrument
+        asset = inst.quote if inst.kind is not InstrumentKind.INVERSE else inst.settle
+        what = "quoted" if inst.kind is not InstrumentKind.INVERSE else "settled"
+        needs.setdefault(asset, f"{inst.key} is {what} in {asset}")
+    for asset, amount in settings.starting_balances.items():
+        if amount:
+            needs.setdefault(asset, f"the account starts with {amount} {asset}")
+    for asset, why in needs.items():
+        if asset not in valued:
+            raise ConfigError(f"{why}, which cannot be valued in the account currency {currency} (no instrument "
+                              f"in the run prices {asset} in {currency}): set [account] currency = \"{asset}\", "
+                              f"or a conversion rate, e.g. [account] rates = {{ {asset} = \"1\" }}",
+                              key="account.currency")
+
+
+def _valued_from(engine: Engine, marks: _Marks, settings: BacktestSettings) -> int | None:
+    """The first time every asset the account starts with has a price (None: no such asset)."""
+    currency, fixed = settings.account_currency, settings.rates
+    valuers = _valuers((engine.instruments[k] for k in marks.series), currency, fixed)
+    first: list[int] = []
+    for asset, amount in settings.starting_balances.items():
+        inst = valuers.get(asset)
+        if amount and asset != currency and asset not in fixed and inst is not None:
+            ts = marks.series[inst.key][0]
+            if len(ts):
+                first.append(int(ts[0]))
+    return max(first) if first else None
+
+
 def _equity_curve(engine: Engine, marks: _Marks, grid: np.ndarray, balances: dict[str, Decimal],
-                  currency: str) -> tuple[np.ndarray, np.ndarray]:
+                  currency: str, fixed: dict[str, Decimal]) -> tuple[np.ndarray, np.ndarray]:
     """Equity and gross exposure in ``currency`` at each grid time, vectorised from the fills.
 
     Cash-flow identity, per instrument: spot and linear contracts contribute
@@ -207,13 +274,19 @@ def _equity_curve(engine: Engine, marks: _Marks, grid: np.ndarray, balances: dic
     def rate(asset: str) -> np.ndarray:
         if asset == currency:
             return np.ones(n)
+        if asset in fixed:
+            return np.full(n, float(fixed[asset]))
         if asset not in rate_cache:
             series = None
-            for key, inst in engine.instruments.items():
-                if inst.base == asset and inst.quote == currency:
-                    series = marks.on_grid(key, grid)
-                    if series is not None:
-                        break
+            for quote in (currency, *fixed):  # direct quotes first, then via a fixed rate
+                for key, inst in engine.instruments.items():
+                    if inst.base == asset and inst.quote == quote:
+                        series = marks.on_grid(key, grid)
+                        if series is not None:
+                            series = series * (1.0 if quote == currency else float(fixed[quote]))
+                            break
+                if series is not None:
+                    break
             rate_cache[asset] = np.zeros(n) if series is None else np.nan_to_num(series)
         return rate_cache[asset]
 
@@ -279,6 +352,23 @@ def _select_streams(dataset: Dataset, engine: Engine, start_ns: int | None, end_
     return selected
 
 
+def _unknown_instrument_message(exc: UnknownInstrument, dataset: Dataset) -> str:
+    have = ", ".join(sorted(dataset.instruments)) or "none"
+    if exc.key in dataset.instruments:
+        return str(exc)  # e.g. an ambiguous bare symbol
+    return (f"a strategy asked for the instrument {exc.key!r}, which the data set at {dataset.path} does not "
+            f"have (it has: {have})")
+
+
+def _empty_range_message(dataset: Dataset, settings: BacktestSettings) -> str:
+    first = min((s.start_ns for s in dataset.streams), default=0)
+    last = max((s.end_ns for s in dataset.streams), default=0)
+    start = "its start" if settings.start_ns is None else _iso(settings.start_ns)
+    end = "its end" if settings.end_ns is None else _iso(settings.end_ns)
+    return (f"no data to replay between {start} and {end}: the data set at {dataset.path} covers "
+            f"{_iso(first)} to {_iso(last)}")
+
+
 def run_backtest(
     dataset: Dataset,
     strategies: Sequence[StrategySpec],
@@ -302,6 +392,7 @@ def run_backtest(
     sim = SimVenue(
         dataset.instruments.values(), engine, settings.sim, seed=settings.seed,
         position_of=lambda inst: engine.portfolio.position(inst).qty_raw,
+        balance_of=engine.portfolio.balance,  # the account's cash and margin rules (backtest.account)
     )
     engine.execution = sim
     for spec in strategies:
@@ -310,9 +401,15 @@ def run_backtest(
     # the clock starts at the first event of the selected range, so on_start sees a sane time
     first = [s.start_ns for s in dataset.streams]
     clock.ns = max(min(first), settings.start_ns or 0) if first else (settings.start_ns or 0)
-    engine.start()
+    try:
+        engine.start(propagate=(UnknownInstrument,))
+    except UnknownInstrument as exc:
+        raise DataError(_unknown_instrument_message(exc, dataset)) from None
     streams = _select_streams(dataset, engine, settings.start_ns, settings.end_ns) if engine.subscriptions else []
     total = sum(s.rows for s in streams)
+    if streams and not total:
+        raise DataError(_empty_range_message(dataset, settings))
+    check_valuation(streams, settings)
     if streams and total:
         t0 = min(int(s.columns["ts_recv"][0]) for s in streams if s.rows)
         t1 = max(int(s.columns["ts_recv"][-1]) for s in streams if s.rows)
@@ -340,17 +437,21 @@ def run_backtest(
     marks.finish_books()
 
     end_ns = max(clock.ns, t1)
+    valued_from = _valued_from(engine, marks, settings)
+    if valued_from is not None:
+        t0 = min(max(t0, valued_from), end_ns)  # equity starts when every asset held has a price
     engine.stop()
     wall = time.perf_counter() - wall0
     currency = settings.account_currency
     grid = np.arange(t0, end_ns, interval, dtype=np.int64)
     grid = np.append(grid, np.int64(end_ns)) if not len(grid) or grid[-1] != end_ns else grid
-    equity, exposure = _equity_curve(engine, marks, grid, settings.starting_balances, currency)
+    equity, exposure = _equity_curve(engine, marks, grid, settings.starting_balances, currency, settings.rates)
     final_marks = marks.at(end_ns)
-    rates = _rates(engine, final_marks, currency)
+    rates = _rates(engine, final_marks, currency, settings.rates)
     portfolio = engine.portfolio
     start_marks = marks.at(t0)
-    starting = Portfolio(settings.starting_balances).equity(currency, start_marks, _rates(engine, start_marks, currency))
+    starting = Portfolio(settings.starting_balances).equity(currency, start_marks,
+                                                            _rates(engine, start_marks, currency, settings.rates))
     final = portfolio.equity(currency, final_marks, rates)
 
     def in_currency(amounts: dict[str, Decimal]) -> Decimal:

@@ -84,7 +84,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from difflib import get_close_matches
 from typing import Any, Protocol
 
@@ -96,6 +96,7 @@ from engine._instruments import Instrument, InstrumentKind
 from engine._money import to_decimal
 from engine._orders import Order, OrderType, TimeInForce
 
+from .account import INSUFFICIENT, MAINTENANCE_FRACTION, SimAccount, Terms
 from .matching import EventKind, Match, OrderBook, OrderEvent, SelfTradePrevention
 
 __all__ = ["ExecutionSink", "BarFillMode", "SimVenueConfig", "SimVenue"]
@@ -110,6 +111,7 @@ _NEG = -(1 << 62)
 _POS = 1 << 62
 _OWNER = "sim"
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 _Dec = Decimal
 _Q8 = Decimal("1e-8")
 _CTX = Context(prec=80, rounding=ROUND_HALF_EVEN)  # wide enough that products of prices, sizes and rates are exact
@@ -133,6 +135,9 @@ class ExecutionSink(Protocol):
 
     def on_fill(self, order: Order, ts_ns: int, price_raw: int, size_raw: int, liquidity: Liquidity,
                 fee: Decimal, trade_id: str) -> Any: ...
+
+    def on_liquidation(self, instrument: Instrument, side: Side, ts_ns: int, price_raw: int, size_raw: int,
+                       fee: Decimal, trade_id: str, reason: str) -> Any: ...
 
 
 class BarFillMode(enum.Enum):
@@ -187,7 +192,7 @@ class _SimOrder:
     """The venue's record of one of our orders."""
 
     __slots__ = ("order", "cid", "st", "side", "type", "qty", "filled", "price", "trigger", "tif", "post_only",
-                 "reduce_only", "arrival", "book_id", "accepted", "triggered", "done")
+                 "reduce_only", "arrival", "book_id", "accepted", "triggered", "done", "lock", "leverage")
 
     def __init__(self, order: Order, st: _Inst, arrival: int) -> None:
         self.order = order
@@ -207,6 +212,8 @@ class _SimOrder:
         self.accepted = False
         self.triggered = False
         self.done = False
+        self.lock = 0  # reserved in the pay asset (base for spot sells), asset units; see backtest.account
+        self.leverage = _ONE
 
 
 class _Inst:
@@ -215,7 +222,7 @@ class _Inst:
     __slots__ = ("instrument", "book", "l2", "quote", "mkt", "taken_bids", "taken_asks", "orders", "by_book_id",
                  "takers", "bid_hi", "ask_lo", "sstop_hi", "bstop_lo", "down_mark", "up_mark", "position",
                  "reduce_only", "maker_fee", "taker_fee", "tick", "lot", "min_qty", "max_qty", "inverse",
-                 "maker_unit", "taker_unit")
+                 "maker_unit", "taker_unit", "terms", "margin", "cost", "liq_lo", "liq_hi", "armed")
 
     def __init__(self, instrument: Instrument, config: SimVenueConfig) -> None:
         self.instrument = instrument
@@ -245,6 +252,13 @@ class _Inst:
         # thresholds: a market event needs work only when it reaches one of these
         self.bid_hi = self.sstop_hi = self.down_mark = _NEG
         self.ask_lo = self.bstop_lo = self.up_mark = _POS
+        # cash and margin (None: the venue does not check balances)
+        self.terms: Terms | None = None
+        self.margin = 0  # the position's margin, settle units
+        self.cost = 0  # sum of price_raw * size_raw of the open position (average cost)
+        self.liq_lo = _NEG  # a long position is liquidated at a price at or below this
+        self.liq_hi = _POS  # a short one at or above this
+        self.armed = False  # a liquidation price is set
 
 
 class SimVenue:
@@ -265,7 +279,10 @@ class SimVenue:
         *,
         seed: int = 0,
         position_of: Callable[[Instrument], int] | None = None,
+        balance_of: Callable[[str], Decimal] | None = None,
     ) -> None:
+        """``balance_of`` (asset → balance, e.g. the engine portfolio's ``balance``) turns on the
+        cash and margin rules of :mod:`backtest.account`; without it orders are not balance-checked."""
         self.config = config
         self.seed = seed
         self.active = False
@@ -273,6 +290,10 @@ class SimVenue:
         self._sink = sink
         self._position_of = position_of
         self._insts: dict[str, _Inst] = {inst.key: _Inst(inst, config) for inst in instruments}
+        self._account: SimAccount | None = None
+        if balance_of is not None:
+            self._account = self._open_account(balance_of)
+        self._armed = 0  # positions with a liquidation price
         self._orders: dict[str, _SimOrder] = {}
         self._pending: list[tuple[int, int, int, Any]] = []  # heap of (arrival, seq, command, payload)
         self._seq = 0
@@ -281,6 +302,13 @@ class SimVenue:
         self._latency = config.order_latency_ns
         self._through = 1 if config.trade_through else 0
         self._intrabar = config.bar_fill_mode is BarFillMode.INTRABAR
+
+    def _open_account(self, balance_of: Callable[[str], Decimal]) -> SimAccount:
+        insts = list(self._insts.values())
+        scales = SimAccount.scales_for(Terms.scale_needed(st.instrument, st.maker_fee, st.taker_fee) for st in insts)
+        for st in insts:
+            st.terms = Terms(st.instrument, st.maker_fee, st.taker_fee, scales)
+        return SimAccount(balance_of, scales)
 
     # ---------------------------------------------------------------------------------------
     # commands (queued; they reach the venue after the latency)
@@ -325,7 +353,7 @@ class SimVenue:
                     for so in list(st.orders.values()):
                         self._close(so, arrival, _CANCELED, "cancel all")
                     self._remark(st)
-        self.active = bool(pending) or bool(self._orders)
+        self.active = bool(pending) or bool(self._orders) or bool(self._armed)
 
     # ---------------------------------------------------------------------------------------
     # market data
@@ -333,9 +361,13 @@ class SimVenue:
     def on_trade(self, trade: Trade) -> None:
         """A replayed trade print."""
         st = self._insts.get(trade.instrument.key)
-        if st is None or not st.orders:
+        if st is None:
             return
         p = trade.price_raw
+        if st.armed and (p <= st.liq_lo or p >= st.liq_hi):
+            self._liquidate(st, p, trade.ts_recv)
+        if not st.orders:
+            return
         if not st.takers and st.down_mark < p < st.up_mark:
             return  # the hot path: nothing to do at this price
         ts = trade.ts_recv
@@ -360,10 +392,12 @@ class SimVenue:
             return
         st.quote = quote
         st.mkt = _QUOTE
-        if not st.orders:
-            return
         bid = quote.bid_raw if quote.bid_size_raw > 0 else None
         ask = quote.ask_raw if quote.ask_size_raw > 0 else None
+        if st.armed:
+            self._liquidate_at_touch(st, bid, ask, quote.ts_recv)
+        if not st.orders:
+            return
         self._touch(st, bid, ask, quote.ts_recv)
 
     def on_book(self, book: L2Book) -> None:
@@ -373,16 +407,28 @@ class SimVenue:
             return
         st.l2 = book
         st.mkt = _BOOK
-        if not st.orders or not book.in_sync:
+        if not book.in_sync:
             return  # an out-of-sync book is not evidence of anything
+        if st.armed:
+            self._liquidate_at_touch(st, book.best_bid_raw, book.best_ask_raw, book.ts_recv)
+        if not st.orders:
+            return
         self._touch(st, book.best_bid_raw, book.best_ask_raw, book.ts_recv)
 
     def on_bar(self, bar: Bar) -> None:
         """A replayed bar (received at its close)."""
         st = self._insts.get(bar.instrument.key)
-        if st is None or not st.orders:
+        if st is None:
             return
         o, h, lo, c = bar.open_raw, bar.high_raw, bar.low_raw, bar.close_raw
+        if st.armed:
+            # the open when it gapped past the liquidation price, else the price itself on the path
+            if lo <= st.liq_lo:
+                self._liquidate(st, min(o, st.liq_lo), bar.ts_recv)
+            elif h >= st.liq_hi:
+                self._liquidate(st, max(o, st.liq_hi), bar.ts_recv)
+        if not st.orders:
+            return
         if not st.takers and st.down_mark < lo and h < st.up_mark:
             return  # the hot path: the bar reached nothing of ours
         ts = bar.ts_recv
@@ -498,6 +544,11 @@ class SimVenue:
     def _contact(self, st: _Inst, so: _SimOrder, px: int | None, ts: int) -> None:
         """Match ``so`` as a newcomer: ``px`` is a print / bar price with unlimited liquidity, or
         None for the replayed book / quote."""
+        if not so.accepted and st.terms is not None:
+            problem = self._reserve(st, so, px)  # the cash / margin the order needs (backtest.account)
+            if problem:
+                self._reject(so, problem)
+                return
         if so.trigger is not None and not so.triggered:
             if not self._stop_reached(st, so, px):
                 self._accept(so)
@@ -550,6 +601,153 @@ class SimVenue:
             self._close(so, ts, _EXPIRED, "immediate-or-cancel remainder")  # IOC: the rest expires
         else:
             self._rest(st, so, ts)  # GTC: the rest is a maker now
+
+    # ---------------------------------------------------------------------------------------
+    # cash and margin (rules in backtest.account)
+    # ---------------------------------------------------------------------------------------
+    def _reserve(self, st: _Inst, so: _SimOrder, px: int | None) -> str:
+        """Reserve what ``so`` needs at first contact; why it is refused ("" if it is not)."""
+        terms: Terms = st.terms  # type: ignore[assignment]
+        account: SimAccount = self._account  # type: ignore[assignment]
+        problem = terms.leverage_problem(so.order.leverage)
+        if problem:
+            return problem
+        qty = so.qty
+        if terms.spot and so.side < 0:
+            amount = qty * terms.kb
+        else:
+            notional, ref = self._reference_cost(st, so, px)
+            if terms.spot:
+                amount = notional + terms.fee(ref, qty, terms.kf_max) if ref else 0
+            else:
+                so.leverage = so.order.leverage or terms.default_leverage
+                pos = self._position(st)
+                opening = qty - (min(qty, abs(pos)) if pos * so.side < 0 else 0)
+                amount = terms.margin(ref, opening, so.leverage) + terms.fee(ref, qty, terms.kf_max) if ref else 0
+        asset = self._lock_asset(terms, so.side)
+        if amount > account.free(asset):
+            return f"{INSUFFICIENT} ({asset})"
+        so.lock = amount
+        account.locked[asset] += amount
+        return ""
+
+    def _reference_cost(self, st: _Inst, so: _SimOrder, px: int | None) -> tuple[int, int]:
+        """(notional in pay units, the worst price) of ``so`` at its reference price; (0, 0) when
+        nothing prices it yet (the fill itself is checked then, see :meth:`_pay`)."""
+        terms: Terms = st.terms  # type: ignore[assignment]
+        ref = so.price or so.trigger or px
+        if ref:
+            return terms.notional(ref, so.qty), ref
+        left, notional, last = so.qty, 0, 0
+        for price, avail in self._replay(st, -so.side):  # the levels a market order would walk
+            take = avail if avail < left else left
+            notional += terms.notional(price, take)
+            left -= take
+            last = price
+            if not left:
+                break
+        if left and last:
+            notional += terms.notional(last, left)  # beyond the visible depth: at the last visible price
+        return notional, last
+
+    @staticmethod
+    def _lock_asset(terms: Terms, side: int) -> str:
+        return terms.base if terms.spot and side < 0 else terms.pay
+
+    def _pay(self, st: _Inst, so: _SimOrder, price: int, size: int, liquidity: Liquidity, ts: int) -> bool:
+        """Settle one fill against the order's reserve; False (order canceled) if it cannot be paid."""
+        terms: Terms = st.terms  # type: ignore[assignment]
+        account: SimAccount = self._account  # type: ignore[assignment]
+        leaves = so.qty - so.filled
+        share = so.lock if size >= leaves else so.lock * size // leaves  # the reserve is released pro rata
+        kf = terms.kf_maker if liquidity is _MAKER else terms.kf_taker
+        asset = self._lock_asset(terms, so.side)
+        closing = 0
+        if terms.spot:
+            debit = size * terms.kb if so.side < 0 else terms.notional(price, size) + terms.fee(price, size, kf)
+            added = 0
+        else:
+            pos = self._position(st)
+            closing = min(size, abs(pos)) if pos * so.side < 0 else 0
+            added = terms.margin(price, size - closing, so.leverage)
+            debit = added + terms.fee(price, size, kf)
+        if debit > share and debit - share > account.free(asset):
+            self._close(so, ts, _CANCELED, f"{INSUFFICIENT} ({asset})")
+            return False
+        so.lock -= share
+        account.locked[asset] -= share
+        if not terms.spot:
+            self._book_margin(st, so.side, price, size, closing, added)
+        return True
+
+    def _book_margin(self, st: _Inst, side: int, price: int, size: int, closing: int, added: int) -> None:
+        """A derivative fill moves position margin (average cost) and the liquidation price."""
+        terms: Terms = st.terms  # type: ignore[assignment]
+        pos = self._position(st)
+        released = cost_out = 0
+        if closing:
+            q = abs(pos)
+            released = st.margin if closing == q else st.margin * closing // q
+            cost_out = st.cost if closing == q else st.cost * closing // q
+        st.margin += added - released
+        st.cost += price * (size - closing) - cost_out
+        self._account.locked[terms.pay] += added - released  # type: ignore[union-attr]
+        self._arm(st, pos + size * side)
+
+    def _arm(self, st: _Inst, pos: int) -> None:
+        """Set the liquidation price of the position ``pos`` (module docstring of backtest.account)."""
+        was = st.armed
+        st.liq_lo, st.liq_hi = _NEG, _POS
+        if pos and st.margin > 0:
+            terms: Terms = st.terms  # type: ignore[assignment]
+            num, den = MAINTENANCE_FRACTION.as_integer_ratio()
+            q = abs(pos)
+            loss = st.margin * (den - num)  # the loss (times den) that leaves the maintenance margin
+            if terms.inverse:
+                self._arm_inverse(st, pos, Decimal(loss) / den)
+            elif pos > 0:
+                st.liq_lo = (st.cost * terms.kn * den - loss) // (q * terms.kn * den)
+            else:
+                st.liq_hi = -(-(st.cost * terms.kn * den + loss) // (q * terms.kn * den))
+        st.armed = st.liq_lo > _NEG or st.liq_hi < _POS
+        self._armed += st.armed - was
+
+    def _arm_inverse(self, st: _Inst, pos: int, loss_units: Decimal) -> None:
+        inst = st.instrument
+        terms: Terms = st.terms  # type: ignore[assignment]
+        q = abs(pos)
+        contracts = inst.size_of(q) * inst.multiplier
+        inv_avg = Decimal(q) / Decimal(st.cost).scaleb(-inst.price_scale)  # 1 / average price
+        loss = loss_units.scaleb(-terms.pay_scale) / contracts
+        if pos > 0:  # loss = contracts * (1/mark - 1/avg): liquidated at or below this price
+            st.liq_lo = int((1 / (inv_avg + loss)).scaleb(inst.price_scale).to_integral_value(ROUND_FLOOR))
+        elif inv_avg > loss:  # loss = contracts * (1/avg - 1/mark): at or above
+            st.liq_hi = int((1 / (inv_avg - loss)).scaleb(inst.price_scale).to_integral_value(ROUND_CEILING))
+
+    def _liquidate(self, st: _Inst, price: int, ts: int) -> None:
+        """Close the whole position at ``price`` (taker fee); the instrument's orders are canceled."""
+        for so in list(st.orders.values()):
+            self._close(so, ts, _CANCELED, "liquidation")
+        pos = self._position(st)
+        side = _SELL if pos > 0 else _BUY
+        terms: Terms = st.terms  # type: ignore[assignment]
+        self._account.locked[terms.pay] -= st.margin  # type: ignore[union-attr]
+        st.margin = st.cost = 0
+        self._arm(st, 0)
+        st.position -= pos
+        self._trades += 1
+        reason = (f"liquidation of {st.instrument.size_of(abs(pos))} {st.instrument.key} at "
+                  f"{st.instrument.price_of(price)}: margin plus unrealized PnL fell to the maintenance margin")
+        self._sink.on_liquidation(st.instrument, side, ts, price, abs(pos), self._fee(st, price, abs(pos), _TAKER),
+                                  f"sim-{self._trades}", reason)
+        self._settle(st)
+
+    def _liquidate_at_touch(self, st: _Inst, bid: int | None, ask: int | None, ts: int) -> None:
+        """Book / quote data: a long is closed at the bid, a short at the ask."""
+        if bid is not None and bid <= st.liq_lo:
+            self._liquidate(st, bid, ts)
+        elif ask is not None and ask >= st.liq_hi:
+            self._liquidate(st, ask, ts)
 
     def _stop_reached(self, st: _Inst, so: _SimOrder, px: int | None) -> bool:
         trigger: int = so.trigger  # type: ignore[assignment]
@@ -791,20 +989,21 @@ class SimVenue:
             room = -pos if so.side > 0 else pos
             if room < size:
                 # reduce-only: fill what reduces the position, cancel the rest
-                if room > 0:
-                    self._report_fill(so, price, room, liquidity, ts)
+                got = self._report_fill(so, price, room, liquidity, ts) if room > 0 else 0
                 if not so.done:
                     self._close(so, ts, _CANCELED, "reduce-only: the position is smaller than the order")
                 if st.reduce_only:
                     self._check_reduce_only(st, ts)
-                return max(room, 0)
-        self._report_fill(so, price, size, liquidity, ts)
+                return got
+        got = self._report_fill(so, price, size, liquidity, ts)
         if st.reduce_only:
             self._check_reduce_only(st, ts)
-        return size
+        return got
 
-    def _report_fill(self, so: _SimOrder, price: int, size: int, liquidity: Liquidity, ts: int) -> None:
+    def _report_fill(self, so: _SimOrder, price: int, size: int, liquidity: Liquidity, ts: int) -> int:
         st = so.st
+        if st.terms is not None and not self._pay(st, so, price, size, liquidity, ts):
+            return 0
         so.filled += size
         st.position += size * so.side
         self._trades += 1
@@ -812,6 +1011,7 @@ class SimVenue:
             self._forget(so)
         self._sink.on_fill(so.order, ts, price, size, liquidity, self._fee(st, price, size, liquidity),
                            f"sim-{self._trades}")
+        return size
 
     def _fee(self, st: _Inst, price_raw: int, size_raw: int, liquidity: Liquidity) -> Decimal:
         maker = liquidity is _MAKER
@@ -865,6 +1065,9 @@ class SimVenue:
             st.by_book_id.pop(so.book_id, None)
             st.book.cancel(so.book_id)
             so.book_id = 0
+        if so.lock:  # what is left of its reserve is free again
+            self._account.locked[self._lock_asset(st.terms, so.side)] -= so.lock  # type: ignore[union-attr,arg-type]
+            so.lock = 0
 
     def _position(self, st: _Inst) -> int:
         return st.position if self._position_of is None else self._position_of(st.instrument)
@@ -895,7 +1098,8 @@ class SimVenue:
         if moved:
             self._remark(st)
         if not self._orders:
-            self.active = bool(self._pending)  # no working order: active while commands are in flight
+            # no working order: active while commands are in flight or a position can be liquidated
+            self.active = bool(self._pending) or bool(self._armed)
 
     def __repr__(self) -> str:
         return (f"<SimVenue {len(self._insts)} instruments, {len(self._orders)} working orders, "

@@ -36,7 +36,10 @@ from ._portfolio import Portfolio
 from ._risk_api import Denial, DenyReason, RiskGate, TradingState
 from ._strategy import Context, Strategy
 
-__all__ = ["Engine", "ExecutionClient", "StrategyFailure", "Alarm"]
+__all__ = ["Engine", "ExecutionClient", "StrategyFailure", "Alarm", "UnknownInstrument", "LIQUIDATION_STRATEGY_ID"]
+
+LIQUIDATION_STRATEGY_ID = "venue"
+"Strategy id of the orders a venue creates itself to close a liquidated position."
 
 _MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
 _STOP_MARKET, _STOP_LIMIT = OrderType.STOP_MARKET, OrderType.STOP_LIMIT
@@ -45,6 +48,18 @@ _PARTIALLY_FILLED, _FILLED = OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
 _PENDING_CANCEL, _UNKNOWN = OrderStatus.PENDING_CANCEL, OrderStatus.UNKNOWN
 
 log = logging.getLogger("triotrade.engine")
+
+
+class UnknownInstrument(KeyError):
+    """A strategy asked for an instrument the engine does not know (a ``KeyError``)."""
+
+    def __init__(self, key: str, known: Iterable[str], message: str = "") -> None:
+        self.key = key
+        self.known = sorted(known)
+        super().__init__(message or f"unknown instrument {key!r} (known: {', '.join(self.known) or 'none'})")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class ExecutionClient(Protocol):
@@ -150,11 +165,10 @@ class Engine:
         matches = [i for i in self.instruments.values() if i.symbol == key]
         if len(matches) == 1:
             return matches[0]
-        known = ", ".join(sorted(self.instruments)) or "none"
         if matches:
-            raise KeyError(f"symbol {key!r} is on several venues; use one of "
-                           f"{', '.join(m.key for m in matches)}")
-        raise KeyError(f"unknown instrument {key!r} (known: {known})")
+            raise UnknownInstrument(key, self.instruments, f"symbol {key!r} is on several venues; use one of "
+                                    f"{', '.join(m.key for m in matches)}")
+        raise UnknownInstrument(key, self.instruments)
 
     def add_strategy(self, strategy_id: str, factory: Callable[[Context], Strategy]) -> Strategy:
         if strategy_id in self.slots:
@@ -164,10 +178,17 @@ class Engine:
         self.slots[strategy_id] = _Slot(strategy_id, strategy, ctx)
         return strategy
 
-    def start(self) -> None:
-        """Call every strategy's ``on_start``."""
+    def start(self, *, propagate: tuple[type[BaseException], ...] = ()) -> None:
+        """Call every strategy's ``on_start``. An exception of a ``propagate`` type is raised to
+        the caller (e.g. a backtest's :class:`UnknownInstrument`: a data error, not a strategy bug);
+        any other stops that strategy."""
         for slot in list(self.slots.values()):
-            self._call(slot, "on_start", slot.strategy.on_start)
+            try:
+                slot.strategy.on_start()
+            except propagate:
+                raise
+            except Exception as exc:
+                self.fail_strategy(slot.id, "on_start", exc)
 
     def stop(self) -> None:
         """Call every running strategy's ``on_stop``."""
@@ -180,7 +201,7 @@ class Engine:
         slot = self.slots[strategy_id]
         key = instrument.key
         if key not in self.instruments:
-            raise KeyError(f"unknown instrument {key!r}")
+            raise UnknownInstrument(key, self.instruments)
         handler = getattr(slot.strategy, _HANDLER_NAME[kind])
         routes = self.routes[kind].setdefault(key, [])
         if all(s is not slot for s, _ in routes):
@@ -462,6 +483,18 @@ class Engine:
         if slot is not None and slot.wants_fill:
             self._call(slot, "on_fill", slot.strategy.on_fill, fill)
         return fill
+
+    def on_liquidation(self, instrument: Instrument, side: Side, ts_ns: int, price_raw: int, size_raw: int,
+                       fee: Decimal, trade_id: str, reason: str) -> Fill | None:
+        """The venue closed a position (liquidation): booked as a filled venue-initiated market
+        order (strategy id ``"venue"``) and raised as an alarm with ``reason``."""
+        order = _new_order(self.next_client_order_id(), instrument, side, _MARKET, size_raw, None, None,
+                           TimeInForce.IOC, False, True, None, None, None, LIQUIDATION_STRATEGY_ID, ts_ns)
+        self.orders[order.client_order_id] = order
+        self._emit_order(order.apply(_SUBMITTED, ts_ns, reason))
+        self._emit_order(order.apply(_ACCEPTED, ts_ns, reason))
+        self._alarm(ts_ns, "liquidation", reason)
+        return self.on_fill(order, ts_ns, price_raw, size_raw, Liquidity.TAKER, fee, trade_id)
 
     def _alarm(self, ts: int, kind: str, detail: str) -> None:
         self.alarms.append(Alarm(ts, kind, detail))

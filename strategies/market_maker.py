@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from engine import Order, OrderType, OrderUpdate, Quote, Side, Strategy, TimeInForce
 
+from ._checks import require_positive
+
 
 class MarketMaker(Strategy):
     """Two-sided quoting with inventory skew."""
@@ -27,6 +29,9 @@ class MarketMaker(Strategy):
         "Replace a quote only when its ideal price moved this far."
         use_book: bool = True
         "Quote off the L2 book (True) or off top-of-book quotes (False)."
+
+        def __attrs_post_init__(self) -> None:
+            require_positive(self, "qty")
 
     def on_start(self) -> None:
         p = self.params

@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from engine import Bar, Side, Strategy
 
+from ._checks import require_positive
+
 _BUY, _SELL = Side.BUY, Side.SELL  # an enum member lookup costs more than a global
 
 
@@ -32,6 +34,9 @@ class SmaCross(Strategy):
         "Hold ``-qty`` when the fast average is below the slow one (else stay flat)."
         interval_s: int = 60
         "Bar interval to subscribe to."
+
+        def __attrs_post_init__(self) -> None:
+            require_positive(self, "qty")
 
     def on_start(self) -> None:
         p = self.params

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from engine import Side, Strategy, Trade
 
+from ._checks import require_positive
+
 _BUY, _SELL = Side.BUY, Side.SELL  # an enum member lookup costs more than a global
 
 
@@ -27,6 +29,9 @@ class TradeFlow(Strategy):
         qty: Decimal = Decimal("0.01")
         min_hold_trades: int = 200
         "Trades to wait after a flip before the next one."
+
+        def __attrs_post_init__(self) -> None:
+            require_positive(self, "qty")
 
     def on_start(self) -> None:
         p = self.params

@@ -36,20 +36,32 @@ def bars_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def sma_run(path: Path, seed: int = 0, **settings: object):  # type: ignore[no-untyped-def]
-    return run_backtest(open_dataset(path), [spec(SmaCross, instrument=BTC_USD.key, qty="0.1")],
+    # long / flat: the account is USD-only spot, a short would be rejected (insufficient BTC)
+    return run_backtest(open_dataset(path), [spec(SmaCross, instrument=BTC_USD.key, qty="0.1", allow_short=False)],
                         BacktestSettings(seed=seed, show_progress=False, **settings))  # type: ignore[arg-type]
 
 
 def test_golden_sma_on_the_bundled_demo() -> None:
     """Pins trades and stats on the committed demo data: any change in fills shows here."""
-    result = run_backtest(open_data("builtin:demo"), [spec(SmaCross, instrument="sim:BTC/USD", qty="0.5")],
+    result = run_backtest(open_data("builtin:demo"),
+                          [spec(SmaCross, instrument="sim:BTC/USD", qty="0.5", allow_short=False)],
                           BacktestSettings(seed=7, show_progress=False))
     stats = result.stats
     assert stats.events_processed == 28_800
-    assert stats.n_fills == 1_144 and stats.n_orders == 1_144
-    assert stats.fills_hash == "1a2dd3ae359a81b8f31145347cf2708f4cd0ce5c538ed4a39620ca4798499835"
-    assert result.record.final_equity == D("44624.8195350000")
-    assert result.record.fees == D("51594.3654650000")
+    assert stats.n_fills == 1_143 and stats.n_orders == 1_143 and stats.n_rejected == 0
+    assert stats.fills_hash == "2da777aea769f24a024642c705454ede348d920ff3149ff4ec33518eaa0532b5"
+    assert result.record.final_equity == D("72878.5221950000")
+    assert result.record.fees == D("25786.6928050000")
+
+
+def test_shorts_on_a_usd_only_spot_account_are_rejected_on_the_bundled_demo() -> None:
+    """The old golden run: every short sold BTC the account did not hold; now each is rejected."""
+    result = run_backtest(open_data("builtin:demo"), [spec(SmaCross, instrument="sim:BTC/USD", qty="0.5")],
+                          BacktestSettings(seed=7, show_progress=False))
+    stats = result.stats
+    assert stats.n_orders == 573 and stats.n_fills == 1
+    assert stats.rejected_by_reason == {"insufficient balance (BTC)": 572}
+    assert result.record.final_equity == D("101040.5504800000")
 
 
 def test_same_inputs_give_byte_identical_fills(bars_ds: Path) -> None:
