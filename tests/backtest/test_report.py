@@ -552,3 +552,38 @@ def test_progress_enabled_overrides_detection(monkeypatch: pytest.MonkeyPatch) -
 def test_progress_refuses_a_negative_total() -> None:
     with pytest.raises(ValueError):
         progress(-1, desc="x")
+
+
+# ---------------------------------------------------------------------------------------------
+# event reprs (what a logged fill looks like)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_logged_fill_names_its_instrument_by_key() -> None:
+    text = repr(make_fill(BTC, 1, Side.BUY, "100", "1", "0.1"))
+    assert "instrument='sim:BTC/USDT'" in text
+    assert "tick_size" not in text and "Instrument(" not in text
+    assert len(text) < 400
+    assert "price=Decimal('100')" in text and "fee=Decimal('0.1')" in text
+
+
+def test_market_data_and_other_event_reprs_name_the_instrument_by_key() -> None:
+    from engine import Bar, BookDelta, MarkPrice, Quote, Trade, VenueState, VenueStatus
+
+    events: list[object] = [
+        Trade(BTC, 1, 2, 1000, 5, 1, 7),
+        Quote(BTC, 1, 2, 999, 1, 1001, 2),
+        Bar(BTC, 1, 2, 1, 2, 3, 4, 5),
+        BookDelta(BTC, 1, 2, 3, ((1000, 1),), ()),
+        MarkPrice(BTC, 1, 2, D("100.5")),
+        VenueStatus("sim", 1, 2, VenueState.STALE, instrument=BTC),
+    ]
+    for event in events:
+        text = repr(event)
+        assert text.startswith(type(event).__name__ + "(")
+        assert "'sim:BTC/USDT'" in text and "tick_size" not in text, text
+    assert repr(events[0]) == (
+        "Trade(instrument='sim:BTC/USDT', ts_event=1, ts_recv=2, price_raw=1000, size_raw=5, "
+        "aggressor=1, trade_id=7)"
+    )
+    assert "instrument=None" in repr(VenueStatus("sim", 1, 2, VenueState.STALE))
