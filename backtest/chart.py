@@ -297,7 +297,7 @@ def _signed_class(value: float | Decimal) -> str:
 def _marked(text: str) -> str:
     """Escaped text with the too-little-data mark styled (its note is in the warnings box)."""
     return escape(text).replace(
-        WARN_MARK, f'<span class="warn" title="rests on too little data: see the note above">{WARN_MARK}</span>'
+        WARN_MARK, f'<span class="warn" title="read with care: see the notes at the top of the page">{WARN_MARK}</span>'
     )
 
 
@@ -397,8 +397,8 @@ def render_html(record: RunRecord, stats: Stats) -> str:
     if stats.warnings:
         items = "".join(f"<li>{_marked(label)}: {escape(note)}</li>" for label, note in warning_rows(stats))
         warnings = (
-            f'<div class="warnings"><strong>{WARN_MARK} Figures marked {WARN_MARK} rest on too little '
-            f"data to mean much.</strong><ul>{items}</ul></div>"
+            f'<div class="warnings"><strong>{WARN_MARK} Read the figures marked {WARN_MARK} with care:'
+            f"</strong><ul>{items}</ul></div>"
         )
     errors = ""
     if record.strategy_errors:
