@@ -15,6 +15,8 @@ lands in the temporary directory):
   that serves (``triotrade testnet``) must still be serving after :data:`SERVE_S` seconds;
 - a command passes when it exits 0 without a traceback.
 
+A serving command must also print its 127.0.0.1 address and accept a TCP connection there.
+
 The untagged ``triotrade ...`` synopsis block (the "Command line" section) is checked too: every
 subcommand it names exists and every option it names appears in that subcommand's ``--help``.
 """
@@ -26,6 +28,7 @@ import os
 import re
 import shlex
 import signal
+import subprocess
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -239,12 +242,32 @@ def _failure(command: str, code: int | None, out: bytes, err: bytes) -> str:
     )
 
 
+async def _announced_port(stream: trio.abc.ReceiveStream) -> int:
+    """The port of the first ``http://127.0.0.1:PORT`` the server prints."""
+    pattern = re.compile(rb"(?:http|ws)://127\.0\.0\.1:(\d+)")
+    seen = b""
+    while (match := pattern.search(seen)) is None:
+        chunk = await stream.receive_some()
+        assert chunk, f"the server printed no 127.0.0.1 address: {seen.decode(errors='replace')}"
+        seen += chunk
+    return int(match.group(1))
+
+
 async def _serve_briefly(argv: list[str], cwd: Path, command: str) -> None:
-    """A serving command must come up and still be serving after SERVE_S, then stop on SIGINT."""
-    process = await trio.lowlevel.open_process(argv, cwd=cwd, env=_env(), stdout=-1, stderr=-1)
+    """A serving command must print its address, accept a connection there, still be serving
+    after SERVE_S, then stop on SIGINT."""
+    env = _env() | {"PYTHONUNBUFFERED": "1"}
+    log = cwd / "_serving.stderr"
+    with log.open("wb") as stderr:  # a file, not a pipe: a chatty server never blocks on it
+        process = await trio.lowlevel.open_process(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr)
     try:
+        assert process.stdout is not None
+        with trio.fail_after(60):
+            port = await _announced_port(process.stdout)
+            connection = await trio.open_tcp_stream("127.0.0.1", port)
+            await connection.aclose()
         await trio.sleep(SERVE_S)
-        assert process.poll() is None, _failure(command, process.returncode, b"", b"exited while serving")
+        assert process.poll() is None, _failure(command, process.returncode, b"", log.read_bytes())
         process.send_signal(signal.SIGINT)
         with trio.fail_after(20):
             await process.wait()
@@ -252,9 +275,8 @@ async def _serve_briefly(argv: list[str], cwd: Path, command: str) -> None:
         if process.poll() is None:
             process.kill()
             await process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                await stream.aclose()
+        if process.stdout is not None:
+            await process.stdout.aclose()
 
 
 def _ids(commands: Sequence[str]) -> list[str]:
