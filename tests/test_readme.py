@@ -379,3 +379,11 @@ def test_readme_command_extraction() -> None:
     assert argv_for("triotrade backtest c.toml --data DIR")[-1] == "_small_bars"
     with pytest.raises(AssertionError, match="not a command"):
         argv_for("curl http://example.invalid")
+
+
+def test_synopsis_check_sees_an_unknown_subcommand_or_option(capsys: pytest.CaptureFixture[str]) -> None:
+    [(words, options)] = synopsis_checks("triotrade demo [--out DIR] [--no-such-flag]")
+    text = _help_text(words, capsys)
+    assert "--out" in text and "--no-such-flag" not in text
+    with pytest.raises(AssertionError, match="no-such-command --help` failed"):
+        _help_text(["no-such-command"], capsys)
