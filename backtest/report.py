@@ -32,13 +32,15 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from engine import Fill, Instrument, InstrumentKind, Order, OrderStatus, Side
+from engine import Fill, Instrument, InstrumentKind, Order, OrderStatus, Side, to_decimal
 
 __all__ = [
     "RunRecord",
     "ClosedTrade",
     "display_places",
+    "format_money",
     "fee_schedule",
+    "warning_rows",
     "Stats",
     "compute_stats",
     "closed_trades",
@@ -121,7 +123,7 @@ def _float64_array(value: Any) -> npt.NDArray[np.float64]:
 def _fee_rates(value: Mapping[str, tuple[Decimal, Decimal]] | None) -> dict[str, tuple[Decimal, Decimal]] | None:
     if value is None:
         return None
-    return {str(k): (Decimal(m), Decimal(t)) for k, (m, t) in sorted(value.items())}
+    return {str(k): (to_decimal(m), to_decimal(t)) for k, (m, t) in sorted(value.items())}
 
 
 @attrs.frozen(slots=True, eq=False)

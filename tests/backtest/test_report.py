@@ -737,6 +737,8 @@ def test_fee_rates_are_printed_and_a_fee_free_run_is_flagged() -> None:
     assert "Fee rates" in free_stats.warnings
     text = format_report(free_stats, free)
     assert re.search(r"\n  sim:BTC/USDT +maker 0 % · taker 0 %\n  ⚠ none +no fees were charged", text)
+    with pytest.raises(TypeError, match="float"):
+        make_record(fee_rates={BTC.key: (0.0002, D("0.001"))})  # rates are money: no floats
     unknown = make_record()  # a caller that does not pass the rates still gets a report
     assert re.search(r"\nFee rates\n-+\n  +not recorded by this run\n", format_report(compute_stats(unknown), unknown))
 
