@@ -834,7 +834,7 @@ def report_sections(stats: Stats, record: RunRecord) -> list[tuple[str, list[tup
         ("Starting equity", _money(stats.starting_equity, cur)),
         ("Final equity", _money(stats.final_equity, cur)),
         ("Total return", f"{_signed_money(stats.total_return, cur)}  ({stats.total_return_pct:+.2f} %)"),
-        (LABEL_CAGR, "n/a" if stats.cagr_pct is None else f"{stats.cagr_pct:+,.2f} %"),
+        (LABEL_CAGR, _cagr_text(stats.cagr_pct)),
         ("Realized PnL", _signed_money(stats.realized_pnl, cur)),
         ("Unrealized PnL", _signed_money(stats.unrealized_pnl, cur)),
         ("Fees", _money(stats.fees, cur)),
@@ -886,6 +886,12 @@ def report_sections(stats: Stats, record: RunRecord) -> list[tuple[str, list[tup
         sections.append((f"{WARN_MARK} Too little data", notes))
     sections.append(("Fills hash", [("sha256", stats.fills_hash)]))
     return sections
+
+
+def _cagr_text(cagr_pct: float | None) -> str:
+    if cagr_pct is None:
+        return "n/a"
+    return f"{cagr_pct:+,.2f} %" if abs(cagr_pct) < 1e6 else f"{cagr_pct:+.2e} %"  # no 20-digit figures
 
 
 def _profit_factor_text(stats: Stats) -> str:

@@ -697,6 +697,10 @@ def test_cagr_hand_computed_and_never_overflowing() -> None:
     assert stats.cagr_pct is None
     assert re.search(r"\n  CAGR +n/a\n", format_report(stats, lucky))
     assert compute_stats(make_record([100])).cagr_pct is None  # no period
+    week = make_record([100, 110], interval_ns=7 * DAY_NS, final_equity=D("110"))  # +10 % a week: ~14,200 %/y
+    assert re.search(r"\n  CAGR +\+14,\d{3}\.\d\d %  ⚠\n", format_report(compute_stats(week), week))
+    day = make_record([100, 110], interval_ns=DAY_NS, final_equity=D("110"))  # ~1.3e17 %/y
+    assert re.search(r"\n  CAGR +\+1\.\d\de\+17 %  ⚠\n", format_report(compute_stats(day), day))
 
 
 def test_sharpe_on_a_90_minute_run_carries_a_warning() -> None:
