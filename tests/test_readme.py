@@ -27,11 +27,12 @@ import io
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,8 @@ SYNOPSIS = synopsis_lines(README_TEXT)
 
 OUTPUT_NAMES = frozenset({"out", "runs", "data", "triotrade-demo", "build", "dist"})
 "Where README commands write: never linked from the repository, so outputs stay in the temp dir."
+COPIED = frozenset({"configs"})
+"Copied rather than linked: paths in a config resolve next to the config file."
 
 ACCOUNTS = """\
 [[accounts]]
@@ -172,15 +175,29 @@ def _import_inputs(words: Sequence[str]) -> list[tuple[str, str]]:
     return [(w, kind) for w in words if re.search(r"\.(csv|zip)$", w)]
 
 
+def _repo_files() -> set[Path]:
+    caches = {".git", "__pycache__", ".mypy_cache", ".pytest_cache"}
+    return {p for p in REPO.rglob("*") if not caches.intersection(p.relative_to(REPO).parts)}
+
+
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A temporary directory that sees the repository's files, plus the generated inputs."""
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A temporary directory that sees the repository's files, plus the generated inputs; the
+    commands run in it must leave the repository itself as they found it."""
+    before = _repo_files()
+    yield _make_workdir(tmp_path_factory.mktemp("readme"))
+    written = sorted(str(p.relative_to(REPO)) for p in _repo_files() - before)
+    assert written == [], f"README commands wrote into the repository: {written}"
+
+
+def _make_workdir(work: Path) -> Path:
     from backtest.data import DatasetWriter
     from backtest.generate import BTC_USD, ETH_USD, generate_bars
 
-    work = tmp_path_factory.mktemp("readme")
     for entry in REPO.iterdir():
-        if entry.name not in OUTPUT_NAMES and (not entry.name.startswith(".") or entry.name == ".ci"):
+        if entry.name in COPIED:  # a config's own relative paths (e.g. [report].out) land in the copy
+            shutil.copytree(entry, work / entry.name, ignore=shutil.ignore_patterns(*OUTPUT_NAMES))
+        elif entry.name not in OUTPUT_NAMES and (not entry.name.startswith(".") or entry.name == ".ci"):
             (work / entry.name).symlink_to(entry)
     writer = DatasetWriter(work / "_small_bars", [BTC_USD, ETH_USD])
     writer.add_bars(BTC_USD, **generate_bars(BTC_USD, 600, seed=11), interval_ns=60 * 10**9)
