@@ -16,7 +16,17 @@ from html import escape
 import numpy as np
 import numpy.typing as npt
 
-from .report import RunRecord, Stats, drawdown_series, iso_ns, report_sections
+from .report import (
+    LABEL_SHARPE,
+    WARN_MARK,
+    RunRecord,
+    Stats,
+    drawdown_series,
+    format_money,
+    iso_ns,
+    report_sections,
+    warning_rows,
+)
 
 __all__ = ["render_html", "downsample_minmax", "nice_ticks", "time_ticks"]
 
@@ -272,6 +282,11 @@ caption { text-align:left; font-weight:600; padding:4px 8px 6px; }
 .errors code { display:block; white-space:pre-wrap; word-break:break-word; }
 .hash { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; word-break:break-all; }
 .note { color:var(--muted); font-size:12px; margin:6px 0 0; }
+.warnings { background:#fffbeb; border:1px solid #fde68a; color:#92400e; border-radius:10px;
+            padding:12px 16px; margin:0 0 18px; }
+.warnings strong { display:block; margin-bottom:4px; }
+.warnings ul { margin:0; padding-left:18px; }
+.warn { color:#b45309; font-weight:700; cursor:help; }
 """
 
 
@@ -279,14 +294,21 @@ def _signed_class(value: float | Decimal) -> str:
     return "up" if value > 0 else "down" if value < 0 else ""
 
 
+def _marked(text: str) -> str:
+    """Escaped text with the too-little-data mark styled (its note is in the warnings box)."""
+    return escape(text).replace(
+        WARN_MARK, f'<span class="warn" title="read with care: see the notes at the top of the page">{WARN_MARK}</span>'
+    )
+
+
 def _card(label: str, value: str, css: str = "") -> str:
     cls = f"v {css}".strip()
-    return f'<div class="card"><div class="k">{escape(label)}</div><div class="{cls}">{escape(value)}</div></div>'
+    return f'<div class="card"><div class="k">{escape(label)}</div><div class="{cls}">{_marked(value)}</div></div>'
 
 
 def _section_table(title: str, rows: Sequence[tuple[str, str]]) -> str:
     body = "".join(
-        f"<tr><th>{escape(label.strip())}</th><td>{escape(value)}</td></tr>" for label, value in rows
+        f"<tr><th>{_marked(label.strip())}</th><td>{_marked(value)}</td></tr>" for label, value in rows
     )
     return f'<div class="panel"><table><caption>{escape(title)}</caption>{body}</table></div>'
 
@@ -296,19 +318,20 @@ def _trades_table(stats: Stats) -> str:
     if not trades:
         return '<p class="note">No closed trades.</p>'
     head = "".join(
-        f"<th>{h}</th>" for h in ("Closed (UTC)", "Instrument", "Side", "Qty", "Entry", "Exit", "Net PnL", "Fees")
+        f"<th>{h}</th>"
+        for h in ("Closed (UTC)", "Strategy", "Instrument", "Side", "Qty", "Entry", "Exit", "Net PnL", "Fees")
     )
     rows = []
     for t in reversed(trades):
         rows.append(
             "<tr>"
-            f"<td>{escape(iso_ns(t.ts_close))}</td><td>{escape(t.instrument)}</td>"
+            f"<td>{escape(iso_ns(t.ts_close))}</td><td>{escape(t.strategy_id)}</td><td>{escape(t.instrument)}</td>"
             f"<td>{'long' if t.side > 0 else 'short'}</td>"
             f'<td class="num">{escape(str(t.qty))}</td>'
             f'<td class="num">{escape(_short_decimal(t.entry_price))}</td>'
             f'<td class="num">{escape(_short_decimal(t.exit_price))}</td>'
-            f'<td class="num {_signed_class(t.net_pnl)}">{escape(str(t.net_pnl))} {escape(t.pnl_asset)}</td>'
-            f'<td class="num">{escape(str(t.fees))}</td>'
+            f'<td class="num {_signed_class(t.net_pnl)}">{escape(format_money(t.net_pnl, t.pnl_asset, signed=True))}</td>'
+            f'<td class="num">{escape(format_money(t.fees, t.pnl_asset))}</td>'
             "</tr>"
         )
     note = ""
@@ -364,12 +387,19 @@ def render_html(record: RunRecord, stats: Stats) -> str:
     ret_cls = _signed_class(stats.total_return)
     cards = "".join([
         _card("Total return", f"{stats.total_return_pct:+.2f} %", ret_cls),
-        _card("Net result", f"{stats.total_return:+,f} {cur}", ret_cls),
-        _card("Sharpe", f"{stats.sharpe:.2f}"),
+        _card("Net result", format_money(stats.total_return, cur, signed=True), ret_cls),
+        _card("Sharpe", f"{stats.sharpe:.2f}" + (f" {WARN_MARK}" if LABEL_SHARPE in stats.warnings else "")),
         _card("Max drawdown", f"{stats.max_drawdown_pct:.2f} %", "down" if stats.max_drawdown_pct else ""),
         _card("Trades / win rate", f"{stats.n_trades:,} / {stats.win_rate_pct:.0f} %" if stats.n_trades else "0 / n/a"),
-        _card("Fees", f"{stats.fees:,f} {cur}"),
+        _card("Fees", format_money(stats.fees, cur)),
     ])
+    warnings = ""
+    if stats.warnings:
+        items = "".join(f"<li>{_marked(label)}: {escape(note)}</li>" for label, note in warning_rows(stats))
+        warnings = (
+            f'<div class="warnings"><strong>{WARN_MARK} Read the figures marked {WARN_MARK} with care:'
+            f"</strong><ul>{items}</ul></div>"
+        )
     errors = ""
     if record.strategy_errors:
         lines = "".join(f"<code>{escape(line)}</code>" for line in record.strategy_errors)
@@ -377,7 +407,10 @@ def render_html(record: RunRecord, stats: Stats) -> str:
             f'<div class="errors"><strong>{len(record.strategy_errors)} strategy error(s): the results '
             f"below reflect strategies that stopped.</strong>{lines}</div>"
         )
-    sections = [(name, rows) for name, rows in report_sections(stats, record) if name not in ("Fills hash", "Errors")]
+    sections = [
+        (name, rows) for name, rows in report_sections(stats, record)
+        if name not in ("Fills hash", "Errors") and not name.startswith(WARN_MARK)
+    ]
     tables = "".join(_section_table(name, rows) for name, rows in sections)
     title = f"Backtest: {stats.config_name}"
     period = f"{iso_ns(stats.start_ns)} → {iso_ns(stats.end_ns)} · seed {stats.seed} · {cur}"
@@ -395,6 +428,7 @@ def render_html(record: RunRecord, stats: Stats) -> str:
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">{escape(period)}</p>',
         errors,
+        warnings,
         f'<div class="cards">{cards}</div>',
         "<h2>Equity</h2>",
         f'<div class="panel">{equity_svg}</div>',

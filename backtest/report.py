@@ -6,7 +6,12 @@ the terminal and :func:`write_outputs` writes CSV/JSON/HTML files.
 
 Money totals (PnL, fees, equity at start and end, closed-trade PnL, traded notional) are exact
 Decimals. Statistics over the sampled equity curve (Sharpe, drawdown, exposure, leverage) are
-floats, and are never NaN or infinite: a statistic that is undefined for the input is 0.
+floats, and are never NaN or infinite: a statistic that is undefined for the input is 0, or
+None (shown as ``n/a``) for profit factor, expectancy, CAGR and average trade duration.
+
+The text and HTML reports show money at the currency's display precision (:func:`display_places`);
+the CSV files and ``stats.json`` keep the exact values. A figure that rests on too little data
+(see :data:`MIN_RETURN_SAMPLES` and the thresholds beside it) carries :data:`WARN_MARK` and a note.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from engine import Fill, Instrument, InstrumentKind, Order, OrderStatus, Side
+from engine import Fill, Instrument, InstrumentKind, Order, OrderStatus, Side, to_decimal
 
 __all__ = [
     "RunRecord",
     "ClosedTrade",
+    "display_places",
+    "format_money",
+    "fee_schedule",
+    "warning_rows",
     "Stats",
     "compute_stats",
     "closed_trades",
@@ -51,6 +60,52 @@ NS_PER_YEAR = 365 * 24 * 3600 * 10**9
 INVERSE_PNL_STEP = Decimal("1e-8")
 "Closed-trade PnL of inverse instruments is rounded (half even) to 8 decimal places."
 
+DISPLAY_PLACES: Mapping[str, int] = {
+    "USD": 2, "USDT": 2, "USDC": 2, "BUSD": 2, "DAI": 2, "EUR": 2, "GBP": 2, "CHF": 2, "JPY": 0,
+    "BTC": 8, "XBT": 8, "ETH": 8,
+}
+"Decimal places money is shown with in the text and HTML reports, per currency."
+DEFAULT_DISPLAY_PLACES = 8
+"Display places of a currency that is not in :data:`DISPLAY_PLACES`."
+
+MIN_RETURN_SAMPLES = 30
+"Sharpe and Sortino on fewer returns than this are marked as resting on too little data."
+MIN_RATIO_SPAN_NS = 86_400 * 10**9
+"... or on a run shorter than one day."
+MIN_CAGR_SPAN_NS = 30 * 86_400 * 10**9
+"CAGR on a run shorter than 30 days is marked."
+MIN_TRADES = 30
+"Win rate, profit factor and expectancy on fewer closed trades than this are marked."
+WARN_MARK = "⚠"
+"Appended to a figure that rests on too little data; the report's notes say why."
+
+LABEL_SHARPE = "Sharpe (annualised)"
+LABEL_SORTINO = "Sortino (annualised)"
+LABEL_CAGR = "CAGR"
+LABEL_WIN_RATE = "Win rate"
+LABEL_PROFIT_FACTOR = "Profit factor"
+LABEL_EXPECTANCY = "Expectancy"
+LABEL_FEES = "Fee rates"
+
+
+def display_places(currency: str) -> int:
+    """How many decimal places money in ``currency`` is shown with (2 for USD, 8 for BTC...)."""
+    return DISPLAY_PLACES.get(currency.upper(), DEFAULT_DISPLAY_PLACES)
+
+
+def fee_schedule(
+    instruments: Iterable[Instrument], maker_fee: Decimal | None = None, taker_fee: Decimal | None = None
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """``{instrument key: (maker rate, taker rate)}`` a backtest charges; an override (the
+    ``[venue]`` table's ``maker_fee`` / ``taker_fee``) replaces every instrument's own rate."""
+    return {
+        inst.key: (
+            inst.maker_fee if maker_fee is None else maker_fee,
+            inst.taker_fee if taker_fee is None else taker_fee,
+        )
+        for inst in sorted(instruments, key=lambda i: i.key)
+    }
+
 
 # ---------------------------------------------------------------------------------------------
 # input
@@ -63,6 +118,12 @@ def _int64_array(value: Any) -> npt.NDArray[np.int64]:
 
 def _float64_array(value: Any) -> npt.NDArray[np.float64]:
     return np.ascontiguousarray(np.asarray(value, dtype=np.float64).reshape(-1))
+
+
+def _fee_rates(value: Mapping[str, tuple[Decimal, Decimal]] | None) -> dict[str, tuple[Decimal, Decimal]] | None:
+    if value is None:
+        return None
+    return {str(k): (to_decimal(m), to_decimal(t)) for k, (m, t) in sorted(value.items())}
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -109,6 +170,9 @@ class RunRecord:
     "Name of the run's configuration."
     seed: int
     "Seed of the run's randomness."
+    fee_rates: dict[str, tuple[Decimal, Decimal]] | None = attrs.field(default=None, converter=_fee_rates)
+    """``{instrument key: (maker rate, taker rate)}`` the simulated venue charged (see
+    :func:`fee_schedule`); None when the caller did not record them."""
 
     def __attrs_post_init__(self) -> None:
         n = len(self.equity_ts)
@@ -138,9 +202,10 @@ class RunRecord:
 
 @attrs.frozen(slots=True)
 class ClosedTrade:
-    """A round trip on one instrument: from a flat position back to flat (or through zero).
+    """A round trip of one strategy on one instrument: from flat back to flat (or through zero).
 
-    Fills are paired first in, first out. ``gross_pnl`` is exact for spot and linear instruments
+    Fills are paired first in, first out, per strategy and instrument: two strategies trading one
+    instrument have separate ledgers. ``gross_pnl`` is exact for spot and linear instruments
     and rounded to 8 decimal places for inverse ones; it is in ``pnl_asset`` (the settle asset).
     """
 
@@ -165,6 +230,13 @@ class ClosedTrade:
     n_fills: int
     fees_unconverted: int = 0
     "Fills whose fee asset could not be converted to ``pnl_asset`` (not in ``fees``)."
+    strategy_id: str = ""
+    "The strategy whose fills these are."
+
+    @property
+    def duration_ns(self) -> int:
+        """From the opening fill to the closing fill."""
+        return self.ts_close - self.ts_open
 
     @property
     def is_win(self) -> bool:
@@ -189,12 +261,13 @@ class _OpenTrade:
     """A trade being built: FIFO entry lots and accumulated exits."""
 
     __slots__ = (
-        "instrument", "side", "ts_open", "lots", "entry_qty", "entry_value", "exit_qty",
+        "instrument", "strategy_id", "side", "ts_open", "lots", "entry_qty", "entry_value", "exit_qty",
         "exit_value", "gross", "fees", "n_fills", "unconverted",
     )
 
-    def __init__(self, instrument: Instrument, side: Side, ts_open: int) -> None:
+    def __init__(self, instrument: Instrument, side: Side, ts_open: int, strategy_id: str) -> None:
         self.instrument = instrument
+        self.strategy_id = strategy_id
         self.side = side
         self.ts_open = ts_open
         self.lots: deque[list[Decimal]] = deque()  # [qty remaining, price]
@@ -263,28 +336,29 @@ class _OpenTrade:
             pnl_asset=inst.settle,
             n_fills=self.n_fills,
             fees_unconverted=self.unconverted,
+            strategy_id=self.strategy_id,
         )
 
 
 def closed_trades(fills: Iterable[Fill]) -> tuple[list[ClosedTrade], int]:
-    """Pair fills FIFO per instrument into closed trades.
+    """Pair fills FIFO per strategy and instrument into closed trades.
 
     A trade opens when a position leaves zero and closes when it returns to zero or flips; the
     fill that flips closes one trade and opens the next with the rest of its quantity (and the
     rest of its fee). Returns the closed trades in closing order and the number of trades still
     open at the end.
     """
-    open_trades: dict[str, _OpenTrade] = {}
+    open_trades: dict[tuple[str, str], _OpenTrade] = {}
     done: list[ClosedTrade] = []
     for fill in fills:
         if fill.qty <= 0:
             raise ValueError(f"fill {fill.trade_id} has a non-positive quantity {fill.qty}")
-        key = fill.instrument.key
+        key = (fill.strategy_id, fill.instrument.key)
         fee = _fee_in_settle(fill)
         trade = open_trades.get(key)
         if trade is None or trade.side is fill.side:  # open or add
             if trade is None:
-                trade = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event)
+                trade = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event, key[0])
             trade.enter(fill.price, fill.qty)
             trade.n_fills += 1
             trade.add_fee(fee)
@@ -301,7 +375,7 @@ def closed_trades(fills: Iterable[Fill]) -> tuple[list[ClosedTrade], int]:
         done.append(trade.close(fill.ts_event))
         del open_trades[key]
         if rest > 0:
-            flipped = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event)
+            flipped = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event, key[0])
             flipped.enter(fill.price, rest)
             flipped.n_fills += 1
             flipped.add_fee(None if fee is None or closing_fee is None else fee - closing_fee)
@@ -399,6 +473,20 @@ class Stats:
     fills_hash: str
     trades: tuple[ClosedTrade, ...] = attrs.field(repr=False)
     "The closed trades (written to ``trades.csv``, not to ``stats.json``)."
+    profit_factor: float | None = None
+    """Sum of the winning trades' net PnL / |sum of the losing trades' net PnL|, over closed trades
+    settled in ``currency``; None without a losing trade (no division by zero)."""
+    expectancy: Decimal | None = None
+    "Mean net PnL per closed trade settled in ``currency``; None without such a trade."
+    cagr_pct: float | None = None
+    """Compound annual growth rate of equity over the period, in %; None when it cannot be stated
+    (no period, no starting equity, or growth too large for a float)."""
+    avg_trade_duration_ns: int | None = None
+    "Mean time from a closed trade's first fill to its last; None without closed trades."
+    warnings: dict[str, str] = attrs.Factory(dict)
+    "Report label of a figure resting on too little data -> why (see :data:`MIN_RETURN_SAMPLES`)."
+    fee_rates: dict[str, dict[str, Decimal]] | None = None
+    """``{instrument key: {"maker": rate, "taker": rate}}`` charged; None when not recorded."""
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: Decimals as strings, without the trade list."""
@@ -432,6 +520,56 @@ def _returns(equity: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     prev, nxt = equity[:-1], equity[1:]
     ok = prev > 0
     return nxt[ok] / prev[ok] - 1.0
+
+
+def _cagr_pct(start: Decimal, final: Decimal, span_ns: int) -> float | None:
+    """``((final / start) ** (1 / years) - 1) * 100``; None where it cannot be stated."""
+    if start <= 0 or span_ns <= 0:
+        return None
+    if final <= 0:
+        return -100.0
+    log_growth = math.log(float(final / start)) * NS_PER_YEAR / span_ns
+    if log_growth > 700:  # exp() would overflow a float: a short lucky run, not a growth rate
+        return None
+    return _finite(math.expm1(log_growth) * 100.0)
+
+
+def _trade_figures(trades: Sequence[ClosedTrade], currency: str) -> tuple[float | None, Decimal | None, int | None]:
+    """(profit factor, expectancy, average duration in ns) of the closed trades."""
+    in_currency = [t.net_pnl for t in trades if t.pnl_asset == currency]
+    won = sum((pnl for pnl in in_currency if pnl > 0), Decimal(0))
+    lost = -sum((pnl for pnl in in_currency if pnl < 0), Decimal(0))
+    profit_factor = _finite(float(won / lost)) if lost > 0 else None
+    expectancy = sum(in_currency, Decimal(0)) / len(in_currency) if in_currency else None
+    duration = sum(t.duration_ns for t in trades) // len(trades) if trades else None
+    return profit_factor, expectancy, duration
+
+
+def _data_warnings(
+    n_returns: int, span_ns: int, trades: Sequence[ClosedTrade], figures: tuple[float | None, Decimal | None],
+    cagr_pct: float | None, fee_rates: Mapping[str, tuple[Decimal, Decimal]] | None,
+) -> dict[str, str]:
+    """Report label -> note, for every figure shown that rests on too little data."""
+    notes: dict[str, str] = {}
+    if n_returns < MIN_RETURN_SAMPLES or span_ns < MIN_RATIO_SPAN_NS:
+        why = (
+            f"annualised from {n_returns} return sample(s) over {_duration(span_ns)}; it needs at "
+            f"least {MIN_RETURN_SAMPLES} samples over at least 1 day to mean anything"
+        )
+        notes[LABEL_SHARPE] = notes[LABEL_SORTINO] = why
+    if cagr_pct is not None and span_ns < MIN_CAGR_SPAN_NS:
+        notes[LABEL_CAGR] = (
+            f"extrapolated to a year from {_duration(span_ns)}; it needs at least 30 days to mean anything"
+        )
+    if 0 < len(trades) < MIN_TRADES:
+        why = f"from {len(trades)} closed trade(s); it needs at least {MIN_TRADES} to mean anything"
+        notes[LABEL_WIN_RATE] = why
+        for label, value in zip((LABEL_PROFIT_FACTOR, LABEL_EXPECTANCY), figures):
+            if value is not None:
+                notes[label] = why
+    if fee_rates is not None and all(m == 0 and t == 0 for m, t in fee_rates.values()):
+        notes[LABEL_FEES] = "no fees were charged (maker and taker 0): a real venue charges them"
+    return notes
 
 
 def _sharpe_sortino(equity: npt.NDArray[np.float64], sample_interval_ns: int) -> tuple[float, float]:
@@ -495,7 +633,10 @@ def compute_stats(record: RunRecord) -> Stats:
     Definitions: returns are simple returns between equity samples; Sharpe = mean/std(ddof=1)
     and Sortino = mean/sqrt(mean(min(r, 0)²)), both times sqrt(periods per year) where periods
     per year = 365·24·3600e9 / ``sample_interval_ns``, risk-free 0, 0 when undefined. Turnover =
-    traded notional / mean equity.
+    traded notional / mean equity. CAGR = (final / starting equity) ^ (1 / years) − 1 over the
+    replayed period. Profit factor = Σ winning net PnL / |Σ losing net PnL| and expectancy = mean
+    net PnL per trade, both over closed trades settled in the account currency. Average trade
+    duration = mean(ts_close − ts_open) over closed trades.
     """
     equity = record.equity
     ts = record.equity_ts
@@ -511,6 +652,15 @@ def compute_stats(record: RunRecord) -> Stats:
         by_asset[t.pnl_asset] = by_asset.get(t.pnl_asset, Decimal(0)) + t.net_pnl
 
     sharpe, sortino = _sharpe_sortino(equity, record.sample_interval_ns)
+    profit_factor, expectancy, avg_duration = _trade_figures(trades, record.currency)
+    span_ns = int(record.end_ns) - int(record.start_ns)
+    cagr_pct = _cagr_pct(start, final, span_ns)
+    warnings = _data_warnings(
+        len(_returns(equity)), span_ns, trades, (profit_factor, expectancy), cagr_pct, record.fee_rates
+    )
+    fee_rates = None if record.fee_rates is None else {
+        key: {"maker": maker, "taker": taker} for key, (maker, taker) in record.fee_rates.items()
+    }
     dd_pct, dd_amount, dd_peak, dd_trough = _max_drawdown(ts, equity)
 
     gross = record.gross_exposure
@@ -584,6 +734,12 @@ def compute_stats(record: RunRecord) -> Stats:
         events_per_s=_finite(record.events_processed / wall) if wall > 0 else 0.0,
         fills_hash=fills_hash(record.fills),
         trades=tuple(trades),
+        profit_factor=profit_factor,
+        expectancy=expectancy,
+        cagr_pct=cagr_pct,
+        avg_trade_duration_ns=avg_duration,
+        warnings=warnings,
+        fee_rates=fee_rates,
     )
 
 
@@ -610,16 +766,55 @@ def _duration(ns: int) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def format_money(value: Decimal | float, currency: str, *, signed: bool = False) -> str:
+    """``44,624.82 USD``: grouped, rounded half-even to :func:`display_places` (display only;
+    the files keep exact values). A value that rounds to zero shows no sign."""
+    places = display_places(currency)
+    shown = Decimal(value) if isinstance(value, float) else value
+    with localcontext() as ctx:
+        ctx.prec = max(28, shown.adjusted() + places + 2)  # quantize never runs out of digits
+        shown = shown.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    if shown == 0:
+        shown = abs(shown)
+    sign = "+" if signed and shown > 0 else ""
+    return f"{sign}{shown:,f} {currency}"
+
+
 def _money(value: Decimal | float, currency: str) -> str:
-    if isinstance(value, Decimal):
-        text = f"{value:,f}"
-    else:
-        text = f"{value:,.2f}"
-    return f"{text} {currency}"
+    return format_money(value, currency)
 
 
 def _signed_money(value: Decimal, currency: str) -> str:
-    return ("+" if value > 0 else "") + _money(value, currency)
+    return format_money(value, currency, signed=True)
+
+
+def _percent_rate(rate: Decimal) -> str:
+    """A fee rate as a percentage: ``0.001`` -> ``0.1 %``."""
+    text = f"{(rate * 100).normalize():f}"
+    return f"{text} %" + (" (rebate)" if rate < 0 else "")
+
+
+def _fee_rows(stats: Stats) -> list[tuple[str, str]]:
+    if stats.fee_rates is None:
+        return [("", "not recorded by this run")]
+    if not stats.fee_rates:
+        return [("", "no instruments")]
+    return [
+        (key, f"maker {_percent_rate(r['maker'])} · taker {_percent_rate(r['taker'])}")
+        for key, r in stats.fee_rates.items()
+    ]
+
+
+def _with_warnings(stats: Stats, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Mark the value of every row whose figure rests on too little data."""
+    return [
+        (label, f"{value}  {WARN_MARK}" if label.strip() in stats.warnings else value) for label, value in rows
+    ]
+
+
+def warning_rows(stats: Stats) -> list[tuple[str, str]]:
+    """(figure, note) for every figure the report marks with :data:`WARN_MARK`."""
+    return [(f"{WARN_MARK} {label}", note) for label, note in stats.warnings.items()]
 
 
 def report_sections(stats: Stats, record: RunRecord) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -639,11 +834,12 @@ def report_sections(stats: Stats, record: RunRecord) -> list[tuple[str, list[tup
         ("Starting equity", _money(stats.starting_equity, cur)),
         ("Final equity", _money(stats.final_equity, cur)),
         ("Total return", f"{_signed_money(stats.total_return, cur)}  ({stats.total_return_pct:+.2f} %)"),
+        (LABEL_CAGR, _cagr_text(stats.cagr_pct)),
         ("Realized PnL", _signed_money(stats.realized_pnl, cur)),
         ("Unrealized PnL", _signed_money(stats.unrealized_pnl, cur)),
         ("Fees", _money(stats.fees, cur)),
-        ("Sharpe (annualised)", f"{stats.sharpe:.2f}"),
-        ("Sortino (annualised)", f"{stats.sortino:.2f}"),
+        (LABEL_SHARPE, f"{stats.sharpe:.2f}"),
+        (LABEL_SORTINO, f"{stats.sortino:.2f}"),
         ("Max drawdown", f"{stats.max_drawdown_pct:.2f} %  ({_money(stats.max_drawdown, cur)})"),
     ]
     if stats.max_drawdown_pct > 0:
@@ -657,8 +853,13 @@ def report_sections(stats: Stats, record: RunRecord) -> list[tuple[str, list[tup
     trades = [
         ("Fills", f"{stats.n_fills:,}"),
         ("Closed trades", f"{stats.n_trades:,}"),
-        ("Win rate", f"{stats.win_rate_pct:.1f} %  ({stats.n_winning} won, {stats.n_losing} lost)"
+        (LABEL_WIN_RATE, f"{stats.win_rate_pct:.1f} %  ({stats.n_winning} won, {stats.n_losing} lost)"
          if stats.n_trades else "n/a (no closed trades)"),
+        (LABEL_PROFIT_FACTOR, _profit_factor_text(stats)),
+        (LABEL_EXPECTANCY, "n/a (no closed trades in " + cur + ")" if stats.expectancy is None
+         else f"{_signed_money(stats.expectancy, cur)} per trade"),
+        ("Avg trade duration", "n/a (no closed trades)" if stats.avg_trade_duration_ns is None
+         else _duration(stats.avg_trade_duration_ns)),
         ("Open at end", f"{stats.open_trades}"),
     ]
     for asset, pnl in stats.net_pnl_by_asset.items():
@@ -670,15 +871,35 @@ def report_sections(stats: Stats, record: RunRecord) -> list[tuple[str, list[tup
     risk.append(("Rejected", f"{stats.n_rejected:,}"))
     risk += [(f"  {reason}", f"{count:,}") for reason, count in stats.rejected_by_reason.items()]
     errors = [(f"#{i}", line) for i, line in enumerate(record.strategy_errors, 1)] or [("", "none")]
-    return [
+    sections = [
         ("Run", run),
-        ("Performance", perf),
-        ("Trades", trades),
+        ("Performance", _with_warnings(stats, perf)),
+        ("Trades", _with_warnings(stats, trades)),
+        (LABEL_FEES, _fee_rows(stats) + ([(f"{WARN_MARK} none", stats.warnings[LABEL_FEES])]
+                                         if LABEL_FEES in stats.warnings else [])),
         ("Orders", orders),
         ("Risk / denials", risk),
         ("Errors", errors),
-        ("Fills hash", [("sha256", stats.fills_hash)]),
     ]
+    notes = [(label, note) for label, note in warning_rows(stats) if label != f"{WARN_MARK} {LABEL_FEES}"]
+    if notes:
+        sections.append((f"{WARN_MARK} Too little data", notes))
+    sections.append(("Fills hash", [("sha256", stats.fills_hash)]))
+    return sections
+
+
+def _cagr_text(cagr_pct: float | None) -> str:
+    if cagr_pct is None:
+        return "n/a"
+    return f"{cagr_pct:+,.2f} %" if abs(cagr_pct) < 1e6 else f"{cagr_pct:+.2e} %"  # no 20-digit figures
+
+
+def _profit_factor_text(stats: Stats) -> str:
+    if stats.profit_factor is not None:
+        return f"{stats.profit_factor:.2f}"
+    if not stats.n_trades:
+        return "n/a (no closed trades)"
+    return "n/a (no losing trades)" if stats.expectancy is not None else f"n/a (no closed trades in {stats.currency})"
 
 
 def format_report(stats: Stats, record: RunRecord) -> str:
@@ -718,8 +939,9 @@ ORDER_COLUMNS = (
     "ts_last", "emulated", "tags",
 )
 TRADE_COLUMNS = (
-    "instrument", "side", "qty", "entry_price", "exit_price", "ts_open", "ts_close", "gross_pnl",
-    "fees", "net_pnl", "pnl_asset", "n_fills", "fees_unconverted",
+    "strategy_id", "instrument", "side", "qty", "entry_price", "exit_price", "ts_open", "time_open",
+    "ts_close", "time_close", "duration_s", "gross_pnl", "fees", "net_pnl", "pnl_asset", "n_fills",
+    "fees_unconverted",
 )
 EQUITY_COLUMNS = ("ts_ns", "time", "equity", "drawdown", "drawdown_pct", "gross_exposure")
 
@@ -761,7 +983,12 @@ def _order_row(o: Order) -> list[str]:
 
 
 def _trade_row(t: ClosedTrade) -> list[str]:
-    return [_cell(getattr(t, c)) for c in TRADE_COLUMNS]
+    readable = {
+        "time_open": iso_ns(t.ts_open),
+        "time_close": iso_ns(t.ts_close),
+        "duration_s": f"{Decimal(t.duration_ns).scaleb(-9).normalize():f}",
+    }
+    return [readable[c] if c in readable else _cell(getattr(t, c)) for c in TRADE_COLUMNS]
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

@@ -34,7 +34,7 @@ from engine._strategy import Context, Strategy
 
 from .data import Dataset, iter_book_events
 from .progress import progress
-from .report import RunRecord, Stats, compute_stats
+from .report import RunRecord, Stats, compute_stats, fee_schedule
 from .simvenue import SimVenue, SimVenueConfig
 
 __all__ = ["StrategySpec", "BacktestSettings", "BacktestResult", "run_backtest"]
@@ -481,6 +481,7 @@ def run_backtest(
         end_ns=end_ns,
         config_name=settings.name,
         seed=settings.seed,
+        fee_rates=fee_schedule(dataset.instruments.values(), settings.sim.maker_fee, settings.sim.taker_fee),
     )
     return BacktestResult(record, compute_stats(record), engine)
 

@@ -58,6 +58,21 @@ class Liquidity(enum.Enum):
     TAKER = "taker"
 
 
+def _instrument_key(instrument: Instrument | None) -> str:
+    """How an event's repr shows its instrument: the key, not the whole definition."""
+    return "None" if instrument is None else repr(instrument.key)
+
+
+def _record_repr(record: tuple[object, ...]) -> str:
+    """``Name(instrument='venue:symbol', field=value, ...)`` for the tuple records."""
+    fields: tuple[str, ...] = getattr(record, "_fields")
+    values = ", ".join(
+        f"{name}={_instrument_key(value) if isinstance(value, Instrument) else repr(value)}"
+        for name, value in zip(fields, record)
+    )
+    return f"{type(record).__name__}({values})"
+
+
 # ---------------------------------------------------------------------------------------------
 # market data: tuple records on the hot path
 # ---------------------------------------------------------------------------------------------
@@ -78,6 +93,9 @@ class Trade(NamedTuple):
     trade_id: int = 0
     "The venue's trade id where it is numeric (0 if none)."
 
+    def __repr__(self) -> str:
+        return _record_repr(self)
+
     @property
     def price(self) -> Decimal:
         return self.instrument.price_of(self.price_raw)
@@ -97,6 +115,9 @@ class Quote(NamedTuple):
     bid_size_raw: int
     ask_raw: int
     ask_size_raw: int
+
+    def __repr__(self) -> str:
+        return _record_repr(self)
 
     @property
     def bid(self) -> Decimal:
@@ -132,6 +153,9 @@ class Bar(NamedTuple):
     volume_raw: int
     interval_ns: int = 60_000_000_000
 
+    def __repr__(self) -> str:
+        return _record_repr(self)
+
     @property
     def open(self) -> Decimal:
         return self.instrument.price_of(self.open_raw)
@@ -163,6 +187,9 @@ class BookSnapshot(NamedTuple):
     bids: tuple[tuple[int, int], ...]
     asks: tuple[tuple[int, int], ...]
 
+    def __repr__(self) -> str:
+        return _record_repr(self)
+
 
 class BookDelta(NamedTuple):
     """Changed L2 levels; a size of 0 removes the level. ``sequence`` must follow the previous one."""
@@ -174,6 +201,9 @@ class BookDelta(NamedTuple):
     bids: tuple[tuple[int, int], ...]
     asks: tuple[tuple[int, int], ...]
 
+    def __repr__(self) -> str:
+        return _record_repr(self)
+
 
 # ---------------------------------------------------------------------------------------------
 # everything else: frozen attrs classes
@@ -184,7 +214,7 @@ class BookDelta(NamedTuple):
 class MarkPrice:
     """Mark (and index, if known) price of a derivative."""
 
-    instrument: Instrument
+    instrument: Instrument = attrs.field(repr=_instrument_key)
     ts_event: int
     ts_recv: int
     mark: Decimal
@@ -195,7 +225,7 @@ class MarkPrice:
 class FundingRate:
     """Funding rate of a perpetual, applied at ``next_funding_ns``."""
 
-    instrument: Instrument
+    instrument: Instrument = attrs.field(repr=_instrument_key)
     ts_event: int
     ts_recv: int
     rate: Decimal
@@ -206,7 +236,7 @@ class FundingRate:
 class Fill:
     """One execution of one of our orders. De-duplicated by ``(instrument.key, trade_id)``."""
 
-    instrument: Instrument
+    instrument: Instrument = attrs.field(repr=_instrument_key)
     ts_event: int
     ts_recv: int
     client_order_id: str
@@ -229,7 +259,7 @@ class Fill:
 class PositionUpdate:
     """The venue's (or simulator's) view of a position."""
 
-    instrument: Instrument
+    instrument: Instrument = attrs.field(repr=_instrument_key)
     ts_event: int
     ts_recv: int
     qty: Decimal
@@ -279,7 +309,7 @@ class VenueStatus:
     ts_recv: int
     state: VenueState
     detail: str = ""
-    instrument: Instrument | None = None
+    instrument: Instrument | None = attrs.field(default=None, repr=_instrument_key)
 
 
 @attrs.frozen(slots=True)

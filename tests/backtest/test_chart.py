@@ -227,3 +227,53 @@ def test_long_trade_lists_are_cut_with_a_note() -> None:
     page = render_html(record, compute_stats(record))
     parse(page)
     assert "Showing the last 500 of 600 trades" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# display precision, too-little-data marks, fee rates, strategy column
+# ---------------------------------------------------------------------------------------------
+
+
+def _fill(i: int, side: Side, price: str, sid: str, fee: str = "0.0123456789") -> Fill:
+    return Fill(
+        instrument=BTC, ts_event=T0 + i * MINUTE_NS, ts_recv=T0 + i * MINUTE_NS, client_order_id=f"c{i}",
+        venue_order_id=f"v{i}", trade_id=f"t{i}", side=side, price=D(price), qty=D("1"), fee=D(fee),
+        fee_asset="USDT", liquidity=Liquidity.TAKER, strategy_id=sid,
+    )
+
+
+def test_page_shows_money_at_display_precision_and_the_strategy_of_each_trade() -> None:
+    fills = [_fill(1, Side.BUY, "100", "alpha"), _fill(3, Side.SELL, "110.5", "alpha"),
+             _fill(2, Side.SELL, "105", "beta"), _fill(4, Side.BUY, "101", "beta")]
+    fills.sort(key=lambda f: f.ts_event)
+    record = make_record(random_walk(90), fills=fills, final_equity=D("10012.3456789"),
+                         fees=D("0.0493827156"))
+    page = render_html(record, compute_stats(record))
+    text = " ".join(parse(page).text)
+    assert "+12.35 USDT" in text and "12.3456789" not in text
+    assert "0.05 USDT" in text and "0.0493827156" not in text
+    assert "+10.48 USDT" in text  # alpha: 10.5 - 2 fees of 0.0123456789
+    assert re.search(r"alpha\s*sim:BTC/USDT\s*long", text) and re.search(r"beta\s*sim:BTC/USDT\s*short", text)
+
+
+def test_page_marks_figures_resting_on_too_little_data() -> None:
+    record = make_record(random_walk(90))  # 90 minutes of one-minute samples
+    stats = compute_stats(record)
+    page = render_html(record, stats)
+    assert '<div class="warnings">' in page
+    assert page.count('<span class="warn"') >= 4  # Sharpe card, Sharpe and Sortino rows, CAGR row, notes
+    text = " ".join(parse(page).text)
+    assert "annualised from 89 return sample(s)" in text
+    long_run = make_record(random_walk(2 * 24 * 60, seed=8), sample_interval_ns=MINUTE_NS,
+                           end_ns=T0 + 40 * 86_400 * 10**9)
+    calm = render_html(long_run, compute_stats(long_run))
+    assert '<div class="warnings">' not in calm and '<span class="warn"' not in calm
+
+
+def test_page_lists_the_fee_rates_and_flags_a_fee_free_run() -> None:
+    paid = make_record(random_walk(50), fee_rates={BTC.key: (D("0.0002"), D("0.001"))})
+    text = " ".join(parse(render_html(paid, compute_stats(paid))).text)
+    assert "Fee rates" in text and "maker 0.02 % · taker 0.1 %" in text
+    free = make_record(random_walk(50), fee_rates={BTC.key: (D(0), D(0))})
+    page = render_html(free, compute_stats(free))
+    assert "no fees were charged" in " ".join(parse(page).text)

@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -485,8 +486,8 @@ def test_report_text_has_sections_units_and_hash() -> None:
     text = format_report(stats, record)
     for section in ("Run", "Performance", "Trades", "Orders", "Risk / denials", "Errors", "Fills hash"):
         assert f"\n{section}\n" in text
-    assert "Total return          +9.8 USDT  (+9.80 %)" in text
-    assert "Fees                  0.2 USDT" in text
+    assert re.search(r"\n  Total return +\+9\.80 USDT  \(\+9\.80 %\)\n", text)
+    assert re.search(r"\n  Fees +0\.20 USDT\n", text)
     assert "max_position" in text
     assert "100.0 %  (1 won, 0 lost)" in text
     assert stats.fills_hash in text
@@ -552,3 +553,214 @@ def test_progress_enabled_overrides_detection(monkeypatch: pytest.MonkeyPatch) -
 def test_progress_refuses_a_negative_total() -> None:
     with pytest.raises(ValueError):
         progress(-1, desc="x")
+
+
+# ---------------------------------------------------------------------------------------------
+# event reprs (what a logged fill looks like)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_logged_fill_names_its_instrument_by_key() -> None:
+    text = repr(make_fill(BTC, 1, Side.BUY, "100", "1", "0.1"))
+    assert "instrument='sim:BTC/USDT'" in text
+    assert "tick_size" not in text and "Instrument(" not in text
+    assert len(text) < 400
+    assert "price=Decimal('100')" in text and "fee=Decimal('0.1')" in text
+
+
+def test_market_data_and_other_event_reprs_name_the_instrument_by_key() -> None:
+    from engine import Bar, BookDelta, MarkPrice, Quote, Trade, VenueState, VenueStatus
+
+    events: list[object] = [
+        Trade(BTC, 1, 2, 1000, 5, 1, 7),
+        Quote(BTC, 1, 2, 999, 1, 1001, 2),
+        Bar(BTC, 1, 2, 1, 2, 3, 4, 5),
+        BookDelta(BTC, 1, 2, 3, ((1000, 1),), ()),
+        MarkPrice(BTC, 1, 2, D("100.5")),
+        VenueStatus("sim", 1, 2, VenueState.STALE, instrument=BTC),
+    ]
+    for event in events:
+        text = repr(event)
+        assert text.startswith(type(event).__name__ + "(")
+        assert "'sim:BTC/USDT'" in text and "tick_size" not in text, text
+    assert repr(events[0]) == (
+        "Trade(instrument='sim:BTC/USDT', ts_event=1, ts_recv=2, price_raw=1000, size_raw=5, "
+        "aggressor=1, trade_id=7)"
+    )
+    assert "instrument=None" in repr(VenueStatus("sim", 1, 2, VenueState.STALE))
+
+
+# ---------------------------------------------------------------------------------------------
+# display precision, trade ledgers per strategy, profit factor / CAGR / expectancy / duration
+# ---------------------------------------------------------------------------------------------
+
+
+def strategy_fill(inst: Instrument, i: int, side: Side, price: str, qty: str, sid: str, fee: str = "0") -> Fill:
+    return attrs.evolve(make_fill(inst, i, side, price, qty, fee), strategy_id=sid)
+
+
+def test_money_is_shown_at_the_currency_display_precision() -> None:
+    from backtest.report import format_money
+
+    assert format_money(D("44624.8195350000"), "USD") == "44,624.82 USD"
+    assert format_money(D("-55375.1804650000"), "USDT", signed=True) == "-55,375.18 USDT"
+    assert format_money(D("12.5"), "USD", signed=True) == "+12.50 USD"
+    assert format_money(D("-0.001"), "USD") == "0.00 USD"  # rounds to zero: no "-0.00"
+    assert format_money(D("0.0303030303"), "BTC") == "0.03030303 BTC"
+    assert format_money(D("0.125"), "EUR") == "0.12 EUR"  # half even
+    assert format_money(12_345.678, "USD") == "12,345.68 USD"
+    assert format_money(D("1e30"), "USD") == f"{10**30:,}.00 USD"
+
+
+def test_report_text_shows_display_precision_and_the_files_keep_exact_values(tmp_path: Path) -> None:
+    record = make_record([100000, 44624.8195350000], currency="USD", starting_equity=D("100000"),
+                         final_equity=D("44624.8195350000"), fees=D("51594.3654650000"))
+    stats = compute_stats(record)
+    text = format_report(stats, record)
+    assert "44,624.8195350000" not in text and "51,594.3654650000" not in text
+    assert re.search(r"\n  Final equity +44,624\.82 USD\n", text)
+    assert re.search(r"\n  Fees +51,594\.37 USD\n", text)
+    assert re.search(r"\n  Total return +-55,375\.18 USD  \(-55\.38 %\)\n", text)
+    write_outputs(record, stats, tmp_path, html=False)
+    saved = json.loads((tmp_path / "stats.json").read_text(encoding="utf-8"))
+    assert (saved["final_equity"], saved["fees"]) == ("44624.8195350000", "51594.3654650000")
+
+
+def test_two_strategies_on_one_instrument_keep_separate_trade_ledgers(tmp_path: Path) -> None:
+    fills = [
+        strategy_fill(BTC, 1, Side.BUY, "100", "1", "a"),   # a opens long
+        strategy_fill(BTC, 2, Side.SELL, "105", "1", "b"),  # b opens short (does not close a's)
+        strategy_fill(BTC, 4, Side.SELL, "110", "1", "a"),  # a closes +10
+        strategy_fill(BTC, 7, Side.BUY, "101", "1", "b"),   # b closes +4
+    ]
+    trades, still_open = closed_trades(fills)
+    assert still_open == 0
+    assert [(t.strategy_id, t.side, t.entry_price, t.exit_price, t.net_pnl) for t in trades] == [
+        ("a", Side.BUY, D(100), D(110), D(10)),
+        ("b", Side.SELL, D(105), D(101), D(4)),
+    ]
+    record = make_record(fills=fills)
+    paths = write_outputs(record, compute_stats(record), tmp_path, html=False)
+    with paths["trades.csv"].open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["strategy_id"], r["instrument"], r["net_pnl"]) for r in rows] == [
+        ("a", "sim:BTC/USDT", "10"), ("b", "sim:BTC/USDT", "4"),
+    ]
+    assert (rows[0]["time_open"], rows[0]["time_close"], rows[0]["duration_s"]) == (
+        "2024-01-01T00:00:01Z", "2024-01-01T00:00:04Z", "3",
+    )
+    assert rows[1]["ts_open"] == str(T0 + 2 * 10**9) and rows[1]["duration_s"] == "5"
+
+
+def test_profit_factor_expectancy_and_average_duration_hand_computed() -> None:
+    fills = [
+        make_fill(BTC, 0, Side.BUY, "100", "1"), make_fill(BTC, 10, Side.SELL, "130", "1"),  # +30, 10 s
+        make_fill(BTC, 20, Side.BUY, "100", "1"), make_fill(BTC, 40, Side.SELL, "90", "1"),  # -10, 20 s
+        make_fill(BTC, 50, Side.SELL, "100", "1"), make_fill(BTC, 80, Side.BUY, "105", "1"),  # -5, 30 s
+    ]
+    stats = compute_stats(make_record(fills=fills))
+    assert stats.profit_factor == 2.0  # 30 / (10 + 5)
+    assert stats.expectancy == D(5)  # (30 - 10 - 5) / 3
+    assert stats.avg_trade_duration_ns == 20 * 10**9
+    text = format_report(stats, make_record(fills=fills))
+    assert re.search(r"\n  Profit factor +2\.00  ⚠\n", text)
+    assert re.search(r"\n  Expectancy +\+5\.00 USDT per trade  ⚠\n", text)
+    assert re.search(r"\n  Avg trade duration +20 s\n", text)
+
+
+def test_no_trades_and_no_losses_give_na_never_inf(tmp_path: Path) -> None:
+    empty = make_record()
+    stats = compute_stats(empty)
+    assert (stats.profit_factor, stats.expectancy, stats.avg_trade_duration_ns) == (None, None, None)
+    text = format_report(stats, empty)
+    assert re.search(r"\n  Profit factor +n/a \(no closed trades\)\n", text)
+    assert re.search(r"\n  Avg trade duration +n/a \(no closed trades\)\n", text)
+    winners = make_record(fills=[make_fill(BTC, 1, Side.BUY, "100", "1"), make_fill(BTC, 2, Side.SELL, "101", "1")])
+    won = compute_stats(winners)
+    assert won.profit_factor is None and won.expectancy == D(1)
+    text = format_report(won, winners)
+    assert re.search(r"\n  Profit factor +n/a \(no losing trades\)\n", text)
+    assert "inf" not in text.lower().replace("info", "")
+    write_outputs(winners, won, tmp_path, html=False)
+    saved = json.loads((tmp_path / "stats.json").read_text(encoding="utf-8"))
+    assert saved["profit_factor"] is None and saved["expectancy"] == "1"
+
+
+def test_cagr_hand_computed_and_never_overflowing() -> None:
+    two_years = make_record([100, 110, 121], interval_ns=365 * DAY_NS, final_equity=D("121"))
+    assert compute_stats(two_years).cagr_pct == pytest.approx(10.0, rel=1e-12)
+    bust = make_record([100, 0], interval_ns=365 * DAY_NS, final_equity=D("0"))
+    assert compute_stats(bust).cagr_pct == -100.0
+    # +50 % in one minute "annualises" past any float: not stated rather than inf or a wrap
+    lucky = make_record([100, 150], interval_ns=60 * 10**9, final_equity=D("150"))
+    stats = compute_stats(lucky)
+    assert stats.cagr_pct is None
+    assert re.search(r"\n  CAGR +n/a\n", format_report(stats, lucky))
+    assert compute_stats(make_record([100])).cagr_pct is None  # no period
+    week = make_record([100, 110], interval_ns=7 * DAY_NS, final_equity=D("110"))  # +10 % a week: ~14,200 %/y
+    assert re.search(r"\n  CAGR +\+14,\d{3}\.\d\d %  ⚠\n", format_report(compute_stats(week), week))
+    day = make_record([100, 110], interval_ns=DAY_NS, final_equity=D("110"))  # ~1.3e17 %/y
+    assert re.search(r"\n  CAGR +\+1\.\d\de\+17 %  ⚠\n", format_report(compute_stats(day), day))
+
+
+def test_sharpe_on_a_90_minute_run_carries_a_warning() -> None:
+    rng = np.random.default_rng(5)
+    equity = 100 * np.cumprod(1 + rng.normal(-0.001, 0.001, 91))
+    record = make_record(equity, interval_ns=60 * 10**9, final_equity=D(repr(float(equity[-1]))))
+    stats = compute_stats(record)
+    assert stats.sharpe < -50  # annualised from 90 minutes: a big number that means nothing
+    assert set(stats.warnings) >= {"Sharpe (annualised)", "Sortino (annualised)", "CAGR"}
+    text = format_report(stats, record)
+    assert re.search(r"\n  Sharpe \(annualised\) +-\d+\.\d\d  ⚠\n", text)
+    assert "\n⚠ Too little data\n" in text
+    assert "annualised from 90 return sample(s) over 90.0 min" in text
+
+
+def test_enough_data_carries_no_warning() -> None:
+    rng = np.random.default_rng(6)
+    equity = 100 * np.cumprod(1 + rng.normal(0.0005, 0.01, 61))
+    fills = [make_fill(BTC, i, Side.BUY if i % 2 == 0 else Side.SELL, str(100 + i % 3), "1") for i in range(60)]
+    record = make_record(equity, final_equity=D(repr(float(equity[-1]))), fills=fills,
+                         fee_rates={BTC.key: (D("0.0002"), D("0.001"))})
+    stats = compute_stats(record)
+    assert stats.n_trades == 30
+    assert stats.warnings == {}
+    text = format_report(stats, record)
+    assert "⚠" not in text
+
+
+def test_fee_rates_are_printed_and_a_fee_free_run_is_flagged() -> None:
+    paid = make_record(fee_rates={ETH.key: (D("-0.0001"), D("0.0005")), BTC.key: (D("0.0002"), D("0.001"))})
+    text = format_report(compute_stats(paid), paid)
+    assert "\nFee rates\n" in text
+    assert re.search(r"\n  sim:BTC/USDT +maker 0\.02 % · taker 0\.1 %\n", text)
+    assert re.search(r"\n  sim:ETH/USDT-PERP +maker -0\.01 % \(rebate\) · taker 0\.05 %\n", text)
+    assert "no fees were charged" not in text
+    free = make_record(fee_rates={BTC.key: (D(0), D(0))})
+    free_stats = compute_stats(free)
+    assert "Fee rates" in free_stats.warnings
+    text = format_report(free_stats, free)
+    assert re.search(r"\n  sim:BTC/USDT +maker 0 % · taker 0 %\n  ⚠ none +no fees were charged", text)
+    with pytest.raises(TypeError, match="float"):
+        make_record(fee_rates={BTC.key: (0.0002, D("0.001"))})  # rates are money: no floats
+    unknown = make_record()  # a caller that does not pass the rates still gets a report
+    assert re.search(r"\nFee rates\n-+\n  +not recorded by this run\n", format_report(compute_stats(unknown), unknown))
+
+
+def test_a_backtest_reports_the_fee_rates_it_charged(tmp_path: Path) -> None:
+    from backtest.data import DatasetWriter, open_dataset
+    from backtest.generate import BTC_USD, generate_bars
+    from backtest.runner import BacktestSettings, run_backtest
+    from backtest.simvenue import SimVenueConfig
+    from engine._config import from_mapping, params_class
+    from engine._runconfig import StrategySpec
+    from strategies.sma_cross import SmaCross
+
+    writer = DatasetWriter(tmp_path / "bars", [BTC_USD])
+    writer.add_bars(BTC_USD, **generate_bars(BTC_USD, 300, seed=3), interval_ns=60 * 10**9)
+    strategy = StrategySpec("sma", SmaCross, from_mapping(params_class(SmaCross), {"instrument": BTC_USD.key}))
+    result = run_backtest(open_dataset(tmp_path / "bars"), [strategy], BacktestSettings(
+        show_progress=False, sim=SimVenueConfig(taker_fee=D(0)),
+    ))
+    assert result.stats.fee_rates == {BTC_USD.key: {"maker": BTC_USD.maker_fee, "taker": D(0)}}
+    assert re.search(r"\n  sim:BTC/USD +maker 0\.02 % · taker 0 %\n", format_report(result.stats, result.record))
