@@ -337,14 +337,14 @@ def _select_streams(dataset: Dataset, engine: Engine, start_ns: int | None, end_
             want = int(opts.get("interval_s", 60)) * 1_000_000_000
             exact = [s for s in candidates if s.interval_ns == want]
             if candidates and not exact:
-                have = ", ".join(f"{s.interval_ns // 1_000_000_000}s" for s in candidates)
+                have = ", ".join(f"{(s.interval_ns or 0) // 1_000_000_000}s" for s in candidates)
                 raise DataError(f"a strategy subscribed to {want // 1_000_000_000}s bars of {key}, "
                                 f"but the data set has bars of {have}")
             candidates = exact
         if not candidates:
-            have = sorted({f"{s.kind} of {s.instrument}" for s in dataset.streams}) or ["nothing"]
+            found = sorted({f"{s.kind} of {s.instrument}" for s in dataset.streams}) or ["nothing"]
             raise DataError(f"a strategy subscribed to {kind} of {key}, but the data set at "
-                            f"{dataset.path} has only: {'; '.join(have)}")
+                            f"{dataset.path} has only: {'; '.join(found)}")
         info = candidates[0]
         columns = dataset.select(stream=info.name, start_ns=start_ns, end_ns=end_ns)
         selected.append(_Stream(info.name, kind, engine.instruments[key], columns, info.interval_ns or 0,
@@ -488,7 +488,8 @@ def run_backtest(
 
 def _factory(spec: StrategySpec) -> Callable[[Context], Strategy]:
     def make(ctx: Context) -> Strategy:
-        return spec.cls(ctx, spec.params)
+        strategy: Strategy = spec.cls(ctx, spec.params)
+        return strategy
 
     return make
 
