@@ -710,7 +710,8 @@ class EkidenTestnet:
         if side_raw not in (C.Side.BUY.value, C.Side.SELL.value):
             raise _invalid("side must be 'buy' or 'sell'")
         side = Side.BUY if side_raw == C.Side.BUY.value else Side.SELL
-        order_type = _TYPES.get(body.get("type"))  # type: ignore[arg-type]
+        type_raw = body.get("type")
+        order_type = _TYPES.get(type_raw) if isinstance(type_raw, str) else None
         if order_type is None:
             raise _invalid(f"type must be one of {', '.join(_TYPES)}")
         size = _decimal_field(body, "size", required=True)
@@ -727,7 +728,7 @@ class EkidenTestnet:
         if tif_raw is None:
             market_like = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
             tif_raw = C.TimeInForce.IOC.value if market_like else C.TimeInForce.GTC.value
-        if tif_raw not in {t.value for t in C.TimeInForce}:
+        if not isinstance(tif_raw, str) or tif_raw not in {t.value for t in C.TimeInForce}:
             raise _invalid("time_in_force must be 'gtc', 'ioc' or 'fok'")
         tif = TimeInForce(str(tif_raw).upper())
         if order_type in (OrderType.MARKET, OrderType.STOP_MARKET) and tif is TimeInForce.GTC:

@@ -81,6 +81,8 @@ ORDER_CASES: list[tuple[str, bytes]] = [
     ("body nested 100000 deep", b"[" * 100_000 + b"]" * 100_000),
     ("unquoted 1e400", order_body()[:-1] + b',"leverage":1e400}'),
     ("NaN literal", order_body()[:-1] + b',"leverage":NaN}'),
+    ("type as an array", order_body(type=[])),
+    ("time_in_force as an object", order_body(time_in_force={})),
     ("invalid UTF-8", order_body(client_order_id="x")[:-2] + b'\xff"}'),
 ]
 
