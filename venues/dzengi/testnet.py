@@ -1376,6 +1376,18 @@ class DzengiTestnet:
                 "buyer": trade.aggressor is Side.BUY}
 
 
+def _string_list(payload: Mapping[str, Any], name: str, default: list[str]) -> list[str]:
+    """A subscription field: one string or a list of strings (missing/empty → ``default``); else -1102."""
+    value = payload.get(name)
+    if value is None or value == "" or value == []:
+        return list(default)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise _missing(name)
+
+
 def _ws_shape(spec: _EndpointSpec, name: str, result: Any) -> Any:
     """A REST answer as the WebSocket gives it: list-shaped answers wrapped under their list key.
 
@@ -1576,21 +1588,16 @@ class _WsSession:
             reply["status"] = _WS_STATUS.get(e.status, "BAD_REQUEST")
             reply["payload"] = {"errorCode": e.code, "errorMessage": e.msg}
         await self.send(reply)
-        if destination in _SUBSCRIBE:
+        if destination in _SUBSCRIBE and reply["status"] == "OK":
             await self._initial_push(_SUBSCRIBE[destination], payload)
 
     def _symbols(self, payload: Mapping[str, Any]) -> list[str]:
-        symbols = payload.get("symbols") or []
-        if isinstance(symbols, str):
-            symbols = [symbols]
-        return [str(s) for s in symbols]
+        return _string_list(payload, "symbols", [])
 
     def _subscribe(self, kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, str] = {}
         instruments = self.testnet.exchange.instruments
-        intervals = payload.get("intervals") or ["1m"]
-        if isinstance(intervals, str):
-            intervals = [intervals]
+        intervals = _string_list(payload, "intervals", ["1m"])
         ohlc_type = str(payload.get("type") or "classic").lower()
         bad_interval = [i for i in intervals if C.WS_INTERVAL_ALIASES.get(str(i), str(i)) not in C.INTERVALS_MS]
         for symbol in self._symbols(payload):

@@ -26,6 +26,7 @@ DUPLICATE = -1101
 FILTER = -1013
 SIGNATURE = -1022
 MALFORMED = -1000
+MALFORMED_PARAM = -1102
 FORTY_DIGITS = "1" * 40
 THIRTY_DECIMALS = "1000." + "0" * 29 + "1"
 ARABIC_INDIC = "\u0660.\u0660\u0661"  # ٠.٠١
@@ -300,6 +301,10 @@ def ws_cases(testnet: DzengiTestnet) -> list[tuple[str, str, int]]:
          + "}}", MALFORMED),
         ("NaN literal", '{"destination":"/api/v2/depth","correlationId":7,"payload":{"limit":NaN}}', ILLEGAL),
         ("payload not an object", envelope("/api/v2/depth", ["BTC/USD"]), MALFORMED),
+        ("subscription symbols as a boolean", envelope("marketData.subscribe", {"symbols": True}), MALFORMED_PARAM),
+        ("OHLC intervals as a number",
+         envelope("OHLCMarketData.subscribe", {"symbols": ["BTC/USD"], "intervals": 5}), MALFORMED_PARAM),
+        ("unsubscribe symbols as an object", envelope("trades.unsubscribe", {"symbols": {"a": 1}}), MALFORMED_PARAM),
         ("a value that reads as two signed pairs",
          envelope("/api/v2/order/create", signed_order(testnet, newClientOrderId="x&price=1")), SIGNATURE),
     ]
