@@ -448,10 +448,10 @@ class BarStore:
                 current[5] += v
             else:
                 if current is not None:
-                    out.append(tuple(current))  # type: ignore[arg-type]
+                    out.append(tuple(current))
                 current = [bucket, o, h, low, c, v]
         if current is not None:
-            out.append(tuple(current))  # type: ignore[arg-type]
+            out.append(tuple(current))
         if not limit:
             return out
         return out[:limit] if start_ms is not None else out[-limit:]
