@@ -1324,7 +1324,11 @@ class DzengiTestnet:
             raise DzengiError(int(C.ErrorCode.UNKNOWN), f"Unknown destination {destination}", 404)
         spec = _ENDPOINTS[name]
         if method not in spec.methods:
-            method = next(iter(sorted(spec.methods)))
+            if len(spec.methods) != 1:  # `/api/v1/order`: create, cancel or edit? say which
+                raise DzengiError(int(C.ErrorCode.UNKNOWN),
+                                  f"Unknown destination {destination}; use order/create, order/cancel or order/edit",
+                                  404)
+            (method,) = spec.methods
         params = Params({k: _ws_param(v) for k, v in payload.items()})
         self._check_limits(client, _weight(name, method, params))
         account = None

@@ -305,6 +305,7 @@ def ws_cases(testnet: DzengiTestnet) -> list[tuple[str, str, int]]:
         ("OHLC intervals as a number",
          envelope("OHLCMarketData.subscribe", {"symbols": ["BTC/USD"], "intervals": 5}), MALFORMED_PARAM),
         ("unsubscribe symbols as an object", envelope("trades.unsubscribe", {"symbols": {"a": 1}}), MALFORMED_PARAM),
+        ("a destination naming no single action", envelope("/api/v2/order", signed_order(testnet)), MALFORMED),
         ("a value that reads as two signed pairs",
          envelope("/api/v2/order/create", signed_order(testnet, newClientOrderId="x&price=1")), SIGNATURE),
     ]
@@ -362,8 +363,17 @@ async def test_websocket_list_answers_are_wrapped_even_for_one_symbol(dzengi_qui
             trades = await ws_exchange(ws, envelope("/api/v1/aggTrades", {"symbol": "BTC/USD", "limit": 1}, 3))
             currencies = await ws_exchange(ws, envelope("/api/v1/currencies", {}, 4))
             depth = await ws_exchange(ws, envelope("/api/v1/depth", {"symbol": "BTC/USD", "limit": 1}, 5))
+            lines = await ws_exchange(ws, envelope("/api/v1/klines", {"symbol": "BTC/USD", "interval": "1m",
+                                                                      "limit": 1}, 6))
+            fills = await ws_exchange(ws, envelope("/api/v1/myTrades", sign_ws_payload(
+                creds(tn), {"symbol": "BTC/USD"}, now_ms()), 7))
+            positions = await ws_exchange(ws, envelope("/api/v1/tradingPositions", sign_ws_payload(
+                creds(tn), {}, now_ms()), 8))
     assert list(one["payload"]) == ["tickers"] and [t["symbol"] for t in one["payload"]["tickers"]] == ["BTC/USD"]
     assert list(every["payload"]) == ["tickers"] and len(every["payload"]["tickers"]) == 4
     assert list(trades["payload"]) == ["aggTrades"] and isinstance(trades["payload"]["aggTrades"], list)
     assert list(currencies["payload"]) == ["currencies"]
     assert set(depth["payload"]) == {"lastUpdateId", "bids", "asks"}  # an object answer stays an object
+    assert list(lines["payload"]) == ["lines"] and len(lines["payload"]["lines"]) == 1
+    assert list(fills["payload"]) == ["myTrades"]
+    assert list(positions["payload"]) == ["positions"]
