@@ -17,7 +17,7 @@ import trio
 import trio_websocket
 
 from venues.ekiden.schemas import utc_now_iso
-from venues.ekiden.signer import Credentials, request_target, sign_headers
+from venues.ekiden.signer import Credentials, request_target, sign_headers, ws_auth_message
 from venues.ekiden.testnet import EkidenTestnet
 
 ALICE = Credentials("alice-api-key-0001", "alice-secret-0001")
@@ -212,8 +212,9 @@ WS_CASES: list[tuple[str, str, int]] = [
     ("depth Arabic-Indic", '{"type":"subscribe","channel":"orderbook","market":"ETH-USD","depth":"\u0665"}',
      INVALID),
     ("NaN literal", '{"type":"subscribe","channel":"orderbook","market":"ETH-USD","depth":NaN}', INVALID),
-    ("apiKey and api_key both", json.dumps({"type": "subscribe", "channel": "orders", "apiKey": ALICE.api_key,
-                                            "api_key": "someone-else", "signature": "x", "timestamp": "y"}), AUTH),
+    # a valid private subscription, plus a second key the server would otherwise not read
+    ("apiKey and api_key both", json.dumps({**ws_auth_message(ALICE, utc_now_iso()), "api_key": "someone-else"}),
+     AUTH),
 ]
 
 
