@@ -23,6 +23,9 @@ Decisions where the venue's documents are silent (stated so clients know what th
   thin book cannot fill expires (status ``EXPIRED``).
 * WebSocket idle close: any message from the client (not only ``ping``) keeps the socket open.
 * WebSocket errors answer ``{"status": "<STATUS>", ..., "payload": {"errorCode", "errorMessage"}}``.
+* A request is taken whole or refused: a body over 1 MiB is HTTP 413 with -1101; a parameter
+  named twice in the query or in the body is -1101; numbers are ASCII digits, one point, no
+  exponent, at most 64 characters (else -1100); WebSocket frames with duplicate keys are -1101.
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ Limits: public requests per client address and private requests per API key, eac
 fixed windows (60 and 30 per minute by default); over a limit the answer is HTTP 429, error 2003,
 with ``Retry-After`` in seconds. Signed requests outside ``timestamp_window_ms`` of the server's
 clock get 401, error 2002.
+
+Hostile input: a body over 1 MiB is HTTP 413, error 2000; duplicate query parameters or JSON keys,
+deep nesting and numbers that are not plain bounded ASCII decimals are 2000; the signature is
+checked over the path, query and body exactly as received.
 """
 
 from __future__ import annotations
