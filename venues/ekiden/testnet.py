@@ -481,7 +481,7 @@ class EkidenTestnet:
             raise EkidenError(C.ErrorCode.AUTHENTICATION_FAILED,
                               f"missing {C.TIMESTAMP_HEADER if not timestamp else C.SIGNATURE_HEADER}")
         # the path as received (still percent-encoded), not its decoded form
-        target = request_target(request.raw_path, request.raw_query)
+        target = request_target(request.raw_path or request.path, request.raw_query)
         if not verify(account.secret, timestamp, request.method, target, request.body, signature):
             raise EkidenError(C.ErrorCode.AUTHENTICATION_FAILED, "invalid signature")
         self._check_timestamp(timestamp)
