@@ -33,7 +33,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import attrs
@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+MAX_STEPS = 10**18
+"The most lots (or ticks) a quantity (or price) may count: the matching engine's units stay exact."
 
 
 def wall_clock_ms() -> int:
@@ -446,10 +448,10 @@ class BarStore:
                 current[5] += v
             else:
                 if current is not None:
-                    out.append(tuple(current))  # type: ignore[arg-type]
+                    out.append(tuple(current))
                 current = [bucket, o, h, low, c, v]
         if current is not None:
-            out.append(tuple(current))  # type: ignore[arg-type]
+            out.append(tuple(current))
         if not limit:
             return out
         return out[:limit] if start_ms is not None else out[-limit:]
@@ -491,6 +493,22 @@ ExchangeEvent = BookChanged | TradeExecuted | OrderChanged
 # =============================================================================================
 # the exchange
 # =============================================================================================
+
+
+def _positive_steps(value: Decimal, step: Decimal) -> bool:
+    """``value`` is a finite, positive whole number of ``step`` s, at most :data:`MAX_STEPS` of them.
+
+    Computed exactly whatever the digits (a wide local context; the digits are bounded by the
+    wire parsers before they get here, and the comparison with the bound comes first).
+    """
+    if not value.is_finite() or value <= 0:
+        return False
+    if value > step * MAX_STEPS:
+        return False
+    with localcontext() as ctx:
+        ctx.prec = 200
+        units = value / step
+        return units == units.to_integral_value()
 
 
 class Exchange:
@@ -747,15 +765,18 @@ class Exchange:
 
     def _validate(self, inst: Instrument, type: OrderType, qty: Decimal, price: Decimal | None,
                   trigger: Decimal | None) -> None:
-        if qty <= 0 or qty % inst.lot_size != 0:
+        # bounds first, then exact step checks: a 40-digit value must be refused, not overflow
+        # the 28-digit decimal context (InvalidOperation) or the matching engine's integers
+        if not _positive_steps(qty, inst.lot_size):
             raise ExchangeRejected(RejectReason.INVALID_QUANTITY, f"{qty} is not a positive multiple of {inst.lot_size}")
         if qty < inst.min_qty or (inst.max_qty is not None and qty > inst.max_qty):
             raise ExchangeRejected(RejectReason.INVALID_QUANTITY,
                                    f"{qty} outside [{inst.min_qty}, {inst.max_qty if inst.max_qty else 'inf'}]")
         for name, value in (("price", price), ("trigger price", trigger)):
-            if value is not None and (value <= 0 or value % inst.tick_size != 0):
+            if value is not None and not _positive_steps(value, inst.tick_size):
                 raise ExchangeRejected(RejectReason.INVALID_PRICE,
-                                       f"{name} {value} is not a positive multiple of {inst.tick_size}")
+                                       f"{name} {value} is not a positive multiple of {inst.tick_size} "
+                                       f"(at most {MAX_STEPS} of them)")
         reference = price if price is not None else trigger
         if reference is not None and inst.min_notional and inst.notional(reference, qty) < inst.min_notional:
             raise ExchangeRejected(RejectReason.MIN_NOTIONAL, f"{inst.notional(reference, qty)} < {inst.min_notional}")

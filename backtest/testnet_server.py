@@ -43,7 +43,15 @@ __all__ = [
     "LimitHit",
     "WindowLimiter",
     "BanTracker",
+    "MAX_BODY_BYTES",
+    "MAX_WS_MESSAGE_BYTES",
 ]
+
+MAX_BODY_BYTES = 1 << 20
+"The largest HTTP request body a testnet takes (1 MiB); a longer one is refused whole, never cut."
+
+MAX_WS_MESSAGE_BYTES = 1 << 20
+"The largest WebSocket message a testnet takes (1 MiB); a longer one closes the socket with 1009."
 
 # ---------------------------------------------------------------------------------------------
 # JSON with exact decimals
@@ -117,6 +125,10 @@ class HttpRequest:
     "Headers with lower-case names (the last value wins if repeated)."
     client_host: str
     "The peer's address (rate limits are per IP)."
+    raw_path: str = ""
+    "The path exactly as received (still percent-encoded, latin-1 decoded), without the query string."
+    repeated_headers: frozenset[str] = frozenset()
+    "Lower-case names of headers sent more than once (a dialect refuses those it reads)."
 
 
 @attrs.frozen(slots=True)
@@ -154,8 +166,12 @@ class WebSocketConnection:
         "How many messages the server has sent on this socket."
         self.opened_at = trio.current_time()
 
-    async def receive_text(self) -> str:
-        """The next text (or UTF-8 bytes) message; raises :class:`WebSocketClosed` on disconnect."""
+    async def receive_message(self) -> str | bytes:
+        """The next message as sent: ``str`` for a text frame, ``bytes`` for a binary one.
+
+        Raises :class:`WebSocketClosed` on disconnect. Bytes are not decoded here, so a dialect
+        can refuse invalid UTF-8 with its own error instead of reading replacement characters.
+        """
         while True:
             if self.closed:
                 raise WebSocketClosed()
@@ -164,10 +180,17 @@ class WebSocketConnection:
             if kind == "websocket.receive":
                 if message.get("text") is not None:
                     return str(message["text"])
-                return bytes(message.get("bytes") or b"").decode("utf-8", "replace")
+                return bytes(message.get("bytes") or b"")
             if kind == "websocket.disconnect":
                 self.closed = True
                 raise WebSocketClosed()
+
+    async def receive_text(self) -> str:
+        """The next text (or UTF-8 bytes) message; raises :class:`WebSocketClosed` on disconnect."""
+        message = await self.receive_message()
+        if isinstance(message, bytes):
+            return message.decode("utf-8", "replace")
+        return message
 
     async def send_text(self, text: str) -> None:
         """Send one text message; raises :class:`WebSocketClosed` if the socket is closed."""
@@ -189,10 +212,28 @@ class WebSocketConnection:
 HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 WebSocketHandler = Callable[[WebSocketConnection], Awaitable[None]]
 
-_MAX_BODY = 1 << 20
+TooLargeHandler = Callable[[int], HttpResponse]
+"Builds the answer to a request whose body is over the limit (the limit in bytes is passed)."
 
 
-async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes | None:
+def _default_too_large(limit: int) -> HttpResponse:
+    return HttpResponse.json(413, {"error": f"request body larger than {limit} bytes"})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _declared_length(scope: Mapping[str, Any]) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
+    return None
+
+
+async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes | None:
+    """The whole body, ``None`` if the client went away; raises :class:`_BodyTooLarge` over ``limit``."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -201,15 +242,58 @@ async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes 
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > _MAX_BODY:
-            return b""
+        if size > limit:
+            raise _BodyTooLarge()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-def make_asgi_app(handle_http: HttpHandler, handle_websocket: WebSocketHandler | None = None) -> Callable[..., Any]:
-    """Wrap a venue dialect's handlers as an ASGI 3 application (lifespan handled here)."""
+def _request_of(scope: Mapping[str, Any], body: bytes) -> HttpRequest:
+    headers: dict[str, str] = {}
+    repeated: set[str] = set()
+    for name, value in scope.get("headers", []):
+        key = name.decode("latin-1").lower()
+        if key in headers:
+            repeated.add(key)
+        headers[key] = value.decode("latin-1")
+    client = scope.get("client") or ("", 0)
+    raw_path = scope.get("raw_path")
+    return HttpRequest(
+        method=scope["method"].upper(),
+        path=scope["path"],
+        raw_query=scope.get("query_string", b"").decode("latin-1"),
+        body=body,
+        headers=headers,
+        client_host=str(client[0]),
+        raw_path=raw_path.decode("latin-1").partition("?")[0] if raw_path else scope["path"],
+        repeated_headers=frozenset(repeated),
+    )
+
+
+async def _send_response(send: Callable[[dict[str, Any]], Awaitable[None]], response: HttpResponse) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": response.status,
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        + [(b"content-length", str(len(response.body)).encode())],
+    })
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def make_asgi_app(
+    handle_http: HttpHandler,
+    handle_websocket: WebSocketHandler | None = None,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    too_large: TooLargeHandler = _default_too_large,
+) -> Callable[..., Any]:
+    """Wrap a venue dialect's handlers as an ASGI 3 application (lifespan handled here).
+
+    A request body over ``max_body_bytes`` (declared by ``Content-Length`` or counted while
+    reading) never reaches ``handle_http``: the client gets ``too_large(max_body_bytes)``, the
+    dialect's own 413 answer. A request is taken whole or refused, never cut.
+    """
 
     async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
                   send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
@@ -223,28 +307,18 @@ def make_asgi_app(handle_http: HttpHandler, handle_websocket: WebSocketHandler |
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         elif kind == "http":
-            body = await _read_body(receive)
+            declared = _declared_length(scope)
+            try:
+                if declared is not None and declared > max_body_bytes:
+                    raise _BodyTooLarge()
+                body = await _read_body(receive, max_body_bytes)
+            except _BodyTooLarge:
+                await _send_response(send, too_large(max_body_bytes))
+                return
             if body is None:
                 return
-            headers: dict[str, str] = {}
-            for name, value in scope.get("headers", []):
-                headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-            client = scope.get("client") or ("", 0)
-            request = HttpRequest(
-                method=scope["method"].upper(),
-                path=scope["path"],
-                raw_query=scope.get("query_string", b"").decode("latin-1"),
-                body=body,
-                headers=headers,
-                client_host=str(client[0]),
-            )
-            response = await handle_http(request)
-            await send({
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
-            })
-            await send({"type": "http.response.body", "body": response.body})
+            response = await handle_http(_request_of(scope, body))
+            await _send_response(send, response)
         elif kind == "websocket":
             message = await receive()
             if message["type"] != "websocket.connect":
@@ -294,6 +368,7 @@ async def serve_testnet(
     if quiet:
         config.errorlog = logging.getLogger("triotrade.testnet.http")
     config.graceful_timeout = 0.5
+    config.websocket_max_message_size = MAX_WS_MESSAGE_BYTES
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(hypercorn_serve, app, config)
         task_status.started(binds[0])
@@ -401,11 +476,12 @@ class BanTracker:
             self._violations[key] = self._violations.get(key, 0) + 1
             if self._violations[key] >= self.ban_after_violations:
                 bans = self._bans.get(key, 0)
-                length = min(self.ban_ms * (2 ** bans), self.ban_max_ms)
+                length = min(self.ban_ms * (1 << bans), self.ban_max_ms)
                 self._bans[key] = bans + 1
                 self._violations[key] = 0
                 self._penalty_until.pop(key, None)
-                until = self._banned_until[key] = now_ms + length
+                until = now_ms + length
+                self._banned_until[key] = until
                 return until
         else:
             self._violations[key] = 0

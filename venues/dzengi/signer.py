@@ -187,10 +187,21 @@ def sign_ws_payload(
     return out
 
 
+def _ws_unambiguous(payload: Mapping[str, object]) -> bool:
+    # ``k=v`` pairs joined by ``&`` are one reading only if no key holds ``=``/``&`` and no
+    # value holds ``&``: {"a": "1&b=2"} and {"a": "1", "b": "2"} would sign the same string
+    return all("=" not in k and "&" not in k and "&" not in _ws_value(v)
+               for k, v in payload.items() if k != "signature")
+
+
 def verify_ws_payload(secret: str, payload: Mapping[str, object]) -> bool:
-    """True iff ``payload["signature"]`` signs the rest of ``payload`` (WebSocket rule)."""
+    """True iff ``payload["signature"]`` signs the rest of ``payload`` (WebSocket rule).
+
+    A payload whose string to sign could be read as another payload (a key with ``=`` or
+    ``&``, a value with ``&``) is never verified: the signature must cover what is executed.
+    """
     signature = payload.get("signature")
-    if not isinstance(signature, str):
+    if not isinstance(signature, str) or not _ws_unambiguous(payload):
         return False
     expected = sign_params(secret, ws_string_to_sign(payload))
     return hmac.compare_digest(expected, signature.strip().lower())

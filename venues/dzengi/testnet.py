@@ -23,18 +23,21 @@ Decisions where the venue's documents are silent (stated so clients know what th
   thin book cannot fill expires (status ``EXPIRED``).
 * WebSocket idle close: any message from the client (not only ``ping``) keeps the socket open.
 * WebSocket errors answer ``{"status": "<STATUS>", ..., "payload": {"errorCode", "errorMessage"}}``.
+* A request is taken whole or refused: a body over 1 MiB is HTTP 413 with -1101; a parameter
+  named twice in the query or in the body is -1101; numbers are ASCII digits, one point, no
+  exponent, at most 64 characters (else -1100); WebSocket frames with duplicate keys are -1101.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import builtins
 import math
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -71,11 +74,13 @@ from backtest.testnet_server import (
     serve_testnet,
     ws_url_of,
 )
+from engine import WireFormatError, loads_json, wire_decimal, wire_int
 from engine._errors import ConfigError
 from engine._events import Liquidity, Side
 from engine._instruments import Instrument, InstrumentKind
 from engine._money import Rounding, round_to_step
 from engine._orders import OrderStatus, OrderType, TimeInForce
+from engine._wire import MAX_NUMBER_CHARS
 
 from . import constants as C
 from .signer import strip_signature, verify, verify_ws_payload
@@ -107,6 +112,8 @@ ACCOUNT_ID_BASE = 2376109060084000
 
 def _instrument(symbol: str, base: str, quote: str, tick: str, lot: str, *, leverage: bool,
                 min_notional: str, max_qty: str) -> Instrument:
+    # through a dict: the attrs plugin cannot type the field's ``tuple`` converter
+    leverage_values: dict[str, Any] = {"leverage_values": LEVERAGE_VALUES if leverage else ()}
     return Instrument(
         venue=C.VENUE,
         symbol=symbol,
@@ -122,7 +129,7 @@ def _instrument(symbol: str, base: str, quote: str, tick: str, lot: str, *, leve
         price_rounding=Rounding.CEILING,
         qty_rounding=Rounding.DOWN,
         max_leverage=max(LEVERAGE_VALUES) if leverage else None,
-        leverage_values=LEVERAGE_VALUES if leverage else (),
+        **leverage_values,
         maker_fee="0.001" if not leverage else "0.0005",
         taker_fee="0.002" if not leverage else "0.0005",
     )
@@ -181,19 +188,40 @@ def _bad_combo(msg: str) -> DzengiError:
 # parameters
 # =============================================================================================
 
-_NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+TOO_MANY_PARAMETERS = -1101
+"Binance's code for a duplicated parameter or too many of them (the venue's constants lack it)."
+MAX_PARAMETERS = 100
+"Parameters one query string or form body may carry; more is -1101 (parsed without stalling)."
+MAX_PRICE = Decimal(10_000_000)
+"``PRICE_FILTER.maxPrice`` of every symbol."
+_LEGAL_DECIMAL = r"^-?([0-9]{1,20})(\.[0-9]{1,30})?$"
+_LEGAL_INTEGER = r"^-?[0-9]{1,20}$"
+
+
+def _illegal(name: str, legal: str) -> DzengiError:
+    return _err(C.ErrorCode.ILLEGAL_CHARS, name=name, legal=legal)
+
+
+def _duplicate(name: str) -> DzengiError:
+    return DzengiError(TOO_MANY_PARAMETERS, f"Duplicate values for a parameter detected: '{name}'.")
 
 
 class Params:
-    """Merged request parameters (the query string wins over the body)."""
+    """Merged request parameters (the query string wins over the body).
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    Numbers are read with :func:`engine.wire_decimal` / :func:`engine.wire_int`: ASCII digits,
+    an optional sign and one point only, bounded in length, no exponent; anything else is -1100.
+    """
+
+    def __init__(self, values: Mapping[builtins.str, builtins.str]) -> None:
         self.values = dict(values)
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: builtins.str) -> bool:
         return bool(self.values.get(name, ""))
 
-    def str(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def str(self, name: builtins.str, default: builtins.str | None = None, *,
+            required: bool = False) -> builtins.str | None:
+        """The text of ``name`` (missing or empty → ``default``, or -1102 if ``required``)."""
         value = self.values.get(name)
         if value is None or value == "":
             if required:
@@ -201,39 +229,35 @@ class Params:
             return default
         return value
 
-    def req(self, name: str) -> str:
+    def req(self, name: builtins.str) -> builtins.str:
+        """The text of a mandatory parameter."""
         value = self.str(name, required=True)
         assert value is not None
         return value
 
-    def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
+    def decimal(self, name: builtins.str, *, required: bool = False) -> Decimal | None:
+        """An exact decimal (missing → ``None``); a malformed or unbounded number is -1100."""
         raw = self.str(name, required=required)
         if raw is None:
             return None
-        if not _NUMBER.match(raw.strip()):
-            raise _err(C.ErrorCode.ILLEGAL_CHARS, name=name, legal=r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
         try:
-            value = Decimal(raw.strip())
-        except InvalidOperation:
-            raise _missing(name) from None
-        return value
+            return wire_decimal(raw)
+        except WireFormatError:
+            raise _illegal(name, _LEGAL_DECIMAL) from None
 
-    def int(self, name: str, default: int | None = None, *, required: bool = False) -> int | None:
+    def int(self, name: builtins.str, default: builtins.int | None = None, *,
+            required: bool = False) -> builtins.int | None:
+        """A whole number of at most 20 ASCII digits (missing → ``default``); otherwise -1100."""
         raw = self.str(name, required=required)
         if raw is None:
             return default
         try:
-            return int(raw.strip())
-        except ValueError:
-            try:
-                d = Decimal(raw.strip())
-            except InvalidOperation:
-                raise _missing(name) from None
-            if d != d.to_integral_value():
-                raise _missing(name) from None
-            return int(d)
+            return wire_int(raw)
+        except WireFormatError:
+            raise _illegal(name, _LEGAL_INTEGER) from None
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool = False) -> builtins.bool:
+        """``true``/``1`` or ``false``/``0`` (any case); anything else is -1102."""
         raw = self.str(name)
         if raw is None:
             return default
@@ -244,17 +268,70 @@ class Params:
         raise _missing(name)
 
 
-def _parse_form(raw: str) -> list[tuple[str, str]]:
-    return parse_qsl(raw, keep_blank_values=True)
+def _parse_form(raw: str) -> dict[str, str]:
+    """One query string or form body as a dict; a name given twice is -1101, a bad escape -1100."""
+    if not raw.isascii():
+        raise _illegal("request", "percent-encoded ASCII")
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, errors="strict", max_num_fields=MAX_PARAMETERS)
+    except UnicodeDecodeError:
+        raise _illegal("request", "percent-encoded UTF-8") from None
+    except ValueError:
+        raise DzengiError(TOO_MANY_PARAMETERS, f"Too many parameters; at most {MAX_PARAMETERS} are read.") from None
+    values: dict[str, str] = {}
+    for key, value in pairs:
+        if key in values:
+            raise _duplicate(key)
+        values[key] = value
+    return values
+
+
+def _form_text(body: bytes) -> str:
+    """A form body as text; raw non-ASCII bytes are -1100 (a form body is percent-encoded)."""
+    if not body.isascii():
+        raise _illegal("request", "percent-encoded ASCII")
+    return body.decode("ascii")
+
+
+def _body_too_large(limit: int) -> HttpResponse:
+    return HttpResponse.json(413, {"code": TOO_MANY_PARAMETERS,
+                                   "msg": f"Request body larger than {limit} bytes; nothing was read."})
 
 
 def _merge_params(raw_query: str, body: str) -> Params:
-    merged: dict[str, str] = {}
-    for key, value in _parse_form(body):
-        merged[key] = value
-    for key, value in _parse_form(raw_query):  # the query string wins
-        merged[key] = value
+    merged = _parse_form(body)
+    merged.update(_parse_form(raw_query))  # the query string wins (the venue's rule)
     return Params(merged)
+
+
+def _to_step(value: Decimal, step: Decimal, rounding: Rounding) -> Decimal:
+    """``value`` rounded to a multiple of ``step`` exactly, whatever its number of digits.
+
+    Decimal's default 28-digit context would first round a 30-decimal price *down* (to nearest),
+    so the venue's round-up could be lost; wire numbers are bounded, so a wide context is cheap.
+    """
+    with localcontext() as ctx:
+        ctx.prec = 4 * MAX_NUMBER_CHARS
+        return round_to_step(value, step, rounding)
+
+
+def _price_of(raw: Decimal, inst: Instrument) -> Decimal:
+    """A positive price rounded up to the tick (the venue's rule), within ``PRICE_FILTER``."""
+    if raw <= 0:
+        raise DzengiError(int(C.ErrorCode.INVALID_PRICE), C.ERROR_MESSAGES[C.ErrorCode.INVALID_PRICE])
+    if raw > MAX_PRICE:
+        raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: PRICE_FILTER")
+    price = _to_step(raw, inst.tick_size, Rounding.CEILING)
+    if price > MAX_PRICE:
+        raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: PRICE_FILTER")
+    return price
+
+
+def _level_of(value: Decimal | None) -> Decimal | None:
+    """A take-profit / stop-loss level or distance as given; beyond ``maxPrice`` is PRICE_FILTER."""
+    if value is not None and abs(value) > MAX_PRICE:
+        raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: PRICE_FILTER")
+    return value
 
 
 # =============================================================================================
@@ -364,7 +441,7 @@ class DzengiTestnet:
         assets = sorted({a for i in exchange.instruments.values() for a in (i.base, i.quote, i.settle)}
                         | {a for acc in exchange.accounts.values() for a in acc.balances})
         self._assets = assets
-        self.app = make_asgi_app(self.handle_http, self.handle_websocket)
+        self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
     # -- accounts -------------------------------------------------------------------------------
     @property
@@ -413,7 +490,8 @@ class DzengiTestnet:
         spec = _ENDPOINTS[name]
         if request.method not in spec.methods:
             raise DzengiError(int(C.ErrorCode.UNKNOWN), f"Request method '{request.method}' not supported", 405)
-        body = request.body.decode("utf-8", "replace") if request.method != "GET" else ""
+        # the body counts for every method: what is not read would not be covered by the signature
+        body = _form_text(request.body)
         params = _merge_params(request.raw_query, body)
         self._check_limits(request.client_host, _weight(name, request.method, params))
         account = None
@@ -478,9 +556,14 @@ class DzengiTestnet:
         return account
 
     def _authenticate_rest(self, request: HttpRequest, body: str, params: Params) -> Account:
+        if C.API_KEY_HEADER.lower() in request.repeated_headers:
+            raise _err(C.ErrorCode.BAD_API_KEY_FMT, 401)
         account = self._account_for_key(request.headers.get(C.API_KEY_HEADER.lower()))
+        # the signature covers the query and the body exactly as received, minus its own pair
         query_rest, query_sig = strip_signature(request.raw_query)
         body_rest, body_sig = strip_signature(body)
+        if query_sig is not None and body_sig is not None:
+            raise _duplicate("signature")
         signature = query_sig if query_sig is not None else body_sig
         if not signature:
             raise _missing("signature")
@@ -881,18 +964,16 @@ class DzengiTestnet:
         assert qty is not None
         if qty <= 0:
             raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: LOT_SIZE")
-        qty = round_to_step(qty, inst.lot_size, Rounding.DOWN)
-        if qty <= 0 or qty < inst.min_qty or (inst.max_qty is not None and qty > inst.max_qty):
+        if inst.max_qty is not None and qty > inst.max_qty:
+            raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: LOT_SIZE")
+        qty = _to_step(qty, inst.lot_size, Rounding.DOWN)
+        if qty <= 0 or qty < inst.min_qty:
             raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: LOT_SIZE")
         price: Decimal | None = None
         if type_raw in ("LIMIT", "STOP"):
             raw_price = params.decimal("price", required=True)
             assert raw_price is not None
-            if raw_price <= 0:
-                raise DzengiError(int(C.ErrorCode.INVALID_PRICE), C.ERROR_MESSAGES[C.ErrorCode.INVALID_PRICE])
-            price = round_to_step(raw_price, inst.tick_size, Rounding.CEILING)
-            if price > Decimal(10_000_000):
-                raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: PRICE_FILTER")
+            price = _price_of(raw_price, inst)
         reference = price if price is not None else self.exchange.reference_price(inst.symbol, side)
         if reference is not None and reference * qty < inst.min_notional:
             raise DzengiError(int(C.ErrorCode.FILTER_FAILURE), "Filter failure: MIN_NOTIONAL")
@@ -908,12 +989,12 @@ class DzengiTestnet:
             account_id = params.str("accountId")
             if account_id is not None and self._account_of_id(account, account_id) is None:
                 raise _bad_combo(f"Can not find account: {account_id}")
-            take_profit = params.decimal("takeProfit")
-            stop_loss = params.decimal("stopLoss")
+            take_profit = _level_of(params.decimal("takeProfit"))
+            stop_loss = _level_of(params.decimal("stopLoss"))
             tags = {"guaranteedStopLoss": params.bool("guaranteedStopLoss"),
                     "trailingStopLoss": params.bool("trailingStopLoss"),
-                    "profitDistance": params.decimal("profitDistance"),
-                    "stopDistance": params.decimal("stopDistance")}
+                    "profitDistance": _level_of(params.decimal("profitDistance")),
+                    "stopDistance": _level_of(params.decimal("stopDistance"))}
             self._check_levels(side, reference, take_profit, stop_loss)
         elif any(k in params for k in ("takeProfit", "stopLoss", "leverage")):
             raise _bad_combo("Combination of optional parameters invalid: takeProfit/stopLoss/leverage need a "
@@ -987,9 +1068,7 @@ class DzengiTestnet:
         inst = self.exchange.instruments[order.symbol]
         kwargs: dict[str, Any] = {}
         if price is not None:
-            if price <= 0:
-                raise DzengiError(int(C.ErrorCode.INVALID_PRICE), C.ERROR_MESSAGES[C.ErrorCode.INVALID_PRICE])
-            kwargs["price"] = round_to_step(price, inst.tick_size, Rounding.CEILING)
+            kwargs["price"] = _price_of(price, inst)
         if "expireTimestamp" in params:
             kwargs["expire_ms"] = params.int("expireTimestamp")
         if not kwargs:
@@ -1170,22 +1249,18 @@ class DzengiTestnet:
     def _update_position(self, params: Params, account: Account) -> Any:
         position_id = params.req("positionId")
         position = self.exchange.position(account, position_id)
-        take_profit: Decimal | None | type[attrs.NOTHING] = attrs.NOTHING  # type: ignore[valid-type]
-        stop_loss: Decimal | None | type[attrs.NOTHING] = attrs.NOTHING  # type: ignore[valid-type]
+        # a level not sent is kept; 0 removes it
+        new_take_profit = new_stop_loss = None
         if "takeProfit" in params:
-            tp = params.decimal("takeProfit")
-            take_profit = None if not tp else tp
+            new_take_profit = _level_of(params.decimal("takeProfit")) or None
         if "stopLoss" in params:
-            sl = params.decimal("stopLoss")
-            stop_loss = None if not sl else sl
+            new_stop_loss = _level_of(params.decimal("stopLoss")) or None
         side = Side.BUY if position.qty > 0 else Side.SELL
-        self._check_levels(side, self.exchange.last_price(position.symbol),
-                           None if take_profit is attrs.NOTHING else take_profit,  # type: ignore[arg-type]
-                           None if stop_loss is attrs.NOTHING else stop_loss)  # type: ignore[arg-type]
+        self._check_levels(side, self.exchange.last_price(position.symbol), new_take_profit, new_stop_loss)
         self.exchange.set_position_levels(
             account, position_id,
-            take_profit=position.take_profit if take_profit is attrs.NOTHING else take_profit,  # type: ignore[arg-type]
-            stop_loss=position.stop_loss if stop_loss is attrs.NOTHING else stop_loss,  # type: ignore[arg-type]
+            take_profit=new_take_profit if "takeProfit" in params else position.take_profit,
+            stop_loss=new_stop_loss if "stopLoss" in params else position.stop_loss,
         )
         return {"requestId": self._next_request_id(), "state": "PROCESSED"}
 
@@ -1197,17 +1272,15 @@ class DzengiTestnet:
         kwargs: dict[str, Any] = {}
         new_price = params.decimal("newPrice")
         if new_price is not None:
-            if new_price <= 0:
-                raise DzengiError(int(C.ErrorCode.INVALID_PRICE), C.ERROR_MESSAGES[C.ErrorCode.INVALID_PRICE])
-            new_price = round_to_step(new_price, inst.tick_size, Rounding.CEILING)
+            new_price = _price_of(new_price, inst)
             if order.type is OrderType.LIMIT:
                 kwargs["price"] = new_price
             else:
                 kwargs["trigger_price"] = new_price
         if "takeProfit" in params:
-            kwargs["take_profit"] = params.decimal("takeProfit") or None
+            kwargs["take_profit"] = _level_of(params.decimal("takeProfit")) or None
         if "stopLoss" in params:
-            kwargs["stop_loss"] = params.decimal("stopLoss") or None
+            kwargs["stop_loss"] = _level_of(params.decimal("stopLoss")) or None
         if "expireTimestamp" in params:
             kwargs["expire_ms"] = params.int("expireTimestamp")
         self.exchange.amend_order(account, order.order_id, **kwargs)
@@ -1254,7 +1327,11 @@ class DzengiTestnet:
             raise DzengiError(int(C.ErrorCode.UNKNOWN), f"Unknown destination {destination}", 404)
         spec = _ENDPOINTS[name]
         if method not in spec.methods:
-            method = next(iter(sorted(spec.methods)))
+            if len(spec.methods) != 1:  # `/api/v1/order`: create, cancel or edit? say which
+                raise DzengiError(int(C.ErrorCode.UNKNOWN),
+                                  f"Unknown destination {destination}; use order/create, order/cancel or order/edit",
+                                  404)
+            (method,) = spec.methods
         params = Params({k: _ws_param(v) for k, v in payload.items()})
         self._check_limits(client, _weight(name, method, params))
         account = None
@@ -1270,9 +1347,7 @@ class DzengiTestnet:
         result = self._call(name, spec, method, params, account)
         if spec.order_command and self.faults.fail_after_order():
             raise DzengiError(int(C.ErrorCode.UNKNOWN), C.ERROR_MESSAGES[C.ErrorCode.UNKNOWN], 500)
-        if isinstance(result, list):
-            result = {spec.ws_list_key or name: result}
-        return "OK", result
+        return "OK", _ws_shape(spec, name, result)
 
     # -- event payloads -----------------------------------------------------------------------------
     def quote_payload(self, symbol: str) -> dict[str, Any] | None:
@@ -1306,6 +1381,41 @@ class DzengiTestnet:
         return {"symbol": trade.symbol, "price": _num(trade.price), "size": _num(trade.qty), "id": trade.trade_id,
                 "ts": trade.ts_ms, "orderId": trade.taker_order_id, "clientOrderId": "",
                 "buyer": trade.aggressor is Side.BUY}
+
+
+def _string_list(payload: Mapping[str, Any], name: str, default: list[str]) -> list[str]:
+    """A subscription field: one string or a list of strings (missing/empty → ``default``); else -1102."""
+    value = payload.get(name)
+    if value is None or value == "" or value == []:
+        return list(default)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise _missing(name)
+
+
+def _ws_shape(spec: _EndpointSpec, name: str, result: Any) -> Any:
+    """A REST answer as the WebSocket gives it: list-shaped answers wrapped under their list key.
+
+    The wrapping depends on the destination, not on how many items there are: ``ticker/24hr``
+    for one symbol is ``{"tickers": [{...}]}`` although REST answers it with the bare object.
+    """
+    if spec.ws_list_key:
+        return {spec.ws_list_key: result if isinstance(result, list) else [result]}
+    if isinstance(result, list):
+        return {name: result}
+    return result
+
+
+def _ws_format_code(error: WireFormatError) -> int:
+    """The venue code for a WebSocket message that is not well-formed, bounded JSON."""
+    text = str(error)
+    if text.startswith("duplicate key"):
+        return TOO_MANY_PARAMETERS
+    if "number" in text or "exponent" in text or "integer" in text:
+        return int(C.ErrorCode.ILLEGAL_CHARS)
+    return int(C.ErrorCode.UNKNOWN)
 
 
 def _ws_param(value: Any) -> str:
@@ -1435,28 +1545,38 @@ class _WsSession:
         idle = self.testnet.options.ws_idle_timeout_s
         while True:
             with trio.move_on_after(idle) as scope:
-                text = await self.ws.receive_text()
+                text = await self.ws.receive_message()
             if scope.cancelled_caught:
                 await self.ws.close(1000, "idle timeout")
                 return
             await self._handle_message(text)
 
-    async def _handle_message(self, text: str) -> None:
+    async def _bad_request(self, code: int, message: str, envelope: Mapping[str, Any] | None = None) -> None:
+        reply: dict[str, Any] = {"status": "BAD_REQUEST"}
+        if envelope is not None:
+            reply["destination"] = str(envelope.get("destination", ""))
+            if envelope.get("correlationId") is not None:
+                reply["correlationId"] = envelope["correlationId"]
+        reply["payload"] = {"errorCode": code, "errorMessage": message}
+        await self.send(reply)
+
+    async def _handle_message(self, text: str | bytes) -> None:
         try:
-            message = json.loads(text, parse_float=Decimal)
-        except ValueError:
-            await self.send({"status": "BAD_REQUEST", "payload": {"errorCode": int(C.ErrorCode.UNKNOWN),
-                                                                  "errorMessage": "Malformed JSON"}})
+            message = loads_json(text, reject_duplicate_keys=True, parse_float=Decimal)
+        except WireFormatError as e:
+            await self._bad_request(_ws_format_code(e), f"Malformed request: {e}")
             return
         if not isinstance(message, dict):
-            await self.send({"status": "BAD_REQUEST", "payload": {"errorCode": int(C.ErrorCode.UNKNOWN),
-                                                                  "errorMessage": "Expected a JSON object"}})
+            await self._bad_request(int(C.ErrorCode.UNKNOWN), "Expected a JSON object")
             return
         destination = str(message.get("destination", ""))
         correlation = message.get("correlationId")
-        payload = message.get("payload") or {}
-        if not isinstance(payload, dict):
+        payload = message.get("payload")
+        if payload is None:
             payload = {}
+        if not isinstance(payload, dict):
+            await self._bad_request(int(C.ErrorCode.UNKNOWN), "payload must be a JSON object", message)
+            return
         reply: dict[str, Any] = {"status": "OK", "destination": destination}
         if correlation is not None:
             reply["correlationId"] = correlation
@@ -1475,21 +1595,16 @@ class _WsSession:
             reply["status"] = _WS_STATUS.get(e.status, "BAD_REQUEST")
             reply["payload"] = {"errorCode": e.code, "errorMessage": e.msg}
         await self.send(reply)
-        if destination in _SUBSCRIBE:
+        if destination in _SUBSCRIBE and reply["status"] == "OK":
             await self._initial_push(_SUBSCRIBE[destination], payload)
 
     def _symbols(self, payload: Mapping[str, Any]) -> list[str]:
-        symbols = payload.get("symbols") or []
-        if isinstance(symbols, str):
-            symbols = [symbols]
-        return [str(s) for s in symbols]
+        return _string_list(payload, "symbols", [])
 
     def _subscribe(self, kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, str] = {}
         instruments = self.testnet.exchange.instruments
-        intervals = payload.get("intervals") or ["1m"]
-        if isinstance(intervals, str):
-            intervals = [intervals]
+        intervals = _string_list(payload, "intervals", ["1m"])
         ohlc_type = str(payload.get("type") or "classic").lower()
         bad_interval = [i for i in intervals if C.WS_INTERVAL_ALIASES.get(str(i), str(i)) not in C.INTERVALS_MS]
         for symbol in self._symbols(payload):

@@ -28,19 +28,22 @@ Limits: public requests per client address and private requests per API key, eac
 fixed windows (60 and 30 per minute by default); over a limit the answer is HTTP 429, error 2003,
 with ``Retry-After`` in seconds. Signed requests outside ``timestamp_window_ms`` of the server's
 clock get 401, error 2002.
+
+Hostile input: a body over 1 MiB is HTTP 413, error 2000; duplicate query parameters or JSON keys,
+deep nesting and numbers that are not plain bounded ASCII decimals are 2000; the signature is
+checked over the path, query and body exactly as received.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import json
 import math
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
 from pathlib import Path as FilePath
 from typing import Any
@@ -77,6 +80,7 @@ from backtest.testnet_server import (
     serve_testnet,
     ws_url_of,
 )
+from engine import WireFormatError, loads_json, wire_decimal
 from engine._errors import ConfigError
 from engine._events import Side
 from engine._instruments import Instrument, InstrumentKind
@@ -208,12 +212,11 @@ def _decimal_field(body: Mapping[str, Any], name: str, *, required: bool = False
 
 
 def _parse_decimal(value: str, name: str) -> Decimal:
+    """A decimal string as the venue reads one: ASCII digits, optional sign, one point, bounded."""
     try:
-        d = Decimal(value.strip())
-    except InvalidOperation:
-        raise _invalid(f"{name} is not a decimal number: {value[:40]!r}") from None
-    if not d.is_finite() or "e" in value.lower():
-        raise _invalid(f"{name} is not a plain decimal number: {value[:40]!r}")
+        d = wire_decimal(value)
+    except WireFormatError as e:
+        raise _invalid(f"{name}: {e}") from None
     exponent = d.as_tuple().exponent
     assert isinstance(exponent, int)
     if -exponent > C.MAX_DECIMALS:
@@ -236,7 +239,7 @@ def _decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         tag, _, number = text.partition(":")
-        if tag != "before" or not number.isdigit():
+        if tag != "before" or not _INTEGER.fullmatch(number):
             raise ValueError(cursor)
         return int(number)
     except (ValueError, UnicodeDecodeError):
@@ -296,6 +299,30 @@ def _route(method: str, path: str) -> tuple[str, str | None]:
 
 
 _PUBLIC = frozenset({"time", "markets", "orderbook", "trades"})
+_AUTH_HEADERS = frozenset(h.lower() for h in (C.API_KEY_HEADER, C.TIMESTAMP_HEADER, C.SIGNATURE_HEADER))
+MAX_QUERY_PARAMETERS = 100
+"Parameters a query string may carry; more is error 2000 (refused before parsing them)."
+
+
+def _parse_query(raw: str) -> dict[str, str]:
+    """The query string as a dict; a name given twice, bad escapes or too many names are 2000."""
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_PARAMETERS)
+    except UnicodeDecodeError:
+        raise _invalid("the query string is not percent-encoded UTF-8") from None
+    except ValueError:
+        raise _invalid(f"more than {MAX_QUERY_PARAMETERS} query parameters") from None
+    query: dict[str, str] = {}
+    for key, value in pairs:
+        if key in query:
+            raise _invalid(f"duplicate query parameter {key!r}")
+        query[key] = value
+    return query
+
+
+def _body_too_large(limit: int) -> HttpResponse:
+    error = EkidenError(C.ErrorCode.INVALID_REQUEST, f"request body larger than {limit} bytes", status=413)
+    return HttpResponse.json(error.status, error.body())
 
 
 # =============================================================================================
@@ -340,7 +367,7 @@ class EkidenTestnet:
         self.market: Any = None
         "The :class:`~backtest.synthetic_market.SyntheticMarket` driving the exchange, if any."
         exchange.add_listener(self._on_exchange_event)
-        self.app = make_asgi_app(self.handle_http, self.handle_websocket)
+        self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
     # -- accounts and time ------------------------------------------------------------------------
     @property
@@ -380,15 +407,19 @@ class EkidenTestnet:
         return HttpResponse.json(200, body)
 
     def _handle_http(self, request: HttpRequest) -> Any:
+        if not (request.raw_path.isascii() and request.raw_query.isascii()):
+            raise _invalid("the path and query must be percent-encoded ASCII")
         resource, order_id = _route(request.method, request.path)
         private = resource not in _PUBLIC
         api_key = request.headers.get(C.API_KEY_HEADER.lower(), "")
         self._check_limits(private, api_key if private and api_key else request.client_host)
         account = self._authenticate(request) if private else None
-        query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
+        query = _parse_query(request.raw_query)
         body: dict[str, Any] = {}
         if request.method in ("POST", "PATCH"):
             body = self._json_body(request.body)
+        elif request.body:
+            raise _invalid(f"a {request.method} request takes no body")
         try:
             if account is None:
                 return self._public(resource, query)
@@ -403,9 +434,9 @@ class EkidenTestnet:
     def _json_body(raw: bytes) -> dict[str, Any]:
         try:
             # numbers stay numbers (Decimal / int) so that a numeric value sent unquoted is refused
-            body = json.loads(raw.decode("utf-8"), parse_float=Decimal) if raw else None
-        except (ValueError, UnicodeDecodeError):
-            raise _invalid("the body is not JSON") from None
+            body = loads_json(raw, reject_duplicate_keys=True, parse_float=Decimal) if raw else None
+        except WireFormatError as e:
+            raise _invalid(f"the body is not valid JSON: {e}") from None
         if not isinstance(body, dict):
             raise _invalid("the body must be a JSON object")
         return body
@@ -440,13 +471,17 @@ class EkidenTestnet:
 
     def _authenticate(self, request: HttpRequest) -> Account:
         headers = request.headers
+        repeated = sorted(request.repeated_headers & _AUTH_HEADERS)
+        if repeated:
+            raise EkidenError(C.ErrorCode.AUTHENTICATION_FAILED, f"header {repeated[0]} sent more than once")
         account = self._account_for_key(headers.get(C.API_KEY_HEADER.lower(), ""))
         timestamp = headers.get(C.TIMESTAMP_HEADER.lower(), "")
         signature = headers.get(C.SIGNATURE_HEADER.lower(), "")
         if not timestamp or not signature:
             raise EkidenError(C.ErrorCode.AUTHENTICATION_FAILED,
                               f"missing {C.TIMESTAMP_HEADER if not timestamp else C.SIGNATURE_HEADER}")
-        target = request_target(request.path, request.raw_query)
+        # the path as received (still percent-encoded), not its decoded form
+        target = request_target(request.raw_path or request.path, request.raw_query)
         if not verify(account.secret, timestamp, request.method, target, request.body, signature):
             raise EkidenError(C.ErrorCode.AUTHENTICATION_FAILED, "invalid signature")
         self._check_timestamp(timestamp)
@@ -679,7 +714,8 @@ class EkidenTestnet:
         if side_raw not in (C.Side.BUY.value, C.Side.SELL.value):
             raise _invalid("side must be 'buy' or 'sell'")
         side = Side.BUY if side_raw == C.Side.BUY.value else Side.SELL
-        order_type = _TYPES.get(body.get("type"))  # type: ignore[arg-type]
+        type_raw = body.get("type")
+        order_type = _TYPES.get(type_raw) if isinstance(type_raw, str) else None
         if order_type is None:
             raise _invalid(f"type must be one of {', '.join(_TYPES)}")
         size = _decimal_field(body, "size", required=True)
@@ -696,7 +732,7 @@ class EkidenTestnet:
         if tif_raw is None:
             market_like = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
             tif_raw = C.TimeInForce.IOC.value if market_like else C.TimeInForce.GTC.value
-        if tif_raw not in {t.value for t in C.TimeInForce}:
+        if not isinstance(tif_raw, str) or tif_raw not in {t.value for t in C.TimeInForce}:
             raise _invalid("time_in_force must be 'gtc', 'ioc' or 'fok'")
         tif = TimeInForce(str(tif_raw).upper())
         if order_type in (OrderType.MARKET, OrderType.STOP_MARKET) and tif is TimeInForce.GTC:
@@ -766,6 +802,8 @@ class EkidenTestnet:
 
     def authenticate_stream(self, frame: Mapping[str, Any]) -> Account:
         """Check a private subscription (key, timestamp window, signature); raises EkidenError."""
+        if "apiKey" in frame and "api_key" in frame:
+            raise EkidenError(C.ErrorCode.AUTHENTICATION_FAILED, "both apiKey and api_key given")
         api_key = frame.get("apiKey", frame.get("api_key"))
         account = self._account_for_key(api_key if isinstance(api_key, str) else "")
         timestamp = frame.get("timestamp")
@@ -889,7 +927,7 @@ class _WsSession:
         idle = self.testnet.options.ws_idle_timeout_s
         while True:
             with trio.move_on_after(idle) as scope:
-                text = await self.ws.receive_text()
+                text = await self.ws.receive_message()
             if scope.cancelled_caught:
                 await self.ws.close(1000, "idle timeout")
                 return
@@ -905,11 +943,11 @@ class _WsSession:
             self.testnet.auth_failures += 1
         await self.send(out)
 
-    async def _handle_message(self, text: str) -> None:
+    async def _handle_message(self, text: str | bytes) -> None:
         try:
-            frame = json.loads(text, parse_float=str)
-        except ValueError:
-            await self._error(_invalid("malformed JSON"))
+            frame = loads_json(text, reject_duplicate_keys=True)
+        except WireFormatError as e:
+            await self._error(_invalid(f"malformed JSON: {e}"))
             return
         if not isinstance(frame, dict):
             await self._error(_invalid("expected a JSON object"))
