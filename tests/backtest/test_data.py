@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 import subprocess
 import sys
 import textwrap
@@ -110,8 +111,15 @@ def test_meta_json_is_the_documented_shape(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "ds" / "meta.json").read_text())
     assert meta["format"] == "triotrade-data" and meta["version"] == 1
     assert meta["instruments"] == {"sim:BTC/USD": BTC.to_dict()}
+    files = meta["streams"][0].pop("files")
     assert meta["streams"] == [{"name": "sim.BTC-USD.bars-1m", "kind": "bars", "instrument": "sim:BTC/USD",
-                                "rows": 5, "start_ns": T0, "end_ns": T0 + 5 * MIN, "interval_ns": MIN, "source": ""}]
+                                "rows": 5, "start_ns": T0, "end_ns": T0 + 5 * MIN, "interval_ns": MIN, "source": "",
+                                "price_scale": 2, "size_scale": 5}]
+    assert list(files) == [f"{c}.npy" for c in SCHEMAS["bars"]]
+    for file, check in files.items():
+        raw = (tmp_path / "ds" / "sim.BTC-USD.bars-1m" / file).read_bytes()
+        assert check["bytes"] == len(raw) == 128 + 5 * 8
+        assert check["crc32"] == f"{zlib.crc32(raw[128:]):08x}"  # the data after the 128-byte header
 
 
 def test_writer_sorts_rows_by_ts_recv_keeping_ties_in_order(tmp_path: Path) -> None:
@@ -273,7 +281,7 @@ def test_wrong_dtype(dataset_dir: Path) -> None:
 
 def test_unsorted_ts_recv(dataset_dir: Path) -> None:
     np.save(dataset_dir / "sim.BTC-USD.trades" / "ts_recv.npy", np.array([1, 2, 3, 2, 5, 6], dtype=np.int64))
-    with pytest.raises(DataError, match=r"ts_recv: not sorted: row 3 \(2\) is before row 2 \(3\)"):
+    with pytest.raises(DataError, match=r"ts_recv\.npy: rule 'ts_recv non-decreasing' broken: not sorted: row 3 \(2\) is before row 2 \(3\)"):
         open_dataset(dataset_dir)
     # without verify the problem surfaces on first use of the stream
     ds = open_dataset(dataset_dir, verify=False)
