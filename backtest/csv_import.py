@@ -55,7 +55,8 @@ from engine._money import to_decimal, to_scaled
 
 from .data import DatasetWriter, StreamInfo, format_interval, open_dataset
 
-__all__ = ["ImportResult", "ParsedCsv", "read_klines", "read_trades", "import_csv", "describe", "KINDS"]
+__all__ = ["ImportResult", "ParsedCsv", "read_klines", "read_trades", "import_csv", "describe", "KINDS",
+           "QUOTE_ASSETS", "InstrumentTerms"]
 
 KINDS: Final = ("klines", "trades")
 CHUNK_LINES: Final = 200_000
@@ -477,6 +478,42 @@ def read_trades(paths: Sequence[str | os.PathLike[str]], *, tick: Decimal | str 
 
 
 @attrs.frozen
+class InstrumentTerms:
+    """Trading terms of an imported instrument that the CSV files do not hold (None = not given)."""
+
+    maker_fee: Decimal | None = None
+    "Maker fee rate (0.001 = 0.1 %; negative is a rebate)."
+    taker_fee: Decimal | None = None
+    "Taker fee rate."
+    min_notional: Decimal | None = None
+    "Smallest order value in the quote asset."
+
+    @classmethod
+    def parse(cls, maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,
+              min_notional: Decimal | str | None = None) -> InstrumentTerms:
+        """Exact decimals from flags or arguments; a fee must be below 1 in size, min_notional >= 0."""
+        values: dict[str, Decimal | None] = {}
+        for label, value in (("maker_fee", maker_fee), ("taker_fee", taker_fee), ("min_notional", min_notional)):
+            if value is None:
+                values[label] = None
+                continue
+            try:
+                number = to_decimal(value)
+            except (TypeError, ValueError, ArithmeticError) as e:
+                raise DataError(f"bad {label} {value!r}: {e}") from None
+            if not number.is_finite() or (label == "min_notional" and number < 0) or \
+                    (label != "min_notional" and abs(number) >= 1):
+                limit = "must be 0 or more" if label == "min_notional" else "is a rate (0.001 = 0.1 %), below 1"
+                raise DataError(f"bad {label} {value}: {limit}")
+            values[label] = number
+        return cls(**values)
+
+    def given(self) -> dict[str, Decimal]:
+        """The terms that were given, by :class:`engine.Instrument` field name."""
+        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+
+
+@attrs.frozen
 class ImportResult:
     """What :func:`import_csv` wrote."""
 
@@ -488,34 +525,64 @@ class ImportResult:
     problems: tuple[str, ...]
 
 
+QUOTE_ASSETS: Final = (
+    "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USDP", "USDE", "DAI", "USD", "EUR", "GBP", "JPY", "AUD", "TRY",
+    "BRL", "ARS", "MXN", "ZAR", "PLN", "RON", "UAH", "IDR", "BIDR", "IDRT", "BTC", "ETH", "BNB",
+)
+"Assets a glued symbol such as ``BTCUSDT`` may end in (the common quote assets of the public dumps)."
+
+
+def _split_glued(symbol: str) -> tuple[str, str] | None:
+    """``BTCUSDT`` → ``("BTC", "USDT")`` by a known quote asset at the end, or None.
+
+    Of several matches the one whose base is itself a known asset wins (``BNBUSD`` is BNB/USD,
+    not BN/BUSD), then the longest quote (``BTCFDUSD`` is BTC/FDUSD).
+    """
+    upper = symbol.upper()
+    splits = [(symbol[:-len(q)], symbol[-len(q):]) for q in QUOTE_ASSETS if upper.endswith(q) and len(upper) > len(q)]
+    if not splits:
+        return None
+    splits.sort(key=lambda bq: (bq[0].upper() not in QUOTE_ASSETS, -len(bq[1])))
+    return splits[0]
+
+
 def _base_quote(symbol: str, base: str | None, quote: str | None) -> tuple[str, str]:
     if base and quote:
         return base, quote
     parts = re.split(r"[/\-_]", symbol)
     if len(parts) == 2 and all(parts):
         return base or parts[0], quote or parts[1]
+    if len(parts) == 1:
+        if base and symbol.upper().startswith(base.upper()) and len(symbol) > len(base):
+            return base, symbol[len(base):]
+        if quote and symbol.upper().endswith(quote.upper()) and len(symbol) > len(quote):
+            return symbol[:-len(quote)], quote
+        glued = _split_glued(symbol)
+        if glued is not None and not base and not quote:
+            return glued
     raise DataError(f"cannot tell the base and quote assets of {symbol!r}; pass base and quote (--base, --quote)")
 
 
 def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str | os.PathLike[str]], *,
                venue: str, symbol: str, base: str | None = None, quote: str | None = None,
                tick: Decimal | str | None = None, lot: Decimal | str | None = None, interval_ns: int | None = None,
-               skip_bad: bool = False, name: str | None = None, source: str | None = None) -> ImportResult:
+               skip_bad: bool = False, name: str | None = None, source: str | None = None,
+               terms: InstrumentTerms | None = None) -> ImportResult:
     """Parse ``paths`` and add them as one stream to the data set at ``dataset`` (created if new).
 
     If the data set already defines ``venue:symbol``, its tick and lot scale the values (``tick`` /
-    ``lot`` must then agree with it); otherwise the instrument is created from the arguments, with
-    tick and lot inferred when not given.
+    ``lot`` and ``terms`` must then agree with it); otherwise the instrument is created from the
+    arguments, with tick and lot inferred when not given and fees / min notional from ``terms``
+    (0 when not given: a backtest on it is then fee-free).
     """
     if kind not in KINDS:
         raise DataError(f"unknown CSV kind {kind!r} (expected one of {', '.join(KINDS)})")
     root = Path(dataset)
     key = f"{venue}:{symbol}"
+    terms = terms or InstrumentTerms()
     existing = open_dataset(root, verify=False).instruments.get(key) if (root / "meta.json").is_file() else None
     if existing is not None:
-        for label, given, have in (("tick", tick, existing.tick_size), ("lot", lot, existing.lot_size)):
-            if given is not None and _positive_step(given, label) != have:
-                raise DataError(f"{root}: {key} has {label} {have}, not {given}")
+        _check_agrees(root, existing, tick, lot, terms)
         tick, lot = existing.tick_size, existing.lot_size
     if kind == "klines":
         parsed = read_klines(paths, tick=tick, lot=lot, interval_ns=interval_ns, skip_bad=skip_bad)
@@ -526,7 +593,9 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
     else:
         base_asset, quote_asset = _base_quote(symbol, base, quote)
         instrument = Instrument(venue=venue, symbol=symbol, base=base_asset, quote=quote_asset,
-                                tick_size=parsed.tick, lot_size=parsed.lot)
+                                tick_size=parsed.tick, lot_size=parsed.lot,
+                                maker_fee=_or_zero(terms.maker_fee), taker_fee=_or_zero(terms.taker_fee),
+                                min_notional=_or_zero(terms.min_notional))
     writer = DatasetWriter(root, [instrument])
     label = source if source is not None else f"csv import ({kind}): " + ", ".join(Path(p).name for p in paths)
     if kind == "klines":
@@ -537,6 +606,23 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
     return ImportResult(stream=info, instrument=instrument, tick_inferred=parsed.tick_inferred and existing is None,
                         lot_inferred=parsed.lot_inferred and existing is None, skipped=parsed.skipped,
                         problems=parsed.problems)
+
+
+def _or_zero(value: Decimal | None) -> Decimal:
+    return Decimal(0) if value is None else value
+
+
+def _check_agrees(root: Path, existing: Instrument, tick: Decimal | str | None, lot: Decimal | str | None,
+                  terms: InstrumentTerms) -> None:
+    """Refuse a tick, lot, fee or min notional that differs from the instrument already defined."""
+    for label, given, have in (("tick", tick, existing.tick_size), ("lot", lot, existing.lot_size)):
+        if given is not None and _positive_step(given, label) != have:
+            raise DataError(f"{root}: {existing.key} has {label} {have}, not {given}")
+    for field, value in terms.given().items():
+        have = getattr(existing, field)
+        if value != have:
+            raise DataError(f"{root}: {existing.key} has {field} {have}, not {value} (the instrument is defined "
+                            "once per data set; import into a new data set to change it)")
 
 
 def describe(result: ImportResult) -> str:

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from engine import DataError
+from engine import DataError, Instrument
 
 from . import csv_import
 from .data import Dataset, StreamInfo, format_interval, open_dataset, parse_interval
 
-__all__ = ["add_data_commands", "run_import", "run_info", "run_verify", "format_time_ns", "describe_dataset"]
+__all__ = ["add_data_commands", "run_import", "run_info", "run_verify", "format_time_ns", "describe_dataset",
+           "describe_terms"]
 
 EXIT_ERROR = 2
 
@@ -39,10 +40,15 @@ def add_data_commands(subparsers: Any) -> argparse.ArgumentParser:
     imp.add_argument("--kind", required=True, choices=csv_import.KINDS, help="what the files hold")
     imp.add_argument("--venue", required=True, help="venue name of the instrument")
     imp.add_argument("--symbol", required=True, help="venue symbol, e.g. BTC/USD or BTCUSDT")
-    imp.add_argument("--base", help="base asset (default: from a symbol like BTC/USD)")
-    imp.add_argument("--quote", help="quote asset (default: from a symbol like BTC/USD)")
+    imp.add_argument("--base", help="base asset (default: from the symbol: BTC/USD, BTC-USD, or BTCUSDT ending in "
+                                    "a common quote asset)")
+    imp.add_argument("--quote", help="quote asset (default: from the symbol, as for --base)")
     imp.add_argument("--tick", help="tick size (default: the instrument's, or inferred)")
     imp.add_argument("--lot", help="lot size (default: the instrument's, or inferred)")
+    imp.add_argument("--maker-fee", metavar="RATE", help="maker fee rate of a new instrument, e.g. 0.001 for 0.1 %% "
+                                                         "(negative: rebate; default 0)")
+    imp.add_argument("--taker-fee", metavar="RATE", help="taker fee rate of a new instrument (default 0: fee-free)")
+    imp.add_argument("--min-notional", metavar="VALUE", help="smallest order value in the quote asset (default 0)")
     imp.add_argument("--interval", help="bar interval for klines, e.g. 1m, 1h, 1d (default: from the data)")
     imp.add_argument("--name", help="stream name (default: venue.symbol.kind)")
     imp.add_argument("--skip-bad", action="store_true", help="skip and count bad rows instead of stopping")
@@ -81,12 +87,14 @@ def run_import(args: argparse.Namespace) -> int:
         interval = parse_interval(args.interval) if args.interval else None
         if interval is not None and args.kind != "klines":
             raise DataError("--interval applies to klines only")
+        terms = csv_import.InstrumentTerms.parse(args.maker_fee, args.taker_fee, args.min_notional)
         result = csv_import.import_csv(args.out, args.kind, args.files, venue=args.venue, symbol=args.symbol,
                                        base=args.base, quote=args.quote, tick=args.tick, lot=args.lot,
-                                       interval_ns=interval, skip_bad=args.skip_bad, name=args.name)
+                                       interval_ns=interval, skip_bad=args.skip_bad, name=args.name, terms=terms)
     except (DataError, OSError) as e:
         return _fail("import", e)
     print(f"{csv_import.describe(result)} in {args.out}")
+    print(f"  {result.instrument.key}: {describe_terms(result.instrument)}")
     if result.skipped:
         print(f"skipped {result.skipped} bad rows, e.g.:")
         for problem in result.problems:
@@ -151,11 +159,20 @@ def _stream_line(dataset: Dataset, info: StreamInfo) -> str:
     return "  " + "  ".join(parts)
 
 
+def describe_terms(inst: Instrument) -> str:
+    """Fees and minimum order value of an instrument, saying so plainly when it trades fee-free."""
+    fees = f"maker fee {inst.maker_fee}  taker fee {inst.taker_fee}"
+    if inst.maker_fee == 0 and inst.taker_fee == 0:
+        fees += " (fee-free: backtests pay no fees; set them with --maker-fee/--taker-fee on import)"
+    return f"{fees}  min notional {inst.min_notional}"
+
+
 def describe_dataset(dataset: Dataset) -> str:
     """The human-readable summary ``triotrade data info`` prints."""
     lines = [f"{dataset.path}  (triotrade-data v1)", "instruments:"]
     for key, inst in dataset.instruments.items():
-        lines.append(f"  {key}  {inst.kind.value} {inst.base}/{inst.quote}  tick {inst.tick_size}  lot {inst.lot_size}")
+        lines.append(f"  {key}  {inst.kind.value} {inst.base}/{inst.quote}  tick {inst.tick_size}  lot {inst.lot_size}  "
+                     f"{describe_terms(inst)}")
     lines.append("streams:" if dataset.streams else "streams: none")
     lines.extend(_stream_line(dataset, info) for info in dataset.streams)
     return "\n".join(lines)
