@@ -53,7 +53,16 @@ import numpy.typing as npt
 from engine import DataError, Instrument
 from engine._money import to_decimal, to_scaled
 
-from .data import DatasetWriter, StreamInfo, format_interval, open_dataset
+from .data import (
+    Dataset,
+    DatasetWriter,
+    GapReport,
+    StreamInfo,
+    default_stream_name,
+    find_gaps,
+    format_interval,
+    open_dataset,
+)
 
 __all__ = ["ImportResult", "ParsedCsv", "read_klines", "read_trades", "import_csv", "describe", "KINDS",
            "QUOTE_ASSETS", "InstrumentTerms"]
@@ -523,6 +532,10 @@ class ImportResult:
     lot_inferred: bool
     skipped: int
     problems: tuple[str, ...]
+    appended: int = 0
+    "Rows added to an existing stream (0 when the stream is new)."
+    gaps: GapReport | None = None
+    "Holes in the stream as it now is: missing bars, or long pauses between trades."
 
 
 QUOTE_ASSETS: Final = (
@@ -567,23 +580,34 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
                venue: str, symbol: str, base: str | None = None, quote: str | None = None,
                tick: Decimal | str | None = None, lot: Decimal | str | None = None, interval_ns: int | None = None,
                skip_bad: bool = False, name: str | None = None, source: str | None = None,
-               terms: InstrumentTerms | None = None) -> ImportResult:
+               terms: InstrumentTerms | None = None, append: bool = False) -> ImportResult:
     """Parse ``paths`` and add them as one stream to the data set at ``dataset`` (created if new).
 
     If the data set already defines ``venue:symbol``, its tick and lot scale the values (``tick`` /
     ``lot`` and ``terms`` must then agree with it); otherwise the instrument is created from the
     arguments, with tick and lot inferred when not given and fees / min notional from ``terms``
     (0 when not given: a backtest on it is then fee-free).
+
+    With ``append`` the rows extend the stream of that name if it exists (they must come after it
+    in time: see :meth:`DatasetWriter.append_columns`), so monthly files can be imported one by
+    one; klines then default to the stream's interval.
     """
     if kind not in KINDS:
         raise DataError(f"unknown CSV kind {kind!r} (expected one of {', '.join(KINDS)})")
     root = Path(dataset)
     key = f"{venue}:{symbol}"
     terms = terms or InstrumentTerms()
-    existing = open_dataset(root, verify=False).instruments.get(key) if (root / "meta.json").is_file() else None
+    current = open_dataset(root, verify=False) if (root / "meta.json").is_file() else None
+    existing = current.instruments.get(key) if current is not None else None
     if existing is not None:
         _check_agrees(root, existing, tick, lot, terms)
         tick, lot = existing.tick_size, existing.lot_size
+    target = _append_target(current, kind, key, name, interval_ns) if append and current is not None else None
+    if target is not None and kind == "klines":
+        if interval_ns is not None and interval_ns != target.interval_ns:
+            raise DataError(f"{root}: stream {target.name!r} holds {format_interval(target.interval_ns or 0)} bars, "
+                            f"not {format_interval(interval_ns)}")
+        interval_ns = target.interval_ns
     if kind == "klines":
         parsed = read_klines(paths, tick=tick, lot=lot, interval_ns=interval_ns, skip_bad=skip_bad)
     else:
@@ -598,14 +622,38 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
                                 min_notional=_or_zero(terms.min_notional))
     writer = DatasetWriter(root, [instrument])
     label = source if source is not None else f"csv import ({kind}): " + ", ".join(Path(p).name for p in paths)
-    if kind == "klines":
+    if target is not None:
+        names = ", ".join(Path(p).name for p in paths)
+        info = writer.append_columns(target.name, parsed.columns,
+                                     source=source if source is not None else f"{target.source} + {names}")
+    elif kind == "klines":
         info = writer.add_columns("bars", instrument, parsed.columns, name=name, interval_ns=parsed.interval_ns,
                                   source=label)
     else:
         info = writer.add_columns("trades", instrument, parsed.columns, name=name, source=label)
+    gaps = find_gaps(info, writer.dataset(verify=False).columns(info.name))
     return ImportResult(stream=info, instrument=instrument, tick_inferred=parsed.tick_inferred and existing is None,
                         lot_inferred=parsed.lot_inferred and existing is None, skipped=parsed.skipped,
-                        problems=parsed.problems)
+                        problems=parsed.problems, appended=parsed.rows if target is not None else 0, gaps=gaps)
+
+
+def _append_target(dataset: Dataset, kind: str, key: str, name: str | None,
+                   interval_ns: int | None) -> StreamInfo | None:
+    """The existing stream an ``append`` import extends, or None to create it."""
+    stream_kind = "bars" if kind == "klines" else "trades"
+    if name is None:
+        if interval_ns is None and stream_kind == "bars":
+            candidates = dataset.find("bars", key)
+            if len(candidates) > 1:
+                raise DataError(f"{dataset.path}: several bar streams of {key} "
+                                f"({', '.join(s.name for s in candidates)}); name one (--name) or pass --interval")
+            return candidates[0] if candidates else None
+        name = default_stream_name(stream_kind, key, interval_ns)
+    info = next((s for s in dataset.streams if s.name == name), None)
+    if info is not None and (info.kind != stream_kind or info.instrument != key):
+        raise DataError(f"{dataset.path}: stream {name!r} holds {info.kind} of {info.instrument}, "
+                        f"not {stream_kind} of {key}")
+    return info
 
 
 def _or_zero(value: Decimal | None) -> Decimal:
@@ -631,5 +679,8 @@ def describe(result: ImportResult) -> str:
     tick = f"tick {inst.tick_size}" + (" (inferred)" if result.tick_inferred else "")
     lot = f"lot {inst.lot_size}" + (" (inferred)" if result.lot_inferred else "")
     interval = f" {format_interval(result.stream.interval_ns)}" if result.stream.interval_ns else ""
+    if result.appended:
+        return f"appended {result.appended} {result.stream.kind}{interval} rows of {inst.key} ({tick}, {lot}) " \
+               f"to stream {result.stream.name} (now {result.stream.rows} rows)"
     return f"imported {result.stream.rows} {result.stream.kind}{interval} rows of {inst.key} ({tick}, {lot}) " \
            f"as stream {result.stream.name}"

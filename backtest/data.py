@@ -84,6 +84,10 @@ __all__ = [
     "BOOK_LEVEL_COLUMNS",
     "StreamInfo",
     "FileCheck",
+    "Gap",
+    "GapReport",
+    "find_gaps",
+    "PAUSE_NS",
     "Dataset",
     "DatasetWriter",
     "StreamAppender",
@@ -669,6 +673,66 @@ def open_dataset(path: str | os.PathLike[str], *, verify: bool = True, checksums
     return dataset
 
 
+PAUSE_NS: Final = 5 * 60 * 10**9
+"Shortest pause between rows of a trades, quotes or book stream that :func:`find_gaps` reports (5 minutes)."
+
+
+@attrs.frozen(slots=True)
+class Gap:
+    """A hole in a stream: no row between ``after_ns`` and ``before_ns``."""
+
+    after_ns: int
+    "Where the hole starts: the end (open + interval) of the last bar before it, or that row's ``ts_recv``."
+    before_ns: int
+    "Time of the first row after the hole."
+    missing_bars: int = 0
+    "Bars missing in the hole (bars only)."
+
+    @property
+    def duration_ns(self) -> int:
+        """Length of the hole (bars: from the end of the last bar to the next open)."""
+        return self.before_ns - self.after_ns
+
+
+@attrs.frozen(slots=True)
+class GapReport:
+    """Holes in one stream, as :func:`find_gaps` finds them."""
+
+    count: int
+    "Number of holes."
+    missing_bars: int
+    "Bars missing in all (bars only)."
+    largest: Gap | None
+    "The longest hole, if any."
+    threshold_ns: int
+    "Shortest hole counted: one bar interval (a hole is a missing bar), else :data:`PAUSE_NS` or as given."
+
+
+def find_gaps(info: StreamInfo, cols: Columns, *, min_pause_ns: int = PAUSE_NS) -> GapReport:
+    """Holes in a stream: missing bars (opens more than one interval apart), or for trades, quotes
+    and book streams pauses of at least ``min_pause_ns`` between consecutive rows (by ``ts_recv``).
+    Vectorised, so cheap on millions of rows.
+    """
+    if info.kind == "bars":
+        assert info.interval_ns is not None
+        times, step = cols["ts_event"], info.interval_ns
+        holes = np.diff(times) > step
+        threshold = step
+    else:
+        times, step = cols["ts_recv"], 0
+        holes = np.diff(times) >= min_pause_ns
+        threshold = min_pause_ns
+    where = np.flatnonzero(holes)
+    if not where.size:
+        return GapReport(count=0, missing_bars=0, largest=None, threshold_ns=threshold)
+    lengths = times[where + 1] - times[where]
+    widest = int(where[int(np.argmax(lengths))])
+    missing = (lengths // step - 1) if step else np.zeros(0, np.int64)
+    largest = Gap(after_ns=int(times[widest]) + step, before_ns=int(times[widest + 1]),
+                  missing_bars=int((times[widest + 1] - times[widest]) // step - 1) if step else 0)
+    return GapReport(count=int(where.size), missing_bars=int(missing.sum()), largest=largest, threshold_ns=threshold)
+
+
 def iter_book_events(dataset: Dataset, stream: str | None = None, instrument: Instrument | str | None = None, *,
                      start_ns: int | None = None, end_ns: int | None = None,
                      batch: int = 65_536) -> Iterator[BookSnapshot | BookDelta]:
@@ -871,6 +935,28 @@ def _prepare(kind: str, columns: Mapping[str, Any], interval_ns: int | None) -> 
     return cols
 
 
+def _refuse_out_of_order(stream_dir: Path, info: StreamInfo, old: Columns, new: Columns) -> None:
+    """Refuse rows to append that do not come after the stream's last row."""
+    if not old["ts_recv"].shape[0]:
+        return
+    last_recv, first_recv = int(old["ts_recv"][-1]), int(new["ts_recv"][0])
+    if first_recv < last_recv:
+        raise DataError(f"{stream_dir}: the rows to append start at ts_recv {first_recv}, before the stream's last row "
+                        f"({last_recv}); append in time order (these overlap what is there)")
+    if info.kind == "bars":
+        assert info.interval_ns is not None
+        last_open, first_open = int(old["ts_event"][-1]), int(new["ts_event"][0])
+        if first_open - last_open < info.interval_ns:
+            raise DataError(f"{stream_dir}: the first bar to append opens at {first_open}, less than one interval "
+                            f"({format_interval(info.interval_ns)}) after the stream's last bar ({last_open}); "
+                            "append in time order (these overlap what is there)")
+    if info.kind == "trades":
+        last_id, first_id = int(old["trade_id"][-1]), int(new["trade_id"][0])
+        if last_id and first_id and first_id <= last_id:
+            raise DataError(f"{stream_dir}: the first trade to append has id {first_id}, not above the stream's last "
+                            f"trade id {last_id}; these trades overlap what is there")
+
+
 def _refuse_overlapping_bars(ts_event: npt.NDArray[Any], interval_ns: int, where: str) -> None:
     i = _bar_overlap(ts_event, interval_ns)
     if i is not None:
@@ -973,10 +1059,11 @@ class DatasetWriter:
 
     def _new_stream_dir(self, kind: str, key: str, name: str | None, interval_ns: int | None) -> tuple[str, Path]:
         name = name or default_stream_name(kind, key, interval_ns)
-        if not _SAFE_NAME.match(name) or name.endswith(".partial"):
+        if not _SAFE_NAME.match(name) or name.endswith((".partial", ".replaced")):
             raise DataError(f"bad stream name {name!r} (letters, digits, '.', '_', '-')")
         if any(s.name == name for s in self._streams):
-            raise DataError(f"{self.path}: stream {name!r} already exists; give the new stream another name")
+            raise DataError(f"{self.path}: stream {name!r} already exists; give the new stream another name, "
+                            "or append to it (append_columns, or `triotrade data import --append`)")
         stream_dir = self.path / name
         if stream_dir.exists():
             raise DataError(f"{stream_dir}: exists but is not a stream of this data set; remove it or pick another name")
@@ -1106,6 +1193,55 @@ class DatasetWriter:
                           price_scale=inst.price_scale, size_scale=inst.size_scale)
         self._set_stream(info)
         return StreamAppender(self, info, chunk_rows)
+
+    def append_columns(self, name: str, columns: Mapping[str, Any], *, source: str | None = None) -> StreamInfo:
+        """Extend the finalized stream ``name`` with rows that come after it in time.
+
+        ``columns`` are as for :meth:`add_columns`. The new rows must not start before the stream
+        ends: ``ts_recv`` continues without going back, a bar opens at least one interval after the
+        last bar, and a trade id (when both sides have one) is above the last one, so re-importing
+        an overlapping file is refused. Each column is rewritten whole (old rows streamed from the
+        memory map, then the new ones) into a new directory that replaces the stream's; a gap
+        between the stream's end and the new rows is allowed (see :func:`find_gaps`). ``source``, if
+        given, replaces the stream's description.
+        """
+        info = next((s for s in self._streams if s.name == name), None)
+        if info is None:
+            raise DataError(f"{self.path}: no stream {name!r} to append to")
+        if info.chunks is not None:
+            raise DataError(f"{self.path}: stream {name!r} is still being recorded in chunks; finalize it first")
+        new = _prepare(info.kind, columns, info.interval_ns)
+        if not new["ts_recv"].shape[0]:
+            return info
+        old = Dataset(self.path, self._instruments, self._streams).columns(name)
+        _refuse_out_of_order(self.path / name, info, old, new)
+        if info.kind == "book":
+            new["first"] = new["first"] + (info.levels or 0)
+        partial = self.path / f"{name}.partial"
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir()
+        checks = []
+        for column, dtype in SCHEMAS[info.kind].items():
+            parts = (old[column], new[column])
+            total = sum(int(part.shape[0]) for part in parts)
+            checks.append(_join_into(partial / f"{column}.npy", dtype, total, parts, durable=self.durable))
+        del old
+        replaced = self.path / f"{name}.replaced"
+        if replaced.exists():
+            shutil.rmtree(replaced)
+        os.replace(self.path / name, replaced)
+        os.replace(partial, self.path / name)
+        inst = self._instruments[info.instrument]
+        start, end = _time_range(new)
+        info = attrs.evolve(
+            info, rows=info.rows + int(new["ts_recv"].shape[0]), start_ns=min(info.start_ns, start) if info.rows else start,
+            end_ns=end, levels=(info.levels or 0) + int(new["lvl_side"].shape[0]) if info.kind == "book" else None,
+            price_scale=inst.price_scale, size_scale=inst.size_scale, files=tuple(checks),
+            source=info.source if source is None else source)
+        self._set_stream(info)
+        shutil.rmtree(replaced)
+        return info
 
     def finalize_stream(self, name: str) -> StreamInfo:
         """Join the chunks of a stream left chunked (e.g. by a recorder that crashed) into single files."""

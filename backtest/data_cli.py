@@ -17,10 +17,10 @@ import numpy as np
 from engine import DataError, Instrument
 
 from . import csv_import
-from .data import Dataset, StreamInfo, format_interval, open_dataset, parse_interval
+from .data import Dataset, GapReport, StreamInfo, find_gaps, format_interval, open_dataset, parse_interval
 
 __all__ = ["add_data_commands", "run_import", "run_info", "run_verify", "format_time_ns", "describe_dataset",
-           "describe_terms"]
+           "describe_terms", "describe_gaps", "format_duration_ns"]
 
 EXIT_ERROR = 2
 
@@ -52,6 +52,9 @@ def add_data_commands(subparsers: Any) -> argparse.ArgumentParser:
     imp.add_argument("--interval", help="bar interval for klines, e.g. 1m, 1h, 1d (default: from the data)")
     imp.add_argument("--name", help="stream name (default: venue.symbol.kind)")
     imp.add_argument("--skip-bad", action="store_true", help="skip and count bad rows instead of stopping")
+    imp.add_argument("--append", action="store_true",
+                     help="extend the stream if it exists (the rows must come after it in time), e.g. monthly files "
+                          "one by one; without it an existing stream is an error")
     imp.add_argument("--out", required=True, metavar="DIR", help="data set directory")
     imp.add_argument("files", nargs="+", metavar="FILE", help="CSV or .zip files, in any order")
     imp.set_defaults(func=run_import)
@@ -90,11 +93,14 @@ def run_import(args: argparse.Namespace) -> int:
         terms = csv_import.InstrumentTerms.parse(args.maker_fee, args.taker_fee, args.min_notional)
         result = csv_import.import_csv(args.out, args.kind, args.files, venue=args.venue, symbol=args.symbol,
                                        base=args.base, quote=args.quote, tick=args.tick, lot=args.lot,
-                                       interval_ns=interval, skip_bad=args.skip_bad, name=args.name, terms=terms)
+                                       interval_ns=interval, skip_bad=args.skip_bad, name=args.name, terms=terms,
+                                       append=args.append)
     except (DataError, OSError) as e:
         return _fail("import", e)
     print(f"{csv_import.describe(result)} in {args.out}")
     print(f"  {result.instrument.key}: {describe_terms(result.instrument)}")
+    if result.gaps is not None and result.gaps.count:
+        print(f"  warning: {describe_gaps(result.stream, result.gaps)}")
     if result.skipped:
         print(f"skipped {result.skipped} bad rows, e.g.:")
         for problem in result.problems:
@@ -152,11 +158,42 @@ def _stream_line(dataset: Dataset, info: StreamInfo) -> str:
             parts.append(f"price {inst.price_of(low):,} .. {inst.price_of(high):,}")
         if info.kind == "book":
             parts.append(f"{int(np.sum(cols['is_snapshot'])):,} snapshots, {info.levels:,} levels")
+        parts.append(describe_gaps(info, find_gaps(info, cols)))
     if info.chunks is not None:
         parts.append(f"recording in {info.chunks} chunks, not finalized")
     if info.source:
         parts.append(f"source: {info.source}")
     return "  " + "  ".join(parts)
+
+
+def format_duration_ns(ns: int) -> str:
+    """A duration in days, hours, minutes and seconds: ``30d 22h``, ``44m``, ``1m 30s`` (below 1 s: ms)."""
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:g}ms"
+    parts = []
+    rest = ns // 1_000_000_000
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join(parts)
+
+
+def describe_gaps(info: StreamInfo, gaps: GapReport) -> str:
+    """Holes in a stream in words: missing bars, or pauses of at least :data:`PAUSE_NS` between rows."""
+    threshold = format_interval(gaps.threshold_ns)
+    if info.kind == "bars":
+        if not gaps.count:
+            return "no gaps"
+        what = f"{gaps.count:,} gap{'s' if gaps.count > 1 else ''}, {gaps.missing_bars:,} bars missing"
+    else:
+        if not gaps.count:
+            return f"no pause of {threshold} or more"
+        what = f"{gaps.count:,} pause{'s' if gaps.count > 1 else ''} of {threshold} or more"
+    largest = gaps.largest
+    assert largest is not None
+    return (f"{what}; largest {format_duration_ns(largest.duration_ns)} from {format_time_ns(largest.after_ns)} "
+            f"to {format_time_ns(largest.before_ns)}")
 
 
 def describe_terms(inst: Instrument) -> str:
