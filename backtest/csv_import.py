@@ -220,7 +220,9 @@ def _times(strings: Array, problems: _Problems, column: str) -> Array:
     value = _int_field(strings, problems, column, "an integer epoch time")
     problems.mark(value < 10**11, column, "is too small for a ms, µs or ns epoch time")
     scale = np.where(value >= 10**17, 1, np.where(value >= 10**14, 1_000, 1_000_000))
-    return value * scale
+    problems.mark(value > _INT64_MAX // scale, column, "is after 2262: does not fit int64 nanoseconds")
+    ns: Array = np.where(value > _INT64_MAX // scale, 0, value) * scale
+    return ns
 
 
 @attrs.define
@@ -357,12 +359,16 @@ def _parse_chunk(kind: str, raw: dict[str, Array], prices: _DecimalGroup, sizes:
         price_cols = prices.parse(raw, ("open", "high", "low", "close"), problems)
         size_cols = sizes.parse(raw, ("volume",), problems)
         o, h, lo, c = (price_cols[k] for k in ("open", "high", "low", "close"))
+        for column in ("open", "high", "low", "close"):
+            problems.mark(price_cols[column] == 0, column, "is not positive")
         problems.mark(h < np.maximum(o, c), "high", "is below open or close")
         problems.mark(lo > np.minimum(o, c), "low", "is above open or close")
     else:
         other["trade_id"] = _int_field(raw["id"], problems, "id", "a non-negative integer trade id")
         price_cols = prices.parse(raw, ("price",), problems)
         size_cols = sizes.parse(raw, ("qty",), problems)
+        problems.mark(price_cols["price"] == 0, "price", "is not positive")
+        problems.mark(size_cols["qty"] == 0, "qty", "is not positive: a trade has a size")
         other["ts_event"] = _times(raw["time"], problems, "time")
         maker = np.strings.lower(raw["is_buyer_maker"])
         problems.mark((maker != "true") & (maker != "false"), "is_buyer_maker", "is not True or False")
@@ -446,15 +452,27 @@ def read_klines(paths: Sequence[str | os.PathLike[str]], *, tick: Decimal | str 
     """
     parsed, cols, where = _read("klines", paths, tick=tick, lot=lot, skip_bad=skip_bad, chunk_lines=chunk_lines)
     opens = cols["ts_event"]
-    interval = interval_ns if interval_ns is not None else _infer_interval(opens, cols.get("close_time"))
+    files = ", ".join(str(p) for p in paths)
+    try:
+        interval = interval_ns if interval_ns is not None else _infer_interval(opens, cols.get("close_time"))
+    except DataError as e:
+        raise DataError(f"{files}: {e}") from None
     if interval <= 0:
-        raise DataError("the bar interval must be positive")
+        raise DataError(f"{files}: the bar interval must be positive")
     order = np.argsort(opens, kind="stable")
     opens = opens[order]
     dup = np.flatnonzero(opens[1:] == opens[:-1])
     if dup.size:
         a, b = int(order[dup[0]]), int(order[dup[0] + 1])
         raise DataError(f"{where(b)}: a bar opening at {int(opens[dup[0]])} ns is already at {where(a)}")
+    close = np.flatnonzero(opens[1:] - opens[:-1] < interval)
+    if close.size:
+        a, b = int(order[close[0]]), int(order[close[0] + 1])
+        raise DataError(f"{where(b)}: a bar opening at {int(opens[close[0] + 1])} ns is less than one interval "
+                        f"({format_interval(interval)}) after the bar at {where(a)}")
+    late = np.flatnonzero(opens > _INT64_MAX - interval)
+    if late.size:
+        raise DataError(f"{where(int(order[late[0]]))}: the bar's close time does not fit int64 nanoseconds")
     bars = {"ts_event": opens, "ts_recv": opens + interval}
     bars.update({k: cols[k][order] for k in ("open", "high", "low", "close", "volume")})
     return attrs.evolve(parsed, columns=bars, interval_ns=interval)
@@ -580,7 +598,7 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
                venue: str, symbol: str, base: str | None = None, quote: str | None = None,
                tick: Decimal | str | None = None, lot: Decimal | str | None = None, interval_ns: int | None = None,
                skip_bad: bool = False, name: str | None = None, source: str | None = None,
-               terms: InstrumentTerms | None = None, append: bool = False) -> ImportResult:
+               terms: InstrumentTerms | None = None, append: bool = False, durable: bool = True) -> ImportResult:
     """Parse ``paths`` and add them as one stream to the data set at ``dataset`` (created if new).
 
     If the data set already defines ``venue:symbol``, its tick and lot scale the values (``tick`` /
@@ -590,7 +608,8 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
 
     With ``append`` the rows extend the stream of that name if it exists (they must come after it
     in time: see :meth:`DatasetWriter.append_columns`), so monthly files can be imported one by
-    one; klines then default to the stream's interval.
+    one; klines then default to the stream's interval. ``durable=False`` skips the fsyncs (for
+    scratch data sets).
     """
     if kind not in KINDS:
         raise DataError(f"unknown CSV kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -620,7 +639,7 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
                                 tick_size=parsed.tick, lot_size=parsed.lot,
                                 maker_fee=_or_zero(terms.maker_fee), taker_fee=_or_zero(terms.taker_fee),
                                 min_notional=_or_zero(terms.min_notional))
-    writer = DatasetWriter(root, [instrument])
+    writer = DatasetWriter(root, [instrument], durable=durable)
     label = source if source is not None else f"csv import ({kind}): " + ", ".join(Path(p).name for p in paths)
     if target is not None:
         names = ", ".join(Path(p).name for p in paths)

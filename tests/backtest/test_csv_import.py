@@ -336,3 +336,21 @@ def test_cli_import_refuses_bad_terms(cli: argparse.ArgumentParser, tmp_path: Pa
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize(("kind", "text", "message"), [
+    ("trades", "1,0.00,0.1,0,1704067200000,true\n", r"t\.csv:1: price '0.00' is not positive"),
+    ("trades", "1,5.5,0.000,0,1704067200000,true\n", r"t\.csv:1: qty '0.000' is not positive: a trade has a size"),
+    ("trades", "1,5.5,1,0,99999999999999,true\n", r"t\.csv:1: time '99999999999999' is after 2262"),
+    ("klines", "1704067200000,0,0,0,0,1\n1704067260000,1,1,1,1,1\n", r"t\.csv:1: open '0' is not positive"),
+    ("klines", "1704067200000,1,1,1,1,1\n1704067230000,1,1,1,1,1\n1704067260000,1,1,1,1,1\n",
+     r"t\.csv:2: a bar opening at 1704067230000000000 ns is less than one interval \(1m\) after the bar at .*t\.csv:1"),
+    ("klines", "1704067200000,1,1,1,1,1\n", r"t\.csv: cannot infer the bar interval"),
+])
+def test_rows_the_data_set_would_refuse_are_named_by_file_and_line(tmp_path: Path, kind: str, text: str,
+                                                                   message: str) -> None:
+    csv_file = write(tmp_path, "t.csv", text)
+    with pytest.raises(DataError, match=message):
+        import_csv(tmp_path / "ds", kind, [csv_file], venue="ext", symbol="BTC/USDT", interval_ns=MIN
+                   if "less than one interval" in message else None)
+    assert not (tmp_path / "ds").exists()
