@@ -108,6 +108,7 @@ __all__ = [
     "Gap",
     "GapReport",
     "find_gaps",
+    "crc32_of",
     "PAUSE_NS",
     "Dataset",
     "DatasetWriter",

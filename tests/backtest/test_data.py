@@ -521,3 +521,6 @@ def test_demo_data_set_is_bundled_and_valid() -> None:
     assert ds.stream("sim.BTC-USD.bars-1m").rows == 20 * 1440
     assert all(s.chunks is None for s in ds.streams)
     assert sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) < 8 * 1024 * 1024
+    # its meta.json records every column's size and CRC-32, and they match
+    verified = open_dataset(path, checksums=True)
+    assert all(len(s.files) == len(SCHEMAS[s.kind]) and s.price_scale is not None for s in verified.streams)
