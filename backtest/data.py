@@ -68,8 +68,9 @@ memory-maps every column (``mmap_mode="r"``) and checks, with vectorised numpy a
 Python, each file's size (against its header and ``files``), that dtypes and lengths match
 ``meta.json``, the value rules above, that ``ts_recv`` never decreases, that the time range matches
 ``start_ns``/``end_ns`` and that book level ranges are consistent. The CRC-32s read every byte
-(about 20 ms per million trades when cached), so they are compared only with
-``open_dataset(..., checksums=True)`` (``triotrade data verify``). Every problem raises
+(about 20 ms per million trades when cached), so they are compared on the first open after a file
+changed (remembered per data set in a marker file in a cache directory) and whenever asked
+(``open_dataset(..., checksums=True)``, ``triotrade data verify``). Every problem raises
 :class:`engine.DataError` naming the file and the rule broken.
 
 Appending (:meth:`DatasetWriter.append_columns`) extends a finalized stream with rows that come
@@ -80,13 +81,14 @@ rows). :func:`find_gaps` reports missing bars and long pauses.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import zlib
-from functools import partial
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -673,26 +675,90 @@ def _check_book_levels(stream_dir: Path, info: StreamInfo, cols: Columns) -> Non
         raise DataError(f"{stream_dir}/count: messages use {used} levels, the level table has {info.levels}")
 
 
-def open_dataset(path: str | os.PathLike[str], *, verify: bool = True, checksums: bool = False) -> Dataset:
+def open_dataset(path: str | os.PathLike[str], *, verify: bool = True, checksums: bool | None = None) -> Dataset:
     """Open the data set at ``path``.
 
     Reads and checks ``meta.json`` (including that each instrument still has the price and size
     scales its streams were written with). With ``verify`` (the default) every stream is
     memory-mapped and checked now: file sizes (against the ``.npy`` header and ``meta.json``),
     dtypes, lengths, value rules (positive prices, non-negative sizes, ``low <= open, close <=
-    high``), ``ts_recv`` order, bar spacing, the time range and book level ranges, so a damaged data
-    set fails here rather than halfway through a backtest; otherwise each stream is checked on first
-    use. ``checksums`` also compares every column's CRC-32 with the one recorded in ``meta.json``
-    (reads every byte: about 20 ms per million trades with the pages cached; ``triotrade data
-    verify`` does this).
+    high``), ``ts_recv`` and bar open order, the time range and book level ranges, so a damaged
+    data set fails here rather than halfway through a backtest; otherwise each stream is checked
+    on first use.
+
+    ``checksums`` compares every column's CRC-32 with the one recorded in ``meta.json`` (reads every
+    byte: about 20 ms per million trades with the pages cached). ``True``: always; ``False``:
+    never; ``None`` (the default, with ``verify``): on the first open after any file of the data
+    set changed (by size, modification time or inode), remembered in a small marker file under
+    ``$TRIOTRADE_CACHE_DIR`` (default ``$XDG_CACHE_HOME/triotrade`` or ``~/.cache/triotrade``), so
+    later opens of unchanged files skip it. ``triotrade data verify`` always compares them.
     """
     root = Path(path)
     instruments, streams = _read_meta(root)
+    recorded = any(info.files for info in streams)
+    state = _files_state(root, streams) if verify and checksums is None and recorded else None
+    marker = _verified_marker(root) if state is not None else None
+    if checksums is None:
+        checksums = verify and recorded and not (marker is not None and _read_marker(marker) == state)
     dataset = Dataset(root, instruments, streams, checksums=checksums)
     if verify:
         for info in streams:
             dataset.columns(info.name)
+        if checksums and marker is not None and state is not None:
+            _write_marker(marker, root, state)
     return dataset
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("TRIOTRADE_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "triotrade"
+
+
+def _verified_marker(root: Path) -> Path | None:
+    """Where the state of ``root`` at its last full verification is remembered (None: no cache dir)."""
+    key = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    try:
+        return _cache_dir() / "verified" / f"{key}.json"
+    except RuntimeError:  # no home directory
+        return None
+
+
+def _files_state(root: Path, streams: Iterable[StreamInfo]) -> str | None:
+    """A digest of ``meta.json``'s bytes and every column file's size, mtime and inode; None if unreadable."""
+    digest = hashlib.sha256()
+    try:
+        digest.update((root / META_FILE).read_bytes())
+        for info in streams:
+            stream_dir = root / info.name
+            for file in sorted(stream_dir.glob("*.npy")):
+                st = file.stat()
+                digest.update(f"{info.name}/{file.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}\n".encode())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _read_marker(marker: Path) -> str | None:
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    state = data.get("state") if isinstance(data, dict) else None
+    return state if isinstance(state, str) else None
+
+
+def _write_marker(marker: Path, root: Path, state: str) -> None:
+    """Remember a full verification; best effort (a read-only cache only means verifying again)."""
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"path": str(root.resolve()), "state": state}), encoding="utf-8")
+        os.replace(tmp, marker)
+    except OSError:
+        pass
 
 
 PAUSE_NS: Final = 5 * 60 * 10**9

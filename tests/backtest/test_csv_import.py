@@ -42,6 +42,12 @@ T0 = 1_704_067_200_000_000_000
 MIN = 60_000_000_000
 
 
+@pytest.fixture(autouse=True)
+def _verified_markers_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers of verified data sets (see open_dataset) go to this test's directory, not the home cache."""
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)

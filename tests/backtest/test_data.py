@@ -31,6 +31,12 @@ T0 = 1_704_067_200_000_000_000
 MIN = 60_000_000_000
 
 
+@pytest.fixture(autouse=True)
+def _verified_markers_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers of verified data sets (see open_dataset) go to this test's directory, not the home cache."""
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def bars_columns(n: int = 5) -> dict[str, np.ndarray]:
     opens = T0 + np.arange(n, dtype=np.int64) * MIN
     close = 4_200_000 + np.arange(n, dtype=np.int64) * 7

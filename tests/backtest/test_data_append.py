@@ -20,6 +20,12 @@ BARS = "sim.BTC-USD.bars-1m"
 TRADES = "sim.BTC-USD.trades"
 
 
+@pytest.fixture(autouse=True)
+def _verified_markers_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers of verified data sets (see open_dataset) go to this test's directory, not the home cache."""
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def bars(opens: np.ndarray) -> dict[str, np.ndarray]:
     close = 4_200_000 + np.arange(len(opens), dtype=np.int64)
     return {"ts_event": opens, "open": close, "high": close + 5, "low": close - 5, "close": close,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import backtest.data
 from backtest.data import DatasetWriter, open_dataset
 from backtest.data_cli import add_data_commands
 from engine import DataError, Instrument
@@ -19,6 +21,13 @@ T0 = 1_704_067_200_000_000_000
 MIN = 60_000_000_000
 BARS = "sim.BTC-USD.bars-1m"
 TRADES = "sim.BTC-USD.trades"
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Markers of verified data sets go to a fresh directory per test."""
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 @pytest.fixture
@@ -59,11 +68,15 @@ def add_bytes(path: Path, stream: str, column: str, extra: bytes) -> None:
     file.write_bytes(file.read_bytes() + extra)
 
 
-def flip_byte(path: Path, stream: str, column: str, offset_from_end: int) -> None:
+def flip_byte(path: Path, stream: str, column: str, offset_from_end: int, *, keep_mtime: bool = False) -> None:
+    """Change one bit of a column file, a second after it was last written (or keeping its mtime)."""
     file = path / stream / f"{column}.npy"
+    before = file.stat().st_mtime_ns
     raw = bytearray(file.read_bytes())
     raw[-offset_from_end] ^= 0x01
     file.write_bytes(bytes(raw))
+    moment = before if keep_mtime else before + 10**9
+    os.utime(file, ns=(moment, moment))
 
 
 # (corruption, file named in the message, rule or problem named in the message)
@@ -126,11 +139,58 @@ def test_corruption_is_refused_naming_file_and_rule(ds: Path, corrupt: Callable[
 
 
 def test_changed_bytes_that_keep_the_rules_are_found_by_the_checksum(ds: Path) -> None:
+    open_dataset(ds)  # verified once: remembered
     flip_byte(ds, TRADES, "trade_id", 8)  # the lowest byte of the last trade id: still a valid value
-    open_dataset(ds)  # sizes and value rules hold: the plain open (no full read) cannot tell
     with pytest.raises(DataError, match=rf"{TRADES}/trade_id\.npy: rule 'checksum' broken: CRC-32 of the data is "
                                         r"[0-9a-f]{8}, meta\.json recorded [0-9a-f]{8}"):
+        open_dataset(ds)  # the file changed since: this open reads every byte
+    with pytest.raises(DataError, match="rule 'checksum' broken"):
         open_dataset(ds, checksums=True)
+    open_dataset(ds, checksums=False)  # sizes and value rules hold: without the digests it cannot tell
+
+
+def test_checksums_are_compared_on_the_first_open_after_a_change_only(ds: Path, cache_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = backtest.data.crc32_of
+
+    def counting(column: np.ndarray) -> str:
+        calls.append(len(column))
+        return real(column)
+
+    monkeypatch.setattr(backtest.data, "crc32_of", counting)
+    open_dataset(ds)
+    assert len(calls) == 13  # 7 bar columns + 6 trade columns
+    assert len(list((cache_dir / "verified").iterdir())) == 1
+    calls.clear()
+    open_dataset(ds)
+    open_dataset(ds, verify=False).columns(TRADES)
+    assert calls == []  # unchanged since verified
+    file = ds / BARS / "volume.npy"
+    os.utime(file, ns=(file.stat().st_mtime_ns + 10**9,) * 2)  # touched: maybe changed
+    open_dataset(ds)
+    assert len(calls) == 13
+    calls.clear()
+    open_dataset(ds, checksums=True)
+    assert len(calls) == 13  # asked for: always
+
+
+def test_a_change_that_keeps_size_and_mtime_is_found_by_verify_only(ds: Path) -> None:
+    open_dataset(ds)
+    flip_byte(ds, TRADES, "trade_id", 8, keep_mtime=True)
+    open_dataset(ds)  # looks unchanged since the last full check: the documented limit
+    with pytest.raises(DataError, match="rule 'checksum' broken"):
+        open_dataset(ds, checksums=True)
+
+
+def test_without_a_usable_cache_every_open_compares_checksums(ds: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "not-a-dir"))
+    open_dataset(ds)
+    flip_byte(ds, TRADES, "price", 1, keep_mtime=True)
+    with pytest.raises(DataError, match="price\\.npy: rule 'checksum' broken"):
+        open_dataset(ds)
 
 
 def test_data_set_without_recorded_checks_still_opens_with_sizes_and_rules_checked(ds: Path) -> None:
@@ -203,12 +263,11 @@ def test_cli_reports_corruption_in_one_line_with_exit_2(ds: Path, capsys: pytest
     out = capsys.readouterr().out
     assert f"{BARS}  7 files match their CRC-32" in out and f"{ds}: ok (2 streams)" in out
     flip_byte(ds, TRADES, "trade_id", 8)
-    assert run_cli("data", "info", str(ds)) == 0  # info does the cheap checks only
-    capsys.readouterr()
-    assert run_cli("data", "verify", str(ds)) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"triotrade data verify: error: {ds}/{TRADES}/trade_id.npy: rule 'checksum' broken")
-    assert err.count("\n") == 1
+    for command in ("info", "verify"):
+        assert run_cli("data", command, str(ds)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"triotrade data {command}: error: {ds}/{TRADES}/trade_id.npy: rule 'checksum' broken")
+        assert err.count("\n") == 1
     set_value(ds, BARS, "close", 2, -1)
     for command in ("info", "verify"):
         assert run_cli("data", command, str(ds)) == 2

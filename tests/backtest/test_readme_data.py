@@ -15,6 +15,12 @@ from engine.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _verified_markers_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers of verified data sets (see open_dataset) go to this test's directory, not the home cache."""
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def section_commands(title: str) -> list[str]:
     """The ``triotrade`` commands in the ```bash blocks of README section ``title`` (continuations joined)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
