@@ -1343,21 +1343,9 @@ class DatasetWriter:
         _refuse_out_of_order(self.path / name, info, old, new)
         if info.kind == "book":
             new["first"] = new["first"] + (info.levels or 0)
-        partial = self.path / f"{name}.partial"
-        if partial.exists():
-            shutil.rmtree(partial)
-        partial.mkdir()
-        checks = []
-        for column, dtype in SCHEMAS[info.kind].items():
-            parts = (old[column], new[column])
-            total = sum(int(part.shape[0]) for part in parts)
-            checks.append(_join_into(partial / f"{column}.npy", dtype, total, parts, durable=self.durable))
-        del old
         replaced = self.path / f"{name}.replaced"
-        if replaced.exists():
-            shutil.rmtree(replaced)
-        os.replace(self.path / name, replaced)
-        os.replace(partial, self.path / name)
+        checks = self._rewrite_stream(info, old, new, replaced)
+        del old
         inst = self._instruments[info.instrument]
         start, end = _time_range(new)
         info = attrs.evolve(
@@ -1368,6 +1356,23 @@ class DatasetWriter:
         self._set_stream(info)
         shutil.rmtree(replaced)
         return info
+
+    def _rewrite_stream(self, info: StreamInfo, old: Columns, new: Columns, replaced: Path) -> tuple[FileCheck, ...]:
+        """Write old + new rows of every column into ``<name>.partial/``, then swap it in for the
+        stream directory (moved to ``replaced``, which the caller removes once meta.json is written)."""
+        partial = self.path / f"{info.name}.partial"
+        for leftover in (partial, replaced):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        partial.mkdir()
+        checks = []
+        for column, dtype in SCHEMAS[info.kind].items():
+            parts = (old[column], new[column])
+            total = sum(int(part.shape[0]) for part in parts)
+            checks.append(_join_into(partial / f"{column}.npy", dtype, total, parts, durable=self.durable))
+        os.replace(self.path / info.name, replaced)
+        os.replace(partial, self.path / info.name)
+        return tuple(checks)
 
     def finalize_stream(self, name: str) -> StreamInfo:
         """Join the chunks of a stream left chunked (e.g. by a recorder that crashed) into single files."""
