@@ -640,20 +640,24 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
                                 maker_fee=_or_zero(terms.maker_fee), taker_fee=_or_zero(terms.taker_fee),
                                 min_notional=_or_zero(terms.min_notional))
     writer = DatasetWriter(root, [instrument], durable=durable)
-    label = source if source is not None else f"csv import ({kind}): " + ", ".join(Path(p).name for p in paths)
-    if target is not None:
-        names = ", ".join(Path(p).name for p in paths)
-        info = writer.append_columns(target.name, parsed.columns,
-                                     source=source if source is not None else f"{target.source} + {names}")
-    elif kind == "klines":
-        info = writer.add_columns("bars", instrument, parsed.columns, name=name, interval_ns=parsed.interval_ns,
-                                  source=label)
-    else:
-        info = writer.add_columns("trades", instrument, parsed.columns, name=name, source=label)
+    info = _write_stream(writer, instrument, parsed, target, name, source, [Path(p).name for p in paths])
     gaps = find_gaps(info, writer.dataset(verify=False).columns(info.name))
     return ImportResult(stream=info, instrument=instrument, tick_inferred=parsed.tick_inferred and existing is None,
                         lot_inferred=parsed.lot_inferred and existing is None, skipped=parsed.skipped,
                         problems=parsed.problems, appended=parsed.rows if target is not None else 0, gaps=gaps)
+
+
+def _write_stream(writer: DatasetWriter, instrument: Instrument, parsed: ParsedCsv, target: StreamInfo | None,
+                  name: str | None, source: str | None, files: Sequence[str]) -> StreamInfo:
+    """Add the parsed rows as a new stream, or append them to ``target``."""
+    if target is not None:
+        return writer.append_columns(target.name, parsed.columns,
+                                     source=source if source is not None else f"{target.source} + {', '.join(files)}")
+    label = source if source is not None else f"csv import ({parsed.kind}): " + ", ".join(files)
+    if parsed.kind == "klines":
+        return writer.add_columns("bars", instrument, parsed.columns, name=name, interval_ns=parsed.interval_ns,
+                                  source=label)
+    return writer.add_columns("trades", instrument, parsed.columns, name=name, source=label)
 
 
 def _append_target(dataset: Dataset, kind: str, key: str, name: str | None,
