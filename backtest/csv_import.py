@@ -53,9 +53,19 @@ import numpy.typing as npt
 from engine import DataError, Instrument
 from engine._money import to_decimal, to_scaled
 
-from .data import DatasetWriter, StreamInfo, format_interval, open_dataset
+from .data import (
+    Dataset,
+    DatasetWriter,
+    GapReport,
+    StreamInfo,
+    default_stream_name,
+    find_gaps,
+    format_interval,
+    open_dataset,
+)
 
-__all__ = ["ImportResult", "ParsedCsv", "read_klines", "read_trades", "import_csv", "describe", "KINDS"]
+__all__ = ["ImportResult", "ParsedCsv", "read_klines", "read_trades", "import_csv", "describe", "KINDS",
+           "QUOTE_ASSETS", "InstrumentTerms"]
 
 KINDS: Final = ("klines", "trades")
 CHUNK_LINES: Final = 200_000
@@ -210,7 +220,9 @@ def _times(strings: Array, problems: _Problems, column: str) -> Array:
     value = _int_field(strings, problems, column, "an integer epoch time")
     problems.mark(value < 10**11, column, "is too small for a ms, µs or ns epoch time")
     scale = np.where(value >= 10**17, 1, np.where(value >= 10**14, 1_000, 1_000_000))
-    return value * scale
+    problems.mark(value > _INT64_MAX // scale, column, "is after 2262: does not fit int64 nanoseconds")
+    ns: Array = np.where(value > _INT64_MAX // scale, 0, value) * scale
+    return ns
 
 
 @attrs.define
@@ -347,12 +359,16 @@ def _parse_chunk(kind: str, raw: dict[str, Array], prices: _DecimalGroup, sizes:
         price_cols = prices.parse(raw, ("open", "high", "low", "close"), problems)
         size_cols = sizes.parse(raw, ("volume",), problems)
         o, h, lo, c = (price_cols[k] for k in ("open", "high", "low", "close"))
+        for column in ("open", "high", "low", "close"):
+            problems.mark(price_cols[column] == 0, column, "is not positive")
         problems.mark(h < np.maximum(o, c), "high", "is below open or close")
         problems.mark(lo > np.minimum(o, c), "low", "is above open or close")
     else:
         other["trade_id"] = _int_field(raw["id"], problems, "id", "a non-negative integer trade id")
         price_cols = prices.parse(raw, ("price",), problems)
         size_cols = sizes.parse(raw, ("qty",), problems)
+        problems.mark(price_cols["price"] == 0, "price", "is not positive")
+        problems.mark(size_cols["qty"] == 0, "qty", "is not positive: a trade has a size")
         other["ts_event"] = _times(raw["time"], problems, "time")
         maker = np.strings.lower(raw["is_buyer_maker"])
         problems.mark((maker != "true") & (maker != "false"), "is_buyer_maker", "is not True or False")
@@ -436,15 +452,27 @@ def read_klines(paths: Sequence[str | os.PathLike[str]], *, tick: Decimal | str 
     """
     parsed, cols, where = _read("klines", paths, tick=tick, lot=lot, skip_bad=skip_bad, chunk_lines=chunk_lines)
     opens = cols["ts_event"]
-    interval = interval_ns if interval_ns is not None else _infer_interval(opens, cols.get("close_time"))
+    files = ", ".join(str(p) for p in paths)
+    try:
+        interval = interval_ns if interval_ns is not None else _infer_interval(opens, cols.get("close_time"))
+    except DataError as e:
+        raise DataError(f"{files}: {e}") from None
     if interval <= 0:
-        raise DataError("the bar interval must be positive")
+        raise DataError(f"{files}: the bar interval must be positive")
     order = np.argsort(opens, kind="stable")
     opens = opens[order]
     dup = np.flatnonzero(opens[1:] == opens[:-1])
     if dup.size:
         a, b = int(order[dup[0]]), int(order[dup[0] + 1])
         raise DataError(f"{where(b)}: a bar opening at {int(opens[dup[0]])} ns is already at {where(a)}")
+    close = np.flatnonzero(opens[1:] - opens[:-1] < interval)
+    if close.size:
+        a, b = int(order[close[0]]), int(order[close[0] + 1])
+        raise DataError(f"{where(b)}: a bar opening at {int(opens[close[0] + 1])} ns is less than one interval "
+                        f"({format_interval(interval)}) after the bar at {where(a)}")
+    late = np.flatnonzero(opens > _INT64_MAX - interval)
+    if late.size:
+        raise DataError(f"{where(int(order[late[0]]))}: the bar's close time does not fit int64 nanoseconds")
     bars = {"ts_event": opens, "ts_recv": opens + interval}
     bars.update({k: cols[k][order] for k in ("open", "high", "low", "close", "volume")})
     return attrs.evolve(parsed, columns=bars, interval_ns=interval)
@@ -477,6 +505,42 @@ def read_trades(paths: Sequence[str | os.PathLike[str]], *, tick: Decimal | str 
 
 
 @attrs.frozen
+class InstrumentTerms:
+    """Trading terms of an imported instrument that the CSV files do not hold (None = not given)."""
+
+    maker_fee: Decimal | None = None
+    "Maker fee rate (0.001 = 0.1 %; negative is a rebate)."
+    taker_fee: Decimal | None = None
+    "Taker fee rate."
+    min_notional: Decimal | None = None
+    "Smallest order value in the quote asset."
+
+    @classmethod
+    def parse(cls, maker_fee: Decimal | str | None = None, taker_fee: Decimal | str | None = None,
+              min_notional: Decimal | str | None = None) -> InstrumentTerms:
+        """Exact decimals from flags or arguments; a fee must be below 1 in size, min_notional >= 0."""
+        values: dict[str, Decimal | None] = {}
+        for label, value in (("maker_fee", maker_fee), ("taker_fee", taker_fee), ("min_notional", min_notional)):
+            if value is None:
+                values[label] = None
+                continue
+            try:
+                number = to_decimal(value)
+            except (TypeError, ValueError, ArithmeticError) as e:
+                raise DataError(f"bad {label} {value!r}: {e}") from None
+            if not number.is_finite() or (label == "min_notional" and number < 0) or \
+                    (label != "min_notional" and abs(number) >= 1):
+                limit = "must be 0 or more" if label == "min_notional" else "is a rate (0.001 = 0.1 %), below 1"
+                raise DataError(f"bad {label} {value}: {limit}")
+            values[label] = number
+        return cls(**values)
+
+    def given(self) -> dict[str, Decimal]:
+        """The terms that were given, by :class:`engine.Instrument` field name."""
+        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+
+
+@attrs.frozen
 class ImportResult:
     """What :func:`import_csv` wrote."""
 
@@ -486,6 +550,31 @@ class ImportResult:
     lot_inferred: bool
     skipped: int
     problems: tuple[str, ...]
+    appended: int = 0
+    "Rows added to an existing stream (0 when the stream is new)."
+    gaps: GapReport | None = None
+    "Holes in the stream as it now is: missing bars, or long pauses between trades."
+
+
+QUOTE_ASSETS: Final = (
+    "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USDP", "USDE", "DAI", "USD", "EUR", "GBP", "JPY", "AUD", "TRY",
+    "BRL", "ARS", "MXN", "ZAR", "PLN", "RON", "UAH", "IDR", "BIDR", "IDRT", "BTC", "ETH", "BNB",
+)
+"Assets a glued symbol such as ``BTCUSDT`` may end in (the common quote assets of the public dumps)."
+
+
+def _split_glued(symbol: str) -> tuple[str, str] | None:
+    """``BTCUSDT`` → ``("BTC", "USDT")`` by a known quote asset at the end, or None.
+
+    Of several matches the one whose base is itself a known asset wins (``BNBUSD`` is BNB/USD,
+    not BN/BUSD), then the longest quote (``BTCFDUSD`` is BTC/FDUSD).
+    """
+    upper = symbol.upper()
+    splits = [(symbol[:-len(q)], symbol[-len(q):]) for q in QUOTE_ASSETS if upper.endswith(q) and len(upper) > len(q)]
+    if not splits:
+        return None
+    splits.sort(key=lambda bq: (bq[0].upper() not in QUOTE_ASSETS, -len(bq[1])))
+    return splits[0]
 
 
 def _base_quote(symbol: str, base: str | None, quote: str | None) -> tuple[str, str]:
@@ -494,29 +583,50 @@ def _base_quote(symbol: str, base: str | None, quote: str | None) -> tuple[str, 
     parts = re.split(r"[/\-_]", symbol)
     if len(parts) == 2 and all(parts):
         return base or parts[0], quote or parts[1]
+    if len(parts) == 1:
+        if base and symbol.upper().startswith(base.upper()) and len(symbol) > len(base):
+            return base, symbol[len(base):]
+        if quote and symbol.upper().endswith(quote.upper()) and len(symbol) > len(quote):
+            return symbol[:-len(quote)], quote
+        glued = _split_glued(symbol)
+        if glued is not None and not base and not quote:
+            return glued
     raise DataError(f"cannot tell the base and quote assets of {symbol!r}; pass base and quote (--base, --quote)")
 
 
 def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str | os.PathLike[str]], *,
                venue: str, symbol: str, base: str | None = None, quote: str | None = None,
                tick: Decimal | str | None = None, lot: Decimal | str | None = None, interval_ns: int | None = None,
-               skip_bad: bool = False, name: str | None = None, source: str | None = None) -> ImportResult:
+               skip_bad: bool = False, name: str | None = None, source: str | None = None,
+               terms: InstrumentTerms | None = None, append: bool = False, durable: bool = True) -> ImportResult:
     """Parse ``paths`` and add them as one stream to the data set at ``dataset`` (created if new).
 
     If the data set already defines ``venue:symbol``, its tick and lot scale the values (``tick`` /
-    ``lot`` must then agree with it); otherwise the instrument is created from the arguments, with
-    tick and lot inferred when not given.
+    ``lot`` and ``terms`` must then agree with it); otherwise the instrument is created from the
+    arguments, with tick and lot inferred when not given and fees / min notional from ``terms``
+    (0 when not given: a backtest on it is then fee-free).
+
+    With ``append`` the rows extend the stream of that name if it exists (they must come after it
+    in time: see :meth:`DatasetWriter.append_columns`), so monthly files can be imported one by
+    one; klines then default to the stream's interval. ``durable=False`` skips the fsyncs (for
+    scratch data sets).
     """
     if kind not in KINDS:
         raise DataError(f"unknown CSV kind {kind!r} (expected one of {', '.join(KINDS)})")
     root = Path(dataset)
     key = f"{venue}:{symbol}"
-    existing = open_dataset(root, verify=False).instruments.get(key) if (root / "meta.json").is_file() else None
+    terms = terms or InstrumentTerms()
+    current = open_dataset(root, verify=False) if (root / "meta.json").is_file() else None
+    existing = current.instruments.get(key) if current is not None else None
     if existing is not None:
-        for label, given, have in (("tick", tick, existing.tick_size), ("lot", lot, existing.lot_size)):
-            if given is not None and _positive_step(given, label) != have:
-                raise DataError(f"{root}: {key} has {label} {have}, not {given}")
+        _check_agrees(root, existing, tick, lot, terms)
         tick, lot = existing.tick_size, existing.lot_size
+    target = _append_target(current, kind, key, name, interval_ns) if append and current is not None else None
+    if target is not None and kind == "klines":
+        if interval_ns is not None and interval_ns != target.interval_ns:
+            raise DataError(f"{root}: stream {target.name!r} holds {format_interval(target.interval_ns or 0)} bars, "
+                            f"not {format_interval(interval_ns)}")
+        interval_ns = target.interval_ns
     if kind == "klines":
         parsed = read_klines(paths, tick=tick, lot=lot, interval_ns=interval_ns, skip_bad=skip_bad)
     else:
@@ -526,17 +636,64 @@ def import_csv(dataset: str | os.PathLike[str], kind: str, paths: Sequence[str |
     else:
         base_asset, quote_asset = _base_quote(symbol, base, quote)
         instrument = Instrument(venue=venue, symbol=symbol, base=base_asset, quote=quote_asset,
-                                tick_size=parsed.tick, lot_size=parsed.lot)
-    writer = DatasetWriter(root, [instrument])
-    label = source if source is not None else f"csv import ({kind}): " + ", ".join(Path(p).name for p in paths)
-    if kind == "klines":
-        info = writer.add_columns("bars", instrument, parsed.columns, name=name, interval_ns=parsed.interval_ns,
-                                  source=label)
-    else:
-        info = writer.add_columns("trades", instrument, parsed.columns, name=name, source=label)
+                                tick_size=parsed.tick, lot_size=parsed.lot,
+                                maker_fee=_or_zero(terms.maker_fee), taker_fee=_or_zero(terms.taker_fee),
+                                min_notional=_or_zero(terms.min_notional))
+    writer = DatasetWriter(root, [instrument], durable=durable)
+    info = _write_stream(writer, instrument, parsed, target, name, source, [Path(p).name for p in paths])
+    gaps = find_gaps(info, writer.dataset(verify=False).columns(info.name))
     return ImportResult(stream=info, instrument=instrument, tick_inferred=parsed.tick_inferred and existing is None,
                         lot_inferred=parsed.lot_inferred and existing is None, skipped=parsed.skipped,
-                        problems=parsed.problems)
+                        problems=parsed.problems, appended=parsed.rows if target is not None else 0, gaps=gaps)
+
+
+def _write_stream(writer: DatasetWriter, instrument: Instrument, parsed: ParsedCsv, target: StreamInfo | None,
+                  name: str | None, source: str | None, files: Sequence[str]) -> StreamInfo:
+    """Add the parsed rows as a new stream, or append them to ``target``."""
+    if target is not None:
+        return writer.append_columns(target.name, parsed.columns,
+                                     source=source if source is not None else f"{target.source} + {', '.join(files)}")
+    label = source if source is not None else f"csv import ({parsed.kind}): " + ", ".join(files)
+    if parsed.kind == "klines":
+        return writer.add_columns("bars", instrument, parsed.columns, name=name, interval_ns=parsed.interval_ns,
+                                  source=label)
+    return writer.add_columns("trades", instrument, parsed.columns, name=name, source=label)
+
+
+def _append_target(dataset: Dataset, kind: str, key: str, name: str | None,
+                   interval_ns: int | None) -> StreamInfo | None:
+    """The existing stream an ``append`` import extends, or None to create it."""
+    stream_kind = "bars" if kind == "klines" else "trades"
+    if name is None:
+        if interval_ns is None and stream_kind == "bars":
+            candidates = dataset.find("bars", key)
+            if len(candidates) > 1:
+                raise DataError(f"{dataset.path}: several bar streams of {key} "
+                                f"({', '.join(s.name for s in candidates)}); name one (--name) or pass --interval")
+            return candidates[0] if candidates else None
+        name = default_stream_name(stream_kind, key, interval_ns)
+    info = next((s for s in dataset.streams if s.name == name), None)
+    if info is not None and (info.kind != stream_kind or info.instrument != key):
+        raise DataError(f"{dataset.path}: stream {name!r} holds {info.kind} of {info.instrument}, "
+                        f"not {stream_kind} of {key}")
+    return info
+
+
+def _or_zero(value: Decimal | None) -> Decimal:
+    return Decimal(0) if value is None else value
+
+
+def _check_agrees(root: Path, existing: Instrument, tick: Decimal | str | None, lot: Decimal | str | None,
+                  terms: InstrumentTerms) -> None:
+    """Refuse a tick, lot, fee or min notional that differs from the instrument already defined."""
+    for label, given, have in (("tick", tick, existing.tick_size), ("lot", lot, existing.lot_size)):
+        if given is not None and _positive_step(given, label) != have:
+            raise DataError(f"{root}: {existing.key} has {label} {have}, not {given}")
+    for field, value in terms.given().items():
+        have = getattr(existing, field)
+        if value != have:
+            raise DataError(f"{root}: {existing.key} has {field} {have}, not {value} (the instrument is defined "
+                            "once per data set; import into a new data set to change it)")
 
 
 def describe(result: ImportResult) -> str:
@@ -545,5 +702,8 @@ def describe(result: ImportResult) -> str:
     tick = f"tick {inst.tick_size}" + (" (inferred)" if result.tick_inferred else "")
     lot = f"lot {inst.lot_size}" + (" (inferred)" if result.lot_inferred else "")
     interval = f" {format_interval(result.stream.interval_ns)}" if result.stream.interval_ns else ""
+    if result.appended:
+        return f"appended {result.appended} {result.stream.kind}{interval} rows of {inst.key} ({tick}, {lot}) " \
+               f"to stream {result.stream.name} (now {result.stream.rows} rows)"
     return f"imported {result.stream.rows} {result.stream.kind}{interval} rows of {inst.key} ({tick}, {lot}) " \
            f"as stream {result.stream.name}"

@@ -42,6 +42,12 @@ T0 = 1_704_067_200_000_000_000
 MIN = 60_000_000_000
 
 
+@pytest.fixture(autouse=True)
+def _verified_markers_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers of verified data sets (see open_dataset) go to this test's directory, not the home cache."""
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -210,11 +216,23 @@ def test_import_into_an_existing_instrument_with_coarser_scale(tmp_path: Path) -
         import_csv(tmp_path / "ds", "trades", [write(tmp_path, "t.csv", TRADES)], venue="ext", symbol="BTC/USDT")
 
 
-def test_import_needs_base_and_quote_for_a_new_glued_symbol(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="cannot tell the base and quote assets of 'BTCUSDT'"):
-        import_csv(tmp_path / "ds", "trades", [write(tmp_path, "t.csv", TRADES)], venue="ext", symbol="BTCUSDT")
+def test_import_needs_base_and_quote_for_a_glued_symbol_without_a_known_quote(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="cannot tell the base and quote assets of 'FOOBAR'"):
+        import_csv(tmp_path / "ds", "trades", [write(tmp_path, "t.csv", TRADES)], venue="ext", symbol="FOOBAR")
+    assert not (tmp_path / "ds").exists()
+    result = import_csv(tmp_path / "ds", "trades", [tmp_path / "t.csv"], venue="ext", symbol="FOOBAR", base="FOO")
+    assert (result.instrument.base, result.instrument.quote) == ("FOO", "BAR")
     result = import_csv(tmp_path / "ds", "trades", [tmp_path / "t.csv"], venue="ext", symbol="BTC-USDT")
     assert (result.instrument.base, result.instrument.quote) == ("BTC", "USDT")
+
+
+@pytest.mark.parametrize(("symbol", "base", "quote"), [
+    ("BTCUSDT", "BTC", "USDT"), ("ETHBTC", "ETH", "BTC"), ("BTCFDUSD", "BTC", "FDUSD"), ("BNBUSD", "BNB", "USD"),
+    ("ETHBUSD", "ETH", "BUSD"), ("SOLEUR", "SOL", "EUR"), ("dogeusdc", "doge", "usdc"), ("1000SHIBUSDT", "1000SHIB", "USDT"),
+])
+def test_glued_symbols_split_at_a_common_quote_asset(tmp_path: Path, symbol: str, base: str, quote: str) -> None:
+    result = import_csv(tmp_path / "ds", "trades", [write(tmp_path, "t.csv", TRADES)], venue="binance", symbol=symbol)
+    assert (result.instrument.base, result.instrument.quote) == (base, quote)
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -274,3 +292,71 @@ def test_cli_errors_are_one_line_and_exit_2(cli: argparse.ArgumentParser, tmp_pa
 def test_format_time_ns() -> None:
     assert format_time_ns(T0) == "2024-01-01T00:00:00Z"
     assert format_time_ns(T0 + 1_500_000) == "2024-01-01T00:00:00.001Z"
+
+
+def test_cli_import_sets_fees_and_min_notional_and_info_shows_them(
+        cli: argparse.ArgumentParser, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ds"
+    trades = write(tmp_path, "t.csv", TRADES)
+    assert run(cli, "data", "import", "--kind", "trades", "--venue", "binance", "--symbol", "BTCUSDT",
+               "--maker-fee", "-0.0001", "--taker-fee", "0.001", "--min-notional", "5", str(trades),
+               "--out", str(out)) == 0
+    assert "binance:BTCUSDT: maker fee -0.0001  taker fee 0.001  min notional 5" in capsys.readouterr().out
+    inst = open_dataset(out).instruments["binance:BTCUSDT"]
+    assert (inst.maker_fee, inst.taker_fee, inst.min_notional) == (Decimal("-0.0001"), Decimal("0.001"), Decimal(5))
+    assert (inst.base, inst.quote) == ("BTC", "USDT")
+    assert run(cli, "data", "info", str(out)) == 0
+    assert ("binance:BTCUSDT  spot BTC/USDT  tick 0.01  lot 0.0001  maker fee -0.0001  taker fee 0.001  "
+            "min notional 5\n") in capsys.readouterr().out
+
+    # the same terms again are fine, different ones are refused (the instrument is defined once)
+    assert run(cli, "data", "import", "--kind", "trades", "--venue", "binance", "--symbol", "BTCUSDT", "--name", "b",
+               "--taker-fee", "0.001", str(trades), "--out", str(out)) == 0
+    capsys.readouterr()
+    assert run(cli, "data", "import", "--kind", "trades", "--venue", "binance", "--symbol", "BTCUSDT", "--name", "c",
+               "--taker-fee", "0.002", str(trades), "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "binance:BTCUSDT has taker_fee 0.001, not 0.002" in err and err.count("\n") == 1
+
+
+def test_cli_import_without_fees_says_fee_free(cli: argparse.ArgumentParser, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ds"
+    assert run(cli, "data", "import", "--kind", "trades", "--venue", "ext", "--symbol", "BTC/USDT",
+               str(write(tmp_path, "t.csv", TRADES)), "--out", str(out)) == 0
+    assert "maker fee 0  taker fee 0 (fee-free: backtests pay no fees" in capsys.readouterr().out
+    assert run(cli, "data", "info", str(out)) == 0
+    assert "taker fee 0 (fee-free" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--taker-fee", "abc", "bad taker_fee 'abc'"),
+    ("--maker-fee", "1.5", "bad maker_fee 1.5: is a rate (0.001 = 0.1 %), below 1"),
+    ("--taker-fee", "NaN", "bad taker_fee"),
+    ("--min-notional", "-1", "bad min_notional -1: must be 0 or more"),
+])
+def test_cli_import_refuses_bad_terms(cli: argparse.ArgumentParser, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      flag: str, value: str, message: str) -> None:
+    assert run(cli, "data", "import", "--kind", "trades", "--venue", "ext", "--symbol", "BTC/USDT", flag, value,
+               str(write(tmp_path, "t.csv", TRADES)), "--out", str(tmp_path / "ds")) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize(("kind", "text", "message"), [
+    ("trades", "1,0.00,0.1,0,1704067200000,true\n", r"t\.csv:1: price '0.00' is not positive"),
+    ("trades", "1,5.5,0.000,0,1704067200000,true\n", r"t\.csv:1: qty '0.000' is not positive: a trade has a size"),
+    ("trades", "1,5.5,1,0,99999999999999,true\n", r"t\.csv:1: time '99999999999999' is after 2262"),
+    ("klines", "1704067200000,0,0,0,0,1\n1704067260000,1,1,1,1,1\n", r"t\.csv:1: open '0' is not positive"),
+    ("klines", "1704067200000,1,1,1,1,1\n1704067230000,1,1,1,1,1\n1704067260000,1,1,1,1,1\n",
+     r"t\.csv:2: a bar opening at 1704067230000000000 ns is less than one interval \(1m\) after the bar at .*t\.csv:1"),
+    ("klines", "1704067200000,1,1,1,1,1\n", r"t\.csv: cannot infer the bar interval"),
+])
+def test_rows_the_data_set_would_refuse_are_named_by_file_and_line(tmp_path: Path, kind: str, text: str,
+                                                                   message: str) -> None:
+    csv_file = write(tmp_path, "t.csv", text)
+    with pytest.raises(DataError, match=message):
+        import_csv(tmp_path / "ds", kind, [csv_file], venue="ext", symbol="BTC/USDT", interval_ns=MIN
+                   if "less than one interval" in message else None)
+    assert not (tmp_path / "ds").exists()

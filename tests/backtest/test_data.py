@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,12 @@ BTC = Instrument(venue="sim", symbol="BTC/USD", base="BTC", quote="USD", tick_si
 ETH = Instrument(venue="sim", symbol="ETH/USD", base="ETH", quote="USD", tick_size="0.01", lot_size="0.0001")
 T0 = 1_704_067_200_000_000_000
 MIN = 60_000_000_000
+
+
+@pytest.fixture(autouse=True)
+def _verified_markers_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers of verified data sets (see open_dataset) go to this test's directory, not the home cache."""
+    monkeypatch.setenv("TRIOTRADE_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def bars_columns(n: int = 5) -> dict[str, np.ndarray]:
@@ -110,8 +117,15 @@ def test_meta_json_is_the_documented_shape(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "ds" / "meta.json").read_text())
     assert meta["format"] == "triotrade-data" and meta["version"] == 1
     assert meta["instruments"] == {"sim:BTC/USD": BTC.to_dict()}
+    files = meta["streams"][0].pop("files")
     assert meta["streams"] == [{"name": "sim.BTC-USD.bars-1m", "kind": "bars", "instrument": "sim:BTC/USD",
-                                "rows": 5, "start_ns": T0, "end_ns": T0 + 5 * MIN, "interval_ns": MIN, "source": ""}]
+                                "rows": 5, "start_ns": T0, "end_ns": T0 + 5 * MIN, "interval_ns": MIN, "source": "",
+                                "price_scale": 2, "size_scale": 5}]
+    assert list(files) == [f"{c}.npy" for c in SCHEMAS["bars"]]
+    for file, check in files.items():
+        raw = (tmp_path / "ds" / "sim.BTC-USD.bars-1m" / file).read_bytes()
+        assert check["bytes"] == len(raw) == 128 + 5 * 8
+        assert check["crc32"] == f"{zlib.crc32(raw[128:]):08x}"  # the data after the 128-byte header
 
 
 def test_writer_sorts_rows_by_ts_recv_keeping_ties_in_order(tmp_path: Path) -> None:
@@ -273,7 +287,7 @@ def test_wrong_dtype(dataset_dir: Path) -> None:
 
 def test_unsorted_ts_recv(dataset_dir: Path) -> None:
     np.save(dataset_dir / "sim.BTC-USD.trades" / "ts_recv.npy", np.array([1, 2, 3, 2, 5, 6], dtype=np.int64))
-    with pytest.raises(DataError, match=r"ts_recv: not sorted: row 3 \(2\) is before row 2 \(3\)"):
+    with pytest.raises(DataError, match=r"ts_recv\.npy: rule 'ts_recv non-decreasing' broken: not sorted: row 3 \(2\) is before row 2 \(3\)"):
         open_dataset(dataset_dir)
     # without verify the problem surfaces on first use of the stream
     ds = open_dataset(dataset_dir, verify=False)
@@ -513,3 +527,6 @@ def test_demo_data_set_is_bundled_and_valid() -> None:
     assert ds.stream("sim.BTC-USD.bars-1m").rows == 20 * 1440
     assert all(s.chunks is None for s in ds.streams)
     assert sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) < 8 * 1024 * 1024
+    # its meta.json records every column's size and CRC-32, and they match
+    verified = open_dataset(path, checksums=True)
+    assert all(len(s.files) == len(SCHEMAS[s.kind]) and s.price_scale is not None for s in verified.streams)
