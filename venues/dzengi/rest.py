@@ -71,6 +71,7 @@ import httpx
 import trio
 
 from engine import (
+    wire_seconds,
     AuthFailed,
     OutcomeUnknown,
     RateLimited,
@@ -227,24 +228,16 @@ class TransportFailure(Exception):
 
 
 def _retry_after(headers: Mapping[str, str], default: float) -> float:
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-    return default
+    seconds = wire_seconds(headers.get("retry-after"))
+    return default if seconds is None else seconds
 
 
 def _pause_hint(status: int, headers: Mapping[str, str]) -> float | None:
     """How long the venue asks us to pause after a 429/418/403: its ``Retry-After``, else 60 s for
     a ban (418), else None (the rate limiter's own backoff, doubling while 429s repeat)."""
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
+    seconds = wire_seconds(headers.get("retry-after"))
+    if seconds is not None:
+        return seconds
     return 60.0 if status == 418 else None
 
 
