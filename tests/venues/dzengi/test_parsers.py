@@ -392,3 +392,72 @@ def test_error_bodies(body: Any, expected: Any) -> None:
 def test_malformed_messages_never_show_secrets() -> None:
     error = P.malformed("account", "bad", {"apiKey": "abcd", "signature": "feedbeef", "free": 1})
     assert "feedbeef" not in str(error) and "abcd" not in str(error) and "dzengi: account: bad" in str(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile values: only MalformedMessage, naming the field
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("baseAssetPrecision", "4x"), ("quotePrecision", 10**12),
+    ("quotePrecision", "²"), ("filters", [{"filterType": "PRICE_FILTER", "tickSize": "1e-90"}]),
+    ("filters", [{"filterType": "LOT_SIZE", "stepSize": "Infinity"}]), ("exchangeFee", "1e1000"),
+])
+def test_one_bad_symbol_in_exchange_info_is_skipped_with_the_field_named(field: str, value: Any) -> None:
+    info = load("exchange_info.json")
+    info["symbols"][0][field] = value
+    errors: list[MalformedMessage] = []
+    instruments = P.parse_instruments(info, errors.append)
+    assert "BTC/USD" not in instruments and "BTC/USD_LEVERAGE" in instruments
+    assert any("'BTC/USD'" in str(e) for e in errors)
+    assert any(field in str(e) or "decimals" in str(e) for e in errors)
+
+
+@pytest.mark.parametrize("price", ["Infinity", "-Infinity", "NaN", "1e1000", "1e400000", "١٢٣", "1_000", " 1"])
+def test_hostile_numbers_in_string_fields_are_malformed(instruments: dict[str, Instrument], price: str) -> None:
+    quote = {"symbolName": "BTC/USD", "bid": price, "bidQty": "1", "ofr": "2", "ofrQty": "1", "timestamp": 1}
+    with pytest.raises(MalformedMessage, match="'bid'"):
+        P.parse_ws_quote(quote, instruments, TS)
+    depth = {"symbol": "BTC/USD", "data": {"ts": 1, "bid": {price: "1"}, "ofr": {}}}
+    with pytest.raises(MalformedMessage, match="'price'"):
+        P.parse_ws_depth(depth, instruments, TS)
+    with pytest.raises(MalformedMessage, match="'qty'"):
+        P.parse_my_trade({"orderId": "o", "price": "1", "qty": price, "time": 1, "id": 1, "isBuyer": True,
+                          "isMaker": False}, instruments["BTC/USD"], lambda v: "", TS)
+
+
+def test_a_null_base_precision_reads_as_absent() -> None:
+    info = load("exchange_info.json")
+    info["symbols"][0]["baseAssetPrecision"] = None  # a bare int() raised TypeError out of start-up
+    instruments = P.parse_instruments(info, lambda e: None)
+    assert instruments["BTC/USD"].qty_precision == info["symbols"][0]["quotePrecision"]
+
+
+def test_json_numbers_may_carry_a_bounded_exponent(instruments: dict[str, Instrument]) -> None:
+    quote = loads('{"symbolName": "BTC/USD", "bid": 3.000001e4, "bidQty": 1E0, "ofr": 30000.02, "ofrQty": 2,'
+                  ' "timestamp": 1}')
+    assert P.parse_ws_quote(quote, instruments, TS).bid == Decimal("30000.01")
+    with pytest.raises(ValueError):  # WireFormatError: the exponent bound, before any arithmetic
+        loads('{"bid": 1e400000}')
+
+
+def test_deep_json_is_a_value_error_not_a_recursion_error() -> None:
+    with pytest.raises(ValueError, match="nested"):
+        loads("[" * 100_000 + "]" * 100_000)
+
+
+def test_a_huge_margin_is_a_malformed_position(instruments: dict[str, Instrument]) -> None:
+    body = load("positions.json")
+    body["positions"][0]["margin"] = "0.000000000000000000000000000000000000000000000001"
+    baseline: list[MalformedMessage] = []
+    P.parse_positions(load("positions.json"), instruments, TS, baseline.append)
+    errors: list[MalformedMessage] = []
+    P.parse_positions(body, instruments, TS, errors.append)
+    assert len(errors) == len(baseline) + 1 and "margin out of range" in str(errors[0])
+
+
+def test_error_codes_are_ascii_integers() -> None:
+    assert P.error_of({"code": "-1121", "msg": "x"}) == (-1121, "x")
+    assert P.error_of({"code": "١٢", "msg": "x"}) is None
+    assert P.error_of({"code": "1" * 40, "msg": "x"}) is None
