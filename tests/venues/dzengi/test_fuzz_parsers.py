@@ -21,8 +21,9 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import Instrument, JsonNumber, MalformedMessage
+from engine import Instrument, JsonNumber, MalformedMessage, OutcomeUnknown, RateLimited, VenueError
 from venues.dzengi import parsers as P
+from venues.dzengi.rest import RawResponse, raise_for_response
 from venues.dzengi.schemas import loads
 from venues.dzengi.stream import DzengiStream
 
@@ -194,3 +195,26 @@ async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
     stats = stream.statistics()
     assert stats.messages == len(batch) and stats.malformed == len(errors) <= len(batch)
     await trio.lowlevel.checkpoint()
+
+
+answers = st.builds(
+    RawResponse,
+    st.sampled_from([200, 201, 204, 400, 401, 403, 404, 408, 409, 418, 425, 429, 500, 502, 503]),
+    st.dictionaries(st.just("retry-after"), st.sampled_from(["1", "0.5", "-3", "inf", "nan", "1e308", "99999999",
+                                                             "Wed, 21 Oct 2015 07:28:00 GMT", ""]) | st.text(max_size=8)),
+    st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=30),
+              st.integers(60, 3000).map(lambda n: b"[" * n + b"]" * n)),
+)
+
+
+@FUZZ
+@given(answer=answers, command=st.booleans())
+def test_answers_map_to_venue_errors_and_bounded_pauses(answer: RawResponse, command: bool) -> None:
+    try:
+        raise_for_response(answer, what="fuzz", command=command)
+    except RateLimited as e:
+        assert 0 <= e.retry_after_s <= 3600
+    except VenueError as e:
+        assert str(e)
+        if command and answer.status >= 500:
+            assert isinstance(e, OutcomeUnknown)  # unknown is not failed
