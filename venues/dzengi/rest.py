@@ -58,6 +58,7 @@ seconds only.
 from __future__ import annotations
 
 import logging
+import re
 import select
 import ssl
 import time
@@ -541,7 +542,24 @@ async def _aclose_quietly(stream: trio.abc.AsyncResource) -> None:
 
 
 class _ProtocolError(Exception):
-    """The server's answer is not valid HTTP/1.1."""
+    """The server's answer is not valid HTTP/1.1 (or is larger than :data:`MAX_BODY_BYTES`)."""
+
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"The largest answer body the HTTP/1.1 lane reads (declared, chunked or to the end of the stream)."
+
+_DECIMAL = re.compile(r"[0-9]{1,12}")
+_HEX = re.compile(r"[0-9a-fA-F]{1,12}")
+
+
+def _bounded_size(text: str, pattern: re.Pattern[str], base: int, what: str) -> int:
+    """A body or chunk size in ASCII digits of ``base``, at most :data:`MAX_BODY_BYTES`."""
+    if pattern.fullmatch(text) is None:
+        raise _ProtocolError(f"bad {what} {text[:20]!r}")
+    size = int(text, base)
+    if size > MAX_BODY_BYTES:
+        raise _ProtocolError(f"{what} {size} is over the {MAX_BODY_BYTES}-byte limit")
+    return size
 
 
 async def _fill(conn: _Conn) -> None:
@@ -567,10 +585,9 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
     status_line = lines[0].split(" ", 2)
     if len(status_line) < 2 or not status_line[0].startswith("HTTP/1."):
         raise _ProtocolError(f"bad status line {lines[0][:80]!r}")
-    try:
-        status = int(status_line[1])
-    except ValueError:
-        raise _ProtocolError(f"bad status line {lines[0][:80]!r}") from None
+    if len(status_line[1]) != 3 or not status_line[1].isascii() or not status_line[1].isdigit():
+        raise _ProtocolError(f"bad status line {lines[0][:80]!r}")
+    status = int(status_line[1])
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -584,11 +601,10 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
         while True:
             while (line_end := conn.buffer.find(b"\r\n")) < 0:
                 await _fill(conn)
-            size_text = bytes(conn.buffer[:line_end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+            size_text = bytes(conn.buffer[:line_end]).split(b";", 1)[0].strip().decode("latin-1")
+            size = _bounded_size(size_text, _HEX, 16, "chunk size")
+            if len(body) + size > MAX_BODY_BYTES:
+                raise _ProtocolError(f"chunked body over the {MAX_BODY_BYTES}-byte limit")
             del conn.buffer[:line_end + 2]
             if size == 0:
                 while (trailer_end := conn.buffer.find(b"\r\n")) < 0:
@@ -605,10 +621,7 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
             del conn.buffer[:size + 2]
     length_text = headers.get("content-length")
     if length_text is not None:
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise _ProtocolError(f"bad content-length {length_text[:20]!r}") from None
+        length = _bounded_size(length_text, _DECIMAL, 10, "content-length")
         while len(conn.buffer) < length:
             await _fill(conn)
         body_bytes = bytes(conn.buffer[:length])
@@ -622,6 +635,8 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
         if not data:
             return RawResponse(status, headers, bytes(chunks)), False
         chunks += data
+        if len(chunks) > MAX_BODY_BYTES:
+            raise _ProtocolError(f"body over the {MAX_BODY_BYTES}-byte limit")
 
 
 # ---------------------------------------------------------------------------------------------
