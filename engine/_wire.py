@@ -186,10 +186,18 @@ def _bounded_float(text: str) -> str:
     # (no Decimal is built here: this runs for every non-integer number of every frame)
     if len(text) > MAX_NUMBER_CHARS:
         raise WireFormatError(f"number longer than {MAX_NUMBER_CHARS} characters: {_shown(text)}")
-    cut = max(text.find("e"), text.find("E"))
-    if cut >= 0 and abs(int(text[cut + 1:])) > MAX_EXPONENT:
-        raise WireFormatError(f"exponent out of range: {_shown(text)}")
+    if "e" in text or "E" in text:
+        cut = max(text.find("e"), text.find("E"))
+        if abs(int(text[cut + 1:])) > MAX_EXPONENT:
+            raise WireFormatError(f"exponent out of range: {_shown(text)}")
     return text
+
+
+def _json_number(text: str) -> JsonNumber:
+    # _bounded_float inlined for the common case: a short number without an exponent
+    if len(text) > 24 or "e" in text or "E" in text:
+        _bounded_float(text)
+    return JsonNumber(text)
 
 
 def _bounded_int(text: str) -> int:
@@ -227,6 +235,28 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+_DECODERS: dict[tuple[Callable[[str], Any] | None, bool], json.JSONDecoder] = {}
+
+
+def _decoder(parse_float: Callable[[str], Any] | None, reject_duplicate_keys: bool) -> json.JSONDecoder:
+    """One decoder per hook combination, built once: ``json.loads`` with hooks builds one per call."""
+    key = (parse_float, reject_duplicate_keys)
+    decoder = _DECODERS.get(key)
+    if decoder is None:
+        if parse_float is None:
+            float_hook: Callable[[str], Any] = _bounded_float
+        elif parse_float is JsonNumber:
+            float_hook = _json_number
+        else:
+            def float_hook(text: str, convert: Callable[[str], Any] = parse_float) -> Any:
+                return convert(_bounded_float(text))
+        decoder = json.JSONDecoder(parse_float=float_hook, parse_int=_bounded_int, parse_constant=_refuse_constant,
+                                   object_pairs_hook=_unique_keys if reject_duplicate_keys else None)
+        if len(_DECODERS) < 64:  # hooks are module-level functions in practice; never grow unbounded
+            _DECODERS[key] = decoder
+    return decoder
+
+
 def loads_json(
     data: str | bytes | bytearray,
     *,
@@ -252,15 +282,9 @@ def loads_json(
             raise WireFormatError("message is not valid UTF-8") from None
     else:
         text = data
-    float_hook = _bounded_float if parse_float is None else (lambda s: parse_float(_bounded_float(s)))
+    decoder = _decoder(parse_float, reject_duplicate_keys)
     try:
-        value = json.loads(
-            text,
-            parse_float=float_hook,
-            parse_int=_bounded_int,
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_unique_keys if reject_duplicate_keys else None,
-        )
+        value = decoder.decode(text)
     except RecursionError:
         raise WireFormatError("JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
