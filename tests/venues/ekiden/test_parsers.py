@@ -257,3 +257,9 @@ def test_unhashable_market_and_odd_trade_ids(instruments: dict[str, Any]) -> Non
         P.parse_trade({**trade, "market": {"a": 1}}, instruments, TS)
     assert P.error_of({"error_code": "²", "error_message": "x"}) is None
     assert P.error_of({"error_code": "2000", "error_message": "x"}) == (2000, "x")
+
+
+def test_timestamps_are_ascii_digits() -> None:
+    assert ns_from_iso("2025-05-10T12:34:56Z") == 1746880496 * 1_000_000_000
+    with pytest.raises(ValueError):  # \d matched Arabic-Indic digits and int() read them
+        ns_from_iso("٢٠٢٥-05-10T12:34:56Z")
