@@ -364,7 +364,8 @@ class DzengiStream:
                 self._report(malformed("websocket frame", "correlationId is not an integer", frame))
                 return
             waiter = self._waiters.get(correlation_id)
-            if waiter is None and isinstance(correlation_id, str) and correlation_id.isdigit():
+            if waiter is None and type(correlation_id) is str and correlation_id.isascii() \
+                    and correlation_id.isdigit() and len(correlation_id) <= 20:
                 waiter = self._waiters.get(int(correlation_id))
             if waiter is not None:
                 status = frame.get("status", WsStatus.OK.value)

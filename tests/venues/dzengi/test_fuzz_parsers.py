@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import trio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine import Instrument, JsonNumber, MalformedMessage, OutcomeUnknown, RateLimited, VenueError
@@ -218,3 +218,21 @@ def test_answers_map_to_venue_errors_and_bounded_pauses(answer: RawResponse, com
         assert str(e)
         if command and answer.status >= 500:
             assert isinstance(e, OutcomeUnknown)  # unknown is not failed
+
+
+envelope_values = st.sampled_from(HOSTILE_TEXT + ["²", "7", "007", "internal.quote", "OK"]) | json_values
+
+
+@FUZZ
+@given(correlation_id=envelope_values, destination=envelope_values, status=envelope_values)
+@example(correlation_id={"a": 1}, destination="internal.quote", status="OK")  # unhashable: TypeError once
+@example(correlation_id="²", destination="internal.quote", status="OK")  # "²".isdigit(), int() refused it
+@example(correlation_id=None, destination=["internal.quote"], status="OK")
+async def test_envelope_fields_of_any_type_are_handled(correlation_id: Any, destination: Any, status: Any) -> None:
+    errors: list[MalformedMessage] = []
+    stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=errors.append, log_limit=1000)
+    stream.handlers["internal.quote"] = lambda payload, ts: P.parse_ws_quote(payload, INSTRUMENTS, ts)
+    stream._dispatch(json.dumps({"status": status, "correlationId": correlation_id, "destination": destination,
+                                 "payload": QUOTE}), TS)
+    assert stream.statistics().malformed == len(errors) <= 1
+    await trio.lowlevel.checkpoint()

@@ -41,6 +41,7 @@ HOSTILE: list[str | bytes] = [
     "[" * 100_000 + "]" * 100_000,                                              # RecursionError before
     '{"status": "OK", "destination": "internal.quote", "payload": ' + "[" * 5000 + "]" * 5000 + "}",
     json.dumps({"status": "OK", "correlationId": {"a": 1}, "payload": {}}),     # unhashable: TypeError
+    json.dumps({"status": "OK", "correlationId": "²", "payload": {}}),          # "²".isdigit(): ValueError
     json.dumps({"status": "OK", "destination": ["internal.quote"], "payload": QUOTE}),
     pushed("internal.quote", {**QUOTE, "bid": "Infinity"}),
     pushed("internal.quote", {**QUOTE, "ofr": "1e1000"}),
