@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import trio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine import Instrument, JsonNumber, MalformedMessage, OutcomeUnknown, RateLimited, VenueError
@@ -204,3 +204,20 @@ def test_answers_map_to_venue_errors_and_bounded_pauses(answer: RawResponse, com
         assert str(e)
         if command and answer.status >= 500:
             assert isinstance(e, OutcomeUnknown)  # unknown is not failed
+
+
+envelope_values = st.sampled_from(HOSTILE_TEXT + ["snapshot", "update", "orderbook", "pong", "error"]) | json_values
+
+
+@FUZZ
+@given(kind=envelope_values, channel=envelope_values, market=envelope_values)
+@example(kind="snapshot", channel=["orderbook"], market="ETH-USD")  # unhashable channel: TypeError once
+@example(kind="update", channel="orderbook", market={"a": 1})
+async def test_envelope_fields_of_any_type_are_handled(kind: Any, channel: Any, market: Any) -> None:
+    errors: list[MalformedMessage] = []
+    stream = EkidenStream("ws://127.0.0.1:9/v1/stream", on_malformed=errors.append, log_limit=1000)
+    stream.handlers["orderbook"] = lambda frame, ts: P.parse_ws_book(frame, INSTRUMENTS, ts)
+    stream._dispatch(json.dumps({"type": kind, "channel": channel, "market": market, "data": WS_BOOK["data"],
+                                 "error_code": kind, "error_message": market}), TS)
+    assert stream.statistics().malformed == len(errors) <= 1
+    await trio.lowlevel.checkpoint()
