@@ -25,7 +25,7 @@ from engine import Instrument, JsonNumber, MalformedMessage, OutcomeUnknown, Rat
 from venues.dzengi import parsers as P
 from venues.dzengi.rest import RawResponse, raise_for_response
 from venues.dzengi.schemas import loads
-from venues.dzengi.stream import DzengiStream
+from venues.dzengi.stream import DzengiStream, Handler
 
 DATA = Path(__file__).parent / "data"
 TS = 1_700_000_000_999_000_000
@@ -168,6 +168,13 @@ def envelope(destination: str, payload: Any) -> st.SearchStrategy[str]:
     return mutated({"status": "OK", "destination": destination, "payload": payload}).map(json.dumps)
 
 
+def handler(parse: Callable[[Any, dict[str, Instrument], int], object]) -> Handler:
+    """A stream handler that parses its payload (and drops the event)."""
+    def handle(payload: Any, ts_recv: int) -> None:
+        parse(payload, INSTRUMENTS, ts_recv)
+    return handle
+
+
 frames = st.one_of(
     envelope("internal.quote", QUOTE), envelope("internal.trade", WS_TRADE),
     envelope("marketdepth.event", WS_DEPTH), envelope("ohlc.event", WS_OHLC),
@@ -185,10 +192,8 @@ async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
     errors: list[MalformedMessage] = []
     stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=errors.append, log_limit=1000)
     stream.handlers.update({
-        "internal.quote": lambda payload, ts: P.parse_ws_quote(payload, INSTRUMENTS, ts),
-        "internal.trade": lambda payload, ts: P.parse_ws_trade(payload, INSTRUMENTS, ts),
-        "marketdepth.event": lambda payload, ts: P.parse_ws_depth(payload, INSTRUMENTS, ts),
-        "ohlc.event": lambda payload, ts: P.parse_ws_ohlc(payload, INSTRUMENTS, ts),
+        "internal.quote": handler(P.parse_ws_quote), "internal.trade": handler(P.parse_ws_trade),
+        "marketdepth.event": handler(P.parse_ws_depth), "ohlc.event": handler(P.parse_ws_ohlc),
     })
     for frame in batch:
         stream._dispatch(frame, TS)
@@ -231,7 +236,7 @@ envelope_values = st.sampled_from(HOSTILE_TEXT + ["²", "7", "007", "internal.qu
 async def test_envelope_fields_of_any_type_are_handled(correlation_id: Any, destination: Any, status: Any) -> None:
     errors: list[MalformedMessage] = []
     stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=errors.append, log_limit=1000)
-    stream.handlers["internal.quote"] = lambda payload, ts: P.parse_ws_quote(payload, INSTRUMENTS, ts)
+    stream.handlers["internal.quote"] = handler(P.parse_ws_quote)
     stream._dispatch(json.dumps({"status": status, "correlationId": correlation_id, "destination": destination,
                                  "payload": QUOTE}), TS)
     assert stream.statistics().malformed == len(errors) <= 1

@@ -115,7 +115,7 @@ async def test_a_venue_sending_garbage_is_marked_stale_and_resynchronised(caplog
     books: list[BookSnapshot] = []
     states: list[VenueState] = []
     subscribes: list[int] = []
-    garbage = [pushed("internal.quote", {**QUOTE, "bid": "Infinity"})] * 30
+    garbage: list[str | bytes] = [pushed("internal.quote", {**QUOTE, "bid": "Infinity"})] * 30
 
     def frames(n: int) -> list[str | bytes]:  # garbage on the first connection, good data after
         return garbage if n == 1 else [pushed("internal.quote", QUOTE)]

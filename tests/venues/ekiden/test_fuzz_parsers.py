@@ -26,7 +26,7 @@ from engine import Instrument, JsonNumber, MalformedMessage, OutcomeUnknown, Rat
 from venues.ekiden import parsers as P
 from venues.ekiden.rest import RawResponse, raise_for_response
 from venues.ekiden.schemas import loads
-from venues.ekiden.stream import EkidenStream
+from venues.ekiden.stream import EkidenStream, Handler
 
 DATA = Path(__file__).parent / "data"
 TS = 1_700_000_000_999_000_000
@@ -153,6 +153,13 @@ def test_error_of_never_raises(body: Any) -> None:
     assert coded is None or (type(coded[0]) is int and isinstance(coded[1], str))
 
 
+def handler(parse: Callable[[dict[str, Any], dict[str, Instrument], int], object]) -> Handler:
+    """A stream handler that parses its frame (and drops the event)."""
+    def handle(frame: dict[str, Any], ts_recv: int) -> None:
+        parse(frame, INSTRUMENTS, ts_recv)
+    return handle
+
+
 frames = st.one_of(
     mutated(WS_BOOK).map(json.dumps), mutated(WS_SNAPSHOT).map(json.dumps),
     mutated({"type": "update", "channel": "trades", "market": "ETH-USD", "data": [TRADE]}).map(json.dumps),
@@ -172,9 +179,9 @@ async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
     errors: list[MalformedMessage] = []
     stream = EkidenStream("ws://127.0.0.1:9/v1/stream", on_malformed=errors.append, log_limit=1000)
     stream.handlers.update({
-        "orderbook": lambda frame, ts: P.parse_ws_book(frame, INSTRUMENTS, ts),
-        "trades": lambda frame, ts: P.parse_trades(frame.get("data"), INSTRUMENTS, ts),
-        "orders": lambda frame, ts: P.parse_order_update(frame.get("data"), INSTRUMENTS, ts),
+        "orderbook": handler(P.parse_ws_book),
+        "trades": handler(lambda frame, instruments, ts: P.parse_trades(frame.get("data"), instruments, ts)),
+        "orders": handler(lambda frame, instruments, ts: P.parse_order_update(frame.get("data"), instruments, ts)),
     })
     for frame in batch:
         stream._dispatch(frame, TS)
@@ -216,7 +223,7 @@ envelope_values = st.sampled_from(HOSTILE_TEXT + ["snapshot", "update", "orderbo
 async def test_envelope_fields_of_any_type_are_handled(kind: Any, channel: Any, market: Any) -> None:
     errors: list[MalformedMessage] = []
     stream = EkidenStream("ws://127.0.0.1:9/v1/stream", on_malformed=errors.append, log_limit=1000)
-    stream.handlers["orderbook"] = lambda frame, ts: P.parse_ws_book(frame, INSTRUMENTS, ts)
+    stream.handlers["orderbook"] = handler(P.parse_ws_book)
     stream._dispatch(json.dumps({"type": kind, "channel": channel, "market": market, "data": WS_BOOK["data"],
                                  "error_code": kind, "error_message": market}), TS)
     assert stream.statistics().malformed == len(errors) <= 1
