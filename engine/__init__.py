@@ -50,10 +50,14 @@ from ._money import (
     to_scaled as to_scaled,
 )
 from ._wire import (
+    JsonNumber as JsonNumber,
+    MalformedFrameGuard as MalformedFrameGuard,
     WireFormatError as WireFormatError,
     loads_json as loads_json,
     wire_decimal as wire_decimal,
     wire_int as wire_int,
+    wire_scaled as wire_scaled,
+    wire_seconds as wire_seconds,
 )
 from ._orders import (
     ClientOrderIdFactory as ClientOrderIdFactory,

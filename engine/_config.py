@@ -15,7 +15,8 @@ A config class is a frozen attrs class with type hints (modules use
 Rules:
 
 - TOML floats are read as :class:`~decimal.Decimal` (``fee = 0.001`` is exact); a ``float`` field
-  converts them, a ``Decimal`` field keeps them.
+  converts them (finite values only: ``inf``, ``nan`` and integers past 1e308 are errors), a
+  ``Decimal`` field keeps them.
 - Every problem is reported at once, one per line, each naming the file, the dotted key path and
   what was expected: ``configs/sma.toml: strategies[0].params.fast: expected an integer, got 'ten'
   (str)``. Unknown keys are errors with a "did you mean" suggestion.
@@ -40,6 +41,7 @@ import datetime as dt
 import difflib
 import enum
 import json
+import math
 import os
 import re
 import tomllib
@@ -462,7 +464,13 @@ def _convert(tp: Any, value: Any, key: str, ctx: _Context, secret: bool) -> Any:
         return value if isinstance(value, int) and not isinstance(value, bool) else wrong()
     if tp is float:
         if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer past 1e308
+                number = math.inf
+            if math.isfinite(number):
+                return number
+            return ctx.error(key, f"expected a finite number, got {_describe(value, secret)}")
         return wrong()
     if tp is str:
         return value if isinstance(value, str) else wrong()

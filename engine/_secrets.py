@@ -2,6 +2,11 @@
 
 A key file is TOML (``api_key = "…"``, ``secret = "…"``) readable by its owner only (mode 0600 or
 stricter); anything looser is refused, like ssh does. Credentials never live in a run config.
+
+Wherever they come from, an API key must be printable ASCII without spaces (it is written into
+a request head) and a secret must hold no control characters: a CR/LF pasted into an environment
+variable is a :class:`~engine.ConfigError` (naming the field, never the value), not a header
+injection. :func:`check_credential` and :func:`mask_key` serve the venues' own credential classes.
 """
 
 from __future__ import annotations
@@ -9,28 +14,64 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
+import unicodedata
 from pathlib import Path
 
 import attrs
 
 from ._errors import ConfigError
 
-__all__ = ["Credentials", "load_credentials"]
+__all__ = ["Credentials", "InvalidCredential", "load_credentials", "check_credential", "mask_key",
+           "validate_api_key", "validate_secret"]
 
 
-def _mask(value: str) -> str:
+def mask_key(value: str) -> str:
+    """An API key as logs and reprs may show it: its first 4 characters of 9 or more, else ``***``."""
     return f"{value[:4]}…" if len(value) > 8 else "***"
+
+
+class InvalidCredential(ConfigError, ValueError):
+    """A credential is empty or holds characters it may not: a :class:`ConfigError`, and a
+    ``ValueError`` as attrs validators raise."""
+
+
+def check_credential(name: str, value: object, *, header: bool) -> str:
+    """``value`` if it is a usable credential, else :class:`InvalidCredential` naming ``name`` (not the value).
+
+    Empty values and control characters (CR, LF, NUL, …) are refused; with ``header`` (a value
+    written into a request head, like an API key) only printable ASCII without spaces is allowed.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidCredential(f"{name} must be a non-empty string", key=name)
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidCredential(f"{name} contains a control character (a stray newline?)", key=name)
+    if header and not (value.isascii() and value.isprintable() and " " not in value):
+        raise InvalidCredential(f"{name} must be printable ASCII without spaces", key=name)
+    return value
+
+
+def validate_api_key(instance: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    """attrs validator: ``value`` is usable as an API key in a request head (:func:`check_credential`)."""
+    check_credential(attribute.name, value, header=True)
+
+
+def validate_secret(instance: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    """attrs validator: ``value`` is a non-empty secret without control characters."""
+    check_credential(attribute.name, value, header=False)
 
 
 @attrs.frozen(repr=False)
 class Credentials:
-    """An API key and its secret (or private key). ``repr`` shows only the key's first characters."""
+    """An API key and its secret (or private key). ``repr`` shows only the key's first characters.
 
-    api_key: str
-    secret: str = attrs.field(repr=False)
+    Raises :class:`ConfigError` for an empty value or one with control characters.
+    """
+
+    api_key: str = attrs.field(validator=validate_api_key)
+    secret: str = attrs.field(repr=False, validator=validate_secret)
 
     def __repr__(self) -> str:
-        return f"Credentials(api_key={_mask(self.api_key)!r}, secret=***)"
+        return f"Credentials(api_key={mask_key(self.api_key)!r}, secret=***)"
 
     __str__ = __repr__
 

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from engine import (
+    WireFormatError,
+    wire_decimal,
+    wire_int,
+    wire_scaled,
     BalanceUpdate,
     Bar,
     BookSnapshot,
@@ -41,12 +45,11 @@ from engine import (
     Side,
     Trade,
     redact,
-    to_scaled,
 )
 from engine._gateway import OrderReport
 
 from .constants import INTERVALS_MS, LEVERAGE_SUFFIX, VENUE, WS_INTERVAL_ALIASES
-from .schemas import MarketType, VenueOrderStatus, VenueSide
+from .schemas import MarketType, VenueOrderStatus, VenueSide, loads
 
 __all__ = [
     "MS",
@@ -81,7 +84,8 @@ __all__ = [
 MS = 1_000_000
 "Nanoseconds per millisecond."
 
-_POW10: list[int] = [10**n for n in range(40)]
+MAX_PRECISION = 30
+"The largest ``quotePrecision``/``baseAssetPrecision`` (decimal places) an instrument may have."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,25 +144,42 @@ def _int(obj: Mapping[str, Any], name: str, what: str) -> int:
     value = _get(obj, name, what)
     if isinstance(value, bool):
         raise malformed(what, f"field {name!r} is not an integer", obj)
-    if isinstance(value, int):
+    if type(value) is int:
         return value
+    if not isinstance(value, (int, str)):
+        raise malformed(what, f"field {name!r} is not an integer", obj)
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise malformed(what, f"field {name!r} is not an integer: {value!r}", obj) from None
+        return wire_int(value)
+    except WireFormatError as e:
+        raise malformed(what, f"field {name!r}: {e}", obj) from None
+
+
+def _precision(obj: Mapping[str, Any], name: str, what: str, default: int | None = None) -> int:
+    if default is not None and obj.get(name) is None:
+        return default
+    value = _int(obj, name, what)
+    if abs(value) > MAX_PRECISION:
+        raise malformed(what, f"field {name!r} out of range: {value}", obj)
+    return value
 
 
 def decimal_of(value: object, name: str = "value", what: str = "message", obj: object = None) -> Decimal:
-    """Exact Decimal of a JSON number/numeric string; never via float."""
-    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
-        raise malformed(what, f"field {name!r} is not a number: {value!r}", obj)
+    """Exact Decimal of a JSON number/numeric string (bounded, see :func:`engine.wire_decimal`); never via float."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise malformed(what, f"field {name!r} is not finite: {value!r}", obj)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise malformed(what, f"field {name!r} is not a number: {_shown(value)}", obj)
     try:
-        d = Decimal(value)
-    except (InvalidOperation, ValueError):
-        raise malformed(what, f"field {name!r} is not a number: {value!r}", obj) from None
-    if not d.is_finite():
-        raise malformed(what, f"field {name!r} is not finite: {value!r}", obj)
-    return d
+        return wire_decimal(value)
+    except WireFormatError as e:
+        raise malformed(what, f"field {name!r} is not a number: {e}", obj) from None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _dec(obj: Mapping[str, Any], name: str, what: str) -> Decimal:
@@ -172,41 +193,26 @@ def _opt_dec(obj: Mapping[str, Any], name: str, what: str) -> Decimal | None:
     return decimal_of(value, name, what, obj)
 
 
-def scaled(value: object, scale: int) -> int:
-    """``value * 10**scale`` as an exact int, from an int or a decimal string (the hot path).
-
-    Raises ``ValueError``/``TypeError`` for anything else or for more decimals than ``scale``.
-    """
-    if type(value) is int:
-        return value * _POW10[scale]
-    if type(value) is not str:
-        raise TypeError(f"not a number: {value!r}")
-    whole, _, frac = value.partition(".")
-    if len(frac) <= scale and (not frac or frac.isdigit()) and (
-            whole.isdigit() or (whole[:1] in ("-", "+") and whole[1:].isdigit())):
-        return int(whole + frac + "0" * (scale - len(frac)))
-    try:
-        return to_scaled(Decimal(value), scale)
-    except InvalidOperation:
-        raise ValueError(f"not a number: {value!r}") from None
+scaled = wire_scaled
+"``value * 10**scale`` as an exact int (:func:`engine.wire_scaled`); ``ValueError`` for anything else."
 
 
 def _price_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
     try:
-        return scaled(value, inst.price_scale)
-    except (TypeError, ValueError) as e:
+        return scaled(value, inst.price_scale)  # type: ignore[arg-type]
+    except ValueError as e:
         raise malformed(what, f"field {name!r}: {e}", obj) from None
 
 
 def _size_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
     try:
-        return scaled(value, inst.size_scale)
-    except (TypeError, ValueError) as e:
+        return scaled(value, inst.size_scale)  # type: ignore[arg-type]
+    except ValueError as e:
         raise malformed(what, f"field {name!r}: {e}", obj) from None
 
 
-def _instrument(instruments: Mapping[str, Instrument], symbol: str, what: str, obj: object) -> Instrument:
-    inst = instruments.get(symbol)
+def _instrument(instruments: Mapping[str, Instrument], symbol: object, what: str, obj: object) -> Instrument:
+    inst = instruments.get(symbol) if isinstance(symbol, str) else None
     if inst is None:
         raise malformed(what, f"unknown symbol {symbol!r}", obj)
     return inst
@@ -256,8 +262,8 @@ def parse_instrument(symbol_info: object) -> Instrument:
         filters[str(f.get("filterType", ""))] = f
     lot = filters.get("LOT_SIZE", {})
     price_filter = filters.get("PRICE_FILTER", {})
-    quote_precision = _int(s, "quotePrecision", what)
-    base_precision = int(s.get("baseAssetPrecision", quote_precision))
+    quote_precision = _precision(s, "quotePrecision", what)
+    base_precision = _precision(s, "baseAssetPrecision", what, default=quote_precision)
     tick = (_positive_or_none(_opt_dec(price_filter, "tickSize", what))
             or _positive_or_none(_opt_dec(s, "tickSize", what))
             or _step_of_precision(quote_precision))
@@ -271,7 +277,7 @@ def parse_instrument(symbol_info: object) -> Instrument:
     else:
         maker_pct = taker_pct = _opt_dec(s, "exchangeFee", what) or Decimal(0)
     try:
-        return Instrument(
+        inst = Instrument(
             venue=VENUE,
             symbol=symbol,
             base=_str(s, "baseAsset", what),
@@ -289,8 +295,16 @@ def parse_instrument(symbol_info: object) -> Instrument:
             maker_fee=maker_pct / 100,
             taker_fee=taker_pct / 100,
         )
-    except (TypeError, ValueError) as e:
-        raise malformed(what, str(e), s) from None
+    except (TypeError, ValueError, ArithmeticError) as e:
+        raise malformed(what, str(e) or type(e).__name__, s) from None
+    return _bounded_scales(inst, what, s)
+
+
+def _bounded_scales(inst: Instrument, what: str, obj: object) -> Instrument:
+    """Refuse an instrument whose tick or lot needs more than :data:`MAX_PRECISION` decimals."""
+    if inst.price_scale > MAX_PRECISION or inst.size_scale > MAX_PRECISION:
+        raise malformed(what, f"tick or lot finer than {MAX_PRECISION} decimals", obj)
+    return inst
 
 
 def parse_instruments(exchange_info: object, on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
@@ -348,7 +362,7 @@ def parse_ws_depth(payload: object, instruments: Mapping[str, Instrument], ts_re
     data = _get(p, "data", what)
     if isinstance(data, str):  # one old client comment shows the data JSON-encoded
         try:
-            data = json.loads(data, parse_float=str)
+            data = loads(data)
         except ValueError:
             raise malformed(what, "data is not JSON", p) from None
     data = _obj(data, what)
@@ -392,9 +406,16 @@ def _parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_r
     buyer = p.get("buyer")
     aggressor = 0 if not isinstance(buyer, bool) else (1 if buyer else -1)
     trade_id = p.get("id")
-    tid = trade_id if type(trade_id) is int else (int(trade_id) if isinstance(trade_id, str) and trade_id.isdigit() else 0)
+    tid = trade_id if type(trade_id) is int else _id_number(trade_id)
     return Trade(inst, _int(p, "ts", what) * MS, ts_recv, _price_raw(inst, _get(p, "price", what), "price", what, p),
                  _size_raw(inst, _get(p, "size", what), "size", what, p), aggressor, tid)
+
+
+def _id_number(value: object) -> int:
+    """A numeric id sent as a string (``"42"``) as an int; 0 for anything else."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        return int(value)
+    return 0
 
 
 def parse_ws_quote(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Quote:
@@ -664,6 +685,16 @@ def parse_account(obj: object, ts_recv: int) -> list[BalanceUpdate]:
     return out
 
 
+def _leverage_of(margin: Decimal | None, obj: object) -> Decimal | None:
+    """``margin`` is the fraction of the notional held (0.05 = 20x); None when absent or zero."""
+    if not margin:
+        return None
+    try:
+        return (1 / margin).quantize(Decimal("0.01")).normalize()
+    except ArithmeticError:
+        raise malformed("position", f"margin out of range: {margin}", obj) from None
+
+
 def parse_positions(obj: object, instruments: Mapping[str, Instrument], ts_recv: int,
                     on_error: Callable[[MalformedMessage], None]) -> list[PositionUpdate]:
     """``tradingPositions`` → active positions netted per symbol. A bad entry is reported and skipped."""
@@ -678,7 +709,7 @@ def parse_positions(obj: object, instruments: Mapping[str, Instrument], ts_recv:
             symbol = _str(p, "symbol", "position")
             _instrument(instruments, symbol, "position", p)
             margin = _opt_dec(p, "margin", "position")
-            leverage = (1 / margin).quantize(Decimal("0.01")).normalize() if margin else None
+            leverage = _leverage_of(margin, p)
             net.setdefault(symbol, []).append((_dec(p, "openQuantity", "position"), _dec(p, "openPrice", "position"),
                                                _opt_dec(p, "upl", "position") or Decimal(0), leverage,
                                                _str(p, "id", "position")))
@@ -711,8 +742,8 @@ def error_of(obj: object) -> tuple[int, str] | None:
         return None
     if isinstance(code, str):
         try:
-            code = int(code)
-        except ValueError:
+            code = wire_int(code)
+        except WireFormatError:
             return None
     if not isinstance(code, int):
         return None

@@ -58,6 +58,7 @@ seconds only.
 from __future__ import annotations
 
 import logging
+import re
 import select
 import ssl
 import time
@@ -71,6 +72,7 @@ import httpx
 import trio
 
 from engine import (
+    wire_seconds,
     AuthFailed,
     OutcomeUnknown,
     RateLimited,
@@ -227,24 +229,16 @@ class TransportFailure(Exception):
 
 
 def _retry_after(headers: Mapping[str, str], default: float) -> float:
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-    return default
+    seconds = wire_seconds(headers.get("retry-after"))
+    return default if seconds is None else seconds
 
 
 def _pause_hint(status: int, headers: Mapping[str, str]) -> float | None:
     """How long the venue asks us to pause after a 429/418/403: its ``Retry-After``, else 60 s for
     a ban (418), else None (the rate limiter's own backoff, doubling while 429s repeat)."""
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
+    seconds = wire_seconds(headers.get("retry-after"))
+    if seconds is not None:
+        return seconds
     return 60.0 if status == 418 else None
 
 
@@ -548,7 +542,24 @@ async def _aclose_quietly(stream: trio.abc.AsyncResource) -> None:
 
 
 class _ProtocolError(Exception):
-    """The server's answer is not valid HTTP/1.1."""
+    """The server's answer is not valid HTTP/1.1 (or is larger than :data:`MAX_BODY_BYTES`)."""
+
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"The largest answer body the HTTP/1.1 lane reads (declared, chunked or to the end of the stream)."
+
+_DECIMAL = re.compile(r"[0-9]{1,12}")
+_HEX = re.compile(r"[0-9a-fA-F]{1,12}")
+
+
+def _bounded_size(text: str, pattern: re.Pattern[str], base: int, what: str) -> int:
+    """A body or chunk size in ASCII digits of ``base``, at most :data:`MAX_BODY_BYTES`."""
+    if pattern.fullmatch(text) is None:
+        raise _ProtocolError(f"bad {what} {text[:20]!r}")
+    size = int(text, base)
+    if size > MAX_BODY_BYTES:
+        raise _ProtocolError(f"{what} {size} is over the {MAX_BODY_BYTES}-byte limit")
+    return size
 
 
 async def _fill(conn: _Conn) -> None:
@@ -574,10 +585,9 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
     status_line = lines[0].split(" ", 2)
     if len(status_line) < 2 or not status_line[0].startswith("HTTP/1."):
         raise _ProtocolError(f"bad status line {lines[0][:80]!r}")
-    try:
-        status = int(status_line[1])
-    except ValueError:
-        raise _ProtocolError(f"bad status line {lines[0][:80]!r}") from None
+    if len(status_line[1]) != 3 or not status_line[1].isascii() or not status_line[1].isdigit():
+        raise _ProtocolError(f"bad status line {lines[0][:80]!r}")
+    status = int(status_line[1])
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -591,11 +601,10 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
         while True:
             while (line_end := conn.buffer.find(b"\r\n")) < 0:
                 await _fill(conn)
-            size_text = bytes(conn.buffer[:line_end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+            size_text = bytes(conn.buffer[:line_end]).split(b";", 1)[0].strip().decode("latin-1")
+            size = _bounded_size(size_text, _HEX, 16, "chunk size")
+            if len(body) + size > MAX_BODY_BYTES:
+                raise _ProtocolError(f"chunked body over the {MAX_BODY_BYTES}-byte limit")
             del conn.buffer[:line_end + 2]
             if size == 0:
                 while (trailer_end := conn.buffer.find(b"\r\n")) < 0:
@@ -612,10 +621,7 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
             del conn.buffer[:size + 2]
     length_text = headers.get("content-length")
     if length_text is not None:
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise _ProtocolError(f"bad content-length {length_text[:20]!r}") from None
+        length = _bounded_size(length_text, _DECIMAL, 10, "content-length")
         while len(conn.buffer) < length:
             await _fill(conn)
         body_bytes = bytes(conn.buffer[:length])
@@ -629,6 +635,8 @@ async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
         if not data:
             return RawResponse(status, headers, bytes(chunks)), False
         chunks += data
+        if len(chunks) > MAX_BODY_BYTES:
+            raise _ProtocolError(f"body over the {MAX_BODY_BYTES}-byte limit")
 
 
 # ---------------------------------------------------------------------------------------------

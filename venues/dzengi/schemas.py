@@ -17,8 +17,9 @@ Enums follow one rule:
 from __future__ import annotations
 
 import enum
-import json
 from typing import Any, Literal, NotRequired, TypedDict
+
+from engine import JsonNumber, loads_json
 
 
 __all__ = [
@@ -61,14 +62,16 @@ __all__ = [
     "WsOhlc",
 ]
 
-_decoder = json.JSONDecoder(parse_float=str)
 
 
 def loads(text: str | bytes) -> Any:
-    """Decode venue JSON; non-integer numbers stay strings (exact), integers are ``int``."""
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode("utf-8")
-    return _decoder.decode(text)
+    """Decode venue JSON, bounded (:func:`engine.loads_json`): a non-integer number stays its exact
+    text, as a :class:`engine.JsonNumber` (never a float); integers are ``int``.
+
+    Raises :class:`engine.WireFormatError` (a ``ValueError``) for invalid JSON or UTF-8,
+    ``NaN``/``Infinity``, numbers past the bounds and nesting deeper than 64.
+    """
+    return loads_json(text, parse_float=JsonNumber)
 
 
 # ---------------------------------------------------------------------------------------------

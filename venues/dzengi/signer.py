@@ -28,6 +28,8 @@ from urllib.parse import urlencode
 
 import attrs
 
+from engine._secrets import mask_key, validate_api_key, validate_secret
+
 __all__ = [
     "API_KEY_HEADER",
     "Credentials",
@@ -46,18 +48,17 @@ API_KEY_HEADER = "X-MBX-APIKEY"
 "The header carrying the API key on every keyed request."
 
 
-def _not_empty(instance: Any, attribute: attrs.Attribute, value: str) -> None:  # type: ignore[type-arg]
-    if not value:
-        raise ValueError(f"{attribute.name} must not be empty")
-
-
 @attrs.frozen(slots=True)
 class Credentials:
-    """An API key and its secret. The secret never appears in ``repr``."""
+    """An API key and its secret. ``repr`` masks the key and leaves the secret out.
 
-    api_key: str = attrs.field(validator=_not_empty)
+    An empty value or one with control characters (a CR/LF from the environment) raises
+    :class:`engine._secrets.InvalidCredential`, a configuration error (and a ``ValueError``).
+    """
+
+    api_key: str = attrs.field(validator=validate_api_key, repr=mask_key)
     "Public key sent in the ``X-MBX-APIKEY`` header (case sensitive)."
-    secret: str = attrs.field(repr=False, validator=_not_empty)
+    secret: str = attrs.field(repr=False, validator=validate_secret)
     "HMAC key (case sensitive). Kept out of ``repr``."
 
 

@@ -14,6 +14,13 @@ backoff and replays every subscription before reporting itself connected again.
 
 Handlers are synchronous and must not block: they run on the reader's hot path — by default on
 trio-websocket's own reader task, as soon as a frame is decoded (see :class:`_DirectConnection`).
+
+A frame that cannot be read (not JSON, too deep, an unhashable ``correlationId``, a handler's
+:class:`~engine.MalformedMessage`) is dropped and counted in :meth:`DzengiStream.statistics`;
+``on_malformed`` gets it (at most ``log_limit`` a window, see :class:`engine.MalformedFrameGuard`)
+and the stream goes on. ``resync_after`` malformed frames within ``malformed_window_s`` mark the
+venue ``STALE``: the stream drops the socket, reconnects and replays every subscription (the
+gateway re-snapshots its books on the ``CONNECTED`` that follows).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import trio_websocket
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import TextMessage
 
-from engine import MalformedMessage, VenueError, VenueState
+from engine import MalformedFrameGuard, MalformedMessage, VenueError, VenueState
 
 from .constants import VENUE, WsDestination, WsStatus
 from .parsers import malformed
@@ -72,11 +79,13 @@ class StreamStatistics:
     messages: int
     "Frames received."
     malformed: int
-    "Frames that could not be decoded or handled."
+    "Frames that could not be decoded or handled (dropped)."
     unhandled: int
     "Pushed frames with a destination nobody handles."
     pending_requests: int
     subscriptions: tuple[str, ...]
+    malformed_resyncs: int = 0
+    "Times the venue was marked stale and resynchronised because of malformed frames."
 
 
 class _Waiter:
@@ -148,6 +157,9 @@ class DzengiStream:
         on_state: Callable[[VenueState, str], None] | None = None,
         on_malformed: Callable[[MalformedMessage], None] | None = None,
         direct_dispatch: bool = True,
+        resync_after: int = 20,
+        malformed_window_s: float = 10.0,
+        log_limit: int = 5,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss"):
@@ -178,8 +190,11 @@ class DzengiStream:
         self._connected = trio.Event()
         self._connects = 0
         self._messages = 0
-        self._malformed = 0
         self._unhandled = 0
+        self._guard = MalformedFrameGuard(on_malformed=self._on_malformed, on_stale=self._mark_stale, logger=log,
+                                          resync_after=resync_after, window_s=malformed_window_s,
+                                          log_limit=log_limit)
+        self._stale = trio.Event()
 
     # -- public ---------------------------------------------------------------------------------
     @property
@@ -192,8 +207,8 @@ class DzengiStream:
             await self._connected.wait()
 
     def statistics(self) -> StreamStatistics:
-        return StreamStatistics(self.connected, self._connects, self._messages, self._malformed, self._unhandled,
-                                len(self._waiters), tuple(sorted(self._subscriptions)))
+        return StreamStatistics(self.connected, self._connects, self._messages, self._guard.dropped, self._unhandled,
+                                len(self._waiters), tuple(sorted(self._subscriptions)), self._guard.resyncs)
 
     async def request(self, destination: str, payload: dict[str, Any], *, timeout_s: float | None = None) -> Any:
         """Send one request and return the answer's payload.
@@ -228,6 +243,9 @@ class DzengiStream:
         while True:
             try:
                 async with trio.open_nursery() as nursery:
+                    self._stale = trio.Event()
+                    self._guard.reset()
+                    nursery.start_soon(self._drop_when_stale)
                     ws = await self._open(nursery)
                     self._ws = ws
                     self._connects += 1
@@ -287,6 +305,10 @@ class DzengiStream:
             except WsRequestFailed as e:
                 log.warning("dzengi: resubscribe %s refused: %s", destination, e)
 
+    async def _drop_when_stale(self) -> None:
+        await self._stale.wait()
+        raise _Dropped("too many malformed frames; resynchronising")
+
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
             await trio.sleep(self.ping_interval_s)
@@ -338,8 +360,12 @@ class DzengiStream:
             return
         correlation_id = frame.get("correlationId")
         if correlation_id is not None:
+            if type(correlation_id) is not int and type(correlation_id) is not str:
+                self._report(malformed("websocket frame", "correlationId is not an integer", frame))
+                return
             waiter = self._waiters.get(correlation_id)
-            if waiter is None and isinstance(correlation_id, str) and correlation_id.isdigit():
+            if waiter is None and type(correlation_id) is str and correlation_id.isascii() \
+                    and correlation_id.isdigit() and len(correlation_id) <= 20:
                 waiter = self._waiters.get(int(correlation_id))
             if waiter is not None:
                 status = frame.get("status", WsStatus.OK.value)
@@ -350,7 +376,10 @@ class DzengiStream:
                 waiter.event.set()
                 return
         destination = frame.get("destination")
-        handler = self.handlers.get(destination)  # type: ignore[arg-type]
+        if type(destination) is not str:
+            self._report(malformed("websocket frame", "destination is not a string", frame))
+            return
+        handler = self.handlers.get(destination)
         if handler is None:
             self._unhandled += 1
             return
@@ -364,8 +393,12 @@ class DzengiStream:
             self._report(e)
 
     def _report(self, error: MalformedMessage) -> None:
-        self._malformed += 1
-        self._on_malformed(error)
+        self._guard.report(error, trio.current_time())
+
+    def _mark_stale(self, detail: str) -> None:
+        log.warning("dzengi websocket: %s", detail)
+        self._on_state(VenueState.STALE, detail)
+        self._stale.set()
 
 
 def _json_default(value: object) -> object:

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from engine import (
+    WireFormatError,
+    wire_decimal,
+    wire_int,
+    wire_scaled,
     BalanceUpdate,
     BookDelta,
     BookSnapshot,
@@ -39,7 +43,6 @@ from engine import (
     Side,
     Trade,
     redact,
-    to_scaled,
 )
 from engine._gateway import OrderReport
 
@@ -68,7 +71,8 @@ __all__ = [
     "parse_positions",
 ]
 
-_POW10: list[int] = [10**n for n in range(40)]
+MAX_PRECISION = 30
+"The most decimals a market's tick, lot or ``*_decimals`` may have."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,11 +129,19 @@ def _int(obj: Mapping[str, Any], name: str, what: str) -> int:
     value = _get(obj, name, what)
     if isinstance(value, bool):
         raise malformed(what, f"field {name!r} is not an integer", obj)
-    if isinstance(value, int):
+    if type(value) is int:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise malformed(what, f"field {name!r} is not an integer: {value!r}", obj)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        try:
+            return wire_int(value)
+        except WireFormatError as e:
+            raise malformed(what, f"field {name!r}: {e}", obj) from None
+    raise malformed(what, f"field {name!r} is not an integer: {_shown(value)}", obj)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _bool(obj: Mapping[str, Any], name: str, what: str, default: bool = False) -> bool:
@@ -140,16 +152,17 @@ def _bool(obj: Mapping[str, Any], name: str, what: str, default: bool = False) -
 
 
 def decimal_of(value: object, name: str = "value", what: str = "message", obj: object = None) -> Decimal:
-    """Exact Decimal of a numeric string (or JSON integer); never via float."""
-    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
-        raise malformed(what, f"field {name!r} is not a number: {value!r}", obj)
+    """Exact Decimal of a numeric string (or JSON number), bounded (:func:`engine.wire_decimal`); never via float."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise malformed(what, f"field {name!r} is not finite: {value!r}", obj)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise malformed(what, f"field {name!r} is not a number: {_shown(value)}", obj)
     try:
-        d = Decimal(value)
-    except (InvalidOperation, ValueError):
-        raise malformed(what, f"field {name!r} is not a number: {value!r}", obj) from None
-    if not d.is_finite():
-        raise malformed(what, f"field {name!r} is not finite: {value!r}", obj)
-    return d
+        return wire_decimal(value)
+    except WireFormatError as e:
+        raise malformed(what, f"field {name!r} is not a number: {e}", obj) from None
 
 
 def _dec(obj: Mapping[str, Any], name: str, what: str) -> Decimal:
@@ -171,40 +184,26 @@ def _ts(obj: Mapping[str, Any], name: str, what: str) -> int:
         raise malformed(what, f"field {name!r} is not an ISO-8601 UTC timestamp: {value!r}", obj) from None
 
 
-def scaled(value: object, scale: int) -> int:
-    """``value * 10**scale`` as an exact int, from a decimal string or an int (the hot path).
-
-    Raises ``ValueError``/``TypeError`` for anything else or for more decimals than ``scale``.
-    """
-    if type(value) is str:
-        whole, _, frac = value.partition(".")
-        if len(frac) <= scale and whole.isdigit() and (not frac or frac.isdigit()):
-            return int(whole + frac + "0" * (scale - len(frac)))
-        try:
-            return to_scaled(Decimal(value), scale)
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value * _POW10[scale]
-    raise TypeError(f"not a number: {value!r}")
+scaled = wire_scaled
+"``value * 10**scale`` as an exact int (:func:`engine.wire_scaled`); ``ValueError`` for anything else."
 
 
 def _price_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
     try:
-        return scaled(value, inst.price_scale)
-    except (TypeError, ValueError) as e:
+        return scaled(value, inst.price_scale)  # type: ignore[arg-type]
+    except ValueError as e:
         raise malformed(what, f"field {name!r}: {e}", obj) from None
 
 
 def _size_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
     try:
-        return scaled(value, inst.size_scale)
-    except (TypeError, ValueError) as e:
+        return scaled(value, inst.size_scale)  # type: ignore[arg-type]
+    except ValueError as e:
         raise malformed(what, f"field {name!r}: {e}", obj) from None
 
 
-def _instrument(instruments: Mapping[str, Instrument], symbol: str, what: str, obj: object) -> Instrument:
-    inst = instruments.get(symbol)
+def _instrument(instruments: Mapping[str, Instrument], symbol: object, what: str, obj: object) -> Instrument:
+    inst = instruments.get(symbol) if isinstance(symbol, str) else None
     if inst is None:
         raise malformed(what, f"unknown market {symbol!r}", obj)
     return inst
@@ -220,8 +219,11 @@ def error_of(body: object) -> tuple[int, str] | None:
     if not isinstance(body, dict) or "error_code" not in body:
         return None
     code = body.get("error_code")
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
+    if isinstance(code, str):
+        try:
+            code = wire_int(code)
+        except WireFormatError:
+            return None
     if isinstance(code, bool) or not isinstance(code, int):
         return None
     return code, str(body.get("error_message", ""))
@@ -268,8 +270,11 @@ def parse_market(obj: object) -> Instrument:
     perpetual = market_type is ReportedMarketType.PERPETUAL
     price_decimals = m.get("price_decimals")
     size_decimals = m.get("size_decimals")
+    for name in ("price_decimals", "size_decimals"):
+        if m.get(name) is not None and not 0 <= _int(m, name, what) <= MAX_PRECISION:
+            raise malformed(what, f"field {name!r} out of range 0..{MAX_PRECISION}", m)
     try:
-        return Instrument(
+        inst = Instrument(
             venue=VENUE,
             symbol=symbol,
             base=_str(m, "base_asset", what),
@@ -289,8 +294,11 @@ def parse_market(obj: object) -> Instrument:
             maker_fee=_opt_dec(m, "maker_fee", what) or Decimal(0),
             taker_fee=_opt_dec(m, "taker_fee", what) or Decimal(0),
         )
-    except (TypeError, ValueError) as e:
-        raise malformed(what, str(e), m) from None
+    except (TypeError, ValueError, ArithmeticError) as e:
+        raise malformed(what, str(e) or type(e).__name__, m) from None
+    if inst.price_scale > MAX_PRECISION or inst.size_scale > MAX_PRECISION:
+        raise malformed(what, f"tick or lot finer than {MAX_PRECISION} decimals", m)
+    return inst
 
 
 def parse_markets(data: object, on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
@@ -352,8 +360,9 @@ def parse_trade(obj: object, instruments: Mapping[str, Instrument], ts_recv: int
     side = t.get("side")
     aggressor = 1 if side == VenueSide.BUY.value else -1 if side == VenueSide.SELL.value else 0
     trade_id = t.get("trade_id")
-    tid = int(trade_id) if isinstance(trade_id, str) and trade_id.isdigit() else (
-        trade_id if type(trade_id) is int else 0)
+    tid = trade_id if type(trade_id) is int else (
+        int(trade_id) if isinstance(trade_id, str) and trade_id.isascii() and trade_id.isdigit()
+        and len(trade_id) <= 20 else 0)
     return Trade(inst, _ts(t, "timestamp", what), ts_recv, _price_raw(inst, _get(t, "price", what), "price", what, t),
                  _size_raw(inst, _get(t, "size", what), "size", what, t), aggressor, tid)
 

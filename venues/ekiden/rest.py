@@ -40,6 +40,7 @@ import httpx
 import trio
 
 from engine import (
+    wire_seconds,
     AuthFailed,
     MalformedMessage,
     OutcomeUnknown,
@@ -102,13 +103,8 @@ class RawResponse:
 
 
 def _retry_after(headers: Mapping[str, str], default: float) -> float:
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-    return default
+    seconds = wire_seconds(headers.get("retry-after"))
+    return default if seconds is None else seconds
 
 
 def _excerpt(body: bytes, limit: int = 200) -> str:

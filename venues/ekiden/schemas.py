@@ -26,6 +26,8 @@ import time
 from decimal import Decimal
 from typing import Any, NotRequired, TypedDict
 
+from engine import JsonNumber, loads_json
+
 from .constants import MAX_DECIMALS
 
 __all__ = [
@@ -71,14 +73,16 @@ __all__ = [
 # JSON
 # ---------------------------------------------------------------------------------------------
 
-_decoder = json.JSONDecoder(parse_float=str)
 
 
 def loads(text: str | bytes) -> Any:
-    """Decode venue JSON; a non-integer JSON number stays a string (exact), never a float."""
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode("utf-8")
-    return _decoder.decode(text)
+    """Decode venue JSON, bounded (:func:`engine.loads_json`): a non-integer number stays its exact
+    text, as a :class:`engine.JsonNumber` (never a float); integers are ``int``.
+
+    Raises :class:`engine.WireFormatError` (a ``ValueError``) for invalid JSON or UTF-8,
+    ``NaN``/``Infinity``, numbers past the bounds and nesting deeper than 64.
+    """
+    return loads_json(text, parse_float=JsonNumber)
 
 
 def _default(value: object) -> object:
@@ -132,7 +136,7 @@ def decimal_str(value: Decimal | int) -> str:
 # ISO-8601 timestamps
 # ---------------------------------------------------------------------------------------------
 
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|\+00:00|-00:00|\+0000)\Z")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|\+00:00|-00:00|\+0000)\Z", re.ASCII)
 _NS_PER_S = 1_000_000_000
 
 

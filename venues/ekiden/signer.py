@@ -33,6 +33,8 @@ from typing import Any
 
 import attrs
 
+from engine._secrets import mask_key, validate_api_key, validate_secret
+
 from .constants import API_KEY_HEADER, SIGNATURE_HEADER, STREAM_PATH, TIMESTAMP_HEADER, Channel, WsType
 
 __all__ = [
@@ -48,18 +50,17 @@ __all__ = [
 ]
 
 
-def _not_empty(instance: Any, attribute: attrs.Attribute, value: str) -> None:  # type: ignore[type-arg]
-    if not value:
-        raise ValueError(f"{attribute.name} must not be empty")
-
-
 @attrs.frozen(slots=True)
 class Credentials:
-    """An API key and its secret. The secret never appears in ``repr``."""
+    """An API key and its secret. ``repr`` masks the key and leaves the secret out.
 
-    api_key: str = attrs.field(validator=_not_empty)
+    An empty value or one with control characters (a CR/LF from the environment) raises
+    :class:`engine._secrets.InvalidCredential`, a configuration error (and a ``ValueError``).
+    """
+
+    api_key: str = attrs.field(validator=validate_api_key, repr=mask_key)
     "Sent in the ``EKIDEN-API-KEY`` header."
-    secret: str = attrs.field(repr=False, validator=_not_empty)
+    secret: str = attrs.field(repr=False, validator=validate_secret)
     "HMAC key (its UTF-8 bytes). Kept out of ``repr``."
 
 

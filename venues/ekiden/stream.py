@@ -20,6 +20,13 @@ channel again with a fresh signature and replays every subscription before repor
 connected (``on_state(CONNECTED, ...)``).
 
 Handlers are synchronous and must not block: they run on the reader's hot path.
+
+A frame that cannot be read (not JSON, too deep, an unhashable ``channel``, a handler's
+:class:`~engine.MalformedMessage`) is dropped and counted in :meth:`EkidenStream.statistics`;
+``on_malformed`` gets it (at most ``log_limit`` a window, see :class:`engine.MalformedFrameGuard`)
+and the stream goes on. ``resync_after`` malformed frames within ``malformed_window_s`` mark the
+venue ``STALE``: the stream drops the socket, reconnects and replays every subscription (each
+``orderbook`` subscription brings a fresh snapshot).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import attrs
 import trio
 import trio_websocket
 
-from engine import AuthFailed, MalformedMessage, VenueError, VenueState
+from engine import AuthFailed, MalformedFrameGuard, MalformedMessage, VenueError, VenueState
 
 from .constants import VENUE, Channel, ErrorCode, WsType
 from .parsers import error_of, malformed
@@ -76,7 +83,7 @@ class StreamStatistics:
     messages: int
     "Frames received."
     malformed: int
-    "Frames that could not be decoded or handled."
+    "Frames that could not be decoded or handled (dropped)."
     unhandled: int
     "Frames of a type or channel nobody handles."
     errors: int
@@ -84,6 +91,8 @@ class StreamStatistics:
     subscriptions: tuple[str, ...]
     private: bool
     "True if the private ``orders`` channel is (to be) subscribed."
+    malformed_resyncs: int = 0
+    "Times the venue was marked stale and resynchronised because of malformed frames."
 
 
 class _Waiter:
@@ -123,6 +132,9 @@ class EkidenStream:
         private_auth: PrivateAuth | None = None,
         on_state: Callable[[VenueState, str], None] | None = None,
         on_malformed: Callable[[MalformedMessage], None] | None = None,
+        resync_after: int = 20,
+        malformed_window_s: float = 10.0,
+        log_limit: int = 5,
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise ValueError(f"a WebSocket URL starts with ws:// or wss://, got {url!r}")
@@ -147,7 +159,10 @@ class EkidenStream:
         self._private_expired = False
         self._connects = 0
         self._messages = 0
-        self._malformed = 0
+        self._guard = MalformedFrameGuard(on_malformed=self._on_malformed, on_stale=self._mark_stale, logger=log,
+                                          resync_after=resync_after, window_s=malformed_window_s,
+                                          log_limit=log_limit)
+        self._stale = trio.Event()
         self._unhandled = 0
         self._errors = 0
 
@@ -162,9 +177,9 @@ class EkidenStream:
             await self._connected.wait()
 
     def statistics(self) -> StreamStatistics:
-        return StreamStatistics(self.connected, self._connects, self._messages, self._malformed, self._unhandled,
+        return StreamStatistics(self.connected, self._connects, self._messages, self._guard.dropped, self._unhandled,
                                 self._errors, tuple(f"{c}:{m}" for c, m in sorted(self._subscriptions)),
-                                self.private_auth is not None)
+                                self.private_auth is not None, self._guard.resyncs)
 
     async def subscribe(self, channel: str, market: str, *, depth: int | None = None) -> None:
         """Record a public subscription (replayed after every reconnect) and send it if connected.
@@ -209,6 +224,9 @@ class EkidenStream:
         while True:
             try:
                 async with trio.open_nursery() as nursery:
+                    self._stale = trio.Event()
+                    self._guard.reset()
+                    nursery.start_soon(self._drop_when_stale)
                     ws = await self._open(nursery)
                     self._ws = ws
                     nursery.start_soon(self._reader, ws)
@@ -292,6 +310,10 @@ class EkidenStream:
                 log.warning("ekiden: resubscribe %s %s refused: %s", channel, market, e)
                 self._subscriptions.pop((channel, market), None)
 
+    async def _drop_when_stale(self) -> None:
+        await self._stale.wait()
+        raise _Dropped("too many malformed frames; resynchronising")
+
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
             await trio.sleep(self.ping_interval_s)
@@ -323,37 +345,44 @@ class EkidenStream:
 
     # -- the reader: the hot path ---------------------------------------------------------------------
     async def _reader(self, ws: trio_websocket.WebSocketConnection) -> None:
-        handlers = self.handlers
+        dispatch = self._dispatch
         while True:
             message = await ws.get_message()  # raises ConnectionClosed when the socket ends
-            ts_recv = time.time_ns()
-            self._messages += 1
-            try:
-                frame = loads(message)
-            except (ValueError, UnicodeDecodeError) as e:
-                self._report(malformed("websocket frame", f"not JSON ({e})", str(message)[:300]))
-                continue
-            if type(frame) is not dict:
-                self._report(malformed("websocket frame", "not a JSON object", frame))
-                continue
-            kind = frame.get("type")
-            if kind == "snapshot" or kind == "update":
-                handler = handlers.get(frame.get("channel"))  # type: ignore[arg-type]
-                if handler is None:
-                    self._unhandled += 1
-                    continue
-                try:
-                    handler(frame, ts_recv)
-                except MalformedMessage as e:
-                    self._report(e)
-            elif kind == "subscribed" or kind == "unsubscribed":
-                self._resolve((str(kind), str(frame.get("channel", "")), str(frame.get("market") or "")))
-            elif kind == "pong":
-                self._resolve(("pong",))
-            elif kind == "error":
-                self._on_error(frame)
-            else:
+            dispatch(message, time.time_ns())
+
+    def _dispatch(self, message: str | bytes, ts_recv: int) -> None:
+        """One frame: data to its channel's handler, acknowledgements to the request waiting for them."""
+        self._messages += 1
+        try:
+            frame = loads(message)
+        except ValueError as e:
+            self._report(malformed("websocket frame", f"not JSON ({e})", str(message)[:300]))
+            return
+        if type(frame) is not dict:
+            self._report(malformed("websocket frame", "not a JSON object", frame))
+            return
+        kind = frame.get("type")
+        if kind == "snapshot" or kind == "update":
+            channel = frame.get("channel")
+            if type(channel) is not str:
+                self._report(malformed("websocket frame", "channel is not a string", frame))
+                return
+            handler = self.handlers.get(channel)
+            if handler is None:
                 self._unhandled += 1
+                return
+            try:
+                handler(frame, ts_recv)
+            except MalformedMessage as e:
+                self._report(e)
+        elif kind == "subscribed" or kind == "unsubscribed":
+            self._resolve((str(kind), str(frame.get("channel", "")), str(frame.get("market") or "")))
+        elif kind == "pong":
+            self._resolve(("pong",))
+        elif kind == "error":
+            self._on_error(frame)
+        else:
+            self._unhandled += 1
 
     def _resolve(self, key: tuple[str, ...], error: BaseException | None = None) -> bool:
         waiter = self._waiters.get(key)
@@ -367,7 +396,7 @@ class EkidenStream:
         coded = error_of(frame) or (int(ErrorCode.INVALID_REQUEST), str(frame.get("error_message", "")))
         channel = str(frame.get("channel", ""))
         market = str(frame.get("market") or "")
-        error = WsRequestFailed(f"{channel} {market}".strip() or "websocket", coded[0], coded[1])
+        error = WsRequestFailed(f"{channel} {market}".strip()[:100] or "websocket", coded[0], coded[1][:200])
         if channel and (self._resolve(("subscribed", channel, market), error)
                         or self._resolve(("unsubscribed", channel, market), error)):
             return
@@ -375,8 +404,12 @@ class EkidenStream:
         log.warning("ekiden websocket error: %s", error)
 
     def _report(self, error: MalformedMessage) -> None:
-        self._malformed += 1
-        self._on_malformed(error)
+        self._guard.report(error, trio.current_time())
+
+    def _mark_stale(self, detail: str) -> None:
+        log.warning("ekiden websocket: %s", detail)
+        self._on_state(VenueState.STALE, detail)
+        self._stale.set()
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from engine import (
+    JsonNumber,
     Instrument,
     InstrumentKind,
     Liquidity,
@@ -66,13 +67,13 @@ def test_loads_keeps_non_integer_numbers_exact() -> None:
 
 @pytest.mark.parametrize(("value", "scale", "raw"), [
     (7, 2, 700), ("7", 2, 700), ("0.1", 2, 10), ("30000.10", 2, 3000010), ("-1.25", 2, -125),
-    ("1.", 1, 10), (".5", 1, 5), ("1e-7", 8, 10), ("1.500000000", 2, 150), ("+2.5", 1, 25),
+    ("1.", 1, 10), (".5", 1, 5), (JsonNumber("1e-7"), 8, 10), ("1.500000000", 2, 150), ("+2.5", 1, 25),
 ])
 def test_scaled_is_exact(value: object, scale: int, raw: int) -> None:
     assert P.scaled(value, scale) == raw
 
 
-@pytest.mark.parametrize("value", ["0.123", "abc", "1.2.3", "", "nan"])
+@pytest.mark.parametrize("value", ["0.123", "abc", "1.2.3", "", "nan", "1e-7", "Infinity", "1e1000", "١٢"])
 def test_scaled_refuses_what_it_cannot_represent(value: str) -> None:
     with pytest.raises(ValueError):
         P.scaled(value, 2)
@@ -80,7 +81,7 @@ def test_scaled_refuses_what_it_cannot_represent(value: str) -> None:
 
 @pytest.mark.parametrize("value", [0.5, True, None, [1]])
 def test_scaled_refuses_non_numbers(value: object) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError):
         P.scaled(value, 2)
 
 
@@ -391,3 +392,72 @@ def test_error_bodies(body: Any, expected: Any) -> None:
 def test_malformed_messages_never_show_secrets() -> None:
     error = P.malformed("account", "bad", {"apiKey": "abcd", "signature": "feedbeef", "free": 1})
     assert "feedbeef" not in str(error) and "abcd" not in str(error) and "dzengi: account: bad" in str(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile values: only MalformedMessage, naming the field
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("baseAssetPrecision", "4x"), ("quotePrecision", 10**12),
+    ("quotePrecision", "²"), ("filters", [{"filterType": "PRICE_FILTER", "tickSize": "1e-90"}]),
+    ("filters", [{"filterType": "LOT_SIZE", "stepSize": "Infinity"}]), ("exchangeFee", "1e1000"),
+])
+def test_one_bad_symbol_in_exchange_info_is_skipped_with_the_field_named(field: str, value: Any) -> None:
+    info = load("exchange_info.json")
+    info["symbols"][0][field] = value
+    errors: list[MalformedMessage] = []
+    instruments = P.parse_instruments(info, errors.append)
+    assert "BTC/USD" not in instruments and "BTC/USD_LEVERAGE" in instruments
+    assert any("'BTC/USD'" in str(e) for e in errors)
+    assert any(field in str(e) or "decimals" in str(e) for e in errors)
+
+
+@pytest.mark.parametrize("price", ["Infinity", "-Infinity", "NaN", "1e1000", "1e400000", "١٢٣", "1_000", " 1"])
+def test_hostile_numbers_in_string_fields_are_malformed(instruments: dict[str, Instrument], price: str) -> None:
+    quote = {"symbolName": "BTC/USD", "bid": price, "bidQty": "1", "ofr": "2", "ofrQty": "1", "timestamp": 1}
+    with pytest.raises(MalformedMessage, match="'bid'"):
+        P.parse_ws_quote(quote, instruments, TS)
+    depth = {"symbol": "BTC/USD", "data": {"ts": 1, "bid": {price: "1"}, "ofr": {}}}
+    with pytest.raises(MalformedMessage, match="'price'"):
+        P.parse_ws_depth(depth, instruments, TS)
+    with pytest.raises(MalformedMessage, match="'qty'"):
+        P.parse_my_trade({"orderId": "o", "price": "1", "qty": price, "time": 1, "id": 1, "isBuyer": True,
+                          "isMaker": False}, instruments["BTC/USD"], lambda v: "", TS)
+
+
+def test_a_null_base_precision_reads_as_absent() -> None:
+    info = load("exchange_info.json")
+    info["symbols"][0]["baseAssetPrecision"] = None  # a bare int() raised TypeError out of start-up
+    instruments = P.parse_instruments(info, lambda e: None)
+    assert instruments["BTC/USD"].qty_precision == info["symbols"][0]["quotePrecision"]
+
+
+def test_json_numbers_may_carry_a_bounded_exponent(instruments: dict[str, Instrument]) -> None:
+    quote = loads('{"symbolName": "BTC/USD", "bid": 3.000001e4, "bidQty": 1E0, "ofr": 30000.02, "ofrQty": 2,'
+                  ' "timestamp": 1}')
+    assert P.parse_ws_quote(quote, instruments, TS).bid == Decimal("30000.01")
+    with pytest.raises(ValueError):  # WireFormatError: the exponent bound, before any arithmetic
+        loads('{"bid": 1e400000}')
+
+
+def test_deep_json_is_a_value_error_not_a_recursion_error() -> None:
+    with pytest.raises(ValueError, match="nested"):
+        loads("[" * 100_000 + "]" * 100_000)
+
+
+def test_a_huge_margin_is_a_malformed_position(instruments: dict[str, Instrument]) -> None:
+    body = load("positions.json")
+    body["positions"][0]["margin"] = "0.000000000000000000000000000000000000000000000001"
+    baseline: list[MalformedMessage] = []
+    P.parse_positions(load("positions.json"), instruments, TS, baseline.append)
+    errors: list[MalformedMessage] = []
+    P.parse_positions(body, instruments, TS, errors.append)
+    assert len(errors) == len(baseline) + 1 and "margin out of range" in str(errors[0])
+
+
+def test_error_codes_are_ascii_integers() -> None:
+    assert P.error_of({"code": "-1121", "msg": "x"}) == (-1121, "x")
+    assert P.error_of({"code": "١٢", "msg": "x"}) is None
+    assert P.error_of({"code": "1" * 40, "msg": "x"}) is None

@@ -112,6 +112,6 @@ def test_ws_signature_sorted_raw_pairs() -> None:
 def test_credentials_repr_hides_secret() -> None:
     creds = Credentials("key-1", "super-secret-value")
     assert "super-secret-value" not in repr(creds)
-    assert "key-1" in repr(creds)
+    assert "key-1" not in repr(creds)  # the key is masked too
     with pytest.raises(ValueError):
         Credentials("key", "")

@@ -209,3 +209,57 @@ def test_decimal_strings_refuse_more_than_18_places() -> None:
 def test_loads_never_makes_floats() -> None:
     assert loads(b'{"a": 1.5, "b": 2}') == {"a": "1.5", "b": 2}
     assert json.loads('{"a": 1.5}')["a"] == 1.5  # the stdlib would have
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile values: only MalformedMessage, naming the field
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("price", ["Infinity", "-Infinity", "NaN", "1e1000", "1e400000", "١٢٣", "²", " 1", "1_0"])
+def test_hostile_book_prices_are_malformed(instruments: dict[str, Any], price: str) -> None:
+    frame = {"type": "snapshot", "channel": "orderbook", "market": "ETH-USD",
+             "data": {"sequence": "20", "timestamp": "2025-05-10T12:34:56.897Z", "bids": [[price, "1.000"]],
+                      "asks": []}}
+    with pytest.raises(MalformedMessage, match="'price'"):  # "Infinity" raised OverflowError
+        P.parse_ws_book(frame, instruments, TS)
+    frame["data"]["bids"] = [["1999.60", price]]
+    with pytest.raises(MalformedMessage, match="'size'"):
+        P.parse_ws_book(frame, instruments, TS)
+
+
+@pytest.mark.parametrize("sequence", ["²", "١٢", "1" * 30, True])
+def test_sequences_are_ascii_integers(instruments: dict[str, Any], sequence: object) -> None:
+    frame = {"type": "update", "channel": "orderbook", "market": "ETH-USD",
+             "data": {"sequence": sequence, "timestamp": "2025-05-10T12:34:56.897Z", "bids": [], "asks": []}}
+    with pytest.raises(MalformedMessage, match="'sequence'"):  # "²".isdigit() reached int(): ValueError
+        P.parse_ws_book(frame, instruments, TS)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("tick_size", "1e-90"), ("lot_size", "Infinity"), ("price_decimals", "99"), ("size_decimals", 10**12),
+    ("maker_fee", "1e1000"), ("market", ["ETH-USD"]),
+])
+def test_one_bad_market_is_skipped_with_the_field_named(field: str, value: Any) -> None:
+    markets = P.unwrap(load("markets.json"), "markets")
+    markets[0][field] = value
+    errors: list[MalformedMessage] = []
+    parsed = P.parse_markets(markets, errors.append)
+    assert "ETH-USD" not in parsed and "ETH-USDC" in parsed
+    assert any(field in str(e) or "decimals" in str(e) for e in errors)
+
+
+def test_unhashable_market_and_odd_trade_ids(instruments: dict[str, Any]) -> None:
+    trade = {"trade_id": "²", "market": "ETH-USD", "price": "2000.40", "size": "0.250", "side": "buy",
+             "timestamp": "2025-05-10T12:34:56.907Z"}
+    assert P.parse_trade(trade, instruments, TS).trade_id == 0
+    with pytest.raises(MalformedMessage, match="not a string"):
+        P.parse_trade({**trade, "market": {"a": 1}}, instruments, TS)
+    assert P.error_of({"error_code": "²", "error_message": "x"}) is None
+    assert P.error_of({"error_code": "2000", "error_message": "x"}) == (2000, "x")
+
+
+def test_timestamps_are_ascii_digits() -> None:
+    assert ns_from_iso("2025-05-10T12:34:56Z") == 1746880496 * 1_000_000_000
+    with pytest.raises(ValueError):  # \d matched Arabic-Indic digits and int() read them
+        ns_from_iso("٢٠٢٥-05-10T12:34:56Z")
