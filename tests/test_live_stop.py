@@ -81,8 +81,8 @@ class Cli:
             self._grew.set()
             self._grew = trio.Event()
 
-    async def wait_for(self, text: str) -> None:
-        while text not in self.stderr:
+    async def wait_for(self, text: str, stream: str = "stderr") -> None:
+        while text not in getattr(self, stream):
             await self._grew.wait()
 
     async def finish(self) -> int:
@@ -193,6 +193,38 @@ async def test_a_wrong_secret_is_one_line_naming_the_venue(venue: str, tmp_path:
     errors = [line for line in cli.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {venue}: "), cli.stderr
     assert wrong not in cli.stderr + cli.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# local testnets as commands
+# ---------------------------------------------------------------------------------------------
+
+ACCOUNTS = Path(__file__).parents[1] / "configs" / "testnet_accounts.toml"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("venue", ["dzengi", "ekiden"])
+async def test_a_signal_stops_a_testnet_cleanly(venue: str, signum: signal.Signals, tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            cli = await start_cli(nursery, tmp_path, "testnet", venue, "--accounts", str(ACCOUNTS))
+            await cli.wait_for("accounts:", "stdout")
+            cli.proc.send_signal(signum)
+            with trio.fail_after(10):
+                code = await cli.finish()
+    assert code == 0, cli.stderr
+    assert_no_traceback(cli)
+
+
+@pytest.mark.parametrize("venue", ["dzengi", "ekiden"])
+async def test_a_testnet_with_missing_market_data_is_one_line(venue: str, tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        code, cli = await run_cli(tmp_path, "testnet", venue, "--accounts", str(ACCOUNTS),
+                                  "--market-data", str(tmp_path / "nonexistent"))
+    assert code == 2
+    assert_no_traceback(cli)
+    lines = cli.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("data error: ") and "nonexistent" in lines[0], cli.stderr
 
 
 # ---------------------------------------------------------------------------------------------
