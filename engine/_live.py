@@ -46,7 +46,7 @@ from ._events import (
 from ._gateway import DataKind, Gateway, OrderReport, Unsupported
 from ._orders import Order, OrderStatus
 
-__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "StartupFailed", "StatusLog", "apply_report",
+__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "EquitySample", "StartupFailed", "StatusLog", "apply_report",
            "plain_error"]
 
 log = logging.getLogger("triotrade.live")
@@ -66,6 +66,19 @@ class LiveSettings:
     conflate_trades: bool = False
     startup_timeout_s: float | None = 60.0
     "How long the venues may take to come up (connect, load instruments) before the run fails; None: no bound."
+    currency: str = "USD"
+    "The account currency equity is sampled in."
+    equity_interval_s: float = 1.0
+    "Period of the equity samples the run's report is drawn from."
+
+
+@attrs.frozen(slots=True)
+class EquitySample:
+    """The account at one moment of a live or paper run, in the account currency."""
+
+    ts_ns: int
+    equity: Decimal
+    gross_exposure: Decimal
 
 
 class StartupFailed(TriotradeError):
@@ -195,6 +208,12 @@ class LiveRunner:
         "What the gateways write to: the lanes, with venue status logged as it happens."
         self.up = False
         "True once every gateway has started (connected and loaded its instruments)."
+        self.equity_samples: list[EquitySample] = []
+        "Account value over the run, one sample per ``settings.equity_interval_s`` plus one at each end."
+        self.events_processed = 0
+        "Market and execution events the engine has been fed."
+        self.started_ns = 0
+        "Wall-clock time the strategies started (0: never)."
         self._paper_factory = paper_venue_factory
         self.paper_venue: Any = None
         "Paper mode: the simulated venue (built once the gateways have loaded instruments)."
@@ -257,10 +276,14 @@ class LiveRunner:
                 nursery.start_soon(self._status)
             self._started = True
             self.engine.start()
+            self.started_ns = self.engine.clock.now_ns()
+            self.sample_equity()
+            nursery.start_soon(self._sample_equity_periodically)
             self._sub_send.send_nowait(None)
             task_status.started()
             await shutdown.wait()
             await self._shutdown()
+            self.sample_equity()
             nursery.cancel_scope.cancel()
 
     async def _start_gateways(self, nursery: trio.Nursery, shutdown: trio.Event) -> bool:
@@ -324,6 +347,30 @@ class LiveRunner:
             except Exception as exc:  # the run can proceed; the status line will show what is known
                 log.warning("%s: could not load balances: %s", gateway.venue, exc)
 
+    # -- equity --------------------------------------------------------------------------------
+    def sample_equity(self) -> EquitySample:
+        """Record (and return) the account value and gross exposure now, at the last prices seen."""
+        currency = self.settings.currency
+        marks = self.last_prices
+        rates = {inst.base: marks[key] for key, inst in self.engine.instruments.items()
+                 if key in marks and inst.quote == currency and inst.base != currency}
+        rates[currency] = Decimal(1)
+        portfolio = self.engine.portfolio
+        exposure = Decimal(0)
+        for pos in portfolio.open_positions():
+            mark = marks.get(pos.instrument.key)
+            rate = rates.get(pos.instrument.settle)
+            if mark is not None and rate is not None:
+                exposure += pos.notional(mark) * rate
+        sample = EquitySample(self.engine.clock.now_ns(), portfolio.equity(currency, marks, rates), exposure)
+        self.equity_samples.append(sample)
+        return sample
+
+    async def _sample_equity_periodically(self) -> None:
+        while True:
+            await trio.sleep(self.settings.equity_interval_s)
+            self.sample_equity()
+
     # -- tasks -----------------------------------------------------------------------------
     async def _pump(self) -> None:
         engine = self.engine
@@ -332,6 +379,7 @@ class LiveRunner:
         clock = engine.clock
         while True:
             event = await lanes.receive()
+            self.events_processed += 1
             kind = type(event)
             if sim is not None and sim.active:
                 sim.advance(clock.now_ns())

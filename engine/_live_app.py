@@ -6,6 +6,8 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,20 +27,24 @@ __all__ = ["add_commands", "build_gateways", "run_live", "record", "demo_live", 
 log = logging.getLogger("triotrade.live")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    run = sub.add_parser("run", help="trade live: venues, accounts and strategies from a TOML config")
-    run.add_argument("config", type=Path)
-    run.add_argument("--duration", type=float, help="stop after this many seconds")
-    run.add_argument("--startup-timeout", type=float, metavar="SECONDS",
-                     help="give up if the venues are not up after this long (default [run] startup_timeout_s, 60)")
-    run.set_defaults(func=lambda a: _main(a, "live"))
+ReportWriter = Callable[..., str]
+"``writer(runner, out, *, name, currency) -> text``: writes a stopped run's report files into ``out``."
 
-    paper = sub.add_parser("paper", help="live market data, fills simulated locally (no keys needed)")
-    paper.add_argument("config", type=Path)
-    paper.add_argument("--duration", type=float, help="stop after this many seconds")
-    paper.add_argument("--startup-timeout", type=float, metavar="SECONDS",
-                       help="give up if the venues are not up after this long (default [run] startup_timeout_s, 60)")
-    paper.set_defaults(func=lambda a: _main(a, "paper"))
+
+def add_commands(sub: argparse._SubParsersAction, *,  # type: ignore[type-arg]
+                 report_writer: ReportWriter | None = None) -> None:
+    """Register ``run``, ``paper`` and ``record``; ``report_writer`` writes run/paper reports when they stop."""
+    for mode, name, help_text in (("live", "run", "trade live: venues, accounts and strategies from a TOML config"),
+                                  ("paper", "paper", "live market data, fills simulated locally (no keys needed)")):
+        parser = sub.add_parser(name, help=help_text)
+        parser.add_argument("config", type=Path)
+        parser.add_argument("--duration", type=float, help="stop after this many seconds")
+        parser.add_argument("--startup-timeout", type=float, metavar="SECONDS",
+                            help="give up if the venues are not up after this long "
+                                 "(default [run] startup_timeout_s, 60; 0 waits forever)")
+        parser.add_argument("--out", type=Path, help="folder for the report written at the stop (default "
+                                                     "[run] report_dir, else runs/<name>-<mode>-<UTC time>)")
+        parser.set_defaults(func=partial(_main, mode=mode, report_writer=report_writer))
 
     rec = sub.add_parser("record", help="record live market data into the backtester's format")
     rec.add_argument("config", type=Path)
@@ -114,7 +120,7 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
         startup_timeout_s = config.run.startup_timeout_s
     settings = LiveSettings(cancel_on_exit=config.run.cancel_on_exit, shutdown_grace_s=config.run.shutdown_grace_s,
                             status_interval_s=config.run.status_interval_s, conflate_above=config.run.conflate_above,
-                            startup_timeout_s=startup_timeout_s or None)
+                            startup_timeout_s=startup_timeout_s or None, currency=config.currency)
     runner = LiveRunner(engine, gateways, settings, paper_venue_factory=paper_factory,
                         status_out=lambda line: print(line, file=sys.stderr, flush=True))
     if shutdown is None:
@@ -198,12 +204,24 @@ async def _stop_after(seconds: float, shutdown: trio.Event) -> None:
     shutdown.set()
 
 
-def _main(args: argparse.Namespace, mode: str) -> int:
+def _main(args: argparse.Namespace, *, mode: str, report_writer: ReportWriter | None) -> int:
     config = load_live_config(args.config)
     runner = trio.run(partial(run_live, config, mode, duration_s=args.duration,
                               startup_timeout_s=args.startup_timeout))
+    if runner.up and report_writer is not None:
+        out = args.out or report_folder(config, mode)
+        print(report_writer(runner, out, name=config.name, currency=config.currency))
+        print(f"report written to {out}")
     print(summary(runner))
     return 0
+
+
+def report_folder(config: LiveConfig, mode: str, now: datetime | None = None) -> Path:
+    """Where a run's report goes by default: ``[run] report_dir``, else ``runs/<name>-<mode>-<UTC time>``."""
+    if config.run.report_dir is not None:
+        return config.run.report_dir
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{config.name}-{mode}-{stamp}"
 
 
 def summary(runner: LiveRunner) -> str:

@@ -195,6 +195,40 @@ async def test_a_wrong_secret_is_one_line_naming_the_venue(venue: str, tmp_path:
     assert wrong not in cli.stderr + cli.stdout
 
 
+@pytest.mark.parametrize("mode", ["paper", "run"])
+async def test_paper_and_live_runs_write_a_backtest_report_and_journal(mode: str, tmp_path: Path) -> None:
+    import csv
+    import json
+    import sqlite3
+
+    module = venue_module("dzengi")
+    key, secret = secrets.token_hex(8), secrets.token_hex(16)
+    with trio.fail_after(90):
+        async with module.open_local_testnet(key, secret, seed=4) as options:
+            cfg = write_config(tmp_path / "c.toml", "dzengi", options, credentials=(mode == "run"),
+                               extra='journal = "journal.sqlite"')
+            code, cli = await run_cli(tmp_path, mode, str(cfg), "--duration", "6",
+                                      env={"TT_KEY": key, "TT_SECRET": secret})
+    assert code == 0, cli.stderr
+    assert_no_traceback(cli)
+    folders = list((tmp_path / "runs").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith(f"live-{'live' if mode == 'run' else 'paper'}-")
+    assert f"report written to {Path('runs') / folders[0].name}" in cli.stdout
+    for name in ("fills.csv", "orders.csv", "trades.csv", "equity.csv", "stats.json", "report.html"):
+        assert (folders[0] / name).is_file(), name
+    with (folders[0] / "fills.csv").open() as fh:
+        fills = list(csv.DictReader(fh))
+    assert fills, "the strategy trades on the testnet within 6 s"
+    stats = json.loads((folders[0] / "stats.json").read_text())
+    assert stats["n_fills"] == len(fills)
+    with (folders[0] / "equity.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) >= 4  # one sample a second, plus both ends
+    with (folders[0] / "orders.csv").open() as fh:
+        order_ids = {row["client_order_id"] for row in csv.DictReader(fh)}
+    journal = sqlite3.connect(tmp_path / "journal.sqlite")
+    assert {r[0] for r in journal.execute("SELECT client_order_id FROM orders")} == order_ids
+
+
 # ---------------------------------------------------------------------------------------------
 # local testnets as commands
 # ---------------------------------------------------------------------------------------------
