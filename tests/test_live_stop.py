@@ -315,3 +315,20 @@ async def test_run_live_accepts_a_shutdown_event_and_stops_when_it_is_set(tmp_pa
                 assert runner.up
                 shutdown.set()
     assert runner.engine.instruments and not runner.engine.open_orders()
+
+
+async def test_a_second_signal_stops_at_once() -> None:
+    from engine._live_app import _watch_signals
+
+    shutdown = trio.Event()
+    with trio.fail_after(10):
+        with trio.CancelScope() as force:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_watch_signals, shutdown, force)
+                await trio.testing.wait_all_tasks_blocked()
+                os.kill(os.getpid(), signal.SIGINT)
+                await shutdown.wait()
+                assert not force.cancel_called  # the first signal asks for an orderly shutdown
+                os.kill(os.getpid(), signal.SIGINT)
+                await trio.sleep_forever()  # an orderly shutdown that would never end
+    assert force.cancelled_caught
