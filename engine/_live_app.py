@@ -39,7 +39,7 @@ def add_commands(sub: argparse._SubParsersAction, *,  # type: ignore[type-arg]
         parser = sub.add_parser(name, help=help_text)
         parser.add_argument("config", type=Path)
         parser.add_argument("--duration", type=float, help="stop after this many seconds")
-        parser.add_argument("--startup-timeout", type=float, metavar="SECONDS",
+        parser.add_argument("--startup-timeout", type=_seconds, metavar="SECONDS",
                             help="give up if the venues are not up after this long "
                                  "(default [run] startup_timeout_s, 60; 0 waits forever)")
         parser.add_argument("--out", type=Path, help="folder for the report written at the stop (default "
@@ -51,6 +51,17 @@ def add_commands(sub: argparse._SubParsersAction, *,  # type: ignore[type-arg]
     rec.add_argument("--out", type=Path, required=True, help="data-set folder to write")
     rec.add_argument("--duration", type=float, help="stop after this many seconds")
     rec.set_defaults(func=_record_main)
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
 
 
 def build_gateways(config: LiveConfig, *, with_credentials: bool) -> dict[str, Gateway]:

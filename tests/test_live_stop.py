@@ -153,6 +153,25 @@ async def test_duration_stops_a_run_that_is_still_starting(tmp_path: Path) -> No
     assert "stopped during start-up" in cli.stderr and "[final]" in cli.stdout
 
 
+async def test_record_stops_while_the_venue_is_still_starting(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", "dzengi", UNREACHABLE,
+                       extra='[record]\ninstruments = ["dzengi:BTC/USD"]\nkinds = ["trades"]')
+    with trio.fail_after(60):
+        code, cli = await run_cli(tmp_path, "record", str(cfg), "--out", str(tmp_path / "rec"), "--duration", "1.5")
+    assert code == 0, cli.stderr
+    assert_no_traceback(cli)
+    assert "attempt 1, retrying in" in cli.stderr and "recorded into" in cli.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+async def test_a_bad_startup_timeout_is_a_usage_error(value: str, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", "dzengi", UNREACHABLE)
+    with trio.fail_after(60):
+        code, cli = await run_cli(tmp_path, "paper", str(cfg), "--startup-timeout", value)
+    assert code == 2 and "--startup-timeout: expected" in cli.stderr
+    assert_no_traceback(cli)
+
+
 # ---------------------------------------------------------------------------------------------
 # a running session
 # ---------------------------------------------------------------------------------------------
