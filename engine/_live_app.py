@@ -221,7 +221,7 @@ def _main(args: argparse.Namespace, *, mode: str, report_writer: ReportWriter | 
                               startup_timeout_s=args.startup_timeout))
     if runner.up and report_writer is not None:
         out = args.out or report_folder(config, mode)
-        print(report_writer(runner, out, name=config.name, currency=config.currency))
+        print(report_writer(runner, out, name=f"{config.name} ({mode} run)", currency=config.currency))
         print(f"report written to {out}")
     print(summary(runner))
     return 0

@@ -238,6 +238,7 @@ async def test_paper_and_live_runs_write_a_backtest_report_and_journal(mode: str
     with (folders[0] / "fills.csv").open() as fh:
         fills = list(csv.DictReader(fh))
     assert fills, "the strategy trades on the testnet within 6 s"
+    assert f"live ({'live' if mode == 'run' else 'paper'} run)" in cli.stdout  # the report says what ran
     stats = json.loads((folders[0] / "stats.json").read_text())
     assert stats["n_fills"] == len(fills)
     with (folders[0] / "equity.csv").open() as fh:
