@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -37,6 +39,7 @@ __all__ = [
     "make_asgi_app",
     "serve_testnet",
     "open_testnet",
+    "run_testnet_main",
     "dumps_json",
     "ws_url_of",
     "RateRule",
@@ -394,6 +397,56 @@ async def open_testnet(
             yield url
         finally:
             nursery.cancel_scope.cancel()
+
+
+def run_testnet_main(serve: Callable[[], Awaitable[Any]]) -> int:
+    """Run a testnet's ``serve()`` coroutine as a command until SIGINT or SIGTERM; the exit code.
+
+    A signal stops the server cleanly (exit 0). A data or config problem (a missing
+    ``--market-data`` folder, a bad accounts file) is one line on stderr and exit 2, never a
+    traceback; anything else is a bug and is raised.
+    """
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
+            await serve()
+            await trio.sleep_forever()
+
+    try:
+        trio.run(main)
+    except BaseException as exc:  # noqa: B036 - mapped to an exit code, or re-raised
+        code = _testnet_exit_code(exc)
+        if code is None:
+            raise
+        return code
+    return 0
+
+
+async def _cancel_on_signal(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            logging.getLogger("triotrade.testnet").info("received %s: stopping", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+def _testnet_exit_code(exc: BaseException) -> int | None:
+    from engine import ConfigError, DataError
+
+    group = exc if isinstance(exc, BaseExceptionGroup) else BaseExceptionGroup("testnet", [exc])
+    _, rest = group.split((KeyboardInterrupt, trio.Cancelled))  # Ctrl-C before the signal receiver was up
+    if rest is None:
+        return 0
+    known, unknown = rest.split((ConfigError, DataError))
+    if known is None or unknown is not None:
+        return None
+    first: BaseException = known
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    label = "data error" if isinstance(first, DataError) else "config error"
+    print(f"{label}: {first}", file=sys.stderr)
+    return 2
 
 
 # ---------------------------------------------------------------------------------------------

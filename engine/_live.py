@@ -29,7 +29,7 @@ import trio
 from ._channels import EventLanes
 from ._clock import LiveClock
 from ._core import Engine
-from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, VenueRejected
+from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, TriotradeError, VenueRejected
 from ._events import (
     BalanceUpdate,
     Bar,
@@ -46,7 +46,8 @@ from ._events import (
 from ._gateway import DataKind, Gateway, OrderReport, Unsupported
 from ._orders import Order, OrderStatus
 
-__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "apply_report"]
+__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "EquitySample", "StartupFailed", "StatusLog", "apply_report",
+           "plain_error"]
 
 log = logging.getLogger("triotrade.live")
 
@@ -63,6 +64,73 @@ class LiveSettings:
     "Period of the status summary (0 disables it)."
     conflate_above: int = 1_000
     conflate_trades: bool = False
+    startup_timeout_s: float | None = 60.0
+    "How long the venues may take to come up (connect, load instruments) before the run fails; None: no bound."
+    currency: str = "USD"
+    "The account currency equity is sampled in."
+    equity_interval_s: float = 1.0
+    "Period of the equity samples the run's report is drawn from."
+
+
+@attrs.frozen(slots=True)
+class EquitySample:
+    """The account at one moment of a live or paper run, in the account currency."""
+
+    ts_ns: int
+    equity: Decimal
+    gross_exposure: Decimal
+
+
+class StartupFailed(TriotradeError):
+    """A venue did not come up within the start-up deadline (the message names it and the last cause)."""
+
+
+def plain_error(exc: BaseException) -> BaseException:
+    """The one error behind ``exc``: an exception group whose leaves are one error (plus
+    cancellations) becomes that error; anything else is returned unchanged."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves = _leaves(exc)
+    meaningful = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+    if len(meaningful) == 1:
+        return meaningful[0]
+    return exc
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        else:
+            out.append(exc)
+    return out
+
+
+class StatusLog:
+    """The sink a gateway writes to, logging its :class:`~engine.VenueStatus` events at once.
+
+    Connection trouble (start-up retries, reconnects) is logged when it happens, even while the
+    engine is not pumping events yet (during start-up); the last status of each venue is kept so
+    that a start-up failure can say what was wrong. Everything is forwarded to ``sink``.
+    """
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+        self.last_status: dict[str, str] = {}
+        "Venue → detail of its most recent status."
+
+    def send_market(self, event: Any) -> None:
+        """Log a venue status; forward every event."""
+        if type(event) is VenueStatus:
+            level = logging.INFO if event.state is VenueState.CONNECTED else logging.WARNING
+            log.log(level, "%s: %s: %s", event.venue, event.state.value, event.detail)
+            self.last_status[event.venue] = event.detail
+        self._sink.send_market(event)
+
+    def send_execution(self, event: Any) -> None:
+        """Forward order reports, fills, balances and positions unchanged."""
+        self._sink.send_execution(event)
 
 
 class LiveExecution:
@@ -136,6 +204,16 @@ class LiveRunner:
         self.gateways = dict(gateways)
         self.settings = settings
         self.lanes = EventLanes(conflate_above=settings.conflate_above, conflate_trades=settings.conflate_trades)
+        self.status_log = StatusLog(self.lanes)
+        "What the gateways write to: the lanes, with venue status logged as it happens."
+        self.up = False
+        "True once every gateway has started (connected and loaded its instruments)."
+        self.equity_samples: list[EquitySample] = []
+        "Account value over the run, one sample per ``settings.equity_interval_s`` plus one at each end."
+        self.events_processed = 0
+        "Market and execution events the engine has been fed."
+        self.started_ns = 0
+        "Wall-clock time the strategies started (0: never)."
         self._paper_factory = paper_venue_factory
         self.paper_venue: Any = None
         "Paper mode: the simulated venue (built once the gateways have loaded instruments)."
@@ -171,13 +249,18 @@ class LiveRunner:
 
     # -- the nursery -----------------------------------------------------------------------
     async def run(self, shutdown: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until ``shutdown`` is set, then shut down in order (see :meth:`_shutdown`)."""
+        """Run until ``shutdown`` is set, then shut down in order (see :meth:`_shutdown`).
+
+        ``shutdown`` set while the venues are still coming up stops at once (``task_status``
+        then never reports started). A venue not up within ``settings.startup_timeout_s`` raises
+        :class:`StartupFailed`; a venue's definite refusal (e.g. :class:`~engine.AuthFailed`)
+        is raised as itself, not inside an exception group.
+        """
         self._sub_send, self._sub_receive = trio.open_memory_channel[None](math.inf)
         async with trio.open_nursery() as nursery:
-            for venue, gateway in self.gateways.items():
-                await nursery.start(gateway.run, self.lanes)
-                for inst in gateway.instruments.values():
-                    self.engine.add_instrument(inst)
+            if not await self._start_gateways(nursery, shutdown):
+                nursery.cancel_scope.cancel()
+                return
             if self._paper_factory is not None:
                 self.paper_venue = self._paper_factory(self.engine)
                 self.engine.execution = self.paper_venue
@@ -193,11 +276,41 @@ class LiveRunner:
                 nursery.start_soon(self._status)
             self._started = True
             self.engine.start()
+            self.started_ns = self.engine.clock.now_ns()
+            self.sample_equity()
+            nursery.start_soon(self._sample_equity_periodically)
             self._sub_send.send_nowait(None)
             task_status.started()
             await shutdown.wait()
             await self._shutdown()
+            self.sample_equity()
             nursery.cancel_scope.cancel()
+
+    async def _start_gateways(self, nursery: trio.Nursery, shutdown: trio.Event) -> bool:
+        """Start every gateway in ``nursery``; False if ``shutdown`` came first."""
+        timeout = self.settings.startup_timeout_s
+        deadline = trio.current_time() + timeout if timeout is not None else math.inf
+        starting = trio.CancelScope(deadline=deadline)
+        nursery.start_soon(cancel_when_set, shutdown, starting)
+        venue = ""
+        with starting:
+            for venue, gateway in self.gateways.items():
+                try:
+                    await nursery.start(gateway.run, self.status_log)
+                except BaseExceptionGroup as group:
+                    raise plain_error(group) from None
+                log.info("%s: up, %d instruments", venue, len(gateway.instruments))
+                for inst in gateway.instruments.values():
+                    self.engine.add_instrument(inst)
+            self.up = True
+            return True
+        if shutdown.is_set():
+            log.warning("stopped during start-up (%s was not up yet)", venue)
+            return False
+        last = self.status_log.last_status.get(venue)
+        raise StartupFailed(f"{venue} did not come up within {timeout:g} s"
+                            + (f" (last: {last})" if last else "")
+                            + "; check the venue's base_url/ws_url or raise [run] startup_timeout_s")
 
     async def _shutdown(self) -> None:
         """Ordered shutdown.
@@ -214,7 +327,7 @@ class LiveRunner:
             if set_state is not None:  # HALTED: cancels everything and admits nothing new
                 from ._risk_api import TradingState
 
-                set_state(TradingState.HALTED, "shutdown")
+                set_state(TradingState.HALTED, "shutdown", routine=True)
             n = self.engine.cancel_all_orders("shutdown")
             if n:
                 log.warning("shutdown: canceling %d open order(s)", n)
@@ -234,6 +347,30 @@ class LiveRunner:
             except Exception as exc:  # the run can proceed; the status line will show what is known
                 log.warning("%s: could not load balances: %s", gateway.venue, exc)
 
+    # -- equity --------------------------------------------------------------------------------
+    def sample_equity(self) -> EquitySample:
+        """Record (and return) the account value and gross exposure now, at the last prices seen."""
+        currency = self.settings.currency
+        marks = self.last_prices
+        rates = {inst.base: marks[key] for key, inst in self.engine.instruments.items()
+                 if key in marks and inst.quote == currency and inst.base != currency}
+        rates[currency] = Decimal(1)
+        portfolio = self.engine.portfolio
+        exposure = Decimal(0)
+        for pos in portfolio.open_positions():
+            mark = marks.get(pos.instrument.key)
+            rate = rates.get(pos.instrument.settle)
+            if mark is not None and rate is not None:
+                exposure += pos.notional(mark) * rate
+        sample = EquitySample(self.engine.clock.now_ns(), portfolio.equity(currency, marks, rates), exposure)
+        self.equity_samples.append(sample)
+        return sample
+
+    async def _sample_equity_periodically(self) -> None:
+        while True:
+            await trio.sleep(self.settings.equity_interval_s)
+            self.sample_equity()
+
     # -- tasks -----------------------------------------------------------------------------
     async def _pump(self) -> None:
         engine = self.engine
@@ -242,6 +379,7 @@ class LiveRunner:
         clock = engine.clock
         while True:
             event = await lanes.receive()
+            self.events_processed += 1
             kind = type(event)
             if sim is not None and sim.active:
                 sim.advance(clock.now_ns())
@@ -279,8 +417,7 @@ class LiveRunner:
             elif kind is InstrumentUpdate:
                 engine.add_instrument(event.instrument)
             elif kind is VenueStatus:
-                level = logging.INFO if event.state is VenueState.CONNECTED else logging.WARNING
-                log.log(level, "%s: %s %s", event.venue, event.state.value, event.detail)
+                pass  # logged when it arrived (StatusLog)
             engine.fire_timers(clock.now_ns())
 
     async def _timers(self) -> None:
@@ -411,6 +548,11 @@ class LiveRunner:
         return (f"[status]{state_txt} positions: {'; '.join(parts) or 'none'} | open orders {n_open}"
                 f"{f' ({unknown} unknown)' if unknown else ''} | realized {engine.portfolio.realized_pnl}"
                 f" | fills {len(engine.fills)} | errors {len(engine.failures)}")
+
+
+async def cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _note(risk: Any, method: str) -> None:

@@ -6,6 +6,9 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from ._clock import LiveClock
 from ._core import Engine
 from ._errors import ConfigError
 from ._gateway import DataKind, Gateway
-from ._live import LiveRunner, LiveSettings
+from ._live import LiveRunner, LiveSettings, StatusLog, cancel_when_set, plain_error
 from ._portfolio import Portfolio
 from ._runconfig import LiveConfig, StrategySpec, load_live_config, resolve_strategies
 
@@ -24,22 +27,41 @@ __all__ = ["add_commands", "build_gateways", "run_live", "record", "demo_live", 
 log = logging.getLogger("triotrade.live")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    run = sub.add_parser("run", help="trade live: venues, accounts and strategies from a TOML config")
-    run.add_argument("config", type=Path)
-    run.add_argument("--duration", type=float, help="stop after this many seconds")
-    run.set_defaults(func=lambda a: _main(a, "live"))
+ReportWriter = Callable[..., str]
+"``writer(runner, out, *, name, currency) -> text``: writes a stopped run's report files into ``out``."
 
-    paper = sub.add_parser("paper", help="live market data, fills simulated locally (no keys needed)")
-    paper.add_argument("config", type=Path)
-    paper.add_argument("--duration", type=float, help="stop after this many seconds")
-    paper.set_defaults(func=lambda a: _main(a, "paper"))
+
+def add_commands(sub: argparse._SubParsersAction, *,  # type: ignore[type-arg]
+                 report_writer: ReportWriter | None = None) -> None:
+    """Register ``run``, ``paper`` and ``record``; ``report_writer`` writes run/paper reports when they stop."""
+    for mode, name, help_text in (("live", "run", "trade live: venues, accounts and strategies from a TOML config"),
+                                  ("paper", "paper", "live market data, fills simulated locally (no keys needed)")):
+        parser = sub.add_parser(name, help=help_text)
+        parser.add_argument("config", type=Path)
+        parser.add_argument("--duration", type=float, help="stop after this many seconds")
+        parser.add_argument("--startup-timeout", type=_seconds, metavar="SECONDS",
+                            help="give up if the venues are not up after this long "
+                                 "(default [run] startup_timeout_s, 60; 0 waits forever)")
+        parser.add_argument("--out", type=Path, help="folder for the report written at the stop (default "
+                                                     "[run] report_dir, else runs/<name>-<mode>-<UTC time>)")
+        parser.set_defaults(func=partial(_main, mode=mode, report_writer=report_writer))
 
     rec = sub.add_parser("record", help="record live market data into the backtester's format")
     rec.add_argument("config", type=Path)
     rec.add_argument("--out", type=Path, required=True, help="data-set folder to write")
     rec.add_argument("--duration", type=float, help="stop after this many seconds")
     rec.set_defaults(func=_record_main)
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
 
 
 def build_gateways(config: LiveConfig, *, with_credentials: bool) -> dict[str, Gateway]:
@@ -78,8 +100,15 @@ def _strategy_factory(spec: StrategySpec):  # type: ignore[no-untyped-def]
 
 async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None = None,
                    gateways: dict[str, Gateway] | None = None, duration_s: float | None = None,
+                   startup_timeout_s: float | None = None,
                    task_status: trio.TaskStatus[LiveRunner] = trio.TASK_STATUS_IGNORED) -> LiveRunner:
-    """Run ``config`` in ``mode`` ("live" or "paper") until ``shutdown`` (or SIGINT/SIGTERM)."""
+    """Run ``config`` in ``mode`` ("live" or "paper") until ``shutdown``, ``duration_s`` or SIGINT/SIGTERM.
+
+    Any of them stops the run at any moment, start-up included (a second signal skips the
+    orderly shutdown). ``task_status`` reports the runner once every venue is up. A venue that is
+    not up within ``startup_timeout_s`` (default ``[run] startup_timeout_s``) raises
+    :class:`~engine._live.StartupFailed`; errors come out plain, never inside an exception group.
+    """
     specs = resolve_strategies(config.strategies, config.source)
     if not specs:
         raise ConfigError("at least one [[strategies]] table is needed", path=config.source, key="strategies")
@@ -88,7 +117,7 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
     engine = Engine(clock=LiveClock(), portfolio=Portfolio(config.paper.balances if mode == "paper" else {}),
                     risk=_build_risk(config))
     journal = None
-    if mode == "live" and config.run.journal is not None:
+    if config.run.journal is not None:
         from ._journal import OrderJournal
 
         journal = OrderJournal(config.run.journal)
@@ -98,29 +127,54 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
     paper_factory = None
     if mode == "paper":
         paper_factory = _paper_venue_factory(config)
+    if startup_timeout_s is None:
+        startup_timeout_s = config.run.startup_timeout_s
     settings = LiveSettings(cancel_on_exit=config.run.cancel_on_exit, shutdown_grace_s=config.run.shutdown_grace_s,
-                            status_interval_s=config.run.status_interval_s, conflate_above=config.run.conflate_above)
+                            status_interval_s=config.run.status_interval_s, conflate_above=config.run.conflate_above,
+                            startup_timeout_s=startup_timeout_s or None, currency=config.currency)
     runner = LiveRunner(engine, gateways, settings, paper_venue_factory=paper_factory,
                         status_out=lambda line: print(line, file=sys.stderr, flush=True))
-    shutdown = shutdown or trio.Event()
+    if shutdown is None:
+        shutdown = trio.Event()
     duration_s = duration_s if duration_s is not None else config.run.duration_s
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_signals, shutdown)
-            if duration_s is not None:
-                nursery.start_soon(_stop_after, duration_s, shutdown)
+            _start_stop_triggers(nursery, shutdown, duration_s)
             if _in_main_thread():  # trio can only receive signals in the main thread
                 from risk import serve_kill_switch_signals
 
                 nursery.start_soon(serve_kill_switch_signals, engine.risk)  # SIGUSR1 reducing, SIGUSR2 halted
-            await nursery.start(runner.run, shutdown)
-            task_status.started(runner)
-            await shutdown.wait()
+            await runner.run(shutdown, task_status=_Relay(task_status, runner))
             nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        error = plain_error(group)
+        if error is group:
+            raise
+        raise error from None
     finally:
         if journal is not None:
             journal.close()
     return runner
+
+
+class _Relay:
+    """A task status that reports ``value`` to ``target`` whatever the child reports."""
+
+    def __init__(self, target: trio.TaskStatus[Any], value: Any) -> None:
+        self._target = target
+        self._value = value
+
+    def started(self, value: Any = None) -> None:
+        self._target.started(self._value)
+
+
+def _start_stop_triggers(nursery: trio.Nursery, shutdown: trio.Event, duration_s: float | None) -> None:
+    """SIGINT/SIGTERM (main thread only) and ``duration_s`` set ``shutdown``; a second signal
+    cancels ``nursery`` at once."""
+    if _in_main_thread():
+        nursery.start_soon(_watch_signals, shutdown, nursery.cancel_scope)
+    if duration_s is not None:
+        nursery.start_soon(_stop_after, duration_s, shutdown)
 
 
 def _paper_venue_factory(config: LiveConfig):  # type: ignore[no-untyped-def]
@@ -141,24 +195,44 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-async def _watch_signals(shutdown: trio.Event) -> None:
+async def _watch_signals(shutdown: trio.Event, force: trio.CancelScope) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            log.warning("received %s: shutting down", signal.Signals(signum).name)
-            shutdown.set()
-            return
+            name = signal.Signals(signum).name
+            if not shutdown.is_set():
+                log.warning("received %s: shutting down (send it again to stop at once)", name)
+                shutdown.set()
+            else:
+                log.warning("received %s again: stopping at once", name)
+                force.cancel()
+                return
 
 
 async def _stop_after(seconds: float, shutdown: trio.Event) -> None:
     await trio.sleep(seconds)
+    if not shutdown.is_set():
+        log.info("--duration %g s reached: shutting down", seconds)
     shutdown.set()
 
 
-def _main(args: argparse.Namespace, mode: str) -> int:
+def _main(args: argparse.Namespace, *, mode: str, report_writer: ReportWriter | None) -> int:
     config = load_live_config(args.config)
-    runner = trio.run(lambda: run_live(config, mode, duration_s=args.duration))
+    runner = trio.run(partial(run_live, config, mode, duration_s=args.duration,
+                              startup_timeout_s=args.startup_timeout))
+    if runner.up and report_writer is not None:
+        out = args.out or report_folder(config, mode)
+        print(report_writer(runner, out, name=f"{config.name} ({mode} run)", currency=config.currency))
+        print(f"report written to {out}")
     print(summary(runner))
     return 0
+
+
+def report_folder(config: LiveConfig, mode: str, now: datetime | None = None) -> Path:
+    """Where a run's report goes by default: ``[run] report_dir``, else ``runs/<name>-<mode>-<UTC time>``."""
+    if config.run.report_dir is not None:
+        return config.run.report_dir
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{config.name}-{mode}-{stamp}"
 
 
 def summary(runner: LiveRunner) -> str:
@@ -197,16 +271,17 @@ async def record(config: LiveConfig, out: Path, *, shutdown: trio.Event | None =
         raise ConfigError(f"unknown kinds {unknown} (choose from {sorted(_RECORDABLE)})", path=config.source,
                           key="record.kinds")
     gateways = gateways or build_gateways(config, with_credentials=False)
-    shutdown = shutdown or trio.Event()
+    if shutdown is None:
+        shutdown = trio.Event()
     duration_s = duration_s if duration_s is not None else config.run.duration_s
     recorder = Recorder(out)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_signals, shutdown)
-            if duration_s is not None:
-                nursery.start_soon(_stop_after, duration_s, shutdown)
+            _start_stop_triggers(nursery, shutdown, duration_s)
+            nursery.start_soon(cancel_when_set, shutdown, nursery.cancel_scope)  # start-up included
+            sink = StatusLog(recorder.lanes)
             for gateway in gateways.values():
-                await nursery.start(gateway.run, recorder.lanes)
+                await nursery.start(gateway.run, sink)
             all_instruments = {k: i for g in gateways.values() for k, i in g.instruments.items()}
             for key in instruments:
                 inst = all_instruments.get(key)
@@ -221,6 +296,11 @@ async def record(config: LiveConfig, out: Path, *, shutdown: trio.Event | None =
             task_status.started(recorder)
             await shutdown.wait()
             nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        error = plain_error(group)
+        if error is group:
+            raise
+        raise error from None
     finally:
         recorder.close()
     return recorder.rows()

@@ -130,6 +130,10 @@ class RunSettings:
     "Market events waiting before quotes/books of one instrument are conflated."
     duration_s: float | None = None
     "Stop by itself after this long (None: until a signal)."
+    report_dir: Path | None = None
+    "Folder for the report ``run``/``paper`` write when they stop (default runs/<name>-<mode>-<UTC time>)."
+    startup_timeout_s: float = 60.0
+    "Give up (exit 1, naming the venue and the last error) if the venues are not up after this long (0: wait forever)."
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._errors import ConfigError, DataError, TriotradeError
+from ._live import plain_error
 
 __all__ = ["main", "build_parser"]
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-driven algorithmic trading on trio: one strategy class, run live, paper or backtest.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="backtest the example strategy on the bundled data and print the report")
@@ -45,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     _add_venue_commands(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version ("unknown" when run from a source tree that is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("triotrade")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _add_venue_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -68,19 +80,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
+    except BaseException as exc:  # noqa: B036 - every error is mapped to one line, or re-raised
+        code = _exit_code_of(plain_error(exc))
+        if code is None:
+            raise
+        return code
+
+
+def _exit_code_of(exc: BaseException) -> int | None:
+    """Print the one line ``exc`` deserves and return the exit code; None for a real bug."""
+    if isinstance(exc, ConfigError):
         from ._config import format_error
 
         print(format_error(exc), file=sys.stderr)
         return EXIT_USAGE
-    except DataError as exc:
+    if isinstance(exc, DataError):
         print(f"data error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except TriotradeError as exc:
+    if isinstance(exc, TriotradeError):
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    if isinstance(exc, KeyboardInterrupt):
         return 130
+    return None
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:

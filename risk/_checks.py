@@ -740,8 +740,12 @@ class RiskEngine:
         return self._marks_and_pnl(engine, snap, [])
 
     # -- the kill switch ---------------------------------------------------------------------
-    def set_state(self, state: TradingState, reason: str, *, rebaseline: bool = False) -> bool:
+    def set_state(self, state: TradingState, reason: str, *, rebaseline: bool = False,
+                  routine: bool = False) -> bool:
         """Change the trading state; announces it to the engine (HALTED cancels every open order).
+
+        ``routine=True`` marks a planned transition (the HALTED of a normal stop): it is logged
+        at INFO instead of WARNING.
 
         Returns False if the state was already ``state``. ``rebaseline=True`` (an operator
         resuming after a loss-limit halt) restarts the day's loss and the drawdown peak from the
@@ -763,7 +767,8 @@ class RiskEngine:
         self._state_changes.append(change)
         if state is _ACTIVE:
             self._failures.clear()
-        log.warning("trading state %s -> %s: %s", previous.value, state.value, reason)
+        log.log(logging.INFO if routine else logging.WARNING, "trading state %s -> %s: %s",
+                previous.value, state.value, reason)
         if engine is not None:
             engine.set_trading_state(change)
         return True

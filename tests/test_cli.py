@@ -57,3 +57,71 @@ def test_demo_runs_from_a_clean_directory(tmp_path: Path) -> None:
     assert "[final]" in proc.stdout and "errors 0" in proc.stdout
     for name in ("fills.csv", "orders.csv", "equity.csv", "stats.json", "report.html"):
         assert (tmp_path / "out" / name).is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# --version, and where strategy classes are loaded from
+# ---------------------------------------------------------------------------------------------
+
+_USER_STRATEGY = '''
+from engine import Strategy
+
+
+class {name}(Strategy):
+    def on_start(self) -> None:
+        print("{name} started from", __file__, flush=True)
+'''
+
+
+def _triotrade(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as the installed ``triotrade`` script runs it: the current directory is not on sys.path (-P)."""
+    return subprocess.run([sys.executable, "-P", "-m", "engine.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _backtest_config(path: Path, cls: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[data]\npath = "builtin:demo"\n[[strategies]]\nclass = "{cls}"\n')
+    return path
+
+
+def test_version_is_the_package_version() -> None:
+    import tomllib
+
+    expected = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"triotrade {expected}"
+
+
+def test_module_form_imports_from_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "my_strategies").mkdir()
+    (tmp_path / "my_strategies" / "__init__.py").write_text("")
+    (tmp_path / "my_strategies" / "rsi.py").write_text(_USER_STRATEGY.format(name="RsiRevert"))
+    cfg = _backtest_config(tmp_path / "configs" / "c.toml", "my_strategies.rsi:RsiRevert")
+    proc = _triotrade(tmp_path, "backtest", str(cfg), "--out", str(tmp_path / "out"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert f"RsiRevert started from {tmp_path / 'my_strategies' / 'rsi.py'}" in proc.stdout
+
+
+def test_a_users_own_strategies_package_wins_over_the_bundled_one(tmp_path: Path) -> None:
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "__init__.py").write_text("")
+    (tmp_path / "strategies" / "mine.py").write_text(_USER_STRATEGY.format(name="Mine"))
+    cfg = _backtest_config(tmp_path / "c.toml", "strategies.mine:Mine")
+    proc = _triotrade(tmp_path, "backtest", str(cfg), "--out", str(tmp_path / "out"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert f"Mine started from {tmp_path / 'strategies' / 'mine.py'}" in proc.stdout
+
+
+def test_a_strategy_that_is_not_found_says_where_it_looked(tmp_path: Path) -> None:
+    cfg = _backtest_config(tmp_path / "configs" / "c.toml", "nowhere.rsi:RsiRevert")
+    proc = _triotrade(tmp_path, "backtest", str(cfg))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"looked in {(tmp_path / 'configs').resolve()}, {tmp_path.resolve()} and the installed packages" \
+        in proc.stderr
+    cfg = _backtest_config(tmp_path / "configs" / "d.toml", "lost/rsi.py:RsiRevert")
+    proc = _triotrade(tmp_path, "backtest", str(cfg))
+    assert proc.returncode == 2
+    assert f"looked for {(tmp_path / 'configs' / 'lost' / 'rsi.py').resolve()}, {tmp_path.resolve() / 'lost' / 'rsi.py'}" \
+        in proc.stderr

@@ -57,4 +57,6 @@ def add_venue_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         module.add_testnet_arguments(parser)
         parser.set_defaults(func=module.run_testnet)
 
-    _live_app.add_commands(sub)
+    from backtest.live_report import write_live_report
+
+    _live_app.add_commands(sub, report_writer=write_live_report)

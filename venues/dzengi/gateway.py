@@ -459,14 +459,16 @@ class DzengiGateway(Gateway):
     async def _retrying(self, step: Callable[[], Awaitable[None]], what: str) -> None:
         """Run a start-up step until it succeeds; wrong credentials end the run instead."""
         delay = self.config.reconnect_min_s
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 await step()
                 return
             except AuthFailed:
                 raise
             except (VenueError, RiskDenied) as e:  # venue trouble or our own rate budget
-                self._status(VenueState.DISCONNECTED, f"{what}: {e}; retrying in {delay:.1f} s")
+                self._status(VenueState.DISCONNECTED, f"{what}: {e}; attempt {attempt}, retrying in {delay:.1f} s")
                 await trio.sleep(delay)
                 delay = min(delay * 2, self.config.reconnect_max_s)
 

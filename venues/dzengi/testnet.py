@@ -71,6 +71,7 @@ from backtest.testnet_server import (
     WindowLimiter,
     dumps_json,
     make_asgi_app,
+    run_testnet_main,
     serve_testnet,
     ws_url_of,
 )
@@ -1828,16 +1829,7 @@ def run_testnet(args: argparse.Namespace) -> int:
             print(f"dzengi testnet WebSocket {testnet.ws_url}", flush=True)
             print(f"accounts: {', '.join(testnet.accounts)}", flush=True)
 
-    try:
-        trio.run(run)
-    except KeyboardInterrupt:
-        return 0
-    except BaseExceptionGroup as group:  # Ctrl-C inside the server's nurseries
-        _, rest = group.split(KeyboardInterrupt)
-        if rest is not None:
-            raise
-        return 0
-    return 0
+    return run_testnet_main(run)
 
 
 if __name__ == "__main__":

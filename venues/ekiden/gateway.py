@@ -379,7 +379,9 @@ class EkidenGateway(Gateway):
 
     async def _bootstrap(self) -> None:
         delay = self.config.reconnect_min_s
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 await self._rest.sync_time()
                 markets = await self._rest.markets()
@@ -387,7 +389,8 @@ class EkidenGateway(Gateway):
             except (AuthFailed, MalformedMessage):
                 raise
             except VenueError as e:
-                self._status(VenueState.DISCONNECTED, f"REST not available ({e}); retrying in {delay:.1f} s")
+                self._status(VenueState.DISCONNECTED,
+                             f"REST not available ({e}); attempt {attempt}, retrying in {delay:.1f} s")
                 await trio.sleep(delay)
                 delay = min(delay * 2, self.config.reconnect_max_s)
         instruments = P.parse_markets(markets, self._report_malformed)

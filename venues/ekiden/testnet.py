@@ -77,6 +77,7 @@ from backtest.testnet_server import (
     WindowLimiter,
     dumps_json,
     make_asgi_app,
+    run_testnet_main,
     serve_testnet,
     ws_url_of,
 )
@@ -1211,11 +1212,7 @@ def run_testnet(args: argparse.Namespace) -> int:
             print(f"accounts: {', '.join(testnet.accounts)}", flush=True)
             print(f"markets: {', '.join(testnet.exchange.instruments)}", flush=True)
 
-    try:
-        trio.run(run)
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    return run_testnet_main(run)
 
 
 if __name__ == "__main__":
