@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import zipfile
+from datetime import datetime, timezone
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -46,13 +47,15 @@ SERVE_S = 2.0
 DEMO_LIVE_SECONDS = "2"
 
 SKIP: dict[str, str] = {
+    "python3 -m venv": "makes the virtual environment these tests already run in",
+    ". .venv/bin/activate": "enters the virtual environment these tests already run in",
     "python -m pip install": "installs the package into the environment; these tests run the tree itself",
     "python -m pytest": "the test suite itself",
     "triotrade run ": "live trading: needs the real venue (or a testnet at the configured URL) and API keys",
     "triotrade paper ": "needs the venue's market data at the URL in the config (a fixed port, not a test's)",
     "triotrade record ": "needs the venue's market data at the URL in the config (a fixed port, not a test's)",
-    "triotrade backtest configs/sma_btc.toml --data data/dzengi-rec":
-        "replays the recording that the skipped `triotrade record` command makes",
+    "triotrade backtest my_flow.toml --data data/dzengi-rec":
+        "the user's own config, replaying the recording that the skipped `triotrade record` command makes",
 }
 "Command prefix -> why it is not run. Keep it small: every entry must still match a README command."
 
@@ -137,8 +140,16 @@ balances = { USD = "100000", BTC = "2" }
 """
 
 
-def _klines_csv(rows: int = 120) -> str:
-    start_ms = 1_704_067_200_000
+def _start_ms(name: str, default_ms: int) -> int:
+    """The first moment of the month (or day) a public file's name gives (``…-2024-02.zip``)."""
+    found = re.search(r"(\d{4})-(\d{2})(?:-(\d{2}))?", name)
+    if found is None:
+        return default_ms
+    year, month, day = int(found.group(1)), int(found.group(2)), int(found.group(3) or 1)
+    return int(datetime(year, month, day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def _klines_csv(rows: int = 120, start_ms: int = 1_704_067_200_000) -> str:
     lines = []
     for i in range(rows):
         price = 42_000 + (i * 37) % 500
@@ -147,8 +158,7 @@ def _klines_csv(rows: int = 120) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _trades_csv(rows: int = 200) -> str:
-    start_ms = 1_704_153_600_000
+def _trades_csv(rows: int = 200, start_ms: int = 1_704_153_600_000) -> str:
     lines = ["id,price,qty,quote_qty,time,is_buyer_maker,is_best_match"]
     for i in range(rows):
         lines.append(f"{1000 + i},{42_000 + i % 17}.{i % 100:02d},0.{(i % 9) + 1:05d},0,{start_ms + i * 250},"
@@ -157,7 +167,10 @@ def _trades_csv(rows: int = 200) -> str:
 
 
 def _write_import_input(path: Path, kind: str) -> None:
-    content = _klines_csv() if kind == "klines" else _trades_csv()
+    if kind == "klines":
+        content = _klines_csv(start_ms=_start_ms(path.name, 1_704_067_200_000))
+    else:
+        content = _trades_csv(start_ms=_start_ms(path.name, 1_704_153_600_000))
     if path.suffix == ".zip":
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
