@@ -141,9 +141,10 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
         async with trio.open_nursery() as nursery:
             _start_stop_triggers(nursery, shutdown, duration_s)
             if _in_main_thread():  # trio can only receive signals in the main thread
-                from risk import serve_kill_switch_signals
+                from risk import RiskEngine, serve_kill_switch_signals
 
-                nursery.start_soon(serve_kill_switch_signals, engine.risk)  # SIGUSR1 reducing, SIGUSR2 halted
+                if isinstance(engine.risk, RiskEngine):  # SIGUSR1 reducing, SIGUSR2 halted
+                    nursery.start_soon(serve_kill_switch_signals, engine.risk)
             await runner.run(shutdown, task_status=_Relay(task_status, runner))
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
