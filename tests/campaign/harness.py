@@ -194,6 +194,17 @@ def _stop(proc: subprocess.Popen[bytes], notes: list[str]) -> None:
         notes.append(f"client exit code {code}")
 
 
+def _check_started(client: subprocess.Popen[bytes], out: Path, settle_s: float = 1.5) -> None:
+    """Raise :class:`HarnessUnavailable` if the client refuses its command line or config (exit 2)."""
+    try:
+        code = client.wait(timeout=settle_s)
+    except subprocess.TimeoutExpired:
+        return
+    if code == 2:
+        err = out.with_suffix(".err").read_text(errors="replace").strip().splitlines()
+        raise HarnessUnavailable(f"the client refused its config: {err[-1][-300:] if err else 'exit 2'}")
+
+
 def _sleep_watching(seconds: float, client: subprocess.Popen[bytes], notes: list[str]) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -220,7 +231,9 @@ def _write_accounts(path: Path) -> None:
 def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Scenario, every_trades: int) -> None:
     setup = VENUE_SETUP[venue]
     host = url.removeprefix("http://")
-    limit = f'max_position_qty = "{scenario.position_limit}"\n' if scenario.position_limit is not None else ""
+    instrument = f"{venue}:{setup.symbol}"
+    limit = (f'[risk.instruments."{instrument}"]\nmax_position_qty = "{scenario.position_limit}"\n'
+             if scenario.position_limit is not None else "")
     path.write_text(
         f'name = "campaign-{venue}-{scenario.name}"\n\n'
         "[[venues]]\n"
@@ -235,11 +248,11 @@ def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Sce
         'id = "probe"\n'
         f'class = "{PROBE}:Probe"\n'
         "[strategies.params]\n"
-        f'instrument = "{venue}:{setup.symbol}"\n'
+        f'instrument = "{instrument}"\n'
         f'qty = "{PROBE_QTY}"\n'
         f"every_trades = {every_trades}\n\n"
         "[risk]\n"
-        'max_order_notional = "5000"\n'
+        'max_order_notional = "5000"\n\n'
         f"{limit}\n"
         "[run]\n"
         "cancel_on_exit = true\n"
@@ -302,6 +315,7 @@ def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Pat
     for incarnation in range(scenario.kills + 1):
         out = workdir / f"client-{incarnation}.out"
         with _process(_cli("run", str(config)), out, env) as client:
+            _check_started(client, out)
             if incarnation < scenario.kills:
                 _sleep_watching(slice_s, client, notes)
                 client.kill()  # kill -9: no cleanup, no cancel, no journal flush beyond what is written
@@ -372,7 +386,9 @@ def format_table(results: Sequence[SessionResult]) -> str:
             lines.append(f"{r.venue:<{widths[0]}}  {r.scenario:<{widths[1]}}  {r.status}")
         else:
             lines.append(_line([r.venue, r.scenario, *_cells(r.divergence)], widths))
-    lines += [_line(["-" * w for w in widths], widths), _line(totals, widths)]
+    lines += [_line(["-" * w for w in widths], widths), _line(totals, widths), "",
+              "n/o = not observable (no final status line). Balances are not compared: the client does not",
+              "expose its balances outside the process yet (not observable yet)."]
     notes = [f"  {r.venue}/{r.scenario}: {'; '.join(r.notes)}" for r in results if r.notes]
     if notes:
         lines += ["", "notes:", *notes]
