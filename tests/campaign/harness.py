@@ -305,7 +305,7 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
         notes.append("stale reported" if re.search(r"\bstale\b", err, re.IGNORECASE)
                      else "stale not reported (not observable yet)")
     divergence = compare(ledger, client, position_limit=scenario.position_limit)
-    return SessionResult(venue, scenario.name, "ok", divergence, tuple(notes))
+    return SessionResult(venue, scenario.name, "ok", divergence, tuple(dict.fromkeys(notes)))
 
 
 def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Path, env: dict[str, str],
