@@ -9,7 +9,10 @@ Two workloads, each in its own process so peak RSS is measured per run:
 Data is generated and written to a temporary data set by a separate process first, so the
 measured process only opens (memory-maps) and replays it: the peak RSS printed is the backtest's.
 The figure is events replayed per second of ``run_backtest`` wall time (which includes order
-handling, the equity curve and the statistics).
+handling, the equity curve and the statistics). The spot account holds 10,000,000 USD and 10 BTC,
+so both strategies' short side (selling 0.01 BTC below the held amount) is funded: the cash model
+would reject every sell of an account holding no BTC, and the benchmark would then time rejections
+instead of the order cycle. It prints the rejection count so that can never pass unseen.
 
     python tests/benchmarks/bench_backtest.py            # both
     python tests/benchmarks/bench_backtest.py bars 1000000
@@ -57,7 +60,7 @@ def _run(kind: str, n: int) -> None:
             cls, params = TradeFlow, {"instrument": INST.key, "qty": "0.01"}
         dataset = open_dataset(Path(tmp) / "ds")
         spec = StrategySpec(kind, cls, from_mapping(params_class(cls), params))
-        settings = BacktestSettings(starting_balances={"USD": Decimal(10_000_000)},
+        settings = BacktestSettings(starting_balances={"USD": Decimal(10_000_000), "BTC": Decimal(10)},
                                     sim=SimVenueConfig(taker_fee=Decimal("0.001")), show_progress=False)
         t0 = time.perf_counter()
         result = run_backtest(dataset, [spec], settings)
@@ -65,7 +68,7 @@ def _run(kind: str, n: int) -> None:
         stats = result.stats
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"{kind:6s} events={stats.events_processed:,} wall={wall:.2f}s events/s={stats.events_processed / wall:,.0f} "
-              f"orders={stats.n_orders:,} fills={stats.n_fills:,} peak_rss={rss_mb:,.0f} MB "
+              f"orders={stats.n_orders:,} fills={stats.n_fills:,} rejected={stats.n_rejected:,} peak_rss={rss_mb:,.0f} MB "
               f"(data generated in another process in {gen_s:.1f}s, not timed) fills_hash={stats.fills_hash[:16]}")
 
 
