@@ -23,8 +23,18 @@ def floors(pyproject: Path) -> dict[str, str]:
         if match is None:
             raise SystemExit(f"no floor in requirement {requirement!r}")
         name, _, version = match.groups()
+        if name.lower() in (known.lower() for known in result):
+            raise SystemExit(f"{name} is required twice in {pyproject}")
         result[name] = version
     return result
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``6.100`` and ``6.100.0`` are one release."""
+    parts = [int(p) for p in re.findall(r"\d+", version)]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 def main() -> int:
@@ -45,8 +55,9 @@ def main() -> int:
             have = installed_version(name)
         except PackageNotFoundError:
             have = "missing"
-        mark = "ok" if have == version else "WRONG"
-        wrong += have != version
+        same = have != "missing" and _release(have) == _release(version)
+        mark = "ok" if same else "WRONG"
+        wrong += not same
         print(f"{mark:5} {name} {have} (floor {version})")
     return 1 if wrong else 0
 
