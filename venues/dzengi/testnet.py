@@ -1,7 +1,7 @@
 """The Dzengi dialect of the local testnet: Dzengi's REST and WebSocket protocol on 127.0.0.1.
 
 Backed by :class:`backtest.exchange.Exchange` (accounts, books, positions) and driven by
-:class:`backtest.synthetic_market.SyntheticMarket` (or a recorded data set). A third-party Dzengi
+:class:`venues._testnet.market.SyntheticMarket` (or a recorded data set). A third-party Dzengi
 client pointed at the URL works unchanged: same paths under ``/api/v1`` and ``/api/v2``, same
 parameter rules (query string, form body or both; the query wins), the same HMAC checked over the
 exact bytes received, the same ``{"code", "msg"}`` errors and HTTP statuses, the same field names
@@ -34,11 +34,9 @@ import argparse
 import builtins
 import math
 import re
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -58,10 +56,17 @@ from backtest.exchange import (
     PublicTrade,
     RejectReason,
     TradeExecuted,
-    load_accounts,
 )
-from backtest.faults import FaultInjector, FaultSettings, add_fault_arguments, fault_settings_from_args
-from backtest.testnet_server import (
+from venues._testnet.faults import AnswerFault, FaultInjector, FaultSettings
+from venues._testnet.kit import (
+    TestnetBase,
+    add_common_arguments,
+    build_exchange,
+    open_dialect,
+    run_command,
+    serve_dialect,
+)
+from venues._testnet.server import (
     BanTracker,
     HttpRequest,
     HttpResponse,
@@ -71,12 +76,8 @@ from backtest.testnet_server import (
     WindowLimiter,
     dumps_json,
     make_asgi_app,
-    run_testnet_main,
-    serve_testnet,
-    ws_url_of,
 )
 from engine import WireFormatError, loads_json, wire_decimal, wire_int
-from engine._errors import ConfigError
 from engine._events import Liquidity, Side
 from engine._instruments import Instrument, InstrumentKind
 from engine._money import Rounding, round_to_step
@@ -406,7 +407,7 @@ def _weight(name: str, method: str, params: Params) -> int:
     return C.request_weight(name, symbol="symbol" in params, depth_limit=params.int("limit", 100) or 100)
 
 
-class DzengiTestnet:
+class DzengiTestnet(TestnetBase):
     """One Dzengi testnet: the exchange, the protocol, the limits and the faults.
 
     Create with :func:`open_dzengi_testnet` (tests) or :func:`serve_dzengi_testnet` (CLI).
@@ -420,13 +421,8 @@ class DzengiTestnet:
         faults: FaultInjector | FaultSettings | None = None,
         options: DzengiTestnetOptions | None = None,
     ) -> None:
-        self.exchange = exchange
-        self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
+        self.init_kit(exchange, faults)
         self.options = options or DzengiTestnetOptions()
-        self.url = ""
-        self.ws_url = ""
-        self.market: Any = None
-        "The :class:`~backtest.synthetic_market.SyntheticMarket` driving the exchange, if any."
         o = self.options
         self.rate_limits = (
             C.RateLimit("REQUEST_WEIGHT", "MINUTE", 1, o.request_weight_per_minute),
@@ -437,19 +433,15 @@ class DzengiTestnet:
         self._orders = WindowLimiter([RateRule("ORDERS", 1000, o.orders_per_second),
                                       RateRule("ORDERS", 86_400_000, o.orders_per_day)])
         self._bans = BanTracker(ban_after_violations=o.ban_after_violations, ban_s=o.ban_s)
-        self._started_at = trio.current_time() if _in_trio() else 0.0
         self._request_ids = 242000
         assets = sorted({a for i in exchange.instruments.values() for a in (i.base, i.quote, i.settle)}
                         | {a for acc in exchange.accounts.values() for a in acc.balances})
         self._assets = assets
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
-    # -- accounts -------------------------------------------------------------------------------
-    @property
-    def accounts(self) -> dict[str, Account]:
-        """Trading accounts by name (house accounts of the synthetic market excluded)."""
-        return {n: a for n, a in self.exchange.accounts.items() if not a.house}
+    ws_path = C.WS_PATH
 
+    # -- accounts -------------------------------------------------------------------------------
     def asset_account_id(self, account: Account, asset: str) -> int:
         """The venue's per-asset account id (what ``accountId`` means in leverage orders)."""
         if asset not in self._assets:
@@ -463,27 +455,17 @@ class DzengiTestnet:
                 return asset
         return None
 
-    # -- time -------------------------------------------------------------------------------------
-    def server_time_ms(self) -> int:
-        """The exchange clock plus the configured clock offset fault."""
-        return self.exchange.clock_ms() + self.faults.clock_offset_ms
-
-    def _elapsed_s(self) -> float:
-        return trio.current_time() - self._started_at
-
     # -- HTTP -----------------------------------------------------------------------------------
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
         """Answer one REST request (ASGI entry point)."""
-        if self.faults.latency_s:
-            self.faults.note_latency()
-            await trio.sleep(self.faults.latency_s)
+        await self.inject_latency()
         try:
-            status, body, headers = self._handle_http(request)
+            body, fault = self._handle_http(request)
         except DzengiError as e:
             return HttpResponse.json(e.status, {"code": e.code, "msg": e.msg}, e.headers)
-        return HttpResponse.json(status, body, headers)
+        return self.order_answer(HttpResponse.json(200, body), fault)
 
-    def _handle_http(self, request: HttpRequest) -> tuple[int, Any, tuple[tuple[str, str], ...]]:
+    def _handle_http(self, request: HttpRequest) -> tuple[Any, AnswerFault | None]:
         match = _PATH.match(request.path)
         if not match or match.group(2) not in _ENDPOINTS:
             raise DzengiError(int(C.ErrorCode.UNKNOWN), f"No endpoint {request.method} {request.path}", 404)
@@ -501,9 +483,10 @@ class DzengiTestnet:
             if spec.orders and request.method == "POST":
                 self._check_order_limits(account)
         result = self._call(name, spec, request.method, params, account)
-        if spec.order_command and self.faults.fail_after_order():
+        fault = self.faults.after_order() if spec.order_command else None
+        if fault is AnswerFault.ERROR_5XX:
             raise DzengiError(int(C.ErrorCode.UNKNOWN), C.ERROR_MESSAGES[C.ErrorCode.UNKNOWN], 500)
-        return 200, result, ()
+        return result, fault
 
     def _call(self, name: str, spec: _EndpointSpec, method: str, params: Params, account: Account | None) -> Any:
         handler: Callable[..., Any] = getattr(self, spec.handler)
@@ -518,14 +501,14 @@ class DzengiTestnet:
 
     # -- limits ------------------------------------------------------------------------------------
     def _check_limits(self, client: str, weight: int) -> None:
-        now = self.exchange.clock_ms()
+        now = self.limits_clock_ms()
         banned_until = self._bans.check(client, now)
         if banned_until is not None:
             retry = max(1, math.ceil((banned_until - now) / 1000))
             raise DzengiError(int(C.ErrorCode.TOO_MANY_REQUESTS),
                               f"Way too many requests; IP banned until {banned_until}.", 418,
                               (("Retry-After", str(retry)),))
-        if self.faults.force_429(self._elapsed_s()):
+        if self.faults.force_429(self.elapsed_s()):
             self._bans.note_429(client, now, 1000)
             raise DzengiError(int(C.ErrorCode.TOO_MANY_REQUESTS),
                               C.ERROR_MESSAGES[C.ErrorCode.TOO_MANY_REQUESTS].format(
@@ -538,7 +521,7 @@ class DzengiTestnet:
                               (("Retry-After", str(max(1, math.ceil(hit.retry_after_ms / 1000)))),))
 
     def _check_order_limits(self, account: Account) -> None:
-        now = self.exchange.clock_ms()
+        now = self.limits_clock_ms()
         hit = self._orders.try_add(account.name, 1, now)
         if hit is not None:
             interval = "SECOND" if hit.rule.window_ms == 1000 else "DAY"
@@ -1447,14 +1430,6 @@ def _heiken_ashi(bars: Sequence[tuple[int, Decimal, Decimal, Decimal, Decimal, D
     return out
 
 
-def _in_trio() -> bool:
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
-
-
 # =============================================================================================
 # one WebSocket session
 # =============================================================================================
@@ -1702,11 +1677,7 @@ def _build(
     instruments: Sequence[Instrument] | None,
     clock_ms: Callable[[], int] | None,
 ) -> DzengiTestnet:
-    configs = load_accounts(accounts) if isinstance(accounts, (str, Path)) else list(accounts)
-    kwargs: dict[str, Any] = {"seed": seed}
-    if clock_ms is not None:
-        kwargs["clock_ms"] = clock_ms
-    exchange = Exchange(instruments or default_instruments(), configs, **kwargs)
+    exchange = build_exchange(accounts, instruments or default_instruments(), seed=seed, clock_ms=clock_ms)
     return DzengiTestnet(exchange, faults=faults, options=options)
 
 
@@ -1727,29 +1698,15 @@ async def open_dzengi_testnet(
     """Run a Dzengi testnet on 127.0.0.1 for the duration of the block.
 
     ``market``: ``True`` for a synthetic market with default settings, a
-    :class:`~backtest.synthetic_market.MarketSettings` for custom ones, ``False`` for an empty
+    :class:`~venues._testnet.market.MarketSettings` for custom ones, ``False`` for an empty
     exchange (tests place both sides themselves). ``market_data`` replays a recorded data set instead.
     ``run_market=False`` primes the market (history, first ladders) but leaves stepping to the
     caller (``testnet.market.step()``), for tests that need a book that moves only when told.
     """
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
-
     testnet = _build(accounts, seed=seed, faults=faults, options=options, instruments=instruments, clock_ms=clock_ms)
-    async with trio.open_nursery() as nursery:
-        if market is not False or market_data is not None:
-            settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
-            synthetic = SyntheticMarket(testnet.exchange, settings, market_data=market_data)
-            synthetic.prime()
-            testnet.market = synthetic
-            if run_market:
-                nursery.start_soon(synthetic.run)
-        url: str = await nursery.start(partial(serve_testnet, testnet.app, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.WS_PATH)
-        try:
-            yield testnet
-        finally:
-            nursery.cancel_scope.cancel()
+    async with open_dialect(testnet, seed=seed, market=market, market_data=market_data,
+                            run_market=run_market, port=port) as served:
+        yield served
 
 
 async def serve_dzengi_testnet(
@@ -1760,12 +1717,7 @@ async def serve_dzengi_testnet(
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``testnet`` until cancelled; ``task_status.started(url)``."""
-    url: str
-    async with trio.open_nursery() as nursery:
-        url = await nursery.start(partial(serve_testnet, testnet.app, host=host, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.WS_PATH)
-        task_status.started(url)
+    await serve_dialect(testnet, host=host, port=port, task_status=task_status)
 
 
 # =============================================================================================
@@ -1785,13 +1737,7 @@ def add_testnet_command(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``triotrade testnet dzengi`` options (port, accounts file, market, faults)."""
-    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--accounts", required=True, metavar="FILE", help="accounts TOML file")
-    parser.add_argument("--market-data", metavar="PATH", default=None, help="replay a recorded data set")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market and faults")
-    parser.add_argument("--no-market", action="store_true", help="no synthetic market (empty books)")
-    parser.add_argument("--market-interval-ms", type=int, default=250, help="synthetic market step period")
-    add_fault_arguments(parser)
+    add_common_arguments(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1804,32 +1750,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
 
-    try:
-        configs = load_accounts(args.accounts)
-        faults = fault_settings_from_args(args, seed=args.seed)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    def make(configs: list[AccountConfig], faults: FaultSettings) -> DzengiTestnet:
+        return _build(configs, seed=args.seed, faults=faults, options=None, instruments=None, clock_ms=None)
 
-    async def run() -> None:
-        testnet = _build(configs, seed=args.seed, faults=faults, options=None, instruments=None, clock_ms=None)
-        async with trio.open_nursery() as nursery:
-            if not args.no_market or args.market_data:
-                settings = MarketSettings(seed=args.seed, step_interval_s=args.market_interval_ms / 1000)
-                synthetic = SyntheticMarket(testnet.exchange, settings, market_data=args.market_data)
-                synthetic.prime()
-                nursery.start_soon(synthetic.run)
-            url = await nursery.start(partial(serve_dzengi_testnet, testnet, port=args.port))
-            print(f"dzengi testnet REST      {url}/api/v2/", flush=True)
-            print(f"dzengi testnet WebSocket {testnet.ws_url}", flush=True)
-            print(f"accounts: {', '.join(testnet.accounts)}", flush=True)
+    def banner(testnet: TestnetBase) -> list[str]:
+        return [f"dzengi testnet REST      {testnet.url}/api/v2/",
+                f"dzengi testnet WebSocket {testnet.ws_url}",
+                f"accounts: {', '.join(testnet.accounts)}"]
 
-    return run_testnet_main(run)
+    return run_command(args, make, banner)
 
 
 if __name__ == "__main__":

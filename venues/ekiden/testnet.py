@@ -1,7 +1,7 @@
 """The Ekiden dialect of the local testnet: the conventions-document protocol on 127.0.0.1.
 
 Backed by :class:`backtest.exchange.Exchange` (accounts, books, positions) and driven by
-:class:`backtest.synthetic_market.SyntheticMarket` (or a recorded data set). Paths, field names,
+:class:`venues._testnet.market.SyntheticMarket` (or a recorded data set). Paths, field names,
 signatures, error bodies and codes are those of ``venues/ekiden/README.md``; the constants,
 signer and wire helpers are the same modules the client uses, so client and server cannot drift.
 
@@ -40,11 +40,9 @@ import argparse
 import base64
 import math
 import re
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import partial
 from pathlib import Path as FilePath
 from typing import Any
 from urllib.parse import parse_qsl
@@ -65,10 +63,17 @@ from backtest.exchange import (
     PublicTrade,
     RejectReason,
     TradeExecuted,
-    load_accounts,
 )
-from backtest.faults import FaultInjector, FaultSettings, add_fault_arguments, fault_settings_from_args
-from backtest.testnet_server import (
+from venues._testnet.faults import AnswerFault, FaultInjector, FaultSettings
+from venues._testnet.kit import (
+    TestnetBase,
+    add_common_arguments,
+    build_exchange,
+    open_dialect,
+    run_command,
+    serve_dialect,
+)
+from venues._testnet.server import (
     HttpRequest,
     HttpResponse,
     RateRule,
@@ -77,12 +82,8 @@ from backtest.testnet_server import (
     WindowLimiter,
     dumps_json,
     make_asgi_app,
-    run_testnet_main,
-    serve_testnet,
-    ws_url_of,
 )
 from engine import WireFormatError, loads_json, wire_decimal
-from engine._errors import ConfigError
 from engine._events import Side
 from engine._instruments import Instrument, InstrumentKind
 from engine._orders import OrderStatus, OrderType, TimeInForce
@@ -331,7 +332,7 @@ def _body_too_large(limit: int) -> HttpResponse:
 # =============================================================================================
 
 
-class EkidenTestnet:
+class EkidenTestnet(TestnetBase):
     """One Ekiden testnet: the exchange, the protocol, the limits and the faults.
 
     Create with :func:`open_ekiden_testnet` (tests) or :func:`serve_ekiden_testnet` (CLI).
@@ -345,16 +346,12 @@ class EkidenTestnet:
         faults: FaultInjector | FaultSettings | None = None,
         options: EkidenTestnetOptions | None = None,
     ) -> None:
-        self.exchange = exchange
-        self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
+        self.init_kit(exchange, faults)
         self.options = options or EkidenTestnetOptions()
-        self.url = ""
-        self.ws_url = ""
         o = self.options
         window_ms = int(o.rate_window_s * 1000)
         self._public_limits = WindowLimiter([RateRule("public", window_ms, o.public_requests_per_window)])
         self._private_limits = WindowLimiter([RateRule("private", window_ms, o.private_requests_per_window)])
-        self._started_at = trio.current_time() if _in_trio() else 0.0
         self._orders_by_account: dict[str, list[str]] = {}
         self._book_versions: dict[str, int] = {s: 0 for s in exchange.instruments}
         self.requests = 0
@@ -365,26 +362,16 @@ class EkidenTestnet:
         "Requests and subscriptions refused with 2001 or 2002."
         self.sessions: list[_WsSession] = []
         "Open WebSocket sessions."
-        self.market: Any = None
-        "The :class:`~backtest.synthetic_market.SyntheticMarket` driving the exchange, if any."
         exchange.add_listener(self._on_exchange_event)
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
-    # -- accounts and time ------------------------------------------------------------------------
-    @property
-    def accounts(self) -> dict[str, Account]:
-        """Trading accounts by name (house accounts of the synthetic market excluded)."""
-        return {n: a for n, a in self.exchange.accounts.items() if not a.house}
+    ws_path = C.STREAM_PATH
 
-    def server_time_ms(self) -> int:
-        """The exchange clock plus the configured clock offset fault."""
-        return self.exchange.clock_ms() + self.faults.clock_offset_ms
-
-    def _iso(self, exchange_ms: int) -> str:
-        return iso_from_ms(exchange_ms + self.faults.clock_offset_ms)
-
-    def _elapsed_s(self) -> float:
-        return trio.current_time() - self._started_at
+    # -- time -------------------------------------------------------------------------------------
+    @staticmethod
+    def _iso(exchange_ms: int) -> str:
+        # the exchange clock carries the clock offset fault (see TestnetBase.init_kit)
+        return iso_from_ms(exchange_ms)
 
     def _on_exchange_event(self, event: object) -> None:
         if isinstance(event, BookChanged):
@@ -393,21 +380,19 @@ class EkidenTestnet:
     # -- HTTP -------------------------------------------------------------------------------------
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
         """Answer one REST request (ASGI entry point)."""
-        if self.faults.latency_s:
-            self.faults.note_latency()
-            await trio.sleep(self.faults.latency_s)
+        await self.inject_latency()
         self.requests += 1
         try:
-            body = self._handle_http(request)
+            body, fault = self._handle_http(request)
         except EkidenError as e:
             if e.status == 429:
                 self.rejected_429 += 1
             elif e.code in (C.ErrorCode.AUTHENTICATION_FAILED, C.ErrorCode.SIGNATURE_EXPIRED):
                 self.auth_failures += 1
             return HttpResponse.json(e.status, e.body(), e.headers)
-        return HttpResponse.json(200, body)
+        return self.order_answer(HttpResponse.json(200, body), fault)
 
-    def _handle_http(self, request: HttpRequest) -> Any:
+    def _handle_http(self, request: HttpRequest) -> tuple[Any, AnswerFault | None]:
         if not (request.raw_path.isascii() and request.raw_query.isascii()):
             raise _invalid("the path and query must be percent-encoded ASCII")
         resource, order_id = _route(request.method, request.path)
@@ -423,13 +408,14 @@ class EkidenTestnet:
             raise _invalid(f"a {request.method} request takes no body")
         try:
             if account is None:
-                return self._public(resource, query)
+                return self._public(resource, query), None
             result, command = self._private(resource, request.method, order_id, query, body, account)
         except ExchangeRejected as e:
             raise self._map_reject(e) from None
-        if command and self.faults.fail_after_order():
+        fault = self.faults.after_order() if command else None
+        if fault is AnswerFault.ERROR_5XX:
             raise EkidenError(C.ErrorCode.INVALID_REQUEST, "internal server error", status=500)
-        return result
+        return result, fault
 
     @staticmethod
     def _json_body(raw: bytes) -> dict[str, Any]:
@@ -444,8 +430,8 @@ class EkidenTestnet:
 
     # -- limits, authentication ---------------------------------------------------------------------
     def _check_limits(self, private: bool, key: str) -> None:
-        now = self.exchange.clock_ms()
-        if self.faults.force_429(self._elapsed_s()):
+        now = self.limits_clock_ms()
+        if self.faults.force_429(self.elapsed_s()):
             raise EkidenError(C.ErrorCode.RATE_LIMIT_EXCEEDED, status=429, headers=(("Retry-After", "1"),))
         limits = self._private_limits if private else self._public_limits
         hit = limits.try_add(key, 1, now)
@@ -828,14 +814,6 @@ class EkidenTestnet:
         return sent
 
 
-def _in_trio() -> bool:
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _diff(old: Sequence[Sequence[str]], new: Sequence[Sequence[str]]) -> list[list[str]]:
     """Changed levels between two level lists: new or resized levels, and ``[price, "0"]`` for removed ones."""
     before = {p: q for p, q in old}
@@ -1079,11 +1057,7 @@ def _build(
     instruments: Sequence[Instrument] | None,
     clock_ms: Callable[[], int] | None,
 ) -> EkidenTestnet:
-    configs = load_accounts(accounts) if isinstance(accounts, (str, FilePath)) else list(accounts)
-    kwargs: dict[str, Any] = {"seed": seed}
-    if clock_ms is not None:
-        kwargs["clock_ms"] = clock_ms
-    exchange = Exchange(instruments or default_instruments(), configs, **kwargs)
+    exchange = build_exchange(accounts, instruments or default_instruments(), seed=seed, clock_ms=clock_ms)
     return EkidenTestnet(exchange, faults=faults, options=options)
 
 
@@ -1103,30 +1077,13 @@ async def open_ekiden_testnet(
 ) -> AsyncIterator[EkidenTestnet]:
     """Run an Ekiden testnet on 127.0.0.1 for the duration of the block.
 
-    ``market``: ``True`` for a synthetic market with default settings, a
-    :class:`~backtest.synthetic_market.MarketSettings` for custom ones, ``False`` for an empty
-    exchange (tests place both sides themselves). ``market_data`` replays a recorded data set instead.
-    ``run_market=False`` primes the market (history, first ladders) but leaves stepping to the
-    caller (``testnet.market.step()``), for tests that need a book that moves only when told.
+    The arguments are those of :func:`venues.dzengi.testnet.open_dzengi_testnet` (``market``,
+    ``market_data``, ``run_market``: see :func:`venues._testnet.kit.open_dialect`).
     """
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
-
     testnet = _build(accounts, seed=seed, faults=faults, options=options, instruments=instruments, clock_ms=clock_ms)
-    async with trio.open_nursery() as nursery:
-        if market is not False or market_data is not None:
-            settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
-            synthetic = SyntheticMarket(testnet.exchange, settings, market_data=market_data)
-            synthetic.prime()
-            testnet.market = synthetic
-            if run_market:
-                nursery.start_soon(synthetic.run)
-        url: str = await nursery.start(partial(serve_testnet, testnet.app, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.STREAM_PATH)
-        try:
-            yield testnet
-        finally:
-            nursery.cancel_scope.cancel()
+    async with open_dialect(testnet, seed=seed, market=market, market_data=market_data,
+                            run_market=run_market, port=port) as served:
+        yield served
 
 
 async def serve_ekiden_testnet(
@@ -1137,11 +1094,7 @@ async def serve_ekiden_testnet(
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``testnet`` until cancelled; ``task_status.started(url)``."""
-    async with trio.open_nursery() as nursery:
-        url: str = await nursery.start(partial(serve_testnet, testnet.app, host=host, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.STREAM_PATH)
-        task_status.started(url)
+    await serve_dialect(testnet, host=host, port=port, task_status=task_status)
 
 
 # =============================================================================================
@@ -1160,18 +1113,12 @@ def add_testnet_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``triotrade testnet ekiden`` options (port, accounts file, market, limits, faults)."""
-    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--accounts", required=True, metavar="FILE", help="accounts TOML file")
-    parser.add_argument("--market-data", metavar="PATH", default=None, help="replay a recorded data set")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market and faults")
-    parser.add_argument("--no-market", action="store_true", help="no synthetic market (empty books)")
-    parser.add_argument("--market-interval-ms", type=int, default=250, help="synthetic market step period")
+    """The ``triotrade testnet ekiden`` options (the kit's, plus the request limits)."""
+    add_common_arguments(parser)
     parser.add_argument("--public-limit", type=int, default=C.PUBLIC_REQUESTS_PER_MIN, metavar="N",
                         help="public requests per minute per address (default: the venue's 60)")
     parser.add_argument("--private-limit", type=int, default=C.PRIVATE_REQUESTS_PER_MIN, metavar="N",
                         help="private requests per minute per API key (default: the venue's 30)")
-    add_fault_arguments(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1184,35 +1131,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
 
-    try:
-        configs = load_accounts(args.accounts)
-        faults = fault_settings_from_args(args, seed=args.seed)
+    def make(configs: list[AccountConfig], faults: FaultSettings) -> EkidenTestnet:
         options = EkidenTestnetOptions(public_requests_per_window=args.public_limit,
                                        private_requests_per_window=args.private_limit)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _build(configs, seed=args.seed, faults=faults, options=options, instruments=None, clock_ms=None)
 
-    async def run() -> None:
-        testnet = _build(configs, seed=args.seed, faults=faults, options=options, instruments=None, clock_ms=None)
-        async with trio.open_nursery() as nursery:
-            if not args.no_market or args.market_data:
-                settings = MarketSettings(seed=args.seed, step_interval_s=args.market_interval_ms / 1000)
-                synthetic = SyntheticMarket(testnet.exchange, settings, market_data=args.market_data)
-                synthetic.prime()
-                nursery.start_soon(synthetic.run)
-            url = await nursery.start(partial(serve_ekiden_testnet, testnet, port=args.port))
-            print(f"ekiden testnet REST      {url}/v1/", flush=True)
-            print(f"ekiden testnet WebSocket {testnet.ws_url}", flush=True)
-            print(f"accounts: {', '.join(testnet.accounts)}", flush=True)
-            print(f"markets: {', '.join(testnet.exchange.instruments)}", flush=True)
+    def banner(testnet: TestnetBase) -> list[str]:
+        return [f"ekiden testnet REST      {testnet.url}/v1/",
+                f"ekiden testnet WebSocket {testnet.ws_url}",
+                f"accounts: {', '.join(testnet.accounts)}",
+                f"markets: {', '.join(testnet.exchange.instruments)}"]
 
-    return run_testnet_main(run)
+    return run_command(args, make, banner)
 
 
 if __name__ == "__main__":

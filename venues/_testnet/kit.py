@@ -1,0 +1,235 @@
+"""What every venue dialect of the local testnet shares: state, faults, opening, serving, CLI.
+
+A dialect subclasses :class:`TestnetBase` (calling :meth:`TestnetBase.init_kit` from its
+``__init__``) and supplies only its protocol: ``handle_http``/``handle_websocket``, paths, field
+names, error codes and the signature check. This module gives it
+
+* the exchange clock with the clock-offset fault applied (:meth:`TestnetBase.init_kit`), so every
+  timestamp the testnet serves is on the venue's skewed clock, not only its time endpoint;
+* the answer faults of an accepted order command (:meth:`TestnetBase.order_answer`);
+* :func:`build_exchange`, :func:`open_dialect` (tests), :func:`serve_dialect` and the command
+  line (:func:`add_common_arguments`, :func:`run_command`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+import trio
+
+from backtest.exchange import Account, AccountConfig, Exchange, load_accounts
+from engine import ConfigError, Instrument
+
+from .faults import AnswerFault, FaultInjector, FaultSettings, add_fault_arguments, fault_settings_from_args
+from .market import MarketSettings, SyntheticMarket
+from .server import HttpResponse, run_testnet_main, serve_testnet, ws_url_of
+
+__all__ = [
+    "TestnetBase",
+    "build_exchange",
+    "open_dialect",
+    "serve_dialect",
+    "add_common_arguments",
+    "run_command",
+    "in_trio",
+]
+
+T = TypeVar("T", bound="TestnetBase")
+
+
+def in_trio() -> bool:
+    """True when called inside a running trio loop."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _SkewedClock:
+    """The exchange's clock plus the fault injector's current clock offset (read at every call)."""
+
+    def __init__(self, base: Callable[[], int], faults: FaultInjector) -> None:
+        self.base = base
+        self.faults = faults
+
+    def __call__(self) -> int:
+        return self.base() + self.faults.clock_offset_ms
+
+
+class TestnetBase:
+    """The venue-independent half of a testnet dialect (see the module docstring)."""
+
+    ws_path: ClassVar[str] = "/"
+    "The dialect's WebSocket path (``ws_url`` is the served URL plus this)."
+
+    exchange: Exchange
+    faults: FaultInjector
+    url: str
+    ws_url: str
+    market: SyntheticMarket | None
+    app: Callable[..., Any]
+    "The ASGI application the dialect built (:func:`~venues._testnet.server.make_asgi_app`)."
+
+    def init_kit(self, exchange: Exchange, faults: FaultInjector | FaultSettings | None) -> None:
+        """Set the shared attributes; put the clock-offset fault on the exchange's clock."""
+        self.exchange = exchange
+        self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
+        self.url = ""
+        self.ws_url = ""
+        self.market = None
+        "The :class:`~venues._testnet.market.SyntheticMarket` driving the exchange, if any."
+        clock = exchange.clock_ms
+        base = clock.base if isinstance(clock, _SkewedClock) else clock
+        exchange.clock_ms = _SkewedClock(base, self.faults)
+        self.started_at = trio.current_time() if in_trio() else 0.0
+
+    @property
+    def accounts(self) -> dict[str, Account]:
+        """Trading accounts by name (house accounts of the synthetic market excluded)."""
+        return {n: a for n, a in self.exchange.accounts.items() if not a.house}
+
+    def server_time_ms(self) -> int:
+        """The venue's clock: the exchange clock, which carries the clock offset fault."""
+        return self.exchange.clock_ms()
+
+    def limits_clock_ms(self) -> int:
+        """The exchange clock without the clock offset fault: rate-limit windows and bans count on it,
+        so a clock fault changed at run time does not turn an earlier 429 into a ban."""
+        clock = self.exchange.clock_ms
+        return clock.base() if isinstance(clock, _SkewedClock) else clock()
+
+    def elapsed_s(self) -> float:
+        """Seconds since the testnet was created (the 429 window fault counts from here)."""
+        return trio.current_time() - self.started_at
+
+    async def inject_latency(self) -> None:
+        """Sleep for the latency fault, if one is configured."""
+        if self.faults.latency_s:
+            self.faults.note_latency()
+            await trio.sleep(self.faults.latency_s)
+
+    def order_answer(self, response: HttpResponse, fault: AnswerFault | None) -> HttpResponse:
+        """The answer to an executed order command with a held-back or reset ``fault`` applied.
+
+        (A 5xx fault is the dialect's own error body, so the dialect answers it itself.)
+        """
+        if fault is AnswerFault.TIMEOUT:
+            return attrs.evolve(response, hold_s=self.faults.settings.timeout_after_order_s)
+        if fault is AnswerFault.RESET:
+            return attrs.evolve(response, reset=True)
+        return response
+
+    def note_served(self, url: str) -> None:
+        """Record the bound URL (and the WebSocket URL under :attr:`ws_path`)."""
+        self.url = url
+        self.ws_url = ws_url_of(url, self.ws_path)
+
+
+def build_exchange(
+    accounts: str | Path | Sequence[AccountConfig],
+    instruments: Sequence[Instrument],
+    *,
+    seed: int,
+    clock_ms: Callable[[], int] | None = None,
+) -> Exchange:
+    """An exchange with ``instruments`` and the accounts of a TOML file (or configs)."""
+    configs = load_accounts(accounts) if isinstance(accounts, (str, Path)) else list(accounts)
+    kwargs: dict[str, Any] = {"seed": seed}
+    if clock_ms is not None:
+        kwargs["clock_ms"] = clock_ms
+    return Exchange(instruments, configs, **kwargs)
+
+
+def _start_market(testnet: TestnetBase, nursery: trio.Nursery, settings: MarketSettings,
+                  market_data: str | Path | None, run_market: bool) -> None:
+    synthetic = SyntheticMarket(testnet.exchange, settings, market_data=market_data)
+    synthetic.prime()
+    testnet.market = synthetic
+    if run_market:
+        nursery.start_soon(synthetic.run)
+
+
+@asynccontextmanager
+async def open_dialect(
+    testnet: T,
+    *,
+    seed: int = 0,
+    market: Any = True,
+    market_data: str | Path | None = None,
+    run_market: bool = True,
+    port: int = 0,
+) -> AsyncIterator[T]:
+    """Serve ``testnet`` on 127.0.0.1 for the duration of the block (a dialect's ``open_*``)."""
+    async with trio.open_nursery() as nursery:
+        if market is not False or market_data is not None:
+            settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
+            _start_market(testnet, nursery, settings, market_data, run_market)
+        await nursery.start(partial(serve_dialect, testnet, port=port))
+        try:
+            yield testnet
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def serve_dialect(
+    testnet: TestnetBase,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``testnet`` until cancelled; ``task_status.started(url)`` with the bound URL."""
+    async with trio.open_nursery() as nursery:
+        url: str = await nursery.start(partial(serve_testnet, testnet.app, host=host, port=port))
+        testnet.note_served(url)
+        task_status.started(url)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every ``triotrade testnet <venue>`` takes (port, accounts, market, faults)."""
+    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--accounts", required=True, metavar="FILE", help="accounts TOML file")
+    parser.add_argument("--market-data", metavar="PATH", default=None, help="replay a recorded data set")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market and faults")
+    parser.add_argument("--no-market", action="store_true", help="no synthetic market (empty books)")
+    parser.add_argument("--market-interval-ms", type=int, default=250, help="synthetic market step period")
+    add_fault_arguments(parser)
+
+
+MakeTestnet = Callable[[list[AccountConfig], FaultSettings], TestnetBase]
+"Builds the dialect's testnet from the accounts and faults of the command line."
+
+
+def run_command(args: argparse.Namespace, make: MakeTestnet, banner: Callable[[TestnetBase], Sequence[str]]) -> int:
+    """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit 0; 2 for a bad file or flag)."""
+    try:
+        configs = load_accounts(args.accounts)
+        faults = fault_settings_from_args(args, seed=args.seed)
+        testnet = make(configs, faults)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        testnet.started_at = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            if not args.no_market or args.market_data:
+                settings = MarketSettings(seed=args.seed, step_interval_s=args.market_interval_ms / 1000)
+                _start_market(testnet, nursery, settings, args.market_data, True)
+            await nursery.start(partial(serve_dialect, testnet, port=args.port))
+            for line in banner(testnet):
+                print(line, flush=True)
+
+    return run_testnet_main(run)
+
