@@ -71,12 +71,11 @@ from venues._testnet.server import (
     HttpRequest,
     HttpResponse,
     RateRule,
-    WebSocketClosed,
     WebSocketConnection,
     WindowLimiter,
-    dumps_json,
     make_asgi_app,
 )
+from venues._testnet.session import WsSessionBase
 from engine import WireFormatError, loads_json, wire_decimal, wire_int
 from engine._events import Liquidity, Side
 from engine._instruments import Instrument, InstrumentKind
@@ -1450,27 +1449,23 @@ _WS_STATUS = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "N
               429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR"}
 
 
-class _WsSession:
+class _WsSession(WsSessionBase):
     """The state of one socket: subscriptions, a conflating push queue, idle and drop timers."""
 
     def __init__(self, testnet: DzengiTestnet, ws: WebSocketConnection) -> None:
+        super().__init__(testnet.exchange, testnet.faults, ws, idle_timeout_s=testnet.options.ws_idle_timeout_s)
         self.testnet = testnet
-        self.ws = ws
         self.quotes: set[str] = set()
         self.depths: set[str] = set()
         self.trades: set[str] = set()
         self.ohlc: dict[str, set[tuple[str, str]]] = {}  # symbol -> {(interval as given, type)}
-        self._dirty_books: set[str] = set()
-        self._pending_trades: list[PublicTrade] = []
-        self._wakeup = trio.Event()
         self._overflow = False
 
-    # exchange listener: runs synchronously inside exchange calls; only records and wakes
     def on_event(self, event: object) -> None:
         if isinstance(event, BookChanged):
             if event.symbol in self.quotes or event.symbol in self.depths:
                 self._dirty_books.add(event.symbol)
-                self._wakeup.set()
+                self.wake()
         elif isinstance(event, TradeExecuted):
             symbol = event.trade.symbol
             if symbol in self.trades or symbol in self.ohlc:
@@ -1478,54 +1473,7 @@ class _WsSession:
                     self._pending_trades.append(event.trade)
                 else:
                     self._overflow = True
-                self._wakeup.set()
-
-    async def send(self, message: Mapping[str, Any]) -> None:
-        faults = self.testnet.faults
-        if faults.latency_s:
-            faults.note_latency()
-            await trio.sleep(faults.latency_s)
-        await self.ws.send_text(dumps_json(message))
-        open_for = trio.current_time() - self.ws.opened_at
-        if faults.ws_drop_due(self.ws.messages_sent, open_for):
-            await self.ws.close(1011, "connection dropped")
-            raise WebSocketClosed()
-
-    async def run(self) -> None:
-        remove = self.testnet.exchange.add_listener(self.on_event)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pusher)
-                drop_after = self.testnet.faults.settings.ws_drop_after_s
-                if drop_after:
-                    nursery.start_soon(self._drop_later, drop_after)
-                try:
-                    await self._reader()
-                finally:
-                    nursery.cancel_scope.cancel()
-        except* WebSocketClosed:
-            # the peer went away, or a drop fault closed the socket; the nursery wraps it in an
-            # exception group, which a plain `except` would let through to hypercorn ("Error in
-            # ASGI Framework")
-            pass
-        finally:
-            remove()
-
-    async def _drop_later(self, delay: float) -> None:
-        await trio.sleep(delay)
-        self.testnet.faults.ws_drop_due(0, delay)
-        await self.ws.close(1011, "connection dropped")
-        raise WebSocketClosed()
-
-    async def _reader(self) -> None:
-        idle = self.testnet.options.ws_idle_timeout_s
-        while True:
-            with trio.move_on_after(idle) as scope:
-                text = await self.ws.receive_message()
-            if scope.cancelled_caught:
-                await self.ws.close(1000, "idle timeout")
-                return
-            await self._handle_message(text)
+                self.wake()
 
     async def _bad_request(self, code: int, message: str, envelope: Mapping[str, Any] | None = None) -> None:
         reply: dict[str, Any] = {"status": "BAD_REQUEST"}
@@ -1536,7 +1484,7 @@ class _WsSession:
         reply["payload"] = {"errorCode": code, "errorMessage": message}
         await self.send(reply)
 
-    async def _handle_message(self, text: str | bytes) -> None:
+    async def handle_message(self, text: str | bytes) -> None:
         try:
             message = loads_json(text, reject_duplicate_keys=True, parse_float=Decimal)
         except WireFormatError as e:
@@ -1634,10 +1582,9 @@ class _WsSession:
                         await self.send({"status": "OK", "destination": C.WsDestination.OHLC_EVENT.value,
                                          "payload": bar})
 
-    async def _pusher(self) -> None:
+    async def push(self) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
+            await self.wait_for_work()
             trades, self._pending_trades = self._pending_trades, []
             books, self._dirty_books = self._dirty_books, set()
             for trade in trades:

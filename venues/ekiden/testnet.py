@@ -80,9 +80,9 @@ from venues._testnet.server import (
     WebSocketClosed,
     WebSocketConnection,
     WindowLimiter,
-    dumps_json,
     make_asgi_app,
 )
+from venues._testnet.session import WsSessionBase
 from engine import WireFormatError, loads_json, wire_decimal
 from engine._events import Side
 from engine._instruments import Instrument, InstrumentKind
@@ -838,79 +838,31 @@ class _BookSubscription:
         self.asks: list[list[str]] = []
 
 
-class _WsSession:
+class _WsSession(WsSessionBase):
     """The state of one socket: subscriptions, a conflating push queue, idle and drop timers."""
 
     def __init__(self, testnet: EkidenTestnet, ws: WebSocketConnection) -> None:
+        super().__init__(testnet.exchange, testnet.faults, ws, idle_timeout_s=testnet.options.ws_idle_timeout_s)
         self.testnet = testnet
-        self.ws = ws
         self.books: dict[str, _BookSubscription] = {}
         self.trades: set[str] = set()
         self.account: Account | None = None
-        self._dirty_books: set[str] = set()
-        self._pending_trades: list[PublicTrade] = []
         self._dirty_orders: dict[str, ExchangeOrder] = {}
         self._fills_sent: dict[str, int] = {}
-        self._wakeup = trio.Event()
 
-    # exchange listener: runs synchronously inside exchange calls; only records and wakes
     def on_event(self, event: object) -> None:
         if isinstance(event, BookChanged):
             if event.symbol in self.books:
                 self._dirty_books.add(event.symbol)
-                self._wakeup.set()
+                self.wake()
         elif isinstance(event, TradeExecuted):
             if event.trade.symbol in self.trades and len(self._pending_trades) < 10_000:
                 self._pending_trades.append(event.trade)
-                self._wakeup.set()
+                self.wake()
         elif isinstance(event, OrderChanged):
             if self.account is not None and event.order.account == self.account.name:
                 self._dirty_orders[event.order.order_id] = event.order
-                self._wakeup.set()
-
-    async def send(self, message: Mapping[str, Any]) -> None:
-        faults = self.testnet.faults
-        if faults.latency_s:
-            faults.note_latency()
-            await trio.sleep(faults.latency_s)
-        await self.ws.send_text(dumps_json(message))
-        open_for = trio.current_time() - self.ws.opened_at
-        if faults.ws_drop_due(self.ws.messages_sent, open_for):
-            await self.ws.close(1011, "connection dropped")
-            raise WebSocketClosed()
-
-    async def run(self) -> None:
-        remove = self.testnet.exchange.add_listener(self.on_event)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pusher)
-                drop_after = self.testnet.faults.settings.ws_drop_after_s
-                if drop_after:
-                    nursery.start_soon(self._drop_later, drop_after)
-                try:
-                    await self._reader()
-                finally:
-                    nursery.cancel_scope.cancel()
-        except* WebSocketClosed:
-            pass  # the peer went away, or a drop fault closed the socket
-        finally:
-            remove()
-
-    async def _drop_later(self, delay: float) -> None:
-        await trio.sleep(delay)
-        self.testnet.faults.ws_drop_due(0, delay)
-        await self.ws.close(1011, "connection dropped")
-        raise WebSocketClosed()
-
-    async def _reader(self) -> None:
-        idle = self.testnet.options.ws_idle_timeout_s
-        while True:
-            with trio.move_on_after(idle) as scope:
-                text = await self.ws.receive_message()
-            if scope.cancelled_caught:
-                await self.ws.close(1000, "idle timeout")
-                return
-            await self._handle_message(text)
+                self.wake()
 
     async def _error(self, error: EkidenError, frame: Mapping[str, Any] | None = None) -> None:
         out: dict[str, Any] = {"type": C.WsType.ERROR.value, **error.body()}
@@ -922,7 +874,7 @@ class _WsSession:
             self.testnet.auth_failures += 1
         await self.send(out)
 
-    async def _handle_message(self, text: str | bytes) -> None:
+    async def handle_message(self, text: str | bytes) -> None:
         try:
             frame = loads_json(text, reject_duplicate_keys=True)
         except WireFormatError as e:
@@ -998,11 +950,10 @@ class _WsSession:
             self.trades.discard(symbol)
         await self.send({"type": C.WsType.UNSUBSCRIBED.value, "channel": channel, "market": symbol})
 
-    async def _pusher(self) -> None:
+    async def push(self) -> None:
         testnet = self.testnet
         while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
+            await self.wait_for_work()
             trades, self._pending_trades = self._pending_trades, []
             books, self._dirty_books = self._dirty_books, set()
             orders, self._dirty_orders = self._dirty_orders, {}
