@@ -12,7 +12,7 @@ account rules are :class:`backtest.exchange.Exchange`. See ``venues/README.md``.
 """
 
 from .faults import AnswerFault, FaultInjector, FaultSettings, add_fault_arguments, fault_settings_from_args
-from .kit import TestnetBase, add_common_arguments, build_exchange, in_trio, open_dialect, run_command, serve_dialect
+from .kit import OpenArgs, TestnetBase, add_common_arguments, build_exchange, in_trio, open_venue, run_command, serve_dialect
 from .market import MarketSettings, SyntheticMarket
 
 __all__ = [
@@ -25,7 +25,8 @@ __all__ = [
     "add_common_arguments",
     "build_exchange",
     "in_trio",
-    "open_dialect",
+    "OpenArgs",
+    "open_venue",
     "run_command",
     "serve_dialect",
     "MarketSettings",

@@ -7,7 +7,7 @@ names, error codes and the signature check. This module gives it
 * the exchange clock with the clock-offset fault applied (:meth:`TestnetBase.init_kit`), so every
   timestamp the testnet serves is on the venue's skewed clock, not only its time endpoint;
 * the answer faults of an accepted order command (:meth:`TestnetBase.order_answer`);
-* :func:`build_exchange`, :func:`open_dialect` (tests), :func:`serve_dialect` and the command
+* :func:`build_exchange`, :func:`open_venue` (tests), :func:`serve_dialect` and the command
   line (:func:`add_common_arguments`, :func:`run_command`).
 """
 
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypedDict, TypeVar, Unpack
 
 import attrs
 import trio
@@ -34,7 +34,8 @@ from .server import HttpResponse, run_testnet_main, serve_testnet, ws_url_of
 __all__ = [
     "TestnetBase",
     "build_exchange",
-    "open_dialect",
+    "OpenArgs",
+    "open_venue",
     "serve_dialect",
     "add_common_arguments",
     "run_command",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 T = TypeVar("T", bound="TestnetBase")
+T_co = TypeVar("T_co", bound="TestnetBase", covariant=True)
 
 
 def in_trio() -> bool:
@@ -157,22 +159,53 @@ def _start_market(testnet: TestnetBase, nursery: trio.Nursery, settings: MarketS
         nursery.start_soon(synthetic.run)
 
 
+class OpenArgs(TypedDict, total=False):
+    """The keyword arguments every dialect's ``open_<venue>_testnet`` takes."""
+
+    seed: int
+    "Seed of the exchange, the synthetic market and the faults (default 0)."
+    faults: FaultSettings | None
+    "Faults to inject (default none)."
+    instruments: Sequence[Instrument] | None
+    "Instruments to list (default: the dialect's)."
+    market: Any
+    """``True`` (default) for a synthetic market with default settings, a :class:`MarketSettings`
+    for custom ones, ``False`` for an empty exchange (tests place both sides themselves)."""
+    market_data: str | Path | None
+    "Replay a recorded data set instead of the random walk."
+    run_market: bool
+    """``False`` primes the market (history, first ladders) but leaves stepping to the caller
+    (``testnet.market.step()``), for tests that need a book that moves only when told."""
+    clock_ms: Callable[[], int] | None
+    "The exchange clock (default the wall clock)."
+    port: int
+    "Port on 127.0.0.1 (default 0: any free port)."
+
+
+class MakeTestnet(Protocol[T_co]):
+    """Builds a dialect's testnet around an exchange (the dialect's class, options bound)."""
+
+    def __call__(self, exchange: Exchange, *, faults: FaultSettings | None) -> T_co: ...
+
+
 @asynccontextmanager
-async def open_dialect(
-    testnet: T,
-    *,
-    seed: int = 0,
-    market: Any = True,
-    market_data: str | Path | None = None,
-    run_market: bool = True,
-    port: int = 0,
-) -> AsyncIterator[T]:
-    """Serve ``testnet`` on 127.0.0.1 for the duration of the block (a dialect's ``open_*``)."""
+async def open_venue(make: MakeTestnet[T], default_instruments: Sequence[Instrument],
+                     accounts: str | Path | Sequence[AccountConfig], **kwargs: Unpack[OpenArgs]) -> AsyncIterator[T]:
+    """Build a dialect's testnet and serve it on 127.0.0.1 for the duration of the block.
+
+    ``accounts`` is a TOML file or the account configs; the keyword arguments are :class:`OpenArgs`.
+    """
+    seed = kwargs.get("seed", 0)
+    exchange = build_exchange(accounts, kwargs.get("instruments") or default_instruments, seed=seed,
+                              clock_ms=kwargs.get("clock_ms"))
+    testnet = make(exchange, faults=kwargs.get("faults"))
+    market = kwargs.get("market", True)
+    market_data = kwargs.get("market_data")
     async with trio.open_nursery() as nursery:
         if market is not False or market_data is not None:
             settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
-            _start_market(testnet, nursery, settings, market_data, run_market)
-        await nursery.start(partial(serve_dialect, testnet, port=port))
+            _start_market(testnet, nursery, settings, market_data, kwargs.get("run_market", True))
+        await nursery.start(partial(serve_dialect, testnet, port=kwargs.get("port", 0)))
         try:
             yield testnet
         finally:
@@ -204,16 +237,16 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     add_fault_arguments(parser)
 
 
-MakeTestnet = Callable[[list[AccountConfig], FaultSettings], TestnetBase]
-"Builds the dialect's testnet from the accounts and faults of the command line."
+def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase], instruments: Sequence[Instrument],
+                banner: Callable[[TestnetBase], Sequence[str]]) -> int:
+    """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit 0; 2 for a bad file or flag).
 
-
-def run_command(args: argparse.Namespace, make: MakeTestnet, banner: Callable[[TestnetBase], Sequence[str]]) -> int:
-    """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit 0; 2 for a bad file or flag)."""
+    ``banner`` gives the lines printed once the testnet is served (its URLs, accounts).
+    """
     try:
         configs = load_accounts(args.accounts)
         faults = fault_settings_from_args(args, seed=args.seed)
-        testnet = make(configs, faults)
+        testnet = make(build_exchange(configs, instruments, seed=args.seed), faults=faults)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -34,11 +34,12 @@ import argparse
 import builtins
 import math
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import parse_qsl
 
 import attrs
@@ -57,12 +58,18 @@ from backtest.exchange import (
     RejectReason,
     TradeExecuted,
 )
+from engine import WireFormatError, loads_json, wire_decimal, wire_int
+from engine._events import Liquidity, Side
+from engine._instruments import Instrument, InstrumentKind
+from engine._money import Rounding, round_to_step
+from engine._orders import OrderStatus, OrderType, TimeInForce
+from engine._wire import MAX_NUMBER_CHARS
 from venues._testnet.faults import AnswerFault, FaultInjector, FaultSettings
 from venues._testnet.kit import (
     TestnetBase,
     add_common_arguments,
-    build_exchange,
-    open_dialect,
+    OpenArgs,
+    open_venue,
     run_command,
     serve_dialect,
 )
@@ -76,12 +83,6 @@ from venues._testnet.server import (
     make_asgi_app,
 )
 from venues._testnet.session import WsSessionBase
-from engine import WireFormatError, loads_json, wire_decimal, wire_int
-from engine._events import Liquidity, Side
-from engine._instruments import Instrument, InstrumentKind
-from engine._money import Rounding, round_to_step
-from engine._orders import OrderStatus, OrderType, TimeInForce
-from engine._wire import MAX_NUMBER_CHARS
 
 from . import constants as C
 from .signer import strip_signature, verify, verify_ws_payload
@@ -1615,45 +1616,18 @@ class _WsSession(WsSessionBase):
 # =============================================================================================
 
 
-def _build(
+def open_dzengi_testnet(
     accounts: str | Path | Sequence[AccountConfig],
     *,
-    seed: int,
-    faults: FaultSettings | None,
-    options: DzengiTestnetOptions | None,
-    instruments: Sequence[Instrument] | None,
-    clock_ms: Callable[[], int] | None,
-) -> DzengiTestnet:
-    exchange = build_exchange(accounts, instruments or default_instruments(), seed=seed, clock_ms=clock_ms)
-    return DzengiTestnet(exchange, faults=faults, options=options)
-
-
-@asynccontextmanager
-async def open_dzengi_testnet(
-    accounts: str | Path | Sequence[AccountConfig],
-    *,
-    seed: int = 0,
-    faults: FaultSettings | None = None,
     options: DzengiTestnetOptions | None = None,
-    instruments: Sequence[Instrument] | None = None,
-    market: Any = True,
-    market_data: str | Path | None = None,
-    run_market: bool = True,
-    clock_ms: Callable[[], int] | None = None,
-    port: int = 0,
-) -> AsyncIterator[DzengiTestnet]:
-    """Run a Dzengi testnet on 127.0.0.1 for the duration of the block.
+    **kwargs: Unpack[OpenArgs],
+) -> AbstractAsyncContextManager[DzengiTestnet]:
+    """Run a Dzengi testnet on 127.0.0.1 for the duration of the block (``async with``).
 
-    ``market``: ``True`` for a synthetic market with default settings, a
-    :class:`~venues._testnet.market.MarketSettings` for custom ones, ``False`` for an empty
-    exchange (tests place both sides themselves). ``market_data`` replays a recorded data set instead.
-    ``run_market=False`` primes the market (history, first ladders) but leaves stepping to the
-    caller (``testnet.market.step()``), for tests that need a book that moves only when told.
+    ``accounts``: a TOML file or account configs; the other keyword arguments are
+    :class:`venues._testnet.kit.OpenArgs` (seed, faults, instruments, market, ...).
     """
-    testnet = _build(accounts, seed=seed, faults=faults, options=options, instruments=instruments, clock_ms=clock_ms)
-    async with open_dialect(testnet, seed=seed, market=market, market_data=market_data,
-                            run_market=run_market, port=port) as served:
-        yield served
+    return open_venue(partial(DzengiTestnet, options=options), default_instruments(), accounts, **kwargs)
 
 
 async def serve_dzengi_testnet(
@@ -1698,15 +1672,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
 
-    def make(configs: list[AccountConfig], faults: FaultSettings) -> DzengiTestnet:
-        return _build(configs, seed=args.seed, faults=faults, options=None, instruments=None, clock_ms=None)
-
     def banner(testnet: TestnetBase) -> list[str]:
         return [f"dzengi testnet REST      {testnet.url}/api/v2/",
                 f"dzengi testnet WebSocket {testnet.ws_url}",
                 f"accounts: {', '.join(testnet.accounts)}"]
 
-    return run_command(args, make, banner)
+    return run_command(args, DzengiTestnet, default_instruments(), banner)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,12 @@ import argparse
 import base64
 import math
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path as FilePath
-from typing import Any
+from functools import partial
+from pathlib import Path
+from typing import Any, Unpack
 from urllib.parse import parse_qsl
 
 import attrs
@@ -64,12 +65,16 @@ from backtest.exchange import (
     RejectReason,
     TradeExecuted,
 )
+from engine import WireFormatError, loads_json, wire_decimal
+from engine._events import Side
+from engine._instruments import Instrument, InstrumentKind
+from engine._orders import OrderStatus, OrderType, TimeInForce
 from venues._testnet.faults import AnswerFault, FaultInjector, FaultSettings
 from venues._testnet.kit import (
     TestnetBase,
     add_common_arguments,
-    build_exchange,
-    open_dialect,
+    OpenArgs,
+    open_venue,
     run_command,
     serve_dialect,
 )
@@ -83,10 +88,6 @@ from venues._testnet.server import (
     make_asgi_app,
 )
 from venues._testnet.session import WsSessionBase
-from engine import WireFormatError, loads_json, wire_decimal
-from engine._events import Side
-from engine._instruments import Instrument, InstrumentKind
-from engine._orders import OrderStatus, OrderType, TimeInForce
 
 from . import constants as C
 from .schemas import decimal_str, iso_from_ms, ns_from_iso
@@ -999,42 +1000,18 @@ class _WsSession(WsSessionBase):
 # =============================================================================================
 
 
-def _build(
-    accounts: str | FilePath | Sequence[AccountConfig],
+def open_ekiden_testnet(
+    accounts: str | Path | Sequence[AccountConfig],
     *,
-    seed: int,
-    faults: FaultSettings | None,
-    options: EkidenTestnetOptions | None,
-    instruments: Sequence[Instrument] | None,
-    clock_ms: Callable[[], int] | None,
-) -> EkidenTestnet:
-    exchange = build_exchange(accounts, instruments or default_instruments(), seed=seed, clock_ms=clock_ms)
-    return EkidenTestnet(exchange, faults=faults, options=options)
-
-
-@asynccontextmanager
-async def open_ekiden_testnet(
-    accounts: str | FilePath | Sequence[AccountConfig],
-    *,
-    seed: int = 0,
-    faults: FaultSettings | None = None,
     options: EkidenTestnetOptions | None = None,
-    instruments: Sequence[Instrument] | None = None,
-    market: Any = True,
-    market_data: str | FilePath | None = None,
-    run_market: bool = True,
-    clock_ms: Callable[[], int] | None = None,
-    port: int = 0,
-) -> AsyncIterator[EkidenTestnet]:
-    """Run an Ekiden testnet on 127.0.0.1 for the duration of the block.
+    **kwargs: Unpack[OpenArgs],
+) -> AbstractAsyncContextManager[EkidenTestnet]:
+    """Run a Ekiden testnet on 127.0.0.1 for the duration of the block (``async with``).
 
-    The arguments are those of :func:`venues.dzengi.testnet.open_dzengi_testnet` (``market``,
-    ``market_data``, ``run_market``: see :func:`venues._testnet.kit.open_dialect`).
+    ``accounts``: a TOML file or account configs; the other keyword arguments are
+    :class:`venues._testnet.kit.OpenArgs` (seed, faults, instruments, market, ...).
     """
-    testnet = _build(accounts, seed=seed, faults=faults, options=options, instruments=instruments, clock_ms=clock_ms)
-    async with open_dialect(testnet, seed=seed, market=market, market_data=market_data,
-                            run_market=run_market, port=port) as served:
-        yield served
+    return open_venue(partial(EkidenTestnet, options=options), default_instruments(), accounts, **kwargs)
 
 
 async def serve_ekiden_testnet(
@@ -1083,10 +1060,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
 
-    def make(configs: list[AccountConfig], faults: FaultSettings) -> EkidenTestnet:
+    def make(exchange: Exchange, *, faults: FaultSettings | None) -> EkidenTestnet:
         options = EkidenTestnetOptions(public_requests_per_window=args.public_limit,
                                        private_requests_per_window=args.private_limit)
-        return _build(configs, seed=args.seed, faults=faults, options=options, instruments=None, clock_ms=None)
+        return EkidenTestnet(exchange, faults=faults, options=options)
 
     def banner(testnet: TestnetBase) -> list[str]:
         return [f"ekiden testnet REST      {testnet.url}/v1/",
@@ -1094,7 +1071,7 @@ def run_testnet(args: argparse.Namespace) -> int:
                 f"accounts: {', '.join(testnet.accounts)}",
                 f"markets: {', '.join(testnet.exchange.instruments)}"]
 
-    return run_command(args, make, banner)
+    return run_command(args, make, default_instruments(), banner)
 
 
 if __name__ == "__main__":
