@@ -1,7 +1,7 @@
 """What every venue dialect of the local testnet shares: state, faults, opening, serving, CLI.
 
-A dialect subclasses :class:`TestnetBase` (calling :meth:`TestnetBase.init_kit` from its
-``__init__``) and supplies only its protocol: ``handle_http``/``handle_websocket``, paths, field
+A dialect subclasses :class:`TestnetBase` (its own state in :meth:`TestnetBase.setup`) and
+supplies only its protocol: ``handle_http``/``handle_websocket``, paths, field
 names, error codes and the signature check. This module gives it
 
 * the exchange clock with the clock-offset fault applied (:meth:`TestnetBase.init_kit`), so every
@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, Unpack
 
 import attrs
 import trio
@@ -36,14 +36,19 @@ __all__ = [
     "build_exchange",
     "OpenArgs",
     "open_venue",
+    "venue_opener",
+    "Opener",
     "serve_dialect",
     "add_common_arguments",
     "run_command",
+    "testnet_main",
     "in_trio",
 ]
 
-T = TypeVar("T", bound="TestnetBase")
-T_co = TypeVar("T_co", bound="TestnetBase", covariant=True)
+T = TypeVar("T", bound="TestnetBase[Any]")
+T_co = TypeVar("T_co", bound="TestnetBase[Any]", covariant=True)
+O = TypeVar("O")
+O_contra = TypeVar("O_contra", contravariant=True)
 
 
 def in_trio() -> bool:
@@ -66,8 +71,15 @@ class _SkewedClock:
         return self.base() + self.faults.clock_offset_ms
 
 
-class TestnetBase:
-    """The venue-independent half of a testnet dialect (see the module docstring)."""
+class TestnetBase(Generic[O]):
+    """The venue-independent half of a testnet dialect (see the module docstring).
+
+    ``TestnetBase[Options](exchange, faults=..., options=...)``: a dialect names its options class
+    in :attr:`options_type` and sets up its own state (limits, counters) in :meth:`setup`.
+    """
+
+    options_type: ClassVar[type[Any]]
+    "The dialect's options class (called without arguments for the defaults)."
 
     ws_path: ClassVar[str] = "/"
     "The dialect's WebSocket path (``ws_url`` is the served URL plus this)."
@@ -79,6 +91,15 @@ class TestnetBase:
     market: SyntheticMarket | None
     app: Callable[..., Any]
     "The ASGI application the dialect built (:func:`~venues._testnet.server.make_asgi_app`)."
+
+    def __init__(self, exchange: Exchange, *, faults: FaultInjector | FaultSettings | None = None,
+                 options: O | None = None) -> None:
+        self.init_kit(exchange, faults)
+        self.options: O = options if options is not None else self.options_type()
+        self.setup()
+
+    def setup(self) -> None:
+        """The dialect's own state, once :attr:`exchange`, :attr:`faults` and :attr:`options` are set."""
 
     def init_kit(self, exchange: Exchange, faults: FaultInjector | FaultSettings | None) -> None:
         """Set the shared attributes; put the clock-offset fault on the exchange's clock."""
@@ -150,7 +171,7 @@ def build_exchange(
     return Exchange(instruments, configs, **kwargs)
 
 
-def _start_market(testnet: TestnetBase, nursery: trio.Nursery, settings: MarketSettings,
+def _start_market(testnet: TestnetBase[Any], nursery: trio.Nursery, settings: MarketSettings,
                   market_data: str | Path | None, run_market: bool) -> None:
     synthetic = SyntheticMarket(testnet.exchange, settings, market_data=market_data)
     synthetic.prime()
@@ -212,8 +233,35 @@ async def open_venue(make: MakeTestnet[T], default_instruments: Sequence[Instrum
             nursery.cancel_scope.cancel()
 
 
+class Opener(Protocol[T_co, O_contra]):
+    """A dialect's ``open_<venue>_testnet(accounts, *, options=None, **OpenArgs)`` (see :func:`venue_opener`)."""
+
+    def __call__(self, accounts: str | Path | Sequence[AccountConfig], *, options: O_contra | None = None,
+                 **kwargs: Unpack[OpenArgs]) -> AbstractAsyncContextManager[T_co]: ...
+
+
+class _DialectClass(Protocol[T_co, O_contra]):
+    def __call__(self, exchange: Exchange, *, faults: FaultSettings | None,
+                 options: O_contra | None = None) -> T_co: ...
+
+
+def venue_opener(cls: _DialectClass[T, O], default_instruments: Callable[[], Sequence[Instrument]]) -> Opener[T, O]:
+    """The ``open_<venue>_testnet`` of a dialect class: ``async with open(accounts, ...) as testnet``.
+
+    It builds the exchange (``accounts``: a TOML file or account configs; the dialect's instruments
+    unless ``instruments`` is given), the dialect's testnet with ``options``, and serves it on
+    127.0.0.1 for the duration of the block; the other keyword arguments are :class:`OpenArgs`.
+    """
+
+    def open_testnet(accounts: str | Path | Sequence[AccountConfig], *, options: O | None = None,
+                     **kwargs: Unpack[OpenArgs]) -> AbstractAsyncContextManager[T]:
+        return open_venue(partial(cls, options=options), default_instruments(), accounts, **kwargs)
+
+    return open_testnet
+
+
 async def serve_dialect(
-    testnet: TestnetBase,
+    testnet: TestnetBase[Any],
     *,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -237,8 +285,17 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     add_fault_arguments(parser)
 
 
-def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase], instruments: Sequence[Instrument],
-                banner: Callable[[TestnetBase], Sequence[str]]) -> int:
+def testnet_main(venue: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                 run: Callable[[argparse.Namespace], int], argv: Sequence[str] | None = None) -> int:
+    """``python -m venues.<venue>.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
+    parser = argparse.ArgumentParser(prog=f"triotrade testnet {venue}",
+                                     description=f"Local {venue.capitalize()} testnet on 127.0.0.1.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], instruments: Sequence[Instrument],
+                banner: Callable[[TestnetBase[Any]], Sequence[str]]) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit 0; 2 for a bad file or flag).
 
     ``banner`` gives the lines printed once the testnet is served (its URLs, accounts).

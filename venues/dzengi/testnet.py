@@ -35,19 +35,14 @@ import builtins
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from functools import partial
-from pathlib import Path
-from typing import Any, Unpack
+from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
-import trio
 
 from backtest.exchange import (
     Account,
-    AccountConfig,
     BookChanged,
     Exchange,
     ExchangeOrder,
@@ -64,24 +59,9 @@ from engine._instruments import Instrument, InstrumentKind
 from engine._money import Rounding, round_to_step
 from engine._orders import OrderStatus, OrderType, TimeInForce
 from engine._wire import MAX_NUMBER_CHARS
-from venues._testnet.faults import AnswerFault, FaultInjector, FaultSettings
-from venues._testnet.kit import (
-    TestnetBase,
-    add_common_arguments,
-    OpenArgs,
-    open_venue,
-    run_command,
-    serve_dialect,
-)
-from venues._testnet.server import (
-    BanTracker,
-    HttpRequest,
-    HttpResponse,
-    RateRule,
-    WebSocketConnection,
-    WindowLimiter,
-    make_asgi_app,
-)
+from venues._testnet.faults import AnswerFault
+from venues._testnet.kit import Opener, TestnetBase, add_common_arguments, run_command, serve_dialect, testnet_main, venue_opener
+from venues._testnet.server import BanTracker, HttpRequest, HttpResponse, RateRule, WebSocketConnection, WindowLimiter, make_asgi_app
 from venues._testnet.session import WsSessionBase
 
 from . import constants as C
@@ -94,7 +74,6 @@ __all__ = [
     "default_instruments",
     "open_dzengi_testnet",
     "serve_dzengi_testnet",
-    "add_testnet_command",
     "add_testnet_arguments",
     "run_testnet",
     "main",
@@ -407,22 +386,17 @@ def _weight(name: str, method: str, params: Params) -> int:
     return C.request_weight(name, symbol="symbol" in params, depth_limit=params.int("limit", 100) or 100)
 
 
-class DzengiTestnet(TestnetBase):
+class DzengiTestnet(TestnetBase[DzengiTestnetOptions]):
     """One Dzengi testnet: the exchange, the protocol, the limits and the faults.
 
     Create with :func:`open_dzengi_testnet` (tests) or :func:`serve_dzengi_testnet` (CLI).
     ``url``/``ws_url`` are set once it is served.
     """
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        *,
-        faults: FaultInjector | FaultSettings | None = None,
-        options: DzengiTestnetOptions | None = None,
-    ) -> None:
-        self.init_kit(exchange, faults)
-        self.options = options or DzengiTestnetOptions()
+    options_type = DzengiTestnetOptions
+
+    def setup(self) -> None:
+        """The limits, counters and listeners of the Dzengi dialect."""
         o = self.options
         self.rate_limits = (
             C.RateLimit("REQUEST_WEIGHT", "MINUTE", 1, o.request_weight_per_minute),
@@ -434,8 +408,8 @@ class DzengiTestnet(TestnetBase):
                                       RateRule("ORDERS", 86_400_000, o.orders_per_day)])
         self._bans = BanTracker(ban_after_violations=o.ban_after_violations, ban_s=o.ban_s)
         self._request_ids = 242000
-        assets = sorted({a for i in exchange.instruments.values() for a in (i.base, i.quote, i.settle)}
-                        | {a for acc in exchange.accounts.values() for a in acc.balances})
+        assets = sorted({a for i in self.exchange.instruments.values() for a in (i.base, i.quote, i.settle)}
+                        | {a for acc in self.exchange.accounts.values() for a in acc.balances})
         self._assets = assets
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
@@ -1616,44 +1590,17 @@ class _WsSession(WsSessionBase):
 # =============================================================================================
 
 
-def open_dzengi_testnet(
-    accounts: str | Path | Sequence[AccountConfig],
-    *,
-    options: DzengiTestnetOptions | None = None,
-    **kwargs: Unpack[OpenArgs],
-) -> AbstractAsyncContextManager[DzengiTestnet]:
-    """Run a Dzengi testnet on 127.0.0.1 for the duration of the block (``async with``).
+open_dzengi_testnet: Opener[DzengiTestnet, DzengiTestnetOptions] = venue_opener(DzengiTestnet, default_instruments)
+"""``async with open_dzengi_testnet(accounts, seed=..., faults=..., options=...) as testnet``: a Dzengi
+testnet on 127.0.0.1 for the block (:func:`venues._testnet.kit.venue_opener`, :class:`~venues._testnet.kit.OpenArgs`)."""
 
-    ``accounts``: a TOML file or account configs; the other keyword arguments are
-    :class:`venues._testnet.kit.OpenArgs` (seed, faults, instruments, market, ...).
-    """
-    return open_venue(partial(DzengiTestnet, options=options), default_instruments(), accounts, **kwargs)
-
-
-async def serve_dzengi_testnet(
-    testnet: DzengiTestnet,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``testnet`` until cancelled; ``task_status.started(url)``."""
-    await serve_dialect(testnet, host=host, port=port, task_status=task_status)
+serve_dzengi_testnet = serve_dialect
+"Serve a testnet until cancelled; ``task_status.started(url)`` (:func:`venues._testnet.kit.serve_dialect`)."
 
 
 # =============================================================================================
 # command line
 # =============================================================================================
-
-
-def add_testnet_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``dzengi`` to a ``testnet`` sub-command's subparsers; the parser's default ``func`` runs it."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "dzengi", help="serve the Dzengi protocol on 127.0.0.1",
-        description="Local Dzengi testnet: REST /api/v1|v2 and WebSocket /connect on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    parser.set_defaults(func=run_testnet)
-    return parser
 
 
 def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1663,16 +1610,13 @@ def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m venues.dzengi.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
-    parser = argparse.ArgumentParser(prog="triotrade testnet dzengi",
-                                     description="Local Dzengi testnet on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    return run_testnet(parser.parse_args(argv))
+    return testnet_main("dzengi", add_testnet_arguments, run_testnet, argv)
 
 
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
 
-    def banner(testnet: TestnetBase) -> list[str]:
+    def banner(testnet: TestnetBase[Any]) -> list[str]:
         return [f"dzengi testnet REST      {testnet.url}/api/v2/",
                 f"dzengi testnet WebSocket {testnet.ws_url}",
                 f"accounts: {', '.join(testnet.accounts)}"]

@@ -41,19 +41,15 @@ import base64
 import math
 import re
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import partial
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
-import trio
 
 from backtest.exchange import (
     Account,
-    AccountConfig,
     BookChanged,
     Exchange,
     ExchangeOrder,
@@ -69,24 +65,9 @@ from engine import WireFormatError, loads_json, wire_decimal
 from engine._events import Side
 from engine._instruments import Instrument, InstrumentKind
 from engine._orders import OrderStatus, OrderType, TimeInForce
-from venues._testnet.faults import AnswerFault, FaultInjector, FaultSettings
-from venues._testnet.kit import (
-    TestnetBase,
-    add_common_arguments,
-    OpenArgs,
-    open_venue,
-    run_command,
-    serve_dialect,
-)
-from venues._testnet.server import (
-    HttpRequest,
-    HttpResponse,
-    RateRule,
-    WebSocketClosed,
-    WebSocketConnection,
-    WindowLimiter,
-    make_asgi_app,
-)
+from venues._testnet.faults import AnswerFault, FaultSettings
+from venues._testnet.kit import Opener, TestnetBase, add_common_arguments, run_command, serve_dialect, testnet_main, venue_opener
+from venues._testnet.server import HttpRequest, HttpResponse, RateRule, WebSocketClosed, WebSocketConnection, WindowLimiter, make_asgi_app
 from venues._testnet.session import WsSessionBase
 
 from . import constants as C
@@ -100,7 +81,6 @@ __all__ = [
     "default_instruments",
     "open_ekiden_testnet",
     "serve_ekiden_testnet",
-    "add_testnet_command",
     "add_testnet_arguments",
     "run_testnet",
     "main",
@@ -333,28 +313,23 @@ def _body_too_large(limit: int) -> HttpResponse:
 # =============================================================================================
 
 
-class EkidenTestnet(TestnetBase):
+class EkidenTestnet(TestnetBase[EkidenTestnetOptions]):
     """One Ekiden testnet: the exchange, the protocol, the limits and the faults.
 
     Create with :func:`open_ekiden_testnet` (tests) or :func:`serve_ekiden_testnet` (CLI).
     ``url``/``ws_url`` are set once it is served.
     """
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        *,
-        faults: FaultInjector | FaultSettings | None = None,
-        options: EkidenTestnetOptions | None = None,
-    ) -> None:
-        self.init_kit(exchange, faults)
-        self.options = options or EkidenTestnetOptions()
+    options_type = EkidenTestnetOptions
+
+    def setup(self) -> None:
+        """The limits, counters and listeners of the Ekiden dialect."""
         o = self.options
         window_ms = int(o.rate_window_s * 1000)
         self._public_limits = WindowLimiter([RateRule("public", window_ms, o.public_requests_per_window)])
         self._private_limits = WindowLimiter([RateRule("private", window_ms, o.private_requests_per_window)])
         self._orders_by_account: dict[str, list[str]] = {}
-        self._book_versions: dict[str, int] = {s: 0 for s in exchange.instruments}
+        self._book_versions: dict[str, int] = {s: 0 for s in self.exchange.instruments}
         self.requests = 0
         "HTTP requests answered."
         self.rejected_429 = 0
@@ -363,7 +338,7 @@ class EkidenTestnet(TestnetBase):
         "Requests and subscriptions refused with 2001 or 2002."
         self.sessions: list[_WsSession] = []
         "Open WebSocket sessions."
-        exchange.add_listener(self._on_exchange_event)
+        self.exchange.add_listener(self._on_exchange_event)
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
     ws_path = C.STREAM_PATH
@@ -1000,44 +975,17 @@ class _WsSession(WsSessionBase):
 # =============================================================================================
 
 
-def open_ekiden_testnet(
-    accounts: str | Path | Sequence[AccountConfig],
-    *,
-    options: EkidenTestnetOptions | None = None,
-    **kwargs: Unpack[OpenArgs],
-) -> AbstractAsyncContextManager[EkidenTestnet]:
-    """Run a Ekiden testnet on 127.0.0.1 for the duration of the block (``async with``).
+open_ekiden_testnet: Opener[EkidenTestnet, EkidenTestnetOptions] = venue_opener(EkidenTestnet, default_instruments)
+"""``async with open_ekiden_testnet(accounts, seed=..., faults=..., options=...) as testnet``: a Ekiden
+testnet on 127.0.0.1 for the block (:func:`venues._testnet.kit.venue_opener`, :class:`~venues._testnet.kit.OpenArgs`)."""
 
-    ``accounts``: a TOML file or account configs; the other keyword arguments are
-    :class:`venues._testnet.kit.OpenArgs` (seed, faults, instruments, market, ...).
-    """
-    return open_venue(partial(EkidenTestnet, options=options), default_instruments(), accounts, **kwargs)
-
-
-async def serve_ekiden_testnet(
-    testnet: EkidenTestnet,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``testnet`` until cancelled; ``task_status.started(url)``."""
-    await serve_dialect(testnet, host=host, port=port, task_status=task_status)
+serve_ekiden_testnet = serve_dialect
+"Serve a testnet until cancelled; ``task_status.started(url)`` (:func:`venues._testnet.kit.serve_dialect`)."
 
 
 # =============================================================================================
 # command line
 # =============================================================================================
-
-
-def add_testnet_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``ekiden`` to a ``testnet`` sub-command's subparsers; the parser's default ``func`` runs it."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "ekiden", help="serve the Ekiden protocol on 127.0.0.1",
-        description="Local Ekiden testnet: REST /v1 and WebSocket /v1/stream on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    parser.set_defaults(func=lambda args: run_testnet(args))
-    return parser
 
 
 def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1051,10 +999,7 @@ def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m venues.ekiden.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
-    parser = argparse.ArgumentParser(prog="triotrade testnet ekiden",
-                                     description="Local Ekiden testnet on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    return run_testnet(parser.parse_args(argv))
+    return testnet_main("ekiden", add_testnet_arguments, run_testnet, argv)
 
 
 def run_testnet(args: argparse.Namespace) -> int:
@@ -1065,7 +1010,7 @@ def run_testnet(args: argparse.Namespace) -> int:
                                        private_requests_per_window=args.private_limit)
         return EkidenTestnet(exchange, faults=faults, options=options)
 
-    def banner(testnet: TestnetBase) -> list[str]:
+    def banner(testnet: TestnetBase[Any]) -> list[str]:
         return [f"ekiden testnet REST      {testnet.url}/v1/",
                 f"ekiden testnet WebSocket {testnet.ws_url}",
                 f"accounts: {', '.join(testnet.accounts)}",
