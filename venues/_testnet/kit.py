@@ -123,6 +123,10 @@ class TestnetBase(Generic[O]):
         """The venue's clock: the exchange clock, which carries the clock offset fault."""
         return self.exchange.clock_ms()
 
+    def banner(self) -> list[str]:
+        """The lines the command prints once the testnet is served (its URLs and accounts)."""
+        return [f"testnet {self.url}", f"accounts: {', '.join(self.accounts)}"]
+
     def limits_clock_ms(self) -> int:
         """The exchange clock without the clock offset fault: rate-limit windows and bans count on it,
         so a clock fault changed at run time does not turn an earlier 429 into a ban."""
@@ -294,11 +298,10 @@ def testnet_main(venue: str, add_arguments: Callable[[argparse.ArgumentParser], 
     return run(parser.parse_args(argv))
 
 
-def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], instruments: Sequence[Instrument],
-                banner: Callable[[TestnetBase[Any]], Sequence[str]]) -> int:
+def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], instruments: Sequence[Instrument]) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit 0; 2 for a bad file or flag).
 
-    ``banner`` gives the lines printed once the testnet is served (its URLs, accounts).
+    Once served it prints the testnet's :meth:`TestnetBase.banner`.
     """
     try:
         configs = load_accounts(args.accounts)
@@ -318,7 +321,7 @@ def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], i
                 settings = MarketSettings(seed=args.seed, step_interval_s=args.market_interval_ms / 1000)
                 _start_market(testnet, nursery, settings, args.market_data, True)
             await nursery.start(partial(serve_dialect, testnet, port=args.port))
-            for line in banner(testnet):
+            for line in testnet.banner():
                 print(line, flush=True)
 
     return run_testnet_main(run)

@@ -387,16 +387,16 @@ def _weight(name: str, method: str, params: Params) -> int:
 
 
 class DzengiTestnet(TestnetBase[DzengiTestnetOptions]):
-    """One Dzengi testnet: the exchange, the protocol, the limits and the faults.
+    """The Dzengi dialect: ``/api/v1|v2`` endpoints, HMAC query signatures, ``{code, msg}`` errors,
+    request weight and order limits with 418 bans, and the ``/connect`` WebSocket destinations.
 
-    Create with :func:`open_dzengi_testnet` (tests) or :func:`serve_dzengi_testnet` (CLI).
-    ``url``/``ws_url`` are set once it is served.
+    Open with :func:`open_dzengi_testnet` (tests) or serve with :func:`serve_dzengi_testnet`.
     """
 
     options_type = DzengiTestnetOptions
 
     def setup(self) -> None:
-        """The limits, counters and listeners of the Dzengi dialect."""
+        """Weight and order windows, the ban tracker, the per-asset account ids and the app."""
         o = self.options
         self.rate_limits = (
             C.RateLimit("REQUEST_WEIGHT", "MINUTE", 1, o.request_weight_per_minute),
@@ -414,6 +414,11 @@ class DzengiTestnet(TestnetBase[DzengiTestnetOptions]):
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
     ws_path = C.WS_PATH
+
+    def banner(self) -> list[str]:
+        """The REST and WebSocket URLs and the accounts (printed by ``triotrade testnet dzengi``)."""
+        return [f"dzengi testnet REST      {self.url}/api/v2/", f"dzengi testnet WebSocket {self.ws_url}",
+                f"accounts: {', '.join(self.accounts)}"]
 
     # -- accounts -------------------------------------------------------------------------------
     def asset_account_id(self, account: Account, asset: str) -> int:
@@ -1586,9 +1591,8 @@ class _WsSession(WsSessionBase):
 
 
 # =============================================================================================
-# opening and serving
+# opening, serving and the command line: the kit's
 # =============================================================================================
-
 
 open_dzengi_testnet: Opener[DzengiTestnet, DzengiTestnetOptions] = venue_opener(DzengiTestnet, default_instruments)
 """``async with open_dzengi_testnet(accounts, seed=..., faults=..., options=...) as testnet``: a Dzengi
@@ -1597,31 +1601,18 @@ testnet on 127.0.0.1 for the block (:func:`venues._testnet.kit.venue_opener`, :c
 serve_dzengi_testnet = serve_dialect
 "Serve a testnet until cancelled; ``task_status.started(url)`` (:func:`venues._testnet.kit.serve_dialect`)."
 
-
-# =============================================================================================
-# command line
-# =============================================================================================
+add_testnet_arguments = add_common_arguments
+"The ``triotrade testnet dzengi`` options: the kit's (port, accounts file, market, faults)."
 
 
-def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``triotrade testnet dzengi`` options (port, accounts file, market, faults)."""
-    add_common_arguments(parser)
+def run_testnet(args: argparse.Namespace) -> int:
+    """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
+    return run_command(args, DzengiTestnet, default_instruments())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m venues.dzengi.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
     return testnet_main("dzengi", add_testnet_arguments, run_testnet, argv)
-
-
-def run_testnet(args: argparse.Namespace) -> int:
-    """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
-
-    def banner(testnet: TestnetBase[Any]) -> list[str]:
-        return [f"dzengi testnet REST      {testnet.url}/api/v2/",
-                f"dzengi testnet WebSocket {testnet.ws_url}",
-                f"accounts: {', '.join(testnet.accounts)}"]
-
-    return run_command(args, DzengiTestnet, default_instruments(), banner)
 
 
 if __name__ == "__main__":

@@ -314,16 +314,14 @@ def _body_too_large(limit: int) -> HttpResponse:
 
 
 class EkidenTestnet(TestnetBase[EkidenTestnetOptions]):
-    """One Ekiden testnet: the exchange, the protocol, the limits and the faults.
-
-    Create with :func:`open_ekiden_testnet` (tests) or :func:`serve_ekiden_testnet` (CLI).
-    ``url``/``ws_url`` are set once it is served.
+    """The Ekiden dialect (REST ``/v1``, header signatures, ``{success, error}`` bodies, the
+    ``/v1/stream`` socket); ``url``/``ws_url`` are set once :func:`open_ekiden_testnet` serves it.
     """
 
     options_type = EkidenTestnetOptions
 
     def setup(self) -> None:
-        """The limits, counters and listeners of the Ekiden dialect."""
+        """Public and private request windows, counters, book versions and the app."""
         o = self.options
         window_ms = int(o.rate_window_s * 1000)
         self._public_limits = WindowLimiter([RateRule("public", window_ms, o.public_requests_per_window)])
@@ -342,6 +340,11 @@ class EkidenTestnet(TestnetBase[EkidenTestnetOptions]):
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
     ws_path = C.STREAM_PATH
+
+    def banner(self) -> list[str]:
+        """URLs, accounts and markets (printed by ``triotrade testnet ekiden``)."""
+        return [f"ekiden testnet REST      {self.url}/v1/", f"ekiden testnet WebSocket {self.ws_url}",
+                f"accounts: {', '.join(self.accounts)}", f"markets: {', '.join(self.exchange.instruments)}"]
 
     # -- time -------------------------------------------------------------------------------------
     @staticmethod
@@ -1010,13 +1013,7 @@ def run_testnet(args: argparse.Namespace) -> int:
                                        private_requests_per_window=args.private_limit)
         return EkidenTestnet(exchange, faults=faults, options=options)
 
-    def banner(testnet: TestnetBase[Any]) -> list[str]:
-        return [f"ekiden testnet REST      {testnet.url}/v1/",
-                f"ekiden testnet WebSocket {testnet.ws_url}",
-                f"accounts: {', '.join(testnet.accounts)}",
-                f"markets: {', '.join(testnet.exchange.instruments)}"]
-
-    return run_command(args, make, default_instruments(), banner)
+    return run_command(args, make, default_instruments())
 
 
 if __name__ == "__main__":
