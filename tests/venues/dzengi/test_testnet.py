@@ -23,9 +23,8 @@ import trio_websocket
 import wsproto
 import wsproto.events
 
-from backtest.faults import FaultSettings
-from backtest.synthetic_market import MarketSettings
 from engine._events import Side
+from venues._testnet import FaultSettings, MarketSettings
 from venues.dzengi.signer import Credentials, sign_params, sign_request, sign_ws_payload
 from venues.dzengi.testnet import DzengiTestnet, DzengiTestnetOptions, open_dzengi_testnet
 
@@ -44,11 +43,12 @@ def creds(testnet: DzengiTestnet, name: str = "alice") -> Credentials:
 async def signed(client: httpx.AsyncClient, testnet: DzengiTestnet, method: str, path: str,
                  params: list[tuple[str, object]], *, body: bool = False, name: str = "alice",
                  timestamp: int | None = None, recv_window: int | None = 5000,
-                 version: str = "v2") -> httpx.Response:
+                 version: str = "v2", timeout: float | None = None) -> httpx.Response:
     req = sign_request(creds(testnet, name), params, now_ms() if timestamp is None else timestamp, recv_window,
                        in_body=body)
     url = f"/api/{version}/{path}" + (f"?{req.query}" if req.query else "")
-    return await client.request(method, url, content=req.body or None, headers=req.headers)
+    extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    return await client.request(method, url, content=req.body or None, headers=req.headers, **extra)
 
 
 @pytest.fixture
@@ -374,6 +374,65 @@ async def test_fault_5xx_probability_is_seeded(dzengi_quiet_testnet: DzengiTestn
         tn.faults.configure(FaultSettings(error_5xx_after_order_probability=0.5, seed=3))
         outcomes.append([tn.faults.fail_after_order() for _ in range(20)])
     assert outcomes[0] == outcomes[1] and 0 < sum(outcomes[0]) < 20
+
+
+async def test_fault_timeout_after_order_executes_it_and_holds_the_answer(dzengi_quiet_testnet: DzengiTestnet,
+                                                                           client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    tn.faults.configure(FaultSettings(timeout_after_order_every=1, timeout_after_order_s=5.0))
+    with trio.fail_after(5):
+        with pytest.raises(httpx.ReadTimeout):
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "MARKET"),
+                                                       ("quantity", "0.01")], timeout=0.3)
+        assert tn.faults.injected["timeout"] == 1
+        tn.faults.configure(FaultSettings())
+        fills = (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")])).json()
+        assert [f["qty"] for f in fills] == ["0.01"]  # executed although the client heard nothing
+
+
+async def test_fault_reset_after_order_executes_it_and_drops_the_connection(dzengi_quiet_testnet: DzengiTestnet,
+                                                                             client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    tn.faults.configure(FaultSettings(reset_after_order_every=2))
+    order = [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "LIMIT"), ("quantity", "0.001"), ("price", "20000")]
+    with trio.fail_after(5):
+        assert (await signed(client, tn, "POST", "order", order)).status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            await signed(client, tn, "POST", "order", order)
+        assert tn.faults.injected["reset"] == 1
+        open_orders = (await signed(client, tn, "GET", "openOrders", [("symbol", "BTC/USD")])).json()
+        assert len(open_orders) == 2  # the second was booked before the connection went
+
+
+async def test_fault_429_probability_is_seeded(dzengi_quiet_testnet: DzengiTestnet, client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    patterns = []
+    for seed in (5, 5, 6):
+        tn.faults.configure(FaultSettings(force_429_probability=0.4, seed=seed))
+        patterns.append([tn.faults.force_429(0.0) for _ in range(40)])
+    assert patterns[0] == patterns[1] and patterns[0] != patterns[2]
+    assert 5 < sum(patterns[0]) < 35
+    with trio.fail_after(5):
+        tn.faults.configure(FaultSettings(force_429_probability=1.0))
+        r = await client.get("/api/v2/time")
+        assert r.status_code == 429 and r.json()["code"] == -1003 and r.headers["Retry-After"] == "1"
+
+
+async def test_fault_clock_offset_shifts_trade_and_order_times(dzengi_quiet_testnet: DzengiTestnet,
+                                                               client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    tn.faults.configure(FaultSettings(clock_offset_ms=30_000))
+    with trio.fail_after(5):
+        server = (await client.get("/api/v2/time")).json()["serverTime"]
+        assert abs(server - (now_ms() + 30_000)) < 2000
+        placed = (await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"),
+                                                             ("type", "MARKET"), ("quantity", "0.01")],
+                               timestamp=server)).json()
+        assert abs(placed["transactTime"] - server) < 2000
+        fills = (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")], timestamp=server)).json()
+        assert abs(fills[0]["time"] - server) < 2000
+        trades = (await client.get("/api/v2/aggTrades", params={"symbol": "BTC/USD"})).json()
+        assert abs(trades[-1]["T"] - server) < 2000
 
 
 async def test_fault_forced_429_latency_and_clock_offset(dzengi_quiet_testnet: DzengiTestnet,

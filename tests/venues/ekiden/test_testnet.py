@@ -21,11 +21,10 @@ import pytest
 import trio
 import trio_websocket
 
-from backtest.faults import FaultSettings
-from backtest.synthetic_market import MarketSettings
 from engine import Instrument
 from engine._book import L2Book
 from engine._events import BookDelta, BookSnapshot
+from venues._testnet import FaultSettings, MarketSettings
 from venues.ekiden.schemas import iso_from_ms, utc_now_iso
 from venues.ekiden.signer import Credentials, request_target, sign_headers, ws_auth_message
 from venues.ekiden.testnet import EkidenTestnet, EkidenTestnetOptions, main, open_ekiden_testnet
@@ -372,6 +371,45 @@ async def test_5xx_after_an_accepted_order_leaves_it_booked(ekiden_accounts_file
                 found = (await c.private("GET", "/v1/orders?client_order_id=x-1")).json()["data"]
                 assert [o["status"] for o in found] == ["open"]
         assert testnet.faults.injected["5xx"] == 1
+
+
+async def test_timeout_and_reset_after_an_accepted_order_leave_it_booked(ekiden_accounts_file: Path) -> None:
+    faults = FaultSettings(timeout_after_order_every=2, timeout_after_order_s=5.0, reset_after_order_every=3)
+    async with open_ekiden_testnet(ekiden_accounts_file, market=MarketSettings(seed=1, history_minutes=5),
+                                   run_market=False, faults=faults, options=FAST_LIMITS) as testnet:
+        with trio.fail_after(10):
+            async with client_for(testnet) as c:
+                order = {"side": "buy", "type": "limit", "size": "0.1", "price": "1500"}
+                assert (await c.order(**order, client_order_id="x-1")).status_code == 200
+                c.http.timeout = httpx.Timeout(0.3)
+                with pytest.raises(httpx.ReadTimeout):
+                    await c.order(**order, client_order_id="x-2")  # 2nd: held back
+                c.http.timeout = httpx.Timeout(5.0)
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await c.order(**order, client_order_id="x-3")  # 3rd: the connection goes
+                for client_order_id in ("x-2", "x-3"):
+                    found = (await c.private("GET", f"/v1/orders?client_order_id={client_order_id}")).json()["data"]
+                    assert [o["status"] for o in found] == ["open"]
+        assert testnet.faults.injected["timeout"] == 1 and testnet.faults.injected["reset"] == 1
+
+
+async def test_clock_offset_shifts_fill_and_trade_times(ekiden_accounts_file: Path) -> None:
+    from venues.ekiden.schemas import ms_from_iso
+
+    async with open_ekiden_testnet(ekiden_accounts_file, market=MarketSettings(seed=1, history_minutes=5),
+                                   run_market=False, faults=FaultSettings(clock_offset_ms=-30_000),
+                                   options=FAST_LIMITS) as testnet:
+        with trio.fail_after(10):
+            async with client_for(testnet) as c:
+                server = (await c.public("/v1/time")).json()["data"]["server_time"]
+                assert abs(ms_from_iso(server) - (ms_from_iso(utc_now_iso()) - 30_000)) < 2000
+                placed = await c.private("POST", "/v1/orders", {"market": "ETH-USD", "side": "buy", "type": "market",
+                                                                "size": "0.1"}, timestamp=server)
+                assert placed.status_code == 200
+                fills = (await c.private("GET", "/v1/fills", timestamp=server)).json()["data"]
+                assert abs(ms_from_iso(fills[0]["timestamp"]) - ms_from_iso(server)) < 2000
+                trades = (await c.public("/v1/trades?market=ETH-USD")).json()["data"]
+                assert abs(ms_from_iso(trades[0]["timestamp"]) - ms_from_iso(server)) < 2000
 
 
 async def test_forced_429_and_clock_offset_faults(ekiden_accounts_file: Path) -> None:
