@@ -30,6 +30,7 @@ from engine import ConfigError, Instrument
 from .faults import AnswerFault, FaultInjector, FaultSettings, add_fault_arguments, fault_settings_from_args
 from .market import MarketSettings, SyntheticMarket
 from .server import HttpResponse, run_testnet_main, serve_testnet, ws_url_of
+from .state import StateFile
 
 __all__ = [
     "TestnetBase",
@@ -89,6 +90,7 @@ class TestnetBase(Generic[O]):
     url: str
     ws_url: str
     market: SyntheticMarket | None
+    state: StateFile | None
     app: Callable[..., Any]
     "The ASGI application the dialect built (:func:`~venues._testnet.server.make_asgi_app`)."
 
@@ -101,6 +103,16 @@ class TestnetBase(Generic[O]):
     def setup(self) -> None:
         """The dialect's own state, once :attr:`exchange`, :attr:`faults` and :attr:`options` are set."""
 
+    def restored(self) -> None:
+        """The exchange took over a saved ledger (``--state``): rebuild what the dialect derives from it."""
+
+    def keep_state(self, path: Path) -> StateFile:
+        """Restore the ledger from ``path`` if it exists; the :class:`StateFile` to run beside the server."""
+        self.state = StateFile(path, self.exchange)
+        if self.state.load():
+            self.restored()
+        return self.state
+
     def init_kit(self, exchange: Exchange, faults: FaultInjector | FaultSettings | None) -> None:
         """Set the shared attributes; put the clock-offset fault on the exchange's clock."""
         self.exchange = exchange
@@ -109,6 +121,8 @@ class TestnetBase(Generic[O]):
         self.ws_url = ""
         self.market = None
         "The :class:`~venues._testnet.market.SyntheticMarket` driving the exchange, if any."
+        self.state = None
+        "The ``--state`` file keeping the ledger across restarts, if any."
         clock = exchange.clock_ms
         base = clock.base if isinstance(clock, _SkewedClock) else clock
         exchange.clock_ms = _SkewedClock(base, self.faults)
@@ -205,6 +219,8 @@ class OpenArgs(TypedDict, total=False):
     "The exchange clock (default the wall clock)."
     port: int
     "Port on 127.0.0.1 (default 0: any free port)."
+    state: str | Path | None
+    "Keep the ledger in this file across restarts (:mod:`venues._testnet.state`); default none."
 
 
 class MakeTestnet(Protocol[T_co]):
@@ -227,6 +243,9 @@ async def open_venue(make: MakeTestnet[T], default_instruments: Sequence[Instrum
     market = kwargs.get("market", True)
     market_data = kwargs.get("market_data")
     async with trio.open_nursery() as nursery:
+        state = kwargs.get("state")
+        if state is not None:
+            nursery.start_soon(testnet.keep_state(Path(state)).run)
         if market is not False or market_data is not None:
             settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
             _start_market(testnet, nursery, settings, market_data, kwargs.get("run_market", True))
@@ -279,13 +298,17 @@ async def serve_dialect(
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every ``triotrade testnet <venue>`` takes (port, accounts, market, faults)."""
+    """The options every ``triotrade testnet <venue>`` takes (port, accounts, market, state, faults)."""
     parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--accounts", required=True, metavar="FILE", help="accounts TOML file")
     parser.add_argument("--market-data", metavar="PATH", default=None, help="replay a recorded data set")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market and faults")
     parser.add_argument("--no-market", action="store_true", help="no synthetic market (empty books)")
     parser.add_argument("--market-interval-ms", type=int, default=250, help="synthetic market step period")
+    parser.add_argument("--state", metavar="FILE", default=None,
+                        help="keep the ledger (balances, positions, orders, fills, ids) in FILE across a "
+                             "stop and start: read at start, written atomically at most every 0.25 s "
+                             "while it changes and on stop")
     add_fault_arguments(parser)
 
 
@@ -307,6 +330,8 @@ def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], i
         configs = load_accounts(args.accounts)
         faults = fault_settings_from_args(args, seed=args.seed)
         testnet = make(build_exchange(configs, instruments, seed=args.seed), faults=faults)
+        if args.state:
+            testnet.keep_state(Path(args.state))
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
@@ -317,6 +342,8 @@ def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], i
     async def run() -> None:
         testnet.started_at = trio.current_time()
         async with trio.open_nursery() as nursery:
+            if testnet.state is not None:
+                nursery.start_soon(testnet.state.run)
             if not args.no_market or args.market_data:
                 settings = MarketSettings(seed=args.seed, step_interval_s=args.market_interval_ms / 1000)
                 _start_market(testnet, nursery, settings, args.market_data, True)

@@ -341,6 +341,12 @@ class EkidenTestnet(TestnetBase[EkidenTestnetOptions]):
 
     ws_path = C.STREAM_PATH
 
+    def restored(self) -> None:
+        """Order listings cover the orders of a restored ledger, oldest first."""
+        self._orders_by_account = {}
+        for order in self.exchange.ledger().orders:
+            self._orders_by_account.setdefault(order.account, []).append(order.order_id)
+
     def banner(self) -> list[str]:
         """URLs, accounts and markets (printed by ``triotrade testnet ekiden``)."""
         return [f"ekiden testnet REST      {self.url}/v1/", f"ekiden testnet WebSocket {self.ws_url}",

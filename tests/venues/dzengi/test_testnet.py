@@ -733,3 +733,74 @@ async def test_third_party_python_currencycom_client(dzengi_quiet_testnet: Dzeng
     assert out["close"]["request"][0]["state"] == "PROCESSED"
     assert len(out["klines"]) == 3
     assert dzengi_quiet_testnet.exchange.positions(dzengi_quiet_testnet.accounts["alice"]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# --state: the ledger across a restart
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_state_file_keeps_the_ledger_across_a_restart(dzengi_accounts_file: Path, tmp_path: Path) -> None:
+    state = tmp_path / "ledger.json"
+    market = MarketSettings(seed=7, history_minutes=5)
+
+    async def ledger_of(tn: DzengiTestnet, client: httpx.AsyncClient) -> dict[str, Any]:
+        return {
+            "open": (await signed(client, tn, "GET", "openOrders", [])).json(),
+            "trades": (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")])).json(),
+            # without the unrealized P&L: it follows the market, which a restart does not keep
+            "positions": [{k: v for k, v in p.items() if not k.startswith("upl")}
+                          for p in (await signed(client, tn, "GET", "tradingPositions", [])).json()["positions"]],
+            "balances": {(b["asset"], b["free"], b["locked"])
+                         for b in (await signed(client, tn, "GET", "account", [])).json()["balances"]},
+        }
+
+    with trio.fail_after(20):
+        async with open_dzengi_testnet(dzengi_accounts_file, seed=7, market=market, run_market=False,
+                                       state=state) as tn, httpx.AsyncClient(base_url=tn.url) as client:
+            resting = (await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"),
+                                                                  ("type", "LIMIT"), ("quantity", "0.01"),
+                                                                  ("price", "20000")])).json()
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "MARKET"),
+                                                       ("quantity", "0.01")])
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD_LEVERAGE"), ("side", "BUY"),
+                                                       ("type", "MARKET"), ("quantity", "0.1"), ("leverage", "5")])
+            before = await ledger_of(tn, client)
+        assert state.exists() and not list(tmp_path.glob(".*.tmp"))
+        assert [o["orderId"] for o in before["open"]] == [resting["orderId"]] and len(before["positions"]) == 1
+
+        async with open_dzengi_testnet(dzengi_accounts_file, seed=7, market=market, run_market=False,
+                                       state=state) as tn, httpx.AsyncClient(base_url=tn.url) as client:
+            after = await ledger_of(tn, client)
+            assert after == before
+            fresh = (await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"),
+                                                                ("type", "LIMIT"), ("quantity", "0.01"),
+                                                                ("price", "20001")])).json()
+            assert fresh["orderId"] not in {o["orderId"] for o in before["open"]}
+            canceled = await signed(client, tn, "DELETE", "order", [("symbol", "BTC/USD"),
+                                                                    ("orderId", resting["orderId"])])
+            assert canceled.json()["status"] == "CANCELED"  # the restored order is in the book again
+            trade_ids = {t["id"] for t in before["trades"]}
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "MARKET"),
+                                                       ("quantity", "0.01")])
+            trades = (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")])).json()
+            assert len({t["id"] for t in trades}) == len(trades) and trade_ids < {t["id"] for t in trades}
+
+
+def test_cli_refuses_a_state_file_naming_an_unknown_account(dzengi_accounts_file: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import random
+
+    from venues.dzengi.testnet import main
+
+    state = tmp_path / "ledger.json"
+    version, internal, _ = random.Random(0).getstate()
+    state.write_text(json.dumps({"format": 1, "accounts": [{"name": "mallory", "balances": {}}], "orders": [],
+                                 "fills": [], "positions": [], "history": [], "next_trade_id": 1,
+                                 "next_exec_id": 1, "id_state": [version, list(internal), None]}))
+    assert main(["--accounts", str(dzengi_accounts_file), "--state", str(state), "--no-market"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error:") and "mallory" in err
+    state.write_text("{not json")
+    assert main(["--accounts", str(dzengi_accounts_file), "--state", str(state), "--no-market"]) == 2
+    assert "config error:" in capsys.readouterr().err
