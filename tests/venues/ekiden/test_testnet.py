@@ -629,3 +629,43 @@ async def test_cli_serves_the_protocol(ekiden_accounts_file: Path) -> None:
         await trio.to_thread.run_sync(proc.wait)
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+# =============================================================================================
+# --state: the ledger across a restart
+# =============================================================================================
+
+
+async def test_state_file_keeps_orders_fills_positions_and_balances(ekiden_accounts_file: Path,
+                                                                    tmp_path: Path) -> None:
+    state = tmp_path / "ledger.json"
+    market = MarketSettings(seed=1, history_minutes=5)
+
+    async def ledger_of(c: Client) -> dict[str, Any]:
+        positions = (await c.private("GET", "/v1/positions")).json()["data"]
+        return {
+            "orders": (await c.private("GET", "/v1/orders")).json()["data"],
+            "fills": (await c.private("GET", "/v1/fills")).json()["data"],
+            # the mark-dependent fields follow the market, which a restart does not keep
+            "positions": [{k: v for k, v in p.items() if "pnl" not in k and "mark" not in k} for p in positions],
+            "balances": (await c.private("GET", "/v1/balances")).json()["data"],
+        }
+
+    with trio.fail_after(20):
+        async with open_ekiden_testnet(ekiden_accounts_file, market=market, run_market=False, options=FAST_LIMITS,
+                                       state=state) as testnet, client_for(testnet) as c:
+            assert (await c.order(side="buy", type="limit", size="0.1", price="1500",
+                                  client_order_id="rest-1")).status_code == 200
+            assert (await c.order(side="buy", type="market", size="0.25", client_order_id="m-1")).status_code == 200
+            before = await ledger_of(c)
+        assert len(before["orders"]) == 2 and len(before["fills"]) >= 1 and len(before["positions"]) == 1
+
+        async with open_ekiden_testnet(ekiden_accounts_file, market=market, run_market=False, options=FAST_LIMITS,
+                                       state=state) as testnet, client_for(testnet) as c:
+            assert await ledger_of(c) == before
+            found = (await c.private("GET", "/v1/orders?client_order_id=rest-1")).json()["data"]
+            assert [o["status"] for o in found] == ["open"]
+            canceled = await c.private("DELETE", f"/v1/orders/{found[0]['order_id']}")
+            assert canceled.status_code == 200 and canceled.json()["data"]["status"] == "canceled"
+            again = (await c.order(side="buy", type="limit", size="0.1", price="1500")).json()["data"]
+            assert again["order_id"] not in {o["order_id"] for o in before["orders"]}
