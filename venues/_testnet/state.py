@@ -105,7 +105,8 @@ def encode_ledger(ledger: Ledger) -> str:
         "format": STATE_FORMAT,
         "accounts": [{"name": a.name, "balances": {asset: {"total": str(b.total), "locked": str(b.locked)}
                                                    for asset, b in a.balances.items()}} for a in ledger.accounts],
-        "orders": [_record(o, frozenset({"fills"})) for o in ledger.orders],
+        # an order's fills are the fill list's; its book id is the matching engine's, new at restore
+        "orders": [_record(o, frozenset({"fills", "book_id"})) for o in ledger.orders],
         "fills": [_record(f) for f in ledger.fills],
         "positions": [_record(p) for p in ledger.positions],
         "history": [_record(e) for e in ledger.history],
