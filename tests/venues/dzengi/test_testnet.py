@@ -804,3 +804,41 @@ def test_cli_refuses_a_state_file_naming_an_unknown_account(dzengi_accounts_file
     state.write_text("{not json")
     assert main(["--accounts", str(dzengi_accounts_file), "--state", str(state), "--no-market"]) == 2
     assert "config error:" in capsys.readouterr().err
+
+
+async def test_cli_state_survives_sigterm_and_kill_9(dzengi_accounts_file: Path, tmp_path: Path) -> None:
+    state = tmp_path / "ledger.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-m", "venues.dzengi.testnet", "--accounts", str(dzengi_accounts_file), "--port", "0",
+            "--seed", "3", "--state", str(state)]
+    creds_alice = Credentials("alice-api-key-0001", "alice-secret-0001")
+
+    async def session(stop: signal.Signals, place: bool) -> list[str]:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            line = await trio.to_thread.run_sync(proc.stdout.readline)  # type: ignore[union-attr]
+            url = line.split()[-1].removesuffix("/api/v2/")
+            async with httpx.AsyncClient(base_url=url) as http:
+                if place:
+                    req = sign_request(creds_alice, [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "LIMIT"),
+                                                     ("quantity", "0.001"), ("price", "20000")], now_ms(), 5000)
+                    assert (await http.post(f"/api/v2/order?{req.query}", headers=req.headers)).status_code == 200
+                    if stop is signal.SIGKILL:
+                        await trio.sleep(0.6)  # past the 0.25 s write interval: a kill -9 must not lose it
+                req = sign_request(creds_alice, [], now_ms(), 5000)
+                orders = (await http.get(f"/api/v2/openOrders?{req.query}", headers=req.headers)).json()
+            proc.send_signal(stop)
+            await trio.to_thread.run_sync(proc.wait)
+            return [o["orderId"] for o in orders]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                await trio.to_thread.run_sync(proc.wait)
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]
+
+    with trio.fail_after(60):
+        first = await session(signal.SIGKILL, place=True)  # kill -9 after the periodic write
+        second = await session(signal.SIGTERM, place=True)  # the killed run's order is back; stop writes
+        assert len(first) == 1 and len(second) == 2 and set(first) < set(second)
+        assert sorted(await session(signal.SIGTERM, place=False)) == sorted(second)
