@@ -47,6 +47,7 @@ from engine._orders import OrderStatus, OrderType, TimeInForce
 from .matching import EventKind, Match, OrderBook, OrderEvent
 
 __all__ = [
+    "Ledger",
     "AccountConfig",
     "AccountsFile",
     "load_accounts",
@@ -511,6 +512,26 @@ def _positive_steps(value: Decimal, step: Decimal) -> bool:
         return units == units.to_integral_value()
 
 
+@attrs.define(eq=False)
+class Ledger:
+    """What the venue owes its (non-house) accounts: the part of an exchange that survives a restart.
+
+    Books of house accounts, public trades and bars are market data and are not part of it.
+    """
+
+    accounts: list[Account]
+    orders: list[ExchangeOrder]
+    "Every order of these accounts, open or done (open ones go back into the book on restore)."
+    fills: list[OrderFill]
+    positions: list[Position]
+    "Every position, open or closed."
+    history: list[PositionExecution]
+    next_trade_id: int
+    next_exec_id: int
+    id_state: Any
+    "The state of the seeded id generator (``random.Random.getstate()``), so ids never repeat."
+
+
 class Exchange:
     """Accounts, books, orders, positions and trade history of one simulated venue.
 
@@ -660,6 +681,66 @@ class Exchange:
 
     def position_history(self, account: Account, symbol: str | None = None) -> list[PositionExecution]:
         return [e for e in self._history[account.name] if symbol is None or e.symbol == symbol]
+
+    # -- ledger across restarts ------------------------------------------------------------------
+    def ledger(self) -> Ledger:
+        """A snapshot of what the non-house accounts hold (see :class:`Ledger`); the objects are live."""
+        users = [a for a in self.accounts.values() if not a.house]
+        names = {a.name for a in users}
+        next_trade, next_exec = next(self._trade_ids), next(self._exec_ids)
+        self._trade_ids, self._exec_ids = itertools.count(next_trade), itertools.count(next_exec)
+        return Ledger(
+            accounts=users,
+            orders=[o for o in self._orders.values() if o.account in names],
+            fills=[f for a in users for f in self._fills[a.name]],
+            positions=[p for p in self._positions_by_id.values() if p.account in names],
+            history=[e for a in users for e in self._history[a.name]],
+            next_trade_id=next_trade, next_exec_id=next_exec, id_state=self._rng.getstate())
+
+    def restore(self, ledger: Ledger) -> None:
+        """Take over a :class:`Ledger` (before trading starts): the balances of its accounts (which
+        must exist here: credentials come from the accounts file), orders (open ones back in the
+        book), fills, positions and the id counters. Raises ValueError for an unknown account."""
+        unknown = [a.name for a in ledger.accounts if a.name not in self.accounts or self.accounts[a.name].house]
+        unknown += [o.symbol for o in ledger.orders if o.symbol not in self.instruments]
+        if unknown:
+            raise ValueError(f"the ledger names {', '.join(sorted(set(unknown)))}, which this exchange does not have")
+        for saved in ledger.accounts:
+            self.accounts[saved.name].balances = {asset: Balance(b.total, b.locked) for asset, b in saved.balances.items()}
+        for order in ledger.orders:
+            self._orders[order.order_id] = order
+            if order.client_order_id:
+                self._by_client_id[(order.account, order.client_order_id)] = order
+            if order.is_open:
+                self._rest_again(order)
+        for fill in ledger.fills:
+            self._fills[fill.account].append(fill)
+            owner = self._orders.get(fill.order_id)
+            if owner is not None and all(f.trade_id != fill.trade_id for f in owner.fills):
+                owner.fills.append(fill)
+        for position in ledger.positions:
+            self._positions_by_id[position.position_id] = position
+            if position.is_open:
+                self._positions[(position.account, position.symbol)] = position
+        for execution in ledger.history:
+            self._history[execution.account].append(execution)
+        self._trade_ids = itertools.count(max(ledger.next_trade_id, next(self._trade_ids)))
+        self._exec_ids = itertools.count(max(ledger.next_exec_id, next(self._exec_ids)))
+        self._rng.setstate(ledger.id_state)
+
+    def _rest_again(self, order: ExchangeOrder) -> None:
+        inst = self.instrument(order.symbol)
+        type = order.type
+        if order.triggered and type is OrderType.STOP_LIMIT:
+            type = OrderType.LIMIT
+        result = self._books[order.symbol].submit(
+            order.account, order.side, type, inst.size_raw(order.leaves_qty),
+            price_raw=None if order.price is None else inst.price_raw(order.price),
+            trigger_raw=None if order.trigger_price is None or order.triggered else inst.price_raw(order.trigger_price),
+            time_in_force=order.time_in_force, post_only=order.post_only, reduce_only=order.reduce_only,
+            client_id=order.order_id, ts=order.created_ms)
+        order.book_id = result.order_id
+        self._open[order.account][order.order_id] = order
 
     # -- ids ---------------------------------------------------------------------------------------
     def _new_id(self) -> str:

@@ -87,10 +87,11 @@ def _window(seconds: float) -> list[str]:
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("none"),
     Scenario("5xx-after-accept", lambda s: ["--fault-5xx-after-order-every", "3"]),
-    Scenario("timeout-after-accept", not_injectable="no testnet flag for a stalled answer after booking"),
-    Scenario("reset-after-accept", not_injectable="no testnet flag for a connection reset after booking"),
+    Scenario("timeout-after-accept", lambda s: ["--fault-timeout-after-order-every", "3"]),
+    Scenario("reset-after-accept", lambda s: ["--fault-reset-after-order-every", "3"]),
     Scenario("429-storm", _window),
     Scenario("429-every-3rd", lambda s: ["--fault-429-every", "3"]),
+    Scenario("429-random-30%", lambda s: ["--fault-429-probability", "0.3"]),
     Scenario("ws-drop", lambda s: ["--fault-ws-drop-after", f"{max(2.0, s / 4):.1f}"]),
     Scenario("clock+30s", lambda s: ["--fault-clock-offset-ms", "30000"]),
     Scenario("clock-30s", lambda s: ["--fault-clock-offset-ms", "-30000"]),
@@ -98,7 +99,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("kill-9-restarts", kills=3),
     Scenario("kill-9-restarts+limit", kills=3, position_limit=2 * PROBE_QTY),
     Scenario("venue-silent-30s", silent_s=30.0),
-    Scenario("testnet-restart", not_injectable="the testnet keeps no ledger across a restart"),
+    Scenario("testnet-restart", not_injectable="the testnet keeps its ledger (--state FILE), "
+                                               "but the harness does not restart the testnet yet"),
 )
 
 

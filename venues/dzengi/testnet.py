@@ -1,7 +1,7 @@
 """The Dzengi dialect of the local testnet: Dzengi's REST and WebSocket protocol on 127.0.0.1.
 
 Backed by :class:`backtest.exchange.Exchange` (accounts, books, positions) and driven by
-:class:`backtest.synthetic_market.SyntheticMarket` (or a recorded data set). A third-party Dzengi
+:class:`venues._testnet.market.SyntheticMarket` (or a recorded data set). A third-party Dzengi
 client pointed at the URL works unchanged: same paths under ``/api/v1`` and ``/api/v2``, same
 parameter rules (query string, form body or both; the query wins), the same HMAC checked over the
 exact bytes received, the same ``{"code", "msg"}`` errors and HTTP statuses, the same field names
@@ -34,21 +34,15 @@ import argparse
 import builtins
 import math
 import re
-import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from functools import partial
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
-import trio
 
 from backtest.exchange import (
     Account,
-    AccountConfig,
     BookChanged,
     Exchange,
     ExchangeOrder,
@@ -58,30 +52,17 @@ from backtest.exchange import (
     PublicTrade,
     RejectReason,
     TradeExecuted,
-    load_accounts,
-)
-from backtest.faults import FaultInjector, FaultSettings, add_fault_arguments, fault_settings_from_args
-from backtest.testnet_server import (
-    BanTracker,
-    HttpRequest,
-    HttpResponse,
-    RateRule,
-    WebSocketClosed,
-    WebSocketConnection,
-    WindowLimiter,
-    dumps_json,
-    make_asgi_app,
-    run_testnet_main,
-    serve_testnet,
-    ws_url_of,
 )
 from engine import WireFormatError, loads_json, wire_decimal, wire_int
-from engine._errors import ConfigError
 from engine._events import Liquidity, Side
 from engine._instruments import Instrument, InstrumentKind
 from engine._money import Rounding, round_to_step
 from engine._orders import OrderStatus, OrderType, TimeInForce
 from engine._wire import MAX_NUMBER_CHARS
+from venues._testnet.faults import AnswerFault
+from venues._testnet.kit import Opener, TestnetBase, add_common_arguments, run_command, serve_dialect, testnet_main, venue_opener
+from venues._testnet.server import BanTracker, HttpRequest, HttpResponse, RateRule, WebSocketConnection, WindowLimiter, make_asgi_app
+from venues._testnet.session import WsSessionBase
 
 from . import constants as C
 from .signer import strip_signature, verify, verify_ws_payload
@@ -93,7 +74,6 @@ __all__ = [
     "default_instruments",
     "open_dzengi_testnet",
     "serve_dzengi_testnet",
-    "add_testnet_command",
     "add_testnet_arguments",
     "run_testnet",
     "main",
@@ -406,27 +386,17 @@ def _weight(name: str, method: str, params: Params) -> int:
     return C.request_weight(name, symbol="symbol" in params, depth_limit=params.int("limit", 100) or 100)
 
 
-class DzengiTestnet:
-    """One Dzengi testnet: the exchange, the protocol, the limits and the faults.
+class DzengiTestnet(TestnetBase[DzengiTestnetOptions]):
+    """The Dzengi dialect: ``/api/v1|v2`` endpoints, HMAC query signatures, ``{code, msg}`` errors,
+    request weight and order limits with 418 bans, and the ``/connect`` WebSocket destinations.
 
-    Create with :func:`open_dzengi_testnet` (tests) or :func:`serve_dzengi_testnet` (CLI).
-    ``url``/``ws_url`` are set once it is served.
+    Open with :func:`open_dzengi_testnet` (tests) or serve with :func:`serve_dzengi_testnet`.
     """
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        *,
-        faults: FaultInjector | FaultSettings | None = None,
-        options: DzengiTestnetOptions | None = None,
-    ) -> None:
-        self.exchange = exchange
-        self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-        self.options = options or DzengiTestnetOptions()
-        self.url = ""
-        self.ws_url = ""
-        self.market: Any = None
-        "The :class:`~backtest.synthetic_market.SyntheticMarket` driving the exchange, if any."
+    options_type = DzengiTestnetOptions
+
+    def setup(self) -> None:
+        """Weight and order windows, the ban tracker, the per-asset account ids and the app."""
         o = self.options
         self.rate_limits = (
             C.RateLimit("REQUEST_WEIGHT", "MINUTE", 1, o.request_weight_per_minute),
@@ -437,19 +407,20 @@ class DzengiTestnet:
         self._orders = WindowLimiter([RateRule("ORDERS", 1000, o.orders_per_second),
                                       RateRule("ORDERS", 86_400_000, o.orders_per_day)])
         self._bans = BanTracker(ban_after_violations=o.ban_after_violations, ban_s=o.ban_s)
-        self._started_at = trio.current_time() if _in_trio() else 0.0
         self._request_ids = 242000
-        assets = sorted({a for i in exchange.instruments.values() for a in (i.base, i.quote, i.settle)}
-                        | {a for acc in exchange.accounts.values() for a in acc.balances})
+        assets = sorted({a for i in self.exchange.instruments.values() for a in (i.base, i.quote, i.settle)}
+                        | {a for acc in self.exchange.accounts.values() for a in acc.balances})
         self._assets = assets
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
-    # -- accounts -------------------------------------------------------------------------------
-    @property
-    def accounts(self) -> dict[str, Account]:
-        """Trading accounts by name (house accounts of the synthetic market excluded)."""
-        return {n: a for n, a in self.exchange.accounts.items() if not a.house}
+    ws_path = C.WS_PATH
 
+    def banner(self) -> list[str]:
+        """The REST and WebSocket URLs and the accounts (printed by ``triotrade testnet dzengi``)."""
+        return [f"dzengi testnet REST      {self.url}/api/v2/", f"dzengi testnet WebSocket {self.ws_url}",
+                f"accounts: {', '.join(self.accounts)}"]
+
+    # -- accounts -------------------------------------------------------------------------------
     def asset_account_id(self, account: Account, asset: str) -> int:
         """The venue's per-asset account id (what ``accountId`` means in leverage orders)."""
         if asset not in self._assets:
@@ -463,27 +434,17 @@ class DzengiTestnet:
                 return asset
         return None
 
-    # -- time -------------------------------------------------------------------------------------
-    def server_time_ms(self) -> int:
-        """The exchange clock plus the configured clock offset fault."""
-        return self.exchange.clock_ms() + self.faults.clock_offset_ms
-
-    def _elapsed_s(self) -> float:
-        return trio.current_time() - self._started_at
-
     # -- HTTP -----------------------------------------------------------------------------------
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
         """Answer one REST request (ASGI entry point)."""
-        if self.faults.latency_s:
-            self.faults.note_latency()
-            await trio.sleep(self.faults.latency_s)
+        await self.inject_latency()
         try:
-            status, body, headers = self._handle_http(request)
+            body, fault = self._handle_http(request)
         except DzengiError as e:
             return HttpResponse.json(e.status, {"code": e.code, "msg": e.msg}, e.headers)
-        return HttpResponse.json(status, body, headers)
+        return self.order_answer(HttpResponse.json(200, body), fault)
 
-    def _handle_http(self, request: HttpRequest) -> tuple[int, Any, tuple[tuple[str, str], ...]]:
+    def _handle_http(self, request: HttpRequest) -> tuple[Any, AnswerFault | None]:
         match = _PATH.match(request.path)
         if not match or match.group(2) not in _ENDPOINTS:
             raise DzengiError(int(C.ErrorCode.UNKNOWN), f"No endpoint {request.method} {request.path}", 404)
@@ -501,9 +462,10 @@ class DzengiTestnet:
             if spec.orders and request.method == "POST":
                 self._check_order_limits(account)
         result = self._call(name, spec, request.method, params, account)
-        if spec.order_command and self.faults.fail_after_order():
+        fault = self.faults.after_order() if spec.order_command else None
+        if fault is AnswerFault.ERROR_5XX:
             raise DzengiError(int(C.ErrorCode.UNKNOWN), C.ERROR_MESSAGES[C.ErrorCode.UNKNOWN], 500)
-        return 200, result, ()
+        return result, fault
 
     def _call(self, name: str, spec: _EndpointSpec, method: str, params: Params, account: Account | None) -> Any:
         handler: Callable[..., Any] = getattr(self, spec.handler)
@@ -518,14 +480,14 @@ class DzengiTestnet:
 
     # -- limits ------------------------------------------------------------------------------------
     def _check_limits(self, client: str, weight: int) -> None:
-        now = self.exchange.clock_ms()
+        now = self.limits_clock_ms()
         banned_until = self._bans.check(client, now)
         if banned_until is not None:
             retry = max(1, math.ceil((banned_until - now) / 1000))
             raise DzengiError(int(C.ErrorCode.TOO_MANY_REQUESTS),
                               f"Way too many requests; IP banned until {banned_until}.", 418,
                               (("Retry-After", str(retry)),))
-        if self.faults.force_429(self._elapsed_s()):
+        if self.faults.force_429(self.elapsed_s()):
             self._bans.note_429(client, now, 1000)
             raise DzengiError(int(C.ErrorCode.TOO_MANY_REQUESTS),
                               C.ERROR_MESSAGES[C.ErrorCode.TOO_MANY_REQUESTS].format(
@@ -538,7 +500,7 @@ class DzengiTestnet:
                               (("Retry-After", str(max(1, math.ceil(hit.retry_after_ms / 1000)))),))
 
     def _check_order_limits(self, account: Account) -> None:
-        now = self.exchange.clock_ms()
+        now = self.limits_clock_ms()
         hit = self._orders.try_add(account.name, 1, now)
         if hit is not None:
             interval = "SECOND" if hit.rule.window_ms == 1000 else "DAY"
@@ -1447,14 +1409,6 @@ def _heiken_ashi(bars: Sequence[tuple[int, Decimal, Decimal, Decimal, Decimal, D
     return out
 
 
-def _in_trio() -> bool:
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
-
-
 # =============================================================================================
 # one WebSocket session
 # =============================================================================================
@@ -1475,27 +1429,23 @@ _WS_STATUS = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "N
               429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR"}
 
 
-class _WsSession:
+class _WsSession(WsSessionBase):
     """The state of one socket: subscriptions, a conflating push queue, idle and drop timers."""
 
     def __init__(self, testnet: DzengiTestnet, ws: WebSocketConnection) -> None:
+        super().__init__(testnet.exchange, testnet.faults, ws, idle_timeout_s=testnet.options.ws_idle_timeout_s)
         self.testnet = testnet
-        self.ws = ws
         self.quotes: set[str] = set()
         self.depths: set[str] = set()
         self.trades: set[str] = set()
         self.ohlc: dict[str, set[tuple[str, str]]] = {}  # symbol -> {(interval as given, type)}
-        self._dirty_books: set[str] = set()
-        self._pending_trades: list[PublicTrade] = []
-        self._wakeup = trio.Event()
         self._overflow = False
 
-    # exchange listener: runs synchronously inside exchange calls; only records and wakes
     def on_event(self, event: object) -> None:
         if isinstance(event, BookChanged):
             if event.symbol in self.quotes or event.symbol in self.depths:
                 self._dirty_books.add(event.symbol)
-                self._wakeup.set()
+                self.wake()
         elif isinstance(event, TradeExecuted):
             symbol = event.trade.symbol
             if symbol in self.trades or symbol in self.ohlc:
@@ -1503,54 +1453,7 @@ class _WsSession:
                     self._pending_trades.append(event.trade)
                 else:
                     self._overflow = True
-                self._wakeup.set()
-
-    async def send(self, message: Mapping[str, Any]) -> None:
-        faults = self.testnet.faults
-        if faults.latency_s:
-            faults.note_latency()
-            await trio.sleep(faults.latency_s)
-        await self.ws.send_text(dumps_json(message))
-        open_for = trio.current_time() - self.ws.opened_at
-        if faults.ws_drop_due(self.ws.messages_sent, open_for):
-            await self.ws.close(1011, "connection dropped")
-            raise WebSocketClosed()
-
-    async def run(self) -> None:
-        remove = self.testnet.exchange.add_listener(self.on_event)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pusher)
-                drop_after = self.testnet.faults.settings.ws_drop_after_s
-                if drop_after:
-                    nursery.start_soon(self._drop_later, drop_after)
-                try:
-                    await self._reader()
-                finally:
-                    nursery.cancel_scope.cancel()
-        except* WebSocketClosed:
-            # the peer went away, or a drop fault closed the socket; the nursery wraps it in an
-            # exception group, which a plain `except` would let through to hypercorn ("Error in
-            # ASGI Framework")
-            pass
-        finally:
-            remove()
-
-    async def _drop_later(self, delay: float) -> None:
-        await trio.sleep(delay)
-        self.testnet.faults.ws_drop_due(0, delay)
-        await self.ws.close(1011, "connection dropped")
-        raise WebSocketClosed()
-
-    async def _reader(self) -> None:
-        idle = self.testnet.options.ws_idle_timeout_s
-        while True:
-            with trio.move_on_after(idle) as scope:
-                text = await self.ws.receive_message()
-            if scope.cancelled_caught:
-                await self.ws.close(1000, "idle timeout")
-                return
-            await self._handle_message(text)
+                self.wake()
 
     async def _bad_request(self, code: int, message: str, envelope: Mapping[str, Any] | None = None) -> None:
         reply: dict[str, Any] = {"status": "BAD_REQUEST"}
@@ -1561,7 +1464,7 @@ class _WsSession:
         reply["payload"] = {"errorCode": code, "errorMessage": message}
         await self.send(reply)
 
-    async def _handle_message(self, text: str | bytes) -> None:
+    async def handle_message(self, text: str | bytes) -> None:
         try:
             message = loads_json(text, reject_duplicate_keys=True, parse_float=Decimal)
         except WireFormatError as e:
@@ -1659,10 +1562,9 @@ class _WsSession:
                         await self.send({"status": "OK", "destination": C.WsDestination.OHLC_EVENT.value,
                                          "payload": bar})
 
-    async def _pusher(self) -> None:
+    async def push(self) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
+            await self.wait_for_work()
             trades, self._pending_trades = self._pending_trades, []
             books, self._dirty_books = self._dirty_books, set()
             for trade in trades:
@@ -1689,147 +1591,28 @@ class _WsSession:
 
 
 # =============================================================================================
-# opening and serving
+# opening, serving and the command line: the kit's
 # =============================================================================================
 
+open_dzengi_testnet: Opener[DzengiTestnet, DzengiTestnetOptions] = venue_opener(DzengiTestnet, default_instruments)
+"""``async with open_dzengi_testnet(accounts, seed=..., faults=..., options=...) as testnet``: a Dzengi
+testnet on 127.0.0.1 for the block (:func:`venues._testnet.kit.venue_opener`, :class:`~venues._testnet.kit.OpenArgs`)."""
 
-def _build(
-    accounts: str | Path | Sequence[AccountConfig],
-    *,
-    seed: int,
-    faults: FaultSettings | None,
-    options: DzengiTestnetOptions | None,
-    instruments: Sequence[Instrument] | None,
-    clock_ms: Callable[[], int] | None,
-) -> DzengiTestnet:
-    configs = load_accounts(accounts) if isinstance(accounts, (str, Path)) else list(accounts)
-    kwargs: dict[str, Any] = {"seed": seed}
-    if clock_ms is not None:
-        kwargs["clock_ms"] = clock_ms
-    exchange = Exchange(instruments or default_instruments(), configs, **kwargs)
-    return DzengiTestnet(exchange, faults=faults, options=options)
+serve_dzengi_testnet = serve_dialect
+"Serve a testnet until cancelled; ``task_status.started(url)`` (:func:`venues._testnet.kit.serve_dialect`)."
 
-
-@asynccontextmanager
-async def open_dzengi_testnet(
-    accounts: str | Path | Sequence[AccountConfig],
-    *,
-    seed: int = 0,
-    faults: FaultSettings | None = None,
-    options: DzengiTestnetOptions | None = None,
-    instruments: Sequence[Instrument] | None = None,
-    market: Any = True,
-    market_data: str | Path | None = None,
-    run_market: bool = True,
-    clock_ms: Callable[[], int] | None = None,
-    port: int = 0,
-) -> AsyncIterator[DzengiTestnet]:
-    """Run a Dzengi testnet on 127.0.0.1 for the duration of the block.
-
-    ``market``: ``True`` for a synthetic market with default settings, a
-    :class:`~backtest.synthetic_market.MarketSettings` for custom ones, ``False`` for an empty
-    exchange (tests place both sides themselves). ``market_data`` replays a recorded data set instead.
-    ``run_market=False`` primes the market (history, first ladders) but leaves stepping to the
-    caller (``testnet.market.step()``), for tests that need a book that moves only when told.
-    """
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
-
-    testnet = _build(accounts, seed=seed, faults=faults, options=options, instruments=instruments, clock_ms=clock_ms)
-    async with trio.open_nursery() as nursery:
-        if market is not False or market_data is not None:
-            settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
-            synthetic = SyntheticMarket(testnet.exchange, settings, market_data=market_data)
-            synthetic.prime()
-            testnet.market = synthetic
-            if run_market:
-                nursery.start_soon(synthetic.run)
-        url: str = await nursery.start(partial(serve_testnet, testnet.app, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.WS_PATH)
-        try:
-            yield testnet
-        finally:
-            nursery.cancel_scope.cancel()
-
-
-async def serve_dzengi_testnet(
-    testnet: DzengiTestnet,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``testnet`` until cancelled; ``task_status.started(url)``."""
-    url: str
-    async with trio.open_nursery() as nursery:
-        url = await nursery.start(partial(serve_testnet, testnet.app, host=host, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.WS_PATH)
-        task_status.started(url)
-
-
-# =============================================================================================
-# command line
-# =============================================================================================
-
-
-def add_testnet_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``dzengi`` to a ``testnet`` sub-command's subparsers; the parser's default ``func`` runs it."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "dzengi", help="serve the Dzengi protocol on 127.0.0.1",
-        description="Local Dzengi testnet: REST /api/v1|v2 and WebSocket /connect on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    parser.set_defaults(func=run_testnet)
-    return parser
-
-
-def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``triotrade testnet dzengi`` options (port, accounts file, market, faults)."""
-    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--accounts", required=True, metavar="FILE", help="accounts TOML file")
-    parser.add_argument("--market-data", metavar="PATH", default=None, help="replay a recorded data set")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market and faults")
-    parser.add_argument("--no-market", action="store_true", help="no synthetic market (empty books)")
-    parser.add_argument("--market-interval-ms", type=int, default=250, help="synthetic market step period")
-    add_fault_arguments(parser)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m venues.dzengi.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
-    parser = argparse.ArgumentParser(prog="triotrade testnet dzengi",
-                                     description="Local Dzengi testnet on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    return run_testnet(parser.parse_args(argv))
+add_testnet_arguments = add_common_arguments
+"The ``triotrade testnet dzengi`` options: the kit's (port, accounts file, market, faults)."
 
 
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
+    return run_command(args, DzengiTestnet, default_instruments())
 
-    try:
-        configs = load_accounts(args.accounts)
-        faults = fault_settings_from_args(args, seed=args.seed)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
 
-    async def run() -> None:
-        testnet = _build(configs, seed=args.seed, faults=faults, options=None, instruments=None, clock_ms=None)
-        async with trio.open_nursery() as nursery:
-            if not args.no_market or args.market_data:
-                settings = MarketSettings(seed=args.seed, step_interval_s=args.market_interval_ms / 1000)
-                synthetic = SyntheticMarket(testnet.exchange, settings, market_data=args.market_data)
-                synthetic.prime()
-                nursery.start_soon(synthetic.run)
-            url = await nursery.start(partial(serve_dzengi_testnet, testnet, port=args.port))
-            print(f"dzengi testnet REST      {url}/api/v2/", flush=True)
-            print(f"dzengi testnet WebSocket {testnet.ws_url}", flush=True)
-            print(f"accounts: {', '.join(testnet.accounts)}", flush=True)
-
-    return run_testnet_main(run)
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m venues.dzengi.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
+    return testnet_main("dzengi", add_testnet_arguments, run_testnet, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The Ekiden dialect of the local testnet: the conventions-document protocol on 127.0.0.1.
 
 Backed by :class:`backtest.exchange.Exchange` (accounts, books, positions) and driven by
-:class:`backtest.synthetic_market.SyntheticMarket` (or a recorded data set). Paths, field names,
+:class:`venues._testnet.market.SyntheticMarket` (or a recorded data set). Paths, field names,
 signatures, error bodies and codes are those of ``venues/ekiden/README.md``; the constants,
 signer and wire helpers are the same modules the client uses, so client and server cannot drift.
 
@@ -40,21 +40,16 @@ import argparse
 import base64
 import math
 import re
-import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import partial
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
-import trio
 
 from backtest.exchange import (
     Account,
-    AccountConfig,
     BookChanged,
     Exchange,
     ExchangeOrder,
@@ -65,27 +60,15 @@ from backtest.exchange import (
     PublicTrade,
     RejectReason,
     TradeExecuted,
-    load_accounts,
-)
-from backtest.faults import FaultInjector, FaultSettings, add_fault_arguments, fault_settings_from_args
-from backtest.testnet_server import (
-    HttpRequest,
-    HttpResponse,
-    RateRule,
-    WebSocketClosed,
-    WebSocketConnection,
-    WindowLimiter,
-    dumps_json,
-    make_asgi_app,
-    run_testnet_main,
-    serve_testnet,
-    ws_url_of,
 )
 from engine import WireFormatError, loads_json, wire_decimal
-from engine._errors import ConfigError
 from engine._events import Side
 from engine._instruments import Instrument, InstrumentKind
 from engine._orders import OrderStatus, OrderType, TimeInForce
+from venues._testnet.faults import AnswerFault, FaultSettings
+from venues._testnet.kit import Opener, TestnetBase, add_common_arguments, run_command, serve_dialect, testnet_main, venue_opener
+from venues._testnet.server import HttpRequest, HttpResponse, RateRule, WebSocketClosed, WebSocketConnection, WindowLimiter, make_asgi_app
+from venues._testnet.session import WsSessionBase
 
 from . import constants as C
 from .schemas import decimal_str, iso_from_ms, ns_from_iso
@@ -98,7 +81,6 @@ __all__ = [
     "default_instruments",
     "open_ekiden_testnet",
     "serve_ekiden_testnet",
-    "add_testnet_command",
     "add_testnet_arguments",
     "run_testnet",
     "main",
@@ -331,32 +313,21 @@ def _body_too_large(limit: int) -> HttpResponse:
 # =============================================================================================
 
 
-class EkidenTestnet:
-    """One Ekiden testnet: the exchange, the protocol, the limits and the faults.
-
-    Create with :func:`open_ekiden_testnet` (tests) or :func:`serve_ekiden_testnet` (CLI).
-    ``url``/``ws_url`` are set once it is served.
+class EkidenTestnet(TestnetBase[EkidenTestnetOptions]):
+    """The Ekiden dialect (REST ``/v1``, header signatures, ``{success, error}`` bodies, the
+    ``/v1/stream`` socket); ``url``/``ws_url`` are set once :func:`open_ekiden_testnet` serves it.
     """
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        *,
-        faults: FaultInjector | FaultSettings | None = None,
-        options: EkidenTestnetOptions | None = None,
-    ) -> None:
-        self.exchange = exchange
-        self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-        self.options = options or EkidenTestnetOptions()
-        self.url = ""
-        self.ws_url = ""
+    options_type = EkidenTestnetOptions
+
+    def setup(self) -> None:
+        """Public and private request windows, counters, book versions and the app."""
         o = self.options
         window_ms = int(o.rate_window_s * 1000)
         self._public_limits = WindowLimiter([RateRule("public", window_ms, o.public_requests_per_window)])
         self._private_limits = WindowLimiter([RateRule("private", window_ms, o.private_requests_per_window)])
-        self._started_at = trio.current_time() if _in_trio() else 0.0
         self._orders_by_account: dict[str, list[str]] = {}
-        self._book_versions: dict[str, int] = {s: 0 for s in exchange.instruments}
+        self._book_versions: dict[str, int] = {s: 0 for s in self.exchange.instruments}
         self.requests = 0
         "HTTP requests answered."
         self.rejected_429 = 0
@@ -365,26 +336,27 @@ class EkidenTestnet:
         "Requests and subscriptions refused with 2001 or 2002."
         self.sessions: list[_WsSession] = []
         "Open WebSocket sessions."
-        self.market: Any = None
-        "The :class:`~backtest.synthetic_market.SyntheticMarket` driving the exchange, if any."
-        exchange.add_listener(self._on_exchange_event)
+        self.exchange.add_listener(self._on_exchange_event)
         self.app = make_asgi_app(self.handle_http, self.handle_websocket, too_large=_body_too_large)
 
-    # -- accounts and time ------------------------------------------------------------------------
-    @property
-    def accounts(self) -> dict[str, Account]:
-        """Trading accounts by name (house accounts of the synthetic market excluded)."""
-        return {n: a for n, a in self.exchange.accounts.items() if not a.house}
+    ws_path = C.STREAM_PATH
 
-    def server_time_ms(self) -> int:
-        """The exchange clock plus the configured clock offset fault."""
-        return self.exchange.clock_ms() + self.faults.clock_offset_ms
+    def restored(self) -> None:
+        """Order listings cover the orders of a restored ledger, oldest first."""
+        self._orders_by_account = {}
+        for order in self.exchange.ledger().orders:
+            self._orders_by_account.setdefault(order.account, []).append(order.order_id)
 
-    def _iso(self, exchange_ms: int) -> str:
-        return iso_from_ms(exchange_ms + self.faults.clock_offset_ms)
+    def banner(self) -> list[str]:
+        """URLs, accounts and markets (printed by ``triotrade testnet ekiden``)."""
+        return [f"ekiden testnet REST      {self.url}/v1/", f"ekiden testnet WebSocket {self.ws_url}",
+                f"accounts: {', '.join(self.accounts)}", f"markets: {', '.join(self.exchange.instruments)}"]
 
-    def _elapsed_s(self) -> float:
-        return trio.current_time() - self._started_at
+    # -- time -------------------------------------------------------------------------------------
+    @staticmethod
+    def _iso(exchange_ms: int) -> str:
+        # the exchange clock carries the clock offset fault (see TestnetBase.init_kit)
+        return iso_from_ms(exchange_ms)
 
     def _on_exchange_event(self, event: object) -> None:
         if isinstance(event, BookChanged):
@@ -393,21 +365,19 @@ class EkidenTestnet:
     # -- HTTP -------------------------------------------------------------------------------------
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
         """Answer one REST request (ASGI entry point)."""
-        if self.faults.latency_s:
-            self.faults.note_latency()
-            await trio.sleep(self.faults.latency_s)
+        await self.inject_latency()
         self.requests += 1
         try:
-            body = self._handle_http(request)
+            body, fault = self._handle_http(request)
         except EkidenError as e:
             if e.status == 429:
                 self.rejected_429 += 1
             elif e.code in (C.ErrorCode.AUTHENTICATION_FAILED, C.ErrorCode.SIGNATURE_EXPIRED):
                 self.auth_failures += 1
             return HttpResponse.json(e.status, e.body(), e.headers)
-        return HttpResponse.json(200, body)
+        return self.order_answer(HttpResponse.json(200, body), fault)
 
-    def _handle_http(self, request: HttpRequest) -> Any:
+    def _handle_http(self, request: HttpRequest) -> tuple[Any, AnswerFault | None]:
         if not (request.raw_path.isascii() and request.raw_query.isascii()):
             raise _invalid("the path and query must be percent-encoded ASCII")
         resource, order_id = _route(request.method, request.path)
@@ -423,13 +393,14 @@ class EkidenTestnet:
             raise _invalid(f"a {request.method} request takes no body")
         try:
             if account is None:
-                return self._public(resource, query)
+                return self._public(resource, query), None
             result, command = self._private(resource, request.method, order_id, query, body, account)
         except ExchangeRejected as e:
             raise self._map_reject(e) from None
-        if command and self.faults.fail_after_order():
+        fault = self.faults.after_order() if command else None
+        if fault is AnswerFault.ERROR_5XX:
             raise EkidenError(C.ErrorCode.INVALID_REQUEST, "internal server error", status=500)
-        return result
+        return result, fault
 
     @staticmethod
     def _json_body(raw: bytes) -> dict[str, Any]:
@@ -444,8 +415,8 @@ class EkidenTestnet:
 
     # -- limits, authentication ---------------------------------------------------------------------
     def _check_limits(self, private: bool, key: str) -> None:
-        now = self.exchange.clock_ms()
-        if self.faults.force_429(self._elapsed_s()):
+        now = self.limits_clock_ms()
+        if self.faults.force_429(self.elapsed_s()):
             raise EkidenError(C.ErrorCode.RATE_LIMIT_EXCEEDED, status=429, headers=(("Retry-After", "1"),))
         limits = self._private_limits if private else self._public_limits
         hit = limits.try_add(key, 1, now)
@@ -828,14 +799,6 @@ class EkidenTestnet:
         return sent
 
 
-def _in_trio() -> bool:
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _diff(old: Sequence[Sequence[str]], new: Sequence[Sequence[str]]) -> list[list[str]]:
     """Changed levels between two level lists: new or resized levels, and ``[price, "0"]`` for removed ones."""
     before = {p: q for p, q in old}
@@ -860,79 +823,31 @@ class _BookSubscription:
         self.asks: list[list[str]] = []
 
 
-class _WsSession:
+class _WsSession(WsSessionBase):
     """The state of one socket: subscriptions, a conflating push queue, idle and drop timers."""
 
     def __init__(self, testnet: EkidenTestnet, ws: WebSocketConnection) -> None:
+        super().__init__(testnet.exchange, testnet.faults, ws, idle_timeout_s=testnet.options.ws_idle_timeout_s)
         self.testnet = testnet
-        self.ws = ws
         self.books: dict[str, _BookSubscription] = {}
         self.trades: set[str] = set()
         self.account: Account | None = None
-        self._dirty_books: set[str] = set()
-        self._pending_trades: list[PublicTrade] = []
         self._dirty_orders: dict[str, ExchangeOrder] = {}
         self._fills_sent: dict[str, int] = {}
-        self._wakeup = trio.Event()
 
-    # exchange listener: runs synchronously inside exchange calls; only records and wakes
     def on_event(self, event: object) -> None:
         if isinstance(event, BookChanged):
             if event.symbol in self.books:
                 self._dirty_books.add(event.symbol)
-                self._wakeup.set()
+                self.wake()
         elif isinstance(event, TradeExecuted):
             if event.trade.symbol in self.trades and len(self._pending_trades) < 10_000:
                 self._pending_trades.append(event.trade)
-                self._wakeup.set()
+                self.wake()
         elif isinstance(event, OrderChanged):
             if self.account is not None and event.order.account == self.account.name:
                 self._dirty_orders[event.order.order_id] = event.order
-                self._wakeup.set()
-
-    async def send(self, message: Mapping[str, Any]) -> None:
-        faults = self.testnet.faults
-        if faults.latency_s:
-            faults.note_latency()
-            await trio.sleep(faults.latency_s)
-        await self.ws.send_text(dumps_json(message))
-        open_for = trio.current_time() - self.ws.opened_at
-        if faults.ws_drop_due(self.ws.messages_sent, open_for):
-            await self.ws.close(1011, "connection dropped")
-            raise WebSocketClosed()
-
-    async def run(self) -> None:
-        remove = self.testnet.exchange.add_listener(self.on_event)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pusher)
-                drop_after = self.testnet.faults.settings.ws_drop_after_s
-                if drop_after:
-                    nursery.start_soon(self._drop_later, drop_after)
-                try:
-                    await self._reader()
-                finally:
-                    nursery.cancel_scope.cancel()
-        except* WebSocketClosed:
-            pass  # the peer went away, or a drop fault closed the socket
-        finally:
-            remove()
-
-    async def _drop_later(self, delay: float) -> None:
-        await trio.sleep(delay)
-        self.testnet.faults.ws_drop_due(0, delay)
-        await self.ws.close(1011, "connection dropped")
-        raise WebSocketClosed()
-
-    async def _reader(self) -> None:
-        idle = self.testnet.options.ws_idle_timeout_s
-        while True:
-            with trio.move_on_after(idle) as scope:
-                text = await self.ws.receive_message()
-            if scope.cancelled_caught:
-                await self.ws.close(1000, "idle timeout")
-                return
-            await self._handle_message(text)
+                self.wake()
 
     async def _error(self, error: EkidenError, frame: Mapping[str, Any] | None = None) -> None:
         out: dict[str, Any] = {"type": C.WsType.ERROR.value, **error.body()}
@@ -944,7 +859,7 @@ class _WsSession:
             self.testnet.auth_failures += 1
         await self.send(out)
 
-    async def _handle_message(self, text: str | bytes) -> None:
+    async def handle_message(self, text: str | bytes) -> None:
         try:
             frame = loads_json(text, reject_duplicate_keys=True)
         except WireFormatError as e:
@@ -1020,11 +935,10 @@ class _WsSession:
             self.trades.discard(symbol)
         await self.send({"type": C.WsType.UNSUBSCRIBED.value, "channel": channel, "market": symbol})
 
-    async def _pusher(self) -> None:
+    async def push(self) -> None:
         testnet = self.testnet
         while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
+            await self.wait_for_work()
             trades, self._pending_trades = self._pending_trades, []
             books, self._dirty_books = self._dirty_books, set()
             orders, self._dirty_orders = self._dirty_orders, {}
@@ -1070,78 +984,12 @@ class _WsSession:
 # =============================================================================================
 
 
-def _build(
-    accounts: str | FilePath | Sequence[AccountConfig],
-    *,
-    seed: int,
-    faults: FaultSettings | None,
-    options: EkidenTestnetOptions | None,
-    instruments: Sequence[Instrument] | None,
-    clock_ms: Callable[[], int] | None,
-) -> EkidenTestnet:
-    configs = load_accounts(accounts) if isinstance(accounts, (str, FilePath)) else list(accounts)
-    kwargs: dict[str, Any] = {"seed": seed}
-    if clock_ms is not None:
-        kwargs["clock_ms"] = clock_ms
-    exchange = Exchange(instruments or default_instruments(), configs, **kwargs)
-    return EkidenTestnet(exchange, faults=faults, options=options)
+open_ekiden_testnet: Opener[EkidenTestnet, EkidenTestnetOptions] = venue_opener(EkidenTestnet, default_instruments)
+"""``async with open_ekiden_testnet(accounts, seed=..., faults=..., options=...) as testnet``: a Ekiden
+testnet on 127.0.0.1 for the block (:func:`venues._testnet.kit.venue_opener`, :class:`~venues._testnet.kit.OpenArgs`)."""
 
-
-@asynccontextmanager
-async def open_ekiden_testnet(
-    accounts: str | FilePath | Sequence[AccountConfig],
-    *,
-    seed: int = 0,
-    faults: FaultSettings | None = None,
-    options: EkidenTestnetOptions | None = None,
-    instruments: Sequence[Instrument] | None = None,
-    market: Any = True,
-    market_data: str | FilePath | None = None,
-    run_market: bool = True,
-    clock_ms: Callable[[], int] | None = None,
-    port: int = 0,
-) -> AsyncIterator[EkidenTestnet]:
-    """Run an Ekiden testnet on 127.0.0.1 for the duration of the block.
-
-    ``market``: ``True`` for a synthetic market with default settings, a
-    :class:`~backtest.synthetic_market.MarketSettings` for custom ones, ``False`` for an empty
-    exchange (tests place both sides themselves). ``market_data`` replays a recorded data set instead.
-    ``run_market=False`` primes the market (history, first ladders) but leaves stepping to the
-    caller (``testnet.market.step()``), for tests that need a book that moves only when told.
-    """
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
-
-    testnet = _build(accounts, seed=seed, faults=faults, options=options, instruments=instruments, clock_ms=clock_ms)
-    async with trio.open_nursery() as nursery:
-        if market is not False or market_data is not None:
-            settings = market if isinstance(market, MarketSettings) else MarketSettings(seed=seed)
-            synthetic = SyntheticMarket(testnet.exchange, settings, market_data=market_data)
-            synthetic.prime()
-            testnet.market = synthetic
-            if run_market:
-                nursery.start_soon(synthetic.run)
-        url: str = await nursery.start(partial(serve_testnet, testnet.app, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.STREAM_PATH)
-        try:
-            yield testnet
-        finally:
-            nursery.cancel_scope.cancel()
-
-
-async def serve_ekiden_testnet(
-    testnet: EkidenTestnet,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``testnet`` until cancelled; ``task_status.started(url)``."""
-    async with trio.open_nursery() as nursery:
-        url: str = await nursery.start(partial(serve_testnet, testnet.app, host=host, port=port))
-        testnet.url = url
-        testnet.ws_url = ws_url_of(url, C.STREAM_PATH)
-        task_status.started(url)
+serve_ekiden_testnet = serve_dialect
+"Serve a testnet until cancelled; ``task_status.started(url)`` (:func:`venues._testnet.kit.serve_dialect`)."
 
 
 # =============================================================================================
@@ -1149,70 +997,29 @@ async def serve_ekiden_testnet(
 # =============================================================================================
 
 
-def add_testnet_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``ekiden`` to a ``testnet`` sub-command's subparsers; the parser's default ``func`` runs it."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "ekiden", help="serve the Ekiden protocol on 127.0.0.1",
-        description="Local Ekiden testnet: REST /v1 and WebSocket /v1/stream on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    parser.set_defaults(func=lambda args: run_testnet(args))
-    return parser
-
-
 def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``triotrade testnet ekiden`` options (port, accounts file, market, limits, faults)."""
-    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--accounts", required=True, metavar="FILE", help="accounts TOML file")
-    parser.add_argument("--market-data", metavar="PATH", default=None, help="replay a recorded data set")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market and faults")
-    parser.add_argument("--no-market", action="store_true", help="no synthetic market (empty books)")
-    parser.add_argument("--market-interval-ms", type=int, default=250, help="synthetic market step period")
+    """The ``triotrade testnet ekiden`` options (the kit's, plus the request limits)."""
+    add_common_arguments(parser)
     parser.add_argument("--public-limit", type=int, default=C.PUBLIC_REQUESTS_PER_MIN, metavar="N",
                         help="public requests per minute per address (default: the venue's 60)")
     parser.add_argument("--private-limit", type=int, default=C.PRIVATE_REQUESTS_PER_MIN, metavar="N",
                         help="private requests per minute per API key (default: the venue's 30)")
-    add_fault_arguments(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m venues.ekiden.testnet --accounts FILE [--port N] ...``; Ctrl-C exits 0."""
-    parser = argparse.ArgumentParser(prog="triotrade testnet ekiden",
-                                     description="Local Ekiden testnet on 127.0.0.1.")
-    add_testnet_arguments(parser)
-    return run_testnet(parser.parse_args(argv))
+    return testnet_main("ekiden", add_testnet_arguments, run_testnet, argv)
 
 
 def run_testnet(args: argparse.Namespace) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit code 0; 2 for a bad file)."""
-    from backtest.synthetic_market import MarketSettings, SyntheticMarket
 
-    try:
-        configs = load_accounts(args.accounts)
-        faults = fault_settings_from_args(args, seed=args.seed)
+    def make(exchange: Exchange, *, faults: FaultSettings | None) -> EkidenTestnet:
         options = EkidenTestnetOptions(public_requests_per_window=args.public_limit,
                                        private_requests_per_window=args.private_limit)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EkidenTestnet(exchange, faults=faults, options=options)
 
-    async def run() -> None:
-        testnet = _build(configs, seed=args.seed, faults=faults, options=options, instruments=None, clock_ms=None)
-        async with trio.open_nursery() as nursery:
-            if not args.no_market or args.market_data:
-                settings = MarketSettings(seed=args.seed, step_interval_s=args.market_interval_ms / 1000)
-                synthetic = SyntheticMarket(testnet.exchange, settings, market_data=args.market_data)
-                synthetic.prime()
-                nursery.start_soon(synthetic.run)
-            url = await nursery.start(partial(serve_ekiden_testnet, testnet, port=args.port))
-            print(f"ekiden testnet REST      {url}/v1/", flush=True)
-            print(f"ekiden testnet WebSocket {testnet.ws_url}", flush=True)
-            print(f"accounts: {', '.join(testnet.accounts)}", flush=True)
-            print(f"markets: {', '.join(testnet.exchange.instruments)}", flush=True)
-
-    return run_testnet_main(run)
+    return run_command(args, make, default_instruments())
 
 
 if __name__ == "__main__":

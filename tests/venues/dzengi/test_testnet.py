@@ -23,9 +23,8 @@ import trio_websocket
 import wsproto
 import wsproto.events
 
-from backtest.faults import FaultSettings
-from backtest.synthetic_market import MarketSettings
 from engine._events import Side
+from venues._testnet import FaultSettings, MarketSettings
 from venues.dzengi.signer import Credentials, sign_params, sign_request, sign_ws_payload
 from venues.dzengi.testnet import DzengiTestnet, DzengiTestnetOptions, open_dzengi_testnet
 
@@ -44,11 +43,12 @@ def creds(testnet: DzengiTestnet, name: str = "alice") -> Credentials:
 async def signed(client: httpx.AsyncClient, testnet: DzengiTestnet, method: str, path: str,
                  params: list[tuple[str, object]], *, body: bool = False, name: str = "alice",
                  timestamp: int | None = None, recv_window: int | None = 5000,
-                 version: str = "v2") -> httpx.Response:
+                 version: str = "v2", timeout: float | None = None) -> httpx.Response:
     req = sign_request(creds(testnet, name), params, now_ms() if timestamp is None else timestamp, recv_window,
                        in_body=body)
     url = f"/api/{version}/{path}" + (f"?{req.query}" if req.query else "")
-    return await client.request(method, url, content=req.body or None, headers=req.headers)
+    extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    return await client.request(method, url, content=req.body or None, headers=req.headers, **extra)
 
 
 @pytest.fixture
@@ -376,6 +376,65 @@ async def test_fault_5xx_probability_is_seeded(dzengi_quiet_testnet: DzengiTestn
     assert outcomes[0] == outcomes[1] and 0 < sum(outcomes[0]) < 20
 
 
+async def test_fault_timeout_after_order_executes_it_and_holds_the_answer(dzengi_quiet_testnet: DzengiTestnet,
+                                                                           client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    tn.faults.configure(FaultSettings(timeout_after_order_every=1, timeout_after_order_s=5.0))
+    with trio.fail_after(5):
+        with pytest.raises(httpx.ReadTimeout):
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "MARKET"),
+                                                       ("quantity", "0.01")], timeout=0.3)
+        assert tn.faults.injected["timeout"] == 1
+        tn.faults.configure(FaultSettings())
+        fills = (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")])).json()
+        assert [f["qty"] for f in fills] == ["0.01"]  # executed although the client heard nothing
+
+
+async def test_fault_reset_after_order_executes_it_and_drops_the_connection(dzengi_quiet_testnet: DzengiTestnet,
+                                                                             client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    tn.faults.configure(FaultSettings(reset_after_order_every=2))
+    order = [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "LIMIT"), ("quantity", "0.001"), ("price", "20000")]
+    with trio.fail_after(5):
+        assert (await signed(client, tn, "POST", "order", order)).status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            await signed(client, tn, "POST", "order", order)
+        assert tn.faults.injected["reset"] == 1
+        open_orders = (await signed(client, tn, "GET", "openOrders", [("symbol", "BTC/USD")])).json()
+        assert len(open_orders) == 2  # the second was booked before the connection went
+
+
+async def test_fault_429_probability_is_seeded(dzengi_quiet_testnet: DzengiTestnet, client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    patterns = []
+    for seed in (5, 5, 6):
+        tn.faults.configure(FaultSettings(force_429_probability=0.4, seed=seed))
+        patterns.append([tn.faults.force_429(0.0) for _ in range(40)])
+    assert patterns[0] == patterns[1] and patterns[0] != patterns[2]
+    assert 5 < sum(patterns[0]) < 35
+    with trio.fail_after(5):
+        tn.faults.configure(FaultSettings(force_429_probability=1.0))
+        r = await client.get("/api/v2/time")
+        assert r.status_code == 429 and r.json()["code"] == -1003 and r.headers["Retry-After"] == "1"
+
+
+async def test_fault_clock_offset_shifts_trade_and_order_times(dzengi_quiet_testnet: DzengiTestnet,
+                                                               client: httpx.AsyncClient) -> None:
+    tn = dzengi_quiet_testnet
+    tn.faults.configure(FaultSettings(clock_offset_ms=30_000))
+    with trio.fail_after(5):
+        server = (await client.get("/api/v2/time")).json()["serverTime"]
+        assert abs(server - (now_ms() + 30_000)) < 2000
+        placed = (await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"),
+                                                             ("type", "MARKET"), ("quantity", "0.01")],
+                               timestamp=server)).json()
+        assert abs(placed["transactTime"] - server) < 2000
+        fills = (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")], timestamp=server)).json()
+        assert abs(fills[0]["time"] - server) < 2000
+        trades = (await client.get("/api/v2/aggTrades", params={"symbol": "BTC/USD"})).json()
+        assert abs(trades[-1]["T"] - server) < 2000
+
+
 async def test_fault_forced_429_latency_and_clock_offset(dzengi_quiet_testnet: DzengiTestnet,
                                                          client: httpx.AsyncClient) -> None:
     tn = dzengi_quiet_testnet
@@ -674,3 +733,112 @@ async def test_third_party_python_currencycom_client(dzengi_quiet_testnet: Dzeng
     assert out["close"]["request"][0]["state"] == "PROCESSED"
     assert len(out["klines"]) == 3
     assert dzengi_quiet_testnet.exchange.positions(dzengi_quiet_testnet.accounts["alice"]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# --state: the ledger across a restart
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_state_file_keeps_the_ledger_across_a_restart(dzengi_accounts_file: Path, tmp_path: Path) -> None:
+    state = tmp_path / "ledger.json"
+    market = MarketSettings(seed=7, history_minutes=5)
+
+    async def ledger_of(tn: DzengiTestnet, client: httpx.AsyncClient) -> dict[str, Any]:
+        return {
+            "open": (await signed(client, tn, "GET", "openOrders", [])).json(),
+            "trades": (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")])).json(),
+            # without the unrealized P&L: it follows the market, which a restart does not keep
+            "positions": [{k: v for k, v in p.items() if not k.startswith("upl")}
+                          for p in (await signed(client, tn, "GET", "tradingPositions", [])).json()["positions"]],
+            "balances": {(b["asset"], b["free"], b["locked"])
+                         for b in (await signed(client, tn, "GET", "account", [])).json()["balances"]},
+        }
+
+    with trio.fail_after(20):
+        async with open_dzengi_testnet(dzengi_accounts_file, seed=7, market=market, run_market=False,
+                                       state=state) as tn, httpx.AsyncClient(base_url=tn.url) as client:
+            resting = (await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"),
+                                                                  ("type", "LIMIT"), ("quantity", "0.01"),
+                                                                  ("price", "20000")])).json()
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "MARKET"),
+                                                       ("quantity", "0.01")])
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD_LEVERAGE"), ("side", "BUY"),
+                                                       ("type", "MARKET"), ("quantity", "0.1"), ("leverage", "5")])
+            before = await ledger_of(tn, client)
+        assert state.exists() and not list(tmp_path.glob(".*.tmp"))
+        assert [o["orderId"] for o in before["open"]] == [resting["orderId"]] and len(before["positions"]) == 1
+
+        async with open_dzengi_testnet(dzengi_accounts_file, seed=7, market=market, run_market=False,
+                                       state=state) as tn, httpx.AsyncClient(base_url=tn.url) as client:
+            after = await ledger_of(tn, client)
+            assert after == before
+            fresh = (await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"),
+                                                                ("type", "LIMIT"), ("quantity", "0.01"),
+                                                                ("price", "20001")])).json()
+            assert fresh["orderId"] not in {o["orderId"] for o in before["open"]}
+            canceled = await signed(client, tn, "DELETE", "order", [("symbol", "BTC/USD"),
+                                                                    ("orderId", resting["orderId"])])
+            assert canceled.json()["status"] == "CANCELED"  # the restored order is in the book again
+            trade_ids = {t["id"] for t in before["trades"]}
+            await signed(client, tn, "POST", "order", [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "MARKET"),
+                                                       ("quantity", "0.01")])
+            trades = (await signed(client, tn, "GET", "myTrades", [("symbol", "BTC/USD")])).json()
+            assert len({t["id"] for t in trades}) == len(trades) and trade_ids < {t["id"] for t in trades}
+
+
+def test_cli_refuses_a_state_file_naming_an_unknown_account(dzengi_accounts_file: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import random
+
+    from venues.dzengi.testnet import main
+
+    state = tmp_path / "ledger.json"
+    version, internal, _ = random.Random(0).getstate()
+    state.write_text(json.dumps({"format": 1, "accounts": [{"name": "mallory", "balances": {}}], "orders": [],
+                                 "fills": [], "positions": [], "history": [], "next_trade_id": 1,
+                                 "next_exec_id": 1, "id_state": [version, list(internal), None]}))
+    assert main(["--accounts", str(dzengi_accounts_file), "--state", str(state), "--no-market"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error:") and "mallory" in err
+    state.write_text("{not json")
+    assert main(["--accounts", str(dzengi_accounts_file), "--state", str(state), "--no-market"]) == 2
+    assert "config error:" in capsys.readouterr().err
+
+
+async def test_cli_state_survives_sigterm_and_kill_9(dzengi_accounts_file: Path, tmp_path: Path) -> None:
+    state = tmp_path / "ledger.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-m", "venues.dzengi.testnet", "--accounts", str(dzengi_accounts_file), "--port", "0",
+            "--seed", "3", "--state", str(state)]
+    creds_alice = Credentials("alice-api-key-0001", "alice-secret-0001")
+
+    async def session(stop: signal.Signals, place: bool) -> list[str]:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            line = await trio.to_thread.run_sync(proc.stdout.readline)  # type: ignore[union-attr]
+            url = line.split()[-1].removesuffix("/api/v2/")
+            async with httpx.AsyncClient(base_url=url) as http:
+                if place:
+                    req = sign_request(creds_alice, [("symbol", "BTC/USD"), ("side", "BUY"), ("type", "LIMIT"),
+                                                     ("quantity", "0.001"), ("price", "20000")], now_ms(), 5000)
+                    assert (await http.post(f"/api/v2/order?{req.query}", headers=req.headers)).status_code == 200
+                    if stop is signal.SIGKILL:
+                        await trio.sleep(0.6)  # past the 0.25 s write interval: a kill -9 must not lose it
+                req = sign_request(creds_alice, [], now_ms(), 5000)
+                orders = (await http.get(f"/api/v2/openOrders?{req.query}", headers=req.headers)).json()
+            proc.send_signal(stop)
+            await trio.to_thread.run_sync(proc.wait)
+            return [o["orderId"] for o in orders]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                await trio.to_thread.run_sync(proc.wait)
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]
+
+    with trio.fail_after(60):
+        first = await session(signal.SIGKILL, place=True)  # kill -9 after the periodic write
+        second = await session(signal.SIGTERM, place=True)  # the killed run's order is back; stop writes
+        assert len(first) == 1 and len(second) == 2 and set(first) < set(second)
+        assert sorted(await session(signal.SIGTERM, place=False)) == sorted(second)

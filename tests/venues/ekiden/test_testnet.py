@@ -21,11 +21,10 @@ import pytest
 import trio
 import trio_websocket
 
-from backtest.faults import FaultSettings
-from backtest.synthetic_market import MarketSettings
 from engine import Instrument
 from engine._book import L2Book
 from engine._events import BookDelta, BookSnapshot
+from venues._testnet import FaultSettings, MarketSettings
 from venues.ekiden.schemas import iso_from_ms, utc_now_iso
 from venues.ekiden.signer import Credentials, request_target, sign_headers, ws_auth_message
 from venues.ekiden.testnet import EkidenTestnet, EkidenTestnetOptions, main, open_ekiden_testnet
@@ -374,6 +373,45 @@ async def test_5xx_after_an_accepted_order_leaves_it_booked(ekiden_accounts_file
         assert testnet.faults.injected["5xx"] == 1
 
 
+async def test_timeout_and_reset_after_an_accepted_order_leave_it_booked(ekiden_accounts_file: Path) -> None:
+    faults = FaultSettings(timeout_after_order_every=2, timeout_after_order_s=5.0, reset_after_order_every=3)
+    async with open_ekiden_testnet(ekiden_accounts_file, market=MarketSettings(seed=1, history_minutes=5),
+                                   run_market=False, faults=faults, options=FAST_LIMITS) as testnet:
+        with trio.fail_after(10):
+            async with client_for(testnet) as c:
+                order = {"side": "buy", "type": "limit", "size": "0.1", "price": "1500"}
+                assert (await c.order(**order, client_order_id="x-1")).status_code == 200
+                c.http.timeout = httpx.Timeout(0.3)
+                with pytest.raises(httpx.ReadTimeout):
+                    await c.order(**order, client_order_id="x-2")  # 2nd: held back
+                c.http.timeout = httpx.Timeout(5.0)
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await c.order(**order, client_order_id="x-3")  # 3rd: the connection goes
+                for client_order_id in ("x-2", "x-3"):
+                    found = (await c.private("GET", f"/v1/orders?client_order_id={client_order_id}")).json()["data"]
+                    assert [o["status"] for o in found] == ["open"]
+        assert testnet.faults.injected["timeout"] == 1 and testnet.faults.injected["reset"] == 1
+
+
+async def test_clock_offset_shifts_fill_and_trade_times(ekiden_accounts_file: Path) -> None:
+    from venues.ekiden.schemas import ms_from_iso
+
+    async with open_ekiden_testnet(ekiden_accounts_file, market=MarketSettings(seed=1, history_minutes=5),
+                                   run_market=False, faults=FaultSettings(clock_offset_ms=-30_000),
+                                   options=FAST_LIMITS) as testnet:
+        with trio.fail_after(10):
+            async with client_for(testnet) as c:
+                server = (await c.public("/v1/time")).json()["data"]["server_time"]
+                assert abs(ms_from_iso(server) - (ms_from_iso(utc_now_iso()) - 30_000)) < 2000
+                placed = await c.private("POST", "/v1/orders", {"market": "ETH-USD", "side": "buy", "type": "market",
+                                                                "size": "0.1"}, timestamp=server)
+                assert placed.status_code == 200
+                fills = (await c.private("GET", "/v1/fills", timestamp=server)).json()["data"]
+                assert abs(ms_from_iso(fills[0]["timestamp"]) - ms_from_iso(server)) < 2000
+                trades = (await c.public("/v1/trades?market=ETH-USD")).json()["data"]
+                assert abs(ms_from_iso(trades[0]["timestamp"]) - ms_from_iso(server)) < 2000
+
+
 async def test_forced_429_and_clock_offset_faults(ekiden_accounts_file: Path) -> None:
     faults = FaultSettings(force_429_every=2, clock_offset_ms=45_000)
     async with open_ekiden_testnet(ekiden_accounts_file, market=False, faults=faults, options=FAST_LIMITS) as testnet:
@@ -591,3 +629,43 @@ async def test_cli_serves_the_protocol(ekiden_accounts_file: Path) -> None:
         await trio.to_thread.run_sync(proc.wait)
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+# =============================================================================================
+# --state: the ledger across a restart
+# =============================================================================================
+
+
+async def test_state_file_keeps_orders_fills_positions_and_balances(ekiden_accounts_file: Path,
+                                                                    tmp_path: Path) -> None:
+    state = tmp_path / "ledger.json"
+    market = MarketSettings(seed=1, history_minutes=5)
+
+    async def ledger_of(c: Client) -> dict[str, Any]:
+        positions = (await c.private("GET", "/v1/positions")).json()["data"]
+        return {
+            "orders": (await c.private("GET", "/v1/orders")).json()["data"],
+            "fills": (await c.private("GET", "/v1/fills")).json()["data"],
+            # the mark-dependent fields follow the market, which a restart does not keep
+            "positions": [{k: v for k, v in p.items() if "pnl" not in k and "mark" not in k} for p in positions],
+            "balances": (await c.private("GET", "/v1/balances")).json()["data"],
+        }
+
+    with trio.fail_after(20):
+        async with open_ekiden_testnet(ekiden_accounts_file, market=market, run_market=False, options=FAST_LIMITS,
+                                       state=state) as testnet, client_for(testnet) as c:
+            assert (await c.order(side="buy", type="limit", size="0.1", price="1500",
+                                  client_order_id="rest-1")).status_code == 200
+            assert (await c.order(side="buy", type="market", size="0.25", client_order_id="m-1")).status_code == 200
+            before = await ledger_of(c)
+        assert len(before["orders"]) == 2 and len(before["fills"]) >= 1 and len(before["positions"]) == 1
+
+        async with open_ekiden_testnet(ekiden_accounts_file, market=market, run_market=False, options=FAST_LIMITS,
+                                       state=state) as testnet, client_for(testnet) as c:
+            assert await ledger_of(c) == before
+            found = (await c.private("GET", "/v1/orders?client_order_id=rest-1")).json()["data"]
+            assert [o["status"] for o in found] == ["open"]
+            canceled = await c.private("DELETE", f"/v1/orders/{found[0]['order_id']}")
+            assert canceled.status_code == 200 and canceled.json()["data"]["status"] == "canceled"
+            again = (await c.order(side="buy", type="limit", size="0.1", price="1500")).json()["data"]
+            assert again["order_id"] not in {o["order_id"] for o in before["orders"]}
