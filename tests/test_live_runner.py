@@ -1,0 +1,310 @@
+"""The live runner's order truth against a scripted venue (in process, trio's MockClock).
+
+The scripted gateway answers each command or query with what the test queued (an answer, a
+venue refusal or a lost outcome) and keeps what the venue "really" did, so every test can say
+which evidence arrived in which order and what the engine made of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import trio
+import trio.testing
+
+from engine import (
+    BalanceUpdate,
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OutcomeUnknown,
+    PositionUpdate,
+    Side,
+    VenueRejected,
+)
+from engine._gateway import DataKind, Gateway, GatewayCapabilities, OrderReport
+from engine._live import LiveRunner, LiveSettings, live_engine
+
+S = OrderStatus
+INST = Instrument(venue="script", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.001")
+
+Answer = Callable[[Order], OrderReport | None]
+"A queued venue behaviour: returns the answer (None: no such order) or raises."
+
+
+def report(order: Order, status: OrderStatus, *fills: Fill, filled: Decimal | None = None) -> OrderReport:
+    total = filled if filled is not None else sum((f.qty for f in fills), Decimal(0))
+    return OrderReport(INST, 0, 0, order.client_order_id, f"v-{order.client_order_id}", status,
+                       filled_qty=total, fills=tuple(fills))
+
+
+def fill(order: Order, trade_id: str, qty: str, price: str = "100") -> Fill:
+    return Fill(INST, 0, 0, order.client_order_id, f"v-{order.client_order_id}", trade_id, order.side,
+                Decimal(price), Decimal(qty), Decimal(0), "USD", Liquidity.TAKER)
+
+
+def lost(order: Order) -> OrderReport | None:
+    raise OutcomeUnknown("HTTP 500 after the venue booked it", venue="script")
+
+
+def refused(order: Order) -> OrderReport | None:
+    raise VenueRejected(-2011, "Unknown order (already filled)", venue="script")
+
+
+class ScriptedGateway(Gateway):
+    """A venue whose answers are queued by the test, per command kind."""
+
+    venue = "script"
+    capabilities = GatewayCapabilities(order_types=frozenset({"market", "limit"}),
+                                       time_in_force=frozenset({"GTC", "IOC"}))
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[Answer]] = {"submit": [], "cancel": [], "query": []}
+        self.calls: list[tuple[str, str]] = []
+        self.default_query: Answer | None = None
+        self.sink: Any = None
+        self.position_list: list[PositionUpdate] = []
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        return {INST.key: INST}
+
+    async def run(self, sink: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.sink = sink
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def subscribe(self, kind: DataKind, instrument: Instrument, *, interval_s: int = 60,
+                        depth: int = 10) -> None:
+        return None
+
+    async def _answer(self, kind: str, order: Order) -> OrderReport | None:
+        self.calls.append((kind, order.client_order_id))
+        await trio.sleep(0.01)
+        queue = self.answers[kind]
+        if queue:
+            return queue.pop(0)(order)
+        if kind == "query" and self.default_query is not None:
+            return self.default_query(order)
+        raise AssertionError(f"unscripted {kind} of {order.client_order_id}")
+
+    async def submit_order(self, order: Order) -> OrderReport:
+        answer = await self._answer("submit", order)
+        assert answer is not None
+        return answer
+
+    async def cancel_order(self, order: Order) -> OrderReport:
+        answer = await self._answer("cancel", order)
+        assert answer is not None
+        return answer
+
+    async def query_order(self, order: Order) -> OrderReport | None:
+        return await self._answer("query", order)
+
+    async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
+        return []
+
+    async def balances(self) -> Sequence[BalanceUpdate]:
+        return []
+
+    async def positions(self) -> Sequence[PositionUpdate]:
+        return list(self.position_list)
+
+
+async def until(predicate: Callable[[], bool], step: float = 0.01) -> None:
+    while not predicate():
+        await trio.sleep(step)
+
+
+SETTINGS = LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0)
+
+
+class Session:
+    def __init__(self, settings: LiveSettings = SETTINGS) -> None:
+        self.gateway = ScriptedGateway()
+        self.engine = live_engine()
+        self.runner = LiveRunner(self.engine, {"script": self.gateway}, settings)
+        self.shutdown = trio.Event()
+
+    def limit_buy(self, qty: str = "0.010") -> Order:
+        return self.engine.submit_order("s", INST, Side.BUY, Decimal(qty), type=OrderType.LIMIT,
+                                        price=Decimal("100"))
+
+    def statuses(self) -> list[OrderStatus]:
+        return [u.status for u in self.updates]
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.updates: list[Any] = []
+        self.engine.order_listeners.append(self.updates.append)
+        await nursery.start(self.runner.run, self.shutdown)
+
+
+def assert_no_alarms(session: Session) -> None:
+    assert [a.kind for a in session.engine.alarms] == []
+
+
+async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_cancel(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """cancel_on_exit: the cancel is refused (already filled) → queried → the fill is booked before the stop ends."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            o1, o2 = s.limit_buy(), s.limit_buy()
+            s.gateway.answers["submit"] += [lambda o: report(o, S.ACCEPTED), lambda o: report(o, S.ACCEPTED)]
+            await until(lambda: o2.status is S.ACCEPTED)
+            s.gateway.answers["cancel"] += [lambda o: report(o, S.CANCELED) if o is o1 else refused(o)] * 2
+            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+            s.shutdown.set()
+    assert o1.status is S.CANCELED and o2.status is S.FILLED
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert ("query", o2.client_order_id) in s.gateway.calls
+    assert_no_alarms(s)
+
+
+async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            # the venue is slow to show it: five queries find nothing definite, then the fill
+            s.gateway.answers["query"] += [lost] * 5 + [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+            started = trio.current_time()
+            order = s.limit_buy()
+            await until(lambda: order.status is S.FILLED)
+            took = trio.current_time() - started
+            s.shutdown.set()
+    assert took < 10.0  # was 1+2+4+8+16+30 s with the old back-off
+    assert [c for c in s.gateway.calls if c[0] == "submit"] == [("submit", order.client_order_id)]
+    assert s.statuses() == [S.SUBMITTED, S.UNKNOWN, S.FILLED]
+    assert_no_alarms(s)
+
+
+async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
+                             reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            order = s.limit_buy()
+            await until(lambda: order.status is S.UNKNOWN)
+            # the venue has it working: the stop finds it by query, cancels it and waits for the answer
+            s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED, fill(o, "t9", "0.004"),
+                                                                filled=Decimal("0.004")))
+            s.shutdown.set()
+    assert order.status is S.CANCELED and order.filled_qty == Decimal("0.004")
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.004")
+    assert_no_alarms(s)
+
+
+async def test_a_fill_during_pending_cancel_and_a_cancel_ack_after_the_fill_raise_no_alarm(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await until(lambda: order.status is S.ACCEPTED)
+
+            def filled_while_canceling(o: Order) -> OrderReport:
+                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # the stream: it filled first
+                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # and again by the poll
+                return report(o, S.CANCELED, filled=Decimal("0.010"))  # the cancel's late answer
+
+            s.gateway.answers["cancel"].append(filled_while_canceling)
+            s.engine.cancel_order("s", order)
+            await until(lambda: order.is_terminal and ("cancel", order.client_order_id) in s.gateway.calls)
+            await trio.sleep(1)
+            s.shutdown.set()
+    assert order.status is S.FILLED
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert len(s.engine.fills) == 1
+    assert_no_alarms(s)
+
+
+async def test_a_filled_answer_without_its_fills_is_queried_until_they_are_booked(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A venue ``FILLED`` we did not expect is evidence: the order is asked about until its fills arrive."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, filled=Decimal("0.010")),
+                                           lambda o: report(o, S.FILLED, fill(o, "t1", "0.006"), fill(o, "t2", "0.004"))]
+            order = s.limit_buy()
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert [c[0] for c in s.gateway.calls] == ["submit", "query", "query"]
+    assert_no_alarms(s)
+
+
+async def test_an_open_order_the_venue_no_longer_has_is_closed_with_an_alarm(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A 404 for an order we think open is evidence (e.g. after a venue restart), never ignored."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await until(lambda: order.status is S.ACCEPTED)
+            s.gateway.answers["cancel"].append(refused)
+            s.gateway.answers["query"].append(lambda o: None)
+            s.engine.cancel_order("s", order)
+            await until(lambda: order.is_terminal)
+            s.shutdown.set()
+    assert order.status is S.CANCELED
+    assert [a.kind for a in s.engine.alarms] == ["order_gone"]
+
+
+async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_venue_has(
+        autojump_clock: trio.testing.MockClock, tmp_path: Any) -> None:
+    """Crash-only restart: the journal's orders and fills come back; open ones are asked about before trading."""
+    from engine._journal import OrderJournal
+
+    path = tmp_path / "journal.sqlite"
+    first = Session()
+    journal = OrderJournal(path)
+    first.engine.order_listeners.append(journal.on_update)
+    first.engine.fill_listeners.append(journal.on_fill)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await first.start(nursery)
+            first.gateway.default_query = lost
+            working, lost_order = first.limit_buy(), first.limit_buy()
+            first.gateway.answers["submit"] += [
+                lambda o: report(o, S.PARTIALLY_FILLED, fill(o, "t1", "0.004")) if o is working else lost(o)] * 2
+            await until(lambda: working.filled_raw > 0 and lost_order.status is S.UNKNOWN)
+            nursery.cancel_scope.cancel()  # kill -9: no stop, no cancels
+    journal.close()
+
+    second = Session()
+    journal = OrderJournal(path)
+    second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore)
+    second.gateway.answers["query"] += [
+        lambda o: report(o, S.FILLED, fill(o, "t1", "0.004"), fill(o, "t2", "0.006")) if o.client_order_id
+        == working.client_order_id else None] * 2
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await second.start(nursery)
+            before_start = list(second.gateway.calls)
+            second.shutdown.set()
+    journal.close()
+    again = {o.client_order_id: o for o in second.engine.orders.values()}
+    assert again[working.client_order_id].status is S.FILLED
+    assert again[lost_order.client_order_id].status is S.REJECTED  # the venue never had it: not resent
+    assert sorted(before_start) == sorted([("query", working.client_order_id), ("query", lost_order.client_order_id)])
+    assert second.engine.portfolio.position(INST).qty == Decimal("0.010")  # t1 once, t2 once
+    assert_no_alarms(second)
