@@ -311,6 +311,7 @@ class LiveRunner:
                     if shutdown.is_set():
                         nursery.cancel_scope.cancel()
                         return
+                await self._adopt_venue_positions(restored=bool(self.engine.orders))
             if self.settings.status_interval_s > 0:
                 nursery.start_soon(self._status)
             self._started = True
@@ -427,6 +428,31 @@ class LiveRunner:
         for order in orders:
             log.info("restart: %s is %s at the venue (filled %s)", order.client_order_id, order.status.value,
                      order.filled_qty)
+
+    async def _adopt_venue_positions(self, *, restored: bool) -> None:
+        """Start from the venue's positions: each goes into the portfolio (and so into every risk
+        check). A venue figure that differs from what the journal restored is an alarm, then the
+        venue's figure is taken."""
+        engine = self.engine
+        for gateway in self.gateways.values():
+            try:
+                positions = await gateway.positions()
+            except Exception as exc:  # the run can proceed; the periodic reconcile tries again
+                log.warning("%s: could not load positions: %s", gateway.venue, exc)
+                continue
+            for update in positions:
+                self.venue_positions[update.instrument.key] = update
+                inst = engine.instruments.get(update.instrument.key, update.instrument)
+                ours = engine.portfolio.position(inst).qty
+                if ours == update.qty:
+                    continue
+                if restored or ours:
+                    engine._alarm(engine.clock.now_ns(), "position_diff",
+                                  f"{inst.key}: the venue holds {update.qty}, the journal says {ours}; "
+                                  "taking the venue's")
+                else:
+                    log.warning("%s: adopting the venue's position %s @ %s", inst.key, update.qty, update.avg_price)
+                engine.portfolio.set_position(inst, update.qty, update.avg_price, update.ts_recv)
 
     async def _load_account(self) -> None:
         for gateway in self.gateways.values():

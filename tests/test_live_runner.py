@@ -25,6 +25,7 @@ from engine import (
     OutcomeUnknown,
     PositionUpdate,
     Side,
+    Strategy,
     VenueRejected,
 )
 from engine._gateway import DataKind, Gateway, GatewayCapabilities, OrderReport
@@ -308,3 +309,24 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     assert sorted(before_start) == sorted([("query", working.client_order_id), ("query", lost_order.client_order_id)])
     assert second.engine.portfolio.position(INST).qty == Decimal("0.010")  # t1 once, t2 once
     assert_no_alarms(second)
+
+
+async def test_a_run_starts_from_the_venues_positions(autojump_clock: trio.testing.MockClock) -> None:
+    """Positions the venue holds at start-up are in the portfolio (and so in every risk check)
+    before the strategies start; without a journal that is adoption, not an alarm."""
+    s = Session()
+    s.gateway.position_list = [PositionUpdate(INST, 0, 0, Decimal("-0.005"), Decimal("101.5"))]
+    seen_at_start: list[Decimal] = []
+
+    class Watch(Strategy):
+        def on_start(self) -> None:
+            seen_at_start.append(self.ctx.position(INST).qty)
+
+    s.engine.add_strategy("watch", Watch)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.shutdown.set()
+    assert seen_at_start == [Decimal("-0.005")]
+    assert s.engine.portfolio.position(INST).avg_price == Decimal("101.5")
+    assert_no_alarms(s)
