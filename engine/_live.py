@@ -51,6 +51,8 @@ __all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "EquitySample", "Start
 
 log = logging.getLogger("triotrade.live")
 
+_TRADE_LOOKBACK_MS = 120_000
+"How far before an order's creation its fills are looked for in a venue's trade listing (clock skew)."
 _MAX_SUSPECT_QUERIES = 8
 "Queries of an order whose reported fills are not booked before it is given up with an alarm."
 
@@ -670,11 +672,25 @@ class LiveRunner:
         async with lock:  # never while a command on the same order is in flight
             try:
                 report = await gateway.query_order(order)
+                if report is not None and fills_outstanding(order, report):
+                    await self._fetch_fills(gateway, order)
             except Exception as exc:  # still unknown; try again later
                 log.warning("reconcile %s: %s", order.client_order_id, exc)
                 return False
             self._apply_evidence(order, report)
         return True
+
+    async def _fetch_fills(self, gateway: Gateway, order: Order) -> None:
+        """Book ``order``'s executions from the venue's trade listing (``my_trades``, where the
+        gateway has one): the venue said it filled but the fills did not come with the answer
+        (e.g. they happened before a restart, before the gateway's poll window)."""
+        my_trades = getattr(gateway, "my_trades", None)
+        if my_trades is None or not order.venue_order_id:
+            return
+        start_ms = order.ts_init // 1_000_000 - _TRADE_LOOKBACK_MS if order.ts_init else None
+        for fill in await my_trades(order.instrument, start_ms=start_ms):
+            if fill.venue_order_id == order.venue_order_id:
+                apply_fill(self.engine, fill, order)
 
     async def _reconciler(self) -> None:
         """Query every UNKNOWN (and suspect) order until the venue says what happened; never resend.

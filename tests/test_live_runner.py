@@ -70,6 +70,8 @@ class ScriptedGateway(Gateway):
         self.default_query: Answer | None = None
         self.sink: Any = None
         self.position_list: list[PositionUpdate] = []
+        self.trades: list[Fill] = []
+        "What ``my_trades`` lists (the venue's trade history)."
 
     @property
     def instruments(self) -> Mapping[str, Instrument]:
@@ -109,6 +111,10 @@ class ScriptedGateway(Gateway):
 
     async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
         return []
+
+    async def my_trades(self, instrument: Instrument, *, start_ms: int | None = None) -> list[Fill]:
+        self.calls.append(("my_trades", instrument.key))
+        return list(self.trades)
 
     async def balances(self) -> Sequence[BalanceUpdate]:
         return []
@@ -247,7 +253,7 @@ async def test_a_filled_answer_without_its_fills_is_queried_until_they_are_booke
             await until(lambda: order.status is S.FILLED)
             s.shutdown.set()
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
-    assert [c[0] for c in s.gateway.calls] == ["submit", "query", "query"]
+    assert [c[0] for c in s.gateway.calls if c[0] != "my_trades"] == ["submit", "query", "query"]
     assert_no_alarms(s)
 
 
@@ -300,7 +306,7 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             await second.start(nursery)
-            before_start = list(second.gateway.calls)
+            before_start = [c for c in second.gateway.calls if c[0] != "my_trades"]
             second.shutdown.set()
     journal.close()
     again = {o.client_order_id: o for o in second.engine.orders.values()}
@@ -329,4 +335,23 @@ async def test_a_run_starts_from_the_venues_positions(autojump_clock: trio.testi
             s.shutdown.set()
     assert seen_at_start == [Decimal("-0.005")]
     assert s.engine.portfolio.position(INST).avg_price == Decimal("101.5")
+    assert_no_alarms(s)
+
+
+async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_listing(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A FILLED answer without trade ids (fills from before a restart): booked from ``my_trades``, once."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            order = s.limit_buy()
+            other = Order("someone-else", INST, Side.SELL, OrderType.MARKET, 5)
+            s.gateway.trades = [fill(order, "t1", "0.006"), fill(other, "t8", "0.005"), fill(order, "t2", "0.004")]
+            s.gateway.default_query = lambda o: report(o, S.FILLED, filled=Decimal("0.010"))
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert [f.trade_id for f in s.engine.fills] == ["t1", "t2"]
     assert_no_alarms(s)
