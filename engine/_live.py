@@ -387,6 +387,7 @@ class LiveRunner:
 
     def _unsettled(self, cancel: bool) -> list[Order]:
         """Orders a stop still has to wait for: open ones (if canceling), UNKNOWN ones and suspects."""
+        self._drop_settled_suspects()
         orders = {cid: o for cid, o in self.engine.open_order_ids.items()
                   if cancel or o.status is OrderStatus.UNKNOWN}
         orders.update(self._suspects)
@@ -563,6 +564,9 @@ class LiveRunner:
         gateway = self.gateways[venue]
         risk = engine.risk
         now = engine.clock.now_ns
+        if command == "submit" and order.status is OrderStatus.PENDING_CANCEL:
+            engine.on_canceled(order, now(), "canceled before it was sent")  # nothing left the process
+            return
         try:
             if command == "submit":
                 report = await gateway.submit_order(order)
@@ -656,11 +660,19 @@ class LiveRunner:
             self._suspects[order.client_order_id] = order
         self._wake_reconciler()
 
+    def _drop_settled_suspects(self) -> None:
+        """Forget suspects whose fills have all been booked meanwhile (by stream or poll)."""
+        for cid, order in list(self._suspects.items()):
+            if order.filled_raw >= order.qty_raw:
+                del self._suspects[cid]
+                self._suspect_queries.pop(cid, None)
+
     def _wake_reconciler(self) -> None:
         self._unknown_wakeup.set()
 
     def _to_reconcile(self) -> list[Order]:
         """UNKNOWN orders, then suspects, in send order."""
+        self._drop_settled_suspects()
         unknown = [o for o in self.engine.open_order_ids.values() if o.status is OrderStatus.UNKNOWN]
         ids = {o.client_order_id for o in unknown}
         return unknown + [o for cid, o in list(self._suspects.items()) if cid not in ids]

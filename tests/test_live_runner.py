@@ -355,3 +355,38 @@ async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_l
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [f.trade_id for f in s.engine.fills] == ["t1", "t2"]
     assert_no_alarms(s)
+
+
+async def test_an_order_canceled_before_its_submit_left_is_never_sent(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            order = s.limit_buy()
+            s.engine.cancel_order("s", order)  # before the command worker got to the submit
+            await until(lambda: order.is_terminal)
+            s.shutdown.set()
+    assert order.status is S.CANCELED
+    assert s.gateway.calls == []
+    assert_no_alarms(s)
+
+
+async def test_a_suspect_whose_fills_arrived_by_stream_does_not_hold_up_the_stop(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A FILLED answer ahead of its fills makes the order a suspect; the stream's fills settle it, no query needed."""
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
+                             reconcile_interval_s=30.0, reconcile_max_interval_s=30.0))
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+            order = s.limit_buy()
+            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+            await trio.sleep(0.1)
+            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+            await until(lambda: order.status is S.FILLED)
+            stop_at = trio.current_time()
+            s.shutdown.set()
+    assert trio.current_time() - stop_at < 1.0
+    assert [c[0] for c in s.gateway.calls] == ["submit"]
+    assert_no_alarms(s)
