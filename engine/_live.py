@@ -217,6 +217,8 @@ def apply_fill(engine: Engine, fill: Fill, order: Order | None = None) -> None:
         engine._alarm(fill.ts_recv, "unknown_fill", f"fill {fill.trade_id} for an order this session does not know "
                       f"({fill.venue_order_id}); position may differ from the venue's")
         return
+    if fill.venue_order_id and not order.venue_order_id:
+        order.venue_order_id = fill.venue_order_id  # a fill may be the first to name it (after UNKNOWN)
     inst = fill.instrument
     engine.on_fill(order, fill.ts_event, inst.price_raw(fill.price), inst.size_raw(fill.qty), fill.liquidity,
                    fill.fee, fill.trade_id, fill.fee_asset)

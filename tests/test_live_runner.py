@@ -390,3 +390,21 @@ async def test_a_suspect_whose_fills_arrived_by_stream_does_not_hold_up_the_stop
     assert trio.current_time() - stop_at < 1.0
     assert [c[0] for c in s.gateway.calls] == ["submit"]
     assert_no_alarms(s)
+
+
+async def test_a_fill_that_names_an_unknown_order_gives_it_its_venue_order_id(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """The journal must name the venue's order even when the fill was the first evidence of it."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            s.gateway.default_query = lost
+            order = s.limit_buy()
+            await until(lambda: order.status is S.UNKNOWN)
+            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert order.venue_order_id == f"v-{order.client_order_id}"
+    assert s.updates[-1].order.venue_order_id == order.venue_order_id
