@@ -366,7 +366,9 @@ class LiveRunner:
            canceled again (a cancel is safe to repeat; a submit is never resent), and the
            venue's answers and late fills are applied — the command workers and the pump must
            still run for that, which is why the nursery is canceled only afterwards;
-        4. what is still open when the grace period ends is logged;
+        4. if a command is still in flight when the grace period ends (a submit waiting for the
+           venue's rate budget), one more grace period is given for its answer; what is still
+           open then is logged;
         5. the caller cancels the nursery: gateways close their connections.
         """
         self.engine.stop()
@@ -382,10 +384,21 @@ class LiveRunner:
                 log.warning("shutdown: canceling %d open order(s)", n)
         with trio.move_on_after(self.settings.shutdown_grace_s):
             await self._settle_for_stop(cancel)
+        if any(self._in_flight(o) for o in self._unsettled(cancel)):
+            # a command still on its way (e.g. a submit waiting for the venue's rate budget) may yet
+            # reach the venue: one more grace period for its answer, so it can be canceled
+            log.warning("shutdown: waiting up to %g s more for commands still in flight", self.settings.shutdown_grace_s)
+            with trio.move_on_after(self.settings.shutdown_grace_s):
+                await self._settle_for_stop(cancel)
         left = self._unsettled(cancel)
         if left:
             log.error("shutdown: %d order(s) not settled with the venue: %s", len(left),
                       ", ".join(f"{o.client_order_id} ({o.status.value})" for o in left))
+
+    def _in_flight(self, order: Order) -> bool:
+        """True while a command or query on ``order`` awaits its answer."""
+        lock = self._order_locks.get(order.client_order_id)
+        return lock is not None and lock.locked()
 
     def _unsettled(self, cancel: bool) -> list[Order]:
         """Orders a stop still has to wait for: open ones (if canceling), UNKNOWN ones and suspects."""

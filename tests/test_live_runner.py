@@ -408,3 +408,25 @@ async def test_a_fill_that_names_an_unknown_order_gives_it_its_venue_order_id(
             s.shutdown.set()
     assert order.venue_order_id == f"v-{order.client_order_id}"
     assert s.updates[-1].order.venue_order_id == order.venue_order_id
+
+
+async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A submit held back (e.g. by the venue's rate budget) past the grace period still gets canceled."""
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0))
+
+    async def slow_submit(order: Order) -> OrderReport:
+        s.gateway.calls.append(("submit", order.client_order_id))
+        await trio.sleep(7.0)
+        return report(order, S.ACCEPTED)
+
+    s.gateway.submit_order = slow_submit  # type: ignore[method-assign]
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            order = s.limit_buy()
+            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+            s.shutdown.set()
+    assert order.status is S.CANCELED
+    assert ("cancel", order.client_order_id) in s.gateway.calls
