@@ -69,6 +69,8 @@ class LiveSettings:
     "Longest wait between two queries of an order whose outcome is not known yet."
     status_interval_s: float = 10.0
     "Period of the status summary (0 disables it)."
+    open_orders_interval_s: float = 30.0
+    "Period of the open-order reconciliation with each venue (0 disables it; it also runs at start-up)."
     conflate_above: int = 1_000
     conflate_trades: bool = False
     startup_timeout_s: float | None = 60.0
@@ -257,6 +259,8 @@ class LiveRunner:
         self._suspects: dict[str, Order] = {}
         "Orders to ask the venue about although not UNKNOWN: a refused cancel, fills the venue reported but we lack."
         self._suspect_queries: dict[str, int] = {}
+        self.external_orders: dict[str, OrderReport] = {}
+        "Open orders at the venues that are not this client's (venue order id → the venue's report)."
         self._pending_subscriptions: list[tuple[str, Any, dict[str, Any]]] = []
         self._status_out = status_out or (lambda line: log.warning("%s", line))
         self._order_locks: dict[str, trio.Lock] = {}
@@ -316,6 +320,9 @@ class LiveRunner:
                         nursery.cancel_scope.cancel()
                         return
                 await self._adopt_venue_positions(restored=bool(self.engine.orders))
+                await self.reconcile_open_orders()
+                if self.settings.open_orders_interval_s > 0:
+                    nursery.start_soon(self._reconcile_open_orders_periodically)
             if self.settings.status_interval_s > 0:
                 nursery.start_soon(self._status)
             self._started = True
@@ -471,6 +478,54 @@ class LiveRunner:
                 else:
                     log.warning("%s: adopting the venue's position %s @ %s", inst.key, update.qty, update.avg_price)
                 engine.portfolio.set_position(inst, update.qty, update.avg_price, update.ts_recv)
+
+    async def reconcile_open_orders(self) -> None:
+        """Compare each venue's open orders with ours.
+
+        An order we think working that the venue does not list is asked about (it may have
+        filled, or be gone: see :meth:`reconcile_order`); a venue order that is not ours is
+        reported once as external (an ``external_order`` alarm) and kept in :attr:`external_orders`.
+        """
+        for venue, gateway in self.gateways.items():
+            try:
+                reports = await gateway.open_orders()
+            except Exception as exc:  # try again next period
+                log.warning("%s: could not list open orders: %s", venue, exc)
+                continue
+            self._compare_open_orders(venue, reports)
+
+    def _compare_open_orders(self, venue: str, reports: Sequence[OrderReport]) -> None:
+        engine = self.engine
+        listed_ids = {r.venue_order_id for r in reports}
+        listed_cids = {r.client_order_id for r in reports if r.client_order_id}
+        by_venue_id = {o.venue_order_id: o for o in engine.orders.values() if o.venue_order_id}
+        working = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+        for order in list(engine.open_order_ids.values()):
+            if (order.instrument.venue == venue and order.status in working
+                    and order.venue_order_id not in listed_ids and order.client_order_id not in listed_cids
+                    and not self._in_flight(order)):
+                self._suspect(order)
+        seen_external = set()
+        for report in reports:
+            ours = engine.orders.get(report.client_order_id) if report.client_order_id else None
+            if ours is None:
+                ours = by_venue_id.get(report.venue_order_id)
+            if ours is not None:
+                continue
+            seen_external.add(report.venue_order_id)
+            if report.venue_order_id not in self.external_orders:
+                engine._alarm(engine.clock.now_ns(), "external_order",
+                              f"{venue}: open order {report.venue_order_id} ({report.instrument.key}) is not this "
+                              "client's; left alone")
+            self.external_orders[report.venue_order_id] = report
+        for venue_id in [v for v, r in self.external_orders.items()
+                         if r.instrument.venue == venue and v not in seen_external]:
+            del self.external_orders[venue_id]
+
+    async def _reconcile_open_orders_periodically(self) -> None:
+        while True:
+            await trio.sleep(self.settings.open_orders_interval_s)
+            await self.reconcile_open_orders()
 
     async def _load_account(self) -> None:
         for gateway in self.gateways.values():

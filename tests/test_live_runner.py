@@ -71,6 +71,8 @@ class ScriptedGateway(Gateway):
         self.sink: Any = None
         self.position_list: list[PositionUpdate] = []
         self.trades: list[Fill] = []
+        self.open_list: list[OrderReport] = []
+        "What ``open_orders`` lists."
         "What ``my_trades`` lists (the venue's trade history)."
 
     @property
@@ -110,7 +112,7 @@ class ScriptedGateway(Gateway):
         return await self._answer("query", order)
 
     async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
-        return []
+        return list(self.open_list)
 
     async def my_trades(self, instrument: Instrument, *, start_ms: int | None = None) -> list[Fill]:
         self.calls.append(("my_trades", instrument.key))
@@ -430,3 +432,29 @@ async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
             s.shutdown.set()
     assert order.status is S.CANCELED
     assert ("cancel", order.client_order_id) in s.gateway.calls
+
+
+async def test_open_order_reconciliation_reports_external_orders_and_asks_about_missing_ones(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """At start-up and then periodically: a venue order that is not ours is an alarm (once); an
+    order of ours the venue no longer lists is asked about and moved by the answer."""
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
+                             open_orders_interval_s=10.0))
+    s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-elsewhere", S.ACCEPTED)]
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await until(lambda: order.status is S.ACCEPTED)
+            s.gateway.open_list.append(report(order, S.ACCEPTED))
+            await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
+            assert ("query", order.client_order_id) not in s.gateway.calls
+            s.gateway.open_list.pop()  # it filled while the stream was down
+            s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert [a.kind for a in s.engine.alarms] == ["external_order"]
+    assert list(s.runner.external_orders) == ["v-elsewhere"]
