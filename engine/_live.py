@@ -505,6 +505,7 @@ class LiveRunner:
                     and order.venue_order_id not in listed_ids and order.client_order_id not in listed_cids
                     and not self._in_flight(order)):
                 self._suspect(order)
+        unnamed = any(o.instrument.venue == venue and not o.venue_order_id for o in engine.open_order_ids.values())
         seen_external = set()
         for report in reports:
             ours = engine.orders.get(report.client_order_id) if report.client_order_id else None
@@ -512,6 +513,8 @@ class LiveRunner:
                 ours = by_venue_id.get(report.venue_order_id)
             if ours is not None:
                 continue
+            if unnamed and not report.client_order_id:
+                continue  # may be ours, not named yet (a submit in flight or UNKNOWN): next time
             seen_external.add(report.venue_order_id)
             if report.venue_order_id not in self.external_orders:
                 engine._alarm(engine.clock.now_ns(), "external_order",

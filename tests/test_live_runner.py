@@ -458,3 +458,20 @@ async def test_open_order_reconciliation_reports_external_orders_and_asks_about_
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [a.kind for a in s.engine.alarms] == ["external_order"]
     assert list(s.runner.external_orders) == ["v-elsewhere"]
+
+
+async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_is_unnamed(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=1.0, equity_interval_s=60.0,
+                             open_orders_interval_s=5.0, reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            s.gateway.default_query = lost
+            order = s.limit_buy()
+            await until(lambda: order.status is S.UNKNOWN)
+            s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
+            await trio.sleep(12)  # two periodic passes
+            nursery.cancel_scope.cancel()
+    assert [a.kind for a in s.engine.alarms] == []
