@@ -9,9 +9,10 @@ which apply the order state machine and the portfolio.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -485,6 +486,16 @@ class Engine:
         if slot is not None and slot.wants_fill:
             self._call(slot, "on_fill", slot.strategy.on_fill, fill)
         return fill
+
+    @contextlib.contextmanager
+    def strategies_unaware(self) -> Iterator[None]:
+        """Inside, order updates and fills reach the listeners (journal) but no strategy: for
+        settling an earlier run's orders before the strategies have started."""
+        slots, self.slots = self.slots, {}
+        try:
+            yield
+        finally:
+            self.slots = slots
 
     def restore_order(self, order: Order) -> None:
         """Take back an order of an earlier run (journal read-back): known by its client id, open

@@ -315,7 +315,8 @@ class LiveRunner:
                 if self._restore is not None:
                     with trio.CancelScope() as restoring:
                         nursery.start_soon(cancel_when_set, shutdown, restoring)
-                        await self._reconcile_restored(self._restore(self.engine))
+                        with self.engine.strategies_unaware():  # not started yet
+                            await self._reconcile_restored(self._restore(self.engine))
                     if shutdown.is_set():
                         nursery.cancel_scope.cancel()
                         return

@@ -302,6 +302,16 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     second = Session()
     journal = OrderJournal(path)
     second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore)
+    heard: list[str] = []
+
+    class Tracker(Strategy):
+        def on_start(self) -> None:
+            self.started = True
+
+        def on_order(self, update: Any) -> None:
+            heard.append("started" if getattr(self, "started", False) else "before on_start")
+
+    second.engine.add_strategy("s", Tracker)
     second.gateway.answers["query"] += [
         lambda o: report(o, S.FILLED, fill(o, "t1", "0.004"), fill(o, "t2", "0.006")) if o.client_order_id
         == working.client_order_id else None] * 2
@@ -316,6 +326,7 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     assert again[lost_order.client_order_id].status is S.REJECTED  # the venue never had it: not resent
     assert sorted(before_start) == sorted([("query", working.client_order_id), ("query", lost_order.client_order_id)])
     assert second.engine.portfolio.position(INST).qty == Decimal("0.010")  # t1 once, t2 once
+    assert "before on_start" not in heard  # the restored orders settled before the strategy existed for it
     assert_no_alarms(second)
 
 
