@@ -22,6 +22,7 @@ CASES = [
     ("dzengi", "none"),
     ("ekiden", "none"),
     ("dzengi", "kill-9-restarts"),
+    ("dzengi", "5xx-after-accept"),
     ("ekiden", "5xx-after-accept"),
 ]
 
