@@ -9,9 +9,10 @@ which apply the order state machine and the portfolio.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -410,6 +411,8 @@ class Engine:
     def _transition(self, order: Order, status: OrderStatus, ts: int, reason: str = "") -> None:
         if order.status is status and status is not _PARTIALLY_FILLED:
             return
+        if order.status in _TERMINAL:
+            return  # late evidence for a settled order (a cancel-ack after the fill): nothing to move
         try:
             update = order.apply(status, ts, reason)
         except InvalidTransition as exc:
@@ -483,6 +486,35 @@ class Engine:
         if slot is not None and slot.wants_fill:
             self._call(slot, "on_fill", slot.strategy.on_fill, fill)
         return fill
+
+    @contextlib.contextmanager
+    def strategies_unaware(self) -> Iterator[None]:
+        """Inside, order updates and fills reach the listeners (journal) but no strategy: for
+        settling an earlier run's orders before the strategies have started."""
+        slots, self.slots = self.slots, {}
+        try:
+            yield
+        finally:
+            self.slots = slots
+
+    def restore_order(self, order: Order) -> None:
+        """Take back an order of an earlier run (journal read-back): known by its client id, open
+        orders counted by risk; nothing is announced and nothing is sent."""
+        self.orders[order.client_order_id] = order
+        if order.is_open:
+            self.open_order_ids[order.client_order_id] = order
+
+    def restore_fill(self, order: Order, ts_ns: int, price_raw: int, size_raw: int, liquidity: Liquidity,
+                     fee: Decimal, trade_id: str, fee_asset: str) -> None:
+        """Book a fill of an earlier run into the order and the portfolio without announcing it;
+        the same trade delivered again by the venue is then a duplicate."""
+        key = (order.instrument.key, trade_id)
+        if key in self._seen_trade_ids:
+            return
+        self._seen_trade_ids.add(key)
+        order.filled_raw += size_raw
+        order.filled_notional_raw += price_raw * size_raw
+        self.portfolio.apply_fill(order.instrument, order.side, price_raw, size_raw, fee, fee_asset, ts_ns)
 
     def on_liquidation(self, instrument: Instrument, side: Side, ts_ns: int, price_raw: int, size_raw: int,
                        fee: Decimal, trade_id: str, reason: str) -> Fill | None:

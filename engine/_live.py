@@ -46,10 +46,15 @@ from ._events import (
 from ._gateway import DataKind, Gateway, OrderReport, Unsupported
 from ._orders import Order, OrderStatus
 
-__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "EquitySample", "StartupFailed", "StatusLog", "apply_report",
+__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "EquitySample", "StartupFailed", "StatusLog", "apply_report", "fills_outstanding",
            "plain_error"]
 
 log = logging.getLogger("triotrade.live")
+
+_TRADE_LOOKBACK_MS = 120_000
+"How far before an order's creation its fills are looked for in a venue's trade listing (clock skew)."
+_MAX_SUSPECT_QUERIES = 8
+"Queries of an order whose reported fills are not booked before it is given up with an alarm."
 
 
 @attrs.frozen
@@ -58,10 +63,14 @@ class LiveSettings:
     "Cancel every open order on shutdown."
     shutdown_grace_s: float = 5.0
     "How long cancels and final reconciliation may take before the nursery is canceled."
-    reconcile_interval_s: float = 1.0
-    "First wait before querying an UNKNOWN order; doubles up to 30 s."
+    reconcile_interval_s: float = 0.25
+    "First wait before querying an UNKNOWN (or suspect) order; doubles up to ``reconcile_max_interval_s``."
+    reconcile_max_interval_s: float = 2.0
+    "Longest wait between two queries of an order whose outcome is not known yet."
     status_interval_s: float = 10.0
     "Period of the status summary (0 disables it)."
+    open_orders_interval_s: float = 30.0
+    "Period of the open-order reconciliation with each venue (0 disables it; it also runs at start-up)."
     conflate_above: int = 1_000
     conflate_trades: bool = False
     startup_timeout_s: float | None = 60.0
@@ -152,10 +161,17 @@ class LiveExecution:
 
 
 def apply_report(engine: Engine, report: OrderReport) -> Order | None:
-    """Apply a venue's statement about an order to the engine's order (None if we do not know it)."""
+    """Apply a venue's statement about an order to the engine's order (None if we do not know it).
+
+    Venue evidence is accepted in any order: fills are booked whatever state the order is in
+    (deduplicated by trade id); a status that the order has already passed (an ack after a fill,
+    a cancel-ack after the order filled, a repeated terminal answer) changes nothing and raises
+    no alarm. FILLED / PARTIALLY_FILLED follow from fills, never from a status alone: see
+    :func:`fills_outstanding` for a report that says more was filled than is booked.
+    """
     order = engine.orders.get(report.client_order_id)
     if order is None and report.venue_order_id:
-        order = next((o for o in engine.open_order_ids.values() if o.venue_order_id == report.venue_order_id), None)
+        order = next((o for o in engine.orders.values() if o.venue_order_id == report.venue_order_id), None)
     if order is None:
         log.warning("report for an order this session does not know: %s %s", report.client_order_id,
                     report.venue_order_id)
@@ -165,11 +181,15 @@ def apply_report(engine: Engine, report: OrderReport) -> Order | None:
     ts = report.ts_recv
     for fill in report.fills:
         apply_fill(engine, fill, order)
+    if order.is_terminal:
+        return order  # stale or repeated evidence: the fills above were all it could add
     status = report.status
+    if status in _ENDED and report.filled_qty is not None and \
+            order.instrument.size_raw(report.filled_qty) >= order.qty_raw:
+        status = OrderStatus.FILLED  # "canceled" after it filled completely: it filled
     if status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
         if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
             engine.on_accepted(order, ts, report.venue_order_id)
-        # FILLED / PARTIALLY_FILLED follow from fills (deduplicated by trade id), never from a status alone
     elif status is OrderStatus.CANCELED:
         engine.on_canceled(order, ts, report.reason)
     elif status is OrderStatus.EXPIRED:
@@ -177,6 +197,16 @@ def apply_report(engine: Engine, report: OrderReport) -> Order | None:
     elif status is OrderStatus.REJECTED:
         engine.on_rejected(order, ts, report.reason)
     return order
+
+
+_ENDED = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED})
+
+
+def fills_outstanding(order: Order, report: OrderReport) -> bool:
+    """True if ``report`` says the venue executed more of ``order`` than the engine has booked."""
+    if report.filled_qty is None:
+        return report.status is OrderStatus.FILLED and order.filled_raw < order.qty_raw
+    return order.instrument.size_raw(report.filled_qty) > order.filled_raw
 
 
 def apply_fill(engine: Engine, fill: Fill, order: Order | None = None) -> None:
@@ -189,6 +219,8 @@ def apply_fill(engine: Engine, fill: Fill, order: Order | None = None) -> None:
         engine._alarm(fill.ts_recv, "unknown_fill", f"fill {fill.trade_id} for an order this session does not know "
                       f"({fill.venue_order_id}); position may differ from the venue's")
         return
+    if fill.venue_order_id and not order.venue_order_id:
+        order.venue_order_id = fill.venue_order_id  # a fill may be the first to name it (after UNKNOWN)
     inst = fill.instrument
     engine.on_fill(order, fill.ts_event, inst.price_raw(fill.price), inst.size_raw(fill.qty), fill.liquidity,
                    fill.fee, fill.trade_id, fill.fee_asset)
@@ -199,7 +231,8 @@ class LiveRunner:
 
     def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], settings: LiveSettings = LiveSettings(),
                  *, paper_venue_factory: Callable[[Engine], Any] | None = None,
-                 status_out: Callable[[str], None] | None = None) -> None:
+                 status_out: Callable[[str], None] | None = None,
+                 restore: Callable[[Engine], Sequence[Order]] | None = None) -> None:
         self.engine = engine
         self.gateways = dict(gateways)
         self.settings = settings
@@ -215,12 +248,19 @@ class LiveRunner:
         self.started_ns = 0
         "Wall-clock time the strategies started (0: never)."
         self._paper_factory = paper_venue_factory
+        self._restore = restore
+        "Books an earlier run's orders and fills (the journal) once instruments are known; returns the open ones."
         self.paper_venue: Any = None
         "Paper mode: the simulated venue (built once the gateways have loaded instruments)."
         self.execution = LiveExecution(list(self.gateways))
         engine.execution = self.execution
         self.venue_positions: dict[str, PositionUpdate] = {}
         self._unknown_wakeup = trio.Event()
+        self._suspects: dict[str, Order] = {}
+        "Orders to ask the venue about although not UNKNOWN: a refused cancel, fills the venue reported but we lack."
+        self._suspect_queries: dict[str, int] = {}
+        self.external_orders: dict[str, OrderReport] = {}
+        "Open orders at the venues that are not this client's (venue order id → the venue's report)."
         self._pending_subscriptions: list[tuple[str, Any, dict[str, Any]]] = []
         self._status_out = status_out or (lambda line: log.warning("%s", line))
         self._order_locks: dict[str, trio.Lock] = {}
@@ -272,6 +312,18 @@ class LiveRunner:
                     nursery.start_soon(self._command_worker, venue)
                 nursery.start_soon(self._reconciler)
                 await self._load_account()
+                if self._restore is not None:
+                    with trio.CancelScope() as restoring:
+                        nursery.start_soon(cancel_when_set, shutdown, restoring)
+                        with self.engine.strategies_unaware():  # not started yet
+                            await self._reconcile_restored(self._restore(self.engine))
+                    if shutdown.is_set():
+                        nursery.cancel_scope.cancel()
+                        return
+                await self._adopt_venue_positions(restored=bool(self.engine.orders))
+                await self.reconcile_open_orders()
+                if self.settings.open_orders_interval_s > 0:
+                    nursery.start_soon(self._reconcile_open_orders_periodically)
             if self.settings.status_interval_s > 0:
                 nursery.start_soon(self._status)
             self._started = True
@@ -313,16 +365,23 @@ class LiveRunner:
                             + "; check the venue's base_url/ws_url or raise [run] startup_timeout_s")
 
     async def _shutdown(self) -> None:
-        """Ordered shutdown.
+        """Ordered shutdown, within ``settings.shutdown_grace_s``.
 
         1. strategies stop first, so nothing new is decided while we unwind;
-        2. risk goes HALTED and open orders are canceled (if configured); we wait, within the grace period, for
-           the venue to confirm — the command workers and the pump must still run for that,
-           which is why the nursery is canceled only afterwards;
-        3. the caller cancels the nursery: gateways close their connections.
+        2. risk goes HALTED and open orders are canceled (if configured);
+        3. until every order is settled: UNKNOWN and suspect orders are queried at once (not
+           after the reconciler's back-off), an order the venue says is still working is
+           canceled again (a cancel is safe to repeat; a submit is never resent), and the
+           venue's answers and late fills are applied — the command workers and the pump must
+           still run for that, which is why the nursery is canceled only afterwards;
+        4. if a command is still in flight when the grace period ends (a submit waiting for the
+           venue's rate budget), one more grace period is given for its answer; what is still
+           open then is logged;
+        5. the caller cancels the nursery: gateways close their connections.
         """
         self.engine.stop()
-        if self.settings.cancel_on_exit:
+        cancel = self.settings.cancel_on_exit
+        if cancel:
             set_state = getattr(self.engine.risk, "set_state", None)
             if set_state is not None:  # HALTED: cancels everything and admits nothing new
                 from ._risk_api import TradingState
@@ -331,13 +390,146 @@ class LiveRunner:
             n = self.engine.cancel_all_orders("shutdown")
             if n:
                 log.warning("shutdown: canceling %d open order(s)", n)
-                with trio.move_on_after(self.settings.shutdown_grace_s):
-                    while self.engine.open_orders():
-                        await trio.sleep(0.05)
-                left = self.engine.open_orders()
-                if left:
-                    log.error("shutdown: %d order(s) still open at the venue: %s", len(left),
-                              ", ".join(o.client_order_id for o in left))
+        with trio.move_on_after(self.settings.shutdown_grace_s):
+            await self._settle_for_stop(cancel)
+        if any(self._in_flight(o) for o in self._unsettled(cancel)):
+            # a command still on its way (e.g. a submit waiting for the venue's rate budget) may yet
+            # reach the venue: one more grace period for its answer, so it can be canceled
+            log.warning("shutdown: waiting up to %g s more for commands still in flight", self.settings.shutdown_grace_s)
+            with trio.move_on_after(self.settings.shutdown_grace_s):
+                await self._settle_for_stop(cancel)
+        left = self._unsettled(cancel)
+        if left:
+            log.error("shutdown: %d order(s) not settled with the venue: %s", len(left),
+                      ", ".join(f"{o.client_order_id} ({o.status.value})" for o in left))
+
+    def _in_flight(self, order: Order) -> bool:
+        """True while a command or query on ``order`` awaits its answer."""
+        lock = self._order_locks.get(order.client_order_id)
+        return lock is not None and lock.locked()
+
+    def _unsettled(self, cancel: bool) -> list[Order]:
+        """Orders a stop still has to wait for: open ones (if canceling), UNKNOWN ones and suspects."""
+        self._drop_settled_suspects()
+        orders = {cid: o for cid, o in self.engine.open_order_ids.items()
+                  if cancel or o.status is OrderStatus.UNKNOWN}
+        orders.update(self._suspects)
+        return list(orders.values())
+
+    async def _settle_for_stop(self, cancel: bool) -> None:
+        """Query and (re-)cancel until nothing is left to settle (see :meth:`_shutdown`)."""
+        step = self.settings.reconcile_interval_s
+        first = True
+        while self._unsettled(cancel):
+            await trio.sleep(step)
+            for order in self._unsettled(cancel):
+                if first and order.status is OrderStatus.PENDING_CANCEL and order.client_order_id not in self._suspects:
+                    continue  # its cancel was just sent: give the answer a moment first
+                if not await self.reconcile_order(order):
+                    continue
+                if cancel and order.is_open and order.status is not OrderStatus.PENDING_CANCEL:
+                    self.engine.cancel_order(order.strategy_id, order, force=True)
+            first = False
+            step = min(step * 2, self.settings.reconcile_max_interval_s)
+
+    async def _reconcile_restored(self, orders: Sequence[Order]) -> None:
+        """Ask the venue about every order an earlier run left open, before the strategies start.
+
+        Each is adopted as the venue reports it (working, filled: its new fills booked) or closed
+        (the venue never had it / no longer has it). Bounded by ``startup_timeout_s``: what is
+        still UNKNOWN then is left to the reconciler.
+        """
+        if not orders:
+            return
+        log.warning("restart: %d order(s) of an earlier run may be working; asking the venue", len(orders))
+        timeout = self.settings.startup_timeout_s
+        step = self.settings.reconcile_interval_s
+        with trio.move_on_after(timeout if timeout is not None else math.inf):
+            while pending := [o for o in orders if o.status is OrderStatus.UNKNOWN]:
+                for order in pending:
+                    await self.reconcile_order(order)
+                if any(o.status is OrderStatus.UNKNOWN for o in orders):
+                    await trio.sleep(step)
+                    step = min(step * 2, self.settings.reconcile_max_interval_s)
+        for order in orders:
+            log.info("restart: %s is %s at the venue (filled %s)", order.client_order_id, order.status.value,
+                     order.filled_qty)
+
+    async def _adopt_venue_positions(self, *, restored: bool) -> None:
+        """Start from the venue's positions: each goes into the portfolio (and so into every risk
+        check). A venue figure that differs from what the journal restored is an alarm, then the
+        venue's figure is taken."""
+        engine = self.engine
+        for gateway in self.gateways.values():
+            try:
+                positions = await gateway.positions()
+            except Exception as exc:  # the run can proceed; the periodic reconcile tries again
+                log.warning("%s: could not load positions: %s", gateway.venue, exc)
+                continue
+            for update in positions:
+                self.venue_positions[update.instrument.key] = update
+                inst = engine.instruments.get(update.instrument.key, update.instrument)
+                ours = engine.portfolio.position(inst).qty
+                if ours == update.qty:
+                    continue
+                if restored or ours:
+                    engine._alarm(engine.clock.now_ns(), "position_diff",
+                                  f"{inst.key}: the venue holds {update.qty}, the journal says {ours}; "
+                                  "taking the venue's")
+                else:
+                    log.warning("%s: adopting the venue's position %s @ %s", inst.key, update.qty, update.avg_price)
+                engine.portfolio.set_position(inst, update.qty, update.avg_price, update.ts_recv)
+
+    async def reconcile_open_orders(self) -> None:
+        """Compare each venue's open orders with ours.
+
+        An order we think working that the venue does not list is asked about (it may have
+        filled, or be gone: see :meth:`reconcile_order`); a venue order that is not ours is
+        reported once as external (an ``external_order`` alarm) and kept in :attr:`external_orders`.
+        """
+        for venue, gateway in self.gateways.items():
+            try:
+                reports = await gateway.open_orders()
+            except Exception as exc:  # try again next period
+                log.warning("%s: could not list open orders: %s", venue, exc)
+                continue
+            self._compare_open_orders(venue, reports)
+
+    def _compare_open_orders(self, venue: str, reports: Sequence[OrderReport]) -> None:
+        engine = self.engine
+        listed_ids = {r.venue_order_id for r in reports}
+        listed_cids = {r.client_order_id for r in reports if r.client_order_id}
+        by_venue_id = {o.venue_order_id: o for o in engine.orders.values() if o.venue_order_id}
+        working = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+        for order in list(engine.open_order_ids.values()):
+            if (order.instrument.venue == venue and order.status in working
+                    and order.venue_order_id not in listed_ids and order.client_order_id not in listed_cids
+                    and not self._in_flight(order)):
+                self._suspect(order)
+        unnamed = any(o.instrument.venue == venue and not o.venue_order_id for o in engine.open_order_ids.values())
+        seen_external = set()
+        for report in reports:
+            ours = engine.orders.get(report.client_order_id) if report.client_order_id else None
+            if ours is None:
+                ours = by_venue_id.get(report.venue_order_id)
+            if ours is not None:
+                continue
+            if unnamed and not report.client_order_id:
+                continue  # may be ours, not named yet (a submit in flight or UNKNOWN): next time
+            seen_external.add(report.venue_order_id)
+            if report.venue_order_id not in self.external_orders:
+                engine._alarm(engine.clock.now_ns(), "external_order",
+                              f"{venue}: open order {report.venue_order_id} ({report.instrument.key}) is not this "
+                              "client's; left alone")
+            self.external_orders[report.venue_order_id] = report
+        for venue_id in [v for v, r in self.external_orders.items()
+                         if r.instrument.venue == venue and v not in seen_external]:
+            del self.external_orders[venue_id]
+
+    async def _reconcile_open_orders_periodically(self) -> None:
+        while True:
+            await trio.sleep(self.settings.open_orders_interval_s)
+            await self.reconcile_open_orders()
 
     async def _load_account(self) -> None:
         for gateway in self.gateways.values():
@@ -446,6 +638,9 @@ class LiveRunner:
         gateway = self.gateways[venue]
         risk = engine.risk
         now = engine.clock.now_ns
+        if command == "submit" and order.status is OrderStatus.PENDING_CANCEL:
+            engine.on_canceled(order, now(), "canceled before it was sent")  # nothing left the process
+            return
         try:
             if command == "submit":
                 report = await gateway.submit_order(order)
@@ -459,7 +654,7 @@ class LiveRunner:
                 engine.on_rejected(order, now(), f"[{exc.code}] {exc.venue_message}")
             else:
                 engine.on_cancel_rejected(order, now(), f"[{exc.code}] {exc.venue_message}")
-                self._wake_reconciler()  # the order may have filled meanwhile: ask the venue
+                self._suspect(order)  # the order may have filled meanwhile: ask the venue
             return
         except RiskDenied as exc:  # refused at send time: nothing left the process
             reason = f"{getattr(exc.reason, 'value', exc.reason)}: {exc.detail}"
@@ -494,39 +689,115 @@ class LiveRunner:
             self._wake_reconciler()
             return
         _note(risk, "record_venue_success")
+        self._apply_evidence(order, report)
+
+    def _apply_evidence(self, order: Order, report: OrderReport | None) -> None:
+        """Move ``order`` by the venue's answer to a command or query (None: the venue has no such order)."""
+        engine = self.engine
+        if report is None:
+            self._order_gone(order)
+            return
         apply_report(engine, report)
+        if order.status is OrderStatus.UNKNOWN and report.status is not OrderStatus.UNKNOWN:
+            engine.on_accepted(order, report.ts_recv, report.venue_order_id)
+        cid = order.client_order_id
+        if not fills_outstanding(order, report):
+            self._suspects.pop(cid, None)
+            self._suspect_queries.pop(cid, None)
+            return
+        tries = self._suspect_queries[cid] = self._suspect_queries.get(cid, 0) + 1
+        if tries <= _MAX_SUSPECT_QUERIES:
+            self._suspect(order)  # the venue executed more than is booked: ask until the fills arrive
+            return
+        self._suspects.pop(cid, None)
+        engine._alarm(engine.clock.now_ns(), "fills_missing",
+                      f"{cid}: the venue reports {report.filled_qty} filled, {order.filled_qty} booked")
+
+    def _order_gone(self, order: Order) -> None:
+        """The venue definitely does not have ``order``: never placed if UNKNOWN, else gone."""
+        engine = self.engine
+        now = engine.clock.now_ns()
+        self._suspects.pop(order.client_order_id, None)
+        if order.is_terminal:
+            return
+        if order.status is OrderStatus.UNKNOWN or order.status is OrderStatus.SUBMITTED:
+            engine.on_rejected(order, now, "the venue has no such order (reconciled)")
+            return
+        if order.status is not OrderStatus.PENDING_CANCEL:
+            engine._alarm(now, "order_gone", f"{order.client_order_id} ({order.venue_order_id}) is open here but "
+                          "the venue no longer has it; closed as canceled")
+        engine.on_canceled(order, now, "the venue no longer has this order (reconciled)")
+
+    def _suspect(self, order: Order) -> None:
+        """Ask the venue about ``order`` soon (see :meth:`_reconciler`)."""
+        if not order.is_terminal or order.filled_raw < order.qty_raw:
+            self._suspects[order.client_order_id] = order
+        self._wake_reconciler()
+
+    def _drop_settled_suspects(self) -> None:
+        """Forget suspects whose fills have all been booked meanwhile (by stream or poll)."""
+        for cid, order in list(self._suspects.items()):
+            if order.filled_raw >= order.qty_raw:
+                del self._suspects[cid]
+                self._suspect_queries.pop(cid, None)
 
     def _wake_reconciler(self) -> None:
         self._unknown_wakeup.set()
 
+    def _to_reconcile(self) -> list[Order]:
+        """UNKNOWN orders, then suspects, in send order."""
+        self._drop_settled_suspects()
+        unknown = [o for o in self.engine.open_order_ids.values() if o.status is OrderStatus.UNKNOWN]
+        ids = {o.client_order_id for o in unknown}
+        return unknown + [o for cid, o in list(self._suspects.items()) if cid not in ids]
+
+    async def reconcile_order(self, order: Order) -> bool:
+        """Query ``order`` at its venue and apply the answer; False if the venue could not say."""
+        gateway = self.gateways[order.instrument.venue]
+        lock = self._order_locks.setdefault(order.client_order_id, trio.Lock())
+        async with lock:  # never while a command on the same order is in flight
+            try:
+                report = await gateway.query_order(order)
+                if report is not None and fills_outstanding(order, report):
+                    await self._fetch_fills(gateway, order)
+            except Exception as exc:  # still unknown; try again later
+                log.warning("reconcile %s: %s", order.client_order_id, exc)
+                return False
+            self._apply_evidence(order, report)
+        return True
+
+    async def _fetch_fills(self, gateway: Gateway, order: Order) -> None:
+        """Book ``order``'s executions from the venue's trade listing (``my_trades``, where the
+        gateway has one): the venue said it filled but the fills did not come with the answer
+        (e.g. they happened before a restart, before the gateway's poll window)."""
+        my_trades = getattr(gateway, "my_trades", None)
+        if my_trades is None or not order.venue_order_id:
+            return
+        start_ms = order.ts_init // 1_000_000 - _TRADE_LOOKBACK_MS if order.ts_init else None
+        for fill in await my_trades(order.instrument, start_ms=start_ms):
+            if fill.venue_order_id == order.venue_order_id:
+                apply_fill(self.engine, fill, order)
+
     async def _reconciler(self) -> None:
-        """Query every UNKNOWN order until the venue says what happened; never resend."""
-        delay = self.settings.reconcile_interval_s
+        """Query every UNKNOWN (and suspect) order until the venue says what happened; never resend.
+
+        The first query goes out ``reconcile_interval_s`` after the trouble, later ones back off
+        to at most ``reconcile_max_interval_s``: an outcome is known within seconds.
+        """
+        settings = self.settings
+        delay = settings.reconcile_interval_s
         while True:
-            unknown = [o for o in self.engine.open_order_ids.values() if o.status is OrderStatus.UNKNOWN]
-            if not unknown:
+            pending = self._to_reconcile()
+            if not pending:
                 self._unknown_wakeup = trio.Event()
                 await self._unknown_wakeup.wait()
-                delay = self.settings.reconcile_interval_s
+                delay = settings.reconcile_interval_s
                 continue
             await trio.sleep(delay)
-            for order in unknown:
-                if order.status is not OrderStatus.UNKNOWN:
-                    continue
-                gateway = self.gateways[order.instrument.venue]
-                try:
-                    report = await gateway.query_order(order)
-                except Exception as exc:  # still unknown; try again later
-                    log.warning("reconcile %s: %s", order.client_order_id, exc)
-                    continue
-                if report is None:
-                    self.engine.on_rejected(order, self.engine.clock.now_ns(),
-                                            "the venue has no such order (reconciled)")
-                else:
-                    apply_report(self.engine, report)
-                    if order.status is OrderStatus.UNKNOWN and report.status is not OrderStatus.UNKNOWN:
-                        self.engine.on_accepted(order, report.ts_recv, report.venue_order_id)
-            delay = min(delay * 2, 30.0)
+            for order in pending:
+                if order.status is OrderStatus.UNKNOWN or order.client_order_id in self._suspects:
+                    await self.reconcile_order(order)
+            delay = min(delay * 2, settings.reconcile_max_interval_s)
 
     async def _status(self) -> None:
         while True:

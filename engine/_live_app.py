@@ -122,6 +122,7 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
 
         journal = OrderJournal(config.run.journal)
         engine.order_listeners.append(journal.on_update)
+        engine.fill_listeners.append(journal.on_fill)
     for spec in specs:
         engine.add_strategy(spec.id, _strategy_factory(spec))
     paper_factory = None
@@ -133,7 +134,8 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
                             status_interval_s=config.run.status_interval_s, conflate_above=config.run.conflate_above,
                             startup_timeout_s=startup_timeout_s or None, currency=config.currency)
     runner = LiveRunner(engine, gateways, settings, paper_venue_factory=paper_factory,
-                        status_out=lambda line: print(line, file=sys.stderr, flush=True))
+                        status_out=lambda line: print(line, file=sys.stderr, flush=True),
+                        restore=journal.restore if journal is not None and mode == "live" else None)
     if shutdown is None:
         shutdown = trio.Event()
     duration_s = duration_s if duration_s is not None else config.run.duration_s

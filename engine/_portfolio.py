@@ -200,6 +200,18 @@ class Portfolio:
         self.realized_pnl += realized
         return realized
 
+    def set_position(self, instrument: Instrument, qty: Decimal, avg_price: Decimal, ts: int = 0) -> Position:
+        """Overwrite a position with the venue's figure (start-up adoption, reconciliation): one lot
+        of signed ``qty`` at ``avg_price`` (rounded to the tick); balances and PnL are not touched."""
+        pos = self.position(instrument)
+        size_raw = instrument.size_raw(qty)
+        pos.qty_raw = size_raw
+        pos.lots.clear()
+        if size_raw:
+            pos.lots.append([instrument.price_raw(avg_price), abs(size_raw)])
+        pos.ts_last = ts
+        return pos
+
     def set_balance(self, asset: str, total: Decimal) -> None:
         """Overwrite a balance with the venue's figure (live reconciliation)."""
         self.balances[asset] = total

@@ -118,6 +118,18 @@ async def test_429_is_rate_limited_and_a_refused_order_reconciles_as_gone(venue:
             assert testnet.exchange.open_orders(testnet.exchange.accounts["alice"]) == []
 
 
+@pytest.mark.parametrize("every", [3, 4])
+async def test_start_up_makes_progress_when_every_nth_request_is_refused_with_429(
+        venue: VenueAdapter, tmp_path: Path, every: int) -> None:
+    """Start-up keeps what it got: a 429 on every 3rd (4th) request delays it, never locks it up."""
+    _needs(venue, "429")
+    with trio.fail_after(60):
+        async with serve(venue, tmp_path, faults=FaultSettings(force_429_every=every)) as testnet:
+            async with gateway(venue, testnet) as h:
+                assert h.gateway.instruments
+            assert testnet.faults.injected["429"] > 0
+
+
 @pytest.mark.parametrize("offset_ms", [45_000, -45_000])
 async def test_server_clock_far_from_ours(venue: VenueAdapter, tmp_path: Path, offset_ms: int) -> None:
     _needs(venue, "clock_offset")

@@ -101,6 +101,8 @@ FILL_CURSOR_OVERLAP_MS = 1000
 "Each ``myTrades`` poll re-reads this much of the previous window (duplicates are dropped)."
 _SEEN_FILLS_KEPT = 200_000
 _RETIRED_KEPT = 20_000
+_CLOCK_SAMPLES_AT_START = 3
+"Clock samples taken at start-up, one request (and one retry loop) each."
 "Terminal orders remembered (venue id ↔ client id) for late fills and reports."
 
 
@@ -436,7 +438,7 @@ class DzengiGateway(Gateway):
                 await self._bootstrap()
                 await nursery.start(self._stream.run)
                 if self._rest.has_credentials:
-                    await self._retrying(self._load_account_state, "account state")
+                    await self._load_account_state()
                     nursery.start_soon(self._poll_loop)
                 nursery.start_soon(self._clock_loop)
                 if self._rest.lane is not None and self._rest.has_credentials:
@@ -473,11 +475,17 @@ class DzengiGateway(Gateway):
                 delay = min(delay * 2, self.config.reconnect_max_s)
 
     async def _bootstrap(self) -> None:
-        async def load() -> None:
-            await self._rest.sync_time()
+        """Clock samples and instruments, each request retried on its own: start-up keeps what it
+        got, so it makes progress under any pattern of refusals (e.g. a 429 on every 3rd request)."""
+        async def sample_clock() -> None:
+            await self._rest.sync_time(rounds=1)
+
+        async def load_instruments() -> None:
             self._load_instruments(await self._rest.exchange_info())
 
-        await self._retrying(load, "REST not available")
+        for _ in range(_CLOCK_SAMPLES_AT_START):
+            await self._retrying(sample_clock, "REST not available")
+        await self._retrying(load_instruments, "REST not available")
         self._started_ms = self._server_now_ms()
 
     def _load_instruments(self, info: Any) -> None:
@@ -495,13 +503,23 @@ class DzengiGateway(Gateway):
             self._rest.limiter.add_spec(spec)
 
     async def _load_account_state(self) -> None:
+        """Balances, positions and open orders, each request retried on its own (see :meth:`_bootstrap`)."""
+        await self._retrying(self._load_balances, "account state")
+        await self._retrying(self._load_positions, "account state")
+        await self._retrying(self._load_open_orders, "account state")
+
+    async def _load_balances(self) -> None:
         for balance in await self.balances():
             self._note_balance(balance)
+
+    async def _load_positions(self) -> None:
         try:
             for position in await self.positions():
                 self._note_position(position)
         except VenueRejected as e:  # accounts without leverage trading
             log.info("dzengi: positions not available: %s", e)
+
+    async def _load_open_orders(self) -> None:
         for report in await self.open_orders():
             tracked = self._by_venue.get(report.venue_order_id)
             if tracked is None:

@@ -90,6 +90,9 @@ __all__ = ["EkidenConfig", "EkidenGateway", "GatewayStatistics"]
 
 log = logging.getLogger("venues.ekiden")
 
+_CLOCK_SAMPLES_AT_START = 3
+"Clock samples taken at start-up, one request each."
+
 _NS = 1_000_000_000
 
 
@@ -378,12 +381,17 @@ class EkidenGateway(Gateway):
             await self._rest.aclose()
 
     async def _bootstrap(self) -> None:
+        """Clock samples, then markets; a retry keeps the samples already taken, so start-up makes
+        progress under any pattern of refusals (e.g. a 429 on every 3rd request)."""
         delay = self.config.reconnect_min_s
         attempt = 0
+        samples = 0
         while True:
             attempt += 1
             try:
-                await self._rest.sync_time()
+                while samples < _CLOCK_SAMPLES_AT_START:
+                    await self._rest.sync_time(rounds=1)
+                    samples += 1
                 markets = await self._rest.markets()
                 break
             except (AuthFailed, MalformedMessage):

@@ -1,0 +1,488 @@
+"""The live runner's order truth against a scripted venue (in process, trio's MockClock).
+
+The scripted gateway answers each command or query with what the test queued (an answer, a
+venue refusal or a lost outcome) and keeps what the venue "really" did, so every test can say
+which evidence arrived in which order and what the engine made of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import trio
+import trio.testing
+
+from engine import (
+    BalanceUpdate,
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OutcomeUnknown,
+    PositionUpdate,
+    Side,
+    Strategy,
+    VenueRejected,
+)
+from engine._gateway import DataKind, Gateway, GatewayCapabilities, OrderReport
+from engine._live import LiveRunner, LiveSettings, live_engine
+
+S = OrderStatus
+INST = Instrument(venue="script", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.001")
+
+Answer = Callable[[Order], OrderReport | None]
+"A queued venue behaviour: returns the answer (None: no such order) or raises."
+
+
+def report(order: Order, status: OrderStatus, *fills: Fill, filled: Decimal | None = None) -> OrderReport:
+    total = filled if filled is not None else sum((f.qty for f in fills), Decimal(0))
+    return OrderReport(INST, 0, 0, order.client_order_id, f"v-{order.client_order_id}", status,
+                       filled_qty=total, fills=tuple(fills))
+
+
+def fill(order: Order, trade_id: str, qty: str, price: str = "100") -> Fill:
+    return Fill(INST, 0, 0, order.client_order_id, f"v-{order.client_order_id}", trade_id, order.side,
+                Decimal(price), Decimal(qty), Decimal(0), "USD", Liquidity.TAKER)
+
+
+def lost(order: Order) -> OrderReport | None:
+    raise OutcomeUnknown("HTTP 500 after the venue booked it", venue="script")
+
+
+def refused(order: Order) -> OrderReport | None:
+    raise VenueRejected(-2011, "Unknown order (already filled)", venue="script")
+
+
+class ScriptedGateway(Gateway):
+    """A venue whose answers are queued by the test, per command kind."""
+
+    venue = "script"
+    capabilities = GatewayCapabilities(order_types=frozenset({"market", "limit"}),
+                                       time_in_force=frozenset({"GTC", "IOC"}))
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[Answer]] = {"submit": [], "cancel": [], "query": []}
+        self.calls: list[tuple[str, str]] = []
+        self.default_query: Answer | None = None
+        self.sink: Any = None
+        self.position_list: list[PositionUpdate] = []
+        self.trades: list[Fill] = []
+        self.open_list: list[OrderReport] = []
+        "What ``open_orders`` lists."
+        "What ``my_trades`` lists (the venue's trade history)."
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        return {INST.key: INST}
+
+    async def run(self, sink: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.sink = sink
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def subscribe(self, kind: DataKind, instrument: Instrument, *, interval_s: int = 60,
+                        depth: int = 10) -> None:
+        return None
+
+    async def _answer(self, kind: str, order: Order) -> OrderReport | None:
+        self.calls.append((kind, order.client_order_id))
+        await trio.sleep(0.01)
+        queue = self.answers[kind]
+        if queue:
+            return queue.pop(0)(order)
+        if kind == "query" and self.default_query is not None:
+            return self.default_query(order)
+        raise AssertionError(f"unscripted {kind} of {order.client_order_id}")
+
+    async def submit_order(self, order: Order) -> OrderReport:
+        answer = await self._answer("submit", order)
+        assert answer is not None
+        return answer
+
+    async def cancel_order(self, order: Order) -> OrderReport:
+        answer = await self._answer("cancel", order)
+        assert answer is not None
+        return answer
+
+    async def query_order(self, order: Order) -> OrderReport | None:
+        return await self._answer("query", order)
+
+    async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
+        return list(self.open_list)
+
+    async def my_trades(self, instrument: Instrument, *, start_ms: int | None = None) -> list[Fill]:
+        self.calls.append(("my_trades", instrument.key))
+        return list(self.trades)
+
+    async def balances(self) -> Sequence[BalanceUpdate]:
+        return []
+
+    async def positions(self) -> Sequence[PositionUpdate]:
+        return list(self.position_list)
+
+
+async def until(predicate: Callable[[], bool], step: float = 0.01) -> None:
+    while not predicate():
+        await trio.sleep(step)
+
+
+SETTINGS = LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0)
+
+
+class Session:
+    def __init__(self, settings: LiveSettings = SETTINGS) -> None:
+        self.gateway = ScriptedGateway()
+        self.engine = live_engine()
+        self.runner = LiveRunner(self.engine, {"script": self.gateway}, settings)
+        self.shutdown = trio.Event()
+
+    def limit_buy(self, qty: str = "0.010") -> Order:
+        return self.engine.submit_order("s", INST, Side.BUY, Decimal(qty), type=OrderType.LIMIT,
+                                        price=Decimal("100"))
+
+    def statuses(self) -> list[OrderStatus]:
+        return [u.status for u in self.updates]
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.updates: list[Any] = []
+        self.engine.order_listeners.append(self.updates.append)
+        await nursery.start(self.runner.run, self.shutdown)
+
+
+def assert_no_alarms(session: Session) -> None:
+    assert [a.kind for a in session.engine.alarms] == []
+
+
+async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_cancel(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """cancel_on_exit: the cancel is refused (already filled) → queried → the fill is booked before the stop ends."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            o1, o2 = s.limit_buy(), s.limit_buy()
+            s.gateway.answers["submit"] += [lambda o: report(o, S.ACCEPTED), lambda o: report(o, S.ACCEPTED)]
+            await until(lambda: o2.status is S.ACCEPTED)
+            s.gateway.answers["cancel"] += [lambda o: report(o, S.CANCELED) if o is o1 else refused(o)] * 2
+            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+            s.shutdown.set()
+    assert o1.status is S.CANCELED and o2.status is S.FILLED
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert ("query", o2.client_order_id) in s.gateway.calls
+    assert_no_alarms(s)
+
+
+async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            # the venue is slow to show it: five queries find nothing definite, then the fill
+            s.gateway.answers["query"] += [lost] * 5 + [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+            started = trio.current_time()
+            order = s.limit_buy()
+            await until(lambda: order.status is S.FILLED)
+            took = trio.current_time() - started
+            s.shutdown.set()
+    assert took < 10.0  # was 1+2+4+8+16+30 s with the old back-off
+    assert [c for c in s.gateway.calls if c[0] == "submit"] == [("submit", order.client_order_id)]
+    assert s.statuses() == [S.SUBMITTED, S.UNKNOWN, S.FILLED]
+    assert_no_alarms(s)
+
+
+async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
+                             reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            order = s.limit_buy()
+            await until(lambda: order.status is S.UNKNOWN)
+            # the venue has it working: the stop finds it by query, cancels it and waits for the answer
+            s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED, fill(o, "t9", "0.004"),
+                                                                filled=Decimal("0.004")))
+            s.shutdown.set()
+    assert order.status is S.CANCELED and order.filled_qty == Decimal("0.004")
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.004")
+    assert_no_alarms(s)
+
+
+async def test_a_fill_during_pending_cancel_and_a_cancel_ack_after_the_fill_raise_no_alarm(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await until(lambda: order.status is S.ACCEPTED)
+
+            def filled_while_canceling(o: Order) -> OrderReport:
+                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # the stream: it filled first
+                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # and again by the poll
+                return report(o, S.CANCELED, filled=Decimal("0.010"))  # the cancel's late answer
+
+            s.gateway.answers["cancel"].append(filled_while_canceling)
+            s.engine.cancel_order("s", order)
+            await until(lambda: order.is_terminal and ("cancel", order.client_order_id) in s.gateway.calls)
+            await trio.sleep(1)
+            s.shutdown.set()
+    assert order.status is S.FILLED
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert len(s.engine.fills) == 1
+    assert_no_alarms(s)
+
+
+async def test_a_filled_answer_without_its_fills_is_queried_until_they_are_booked(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A venue ``FILLED`` we did not expect is evidence: the order is asked about until its fills arrive."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, filled=Decimal("0.010")),
+                                           lambda o: report(o, S.FILLED, fill(o, "t1", "0.006"), fill(o, "t2", "0.004"))]
+            order = s.limit_buy()
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert [c[0] for c in s.gateway.calls if c[0] != "my_trades"] == ["submit", "query", "query"]
+    assert_no_alarms(s)
+
+
+async def test_an_open_order_the_venue_no_longer_has_is_closed_with_an_alarm(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A 404 for an order we think open is evidence (e.g. after a venue restart), never ignored."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await until(lambda: order.status is S.ACCEPTED)
+            s.gateway.answers["cancel"].append(refused)
+            s.gateway.answers["query"].append(lambda o: None)
+            s.engine.cancel_order("s", order)
+            await until(lambda: order.is_terminal)
+            s.shutdown.set()
+    assert order.status is S.CANCELED
+    assert [a.kind for a in s.engine.alarms] == ["order_gone"]
+
+
+async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_venue_has(
+        autojump_clock: trio.testing.MockClock, tmp_path: Any) -> None:
+    """Crash-only restart: the journal's orders and fills come back; open ones are asked about before trading."""
+    from engine._journal import OrderJournal
+
+    path = tmp_path / "journal.sqlite"
+    first = Session()
+    journal = OrderJournal(path)
+    first.engine.order_listeners.append(journal.on_update)
+    first.engine.fill_listeners.append(journal.on_fill)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await first.start(nursery)
+            first.gateway.default_query = lost
+            working, lost_order = first.limit_buy(), first.limit_buy()
+            first.gateway.answers["submit"] += [
+                lambda o: report(o, S.PARTIALLY_FILLED, fill(o, "t1", "0.004")) if o is working else lost(o)] * 2
+            await until(lambda: working.filled_raw > 0 and lost_order.status is S.UNKNOWN)
+            nursery.cancel_scope.cancel()  # kill -9: no stop, no cancels
+    journal.close()
+
+    second = Session()
+    journal = OrderJournal(path)
+    second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore)
+    heard: list[str] = []
+
+    class Tracker(Strategy):
+        def on_start(self) -> None:
+            self.started = True
+
+        def on_order(self, update: Any) -> None:
+            heard.append("started" if getattr(self, "started", False) else "before on_start")
+
+    second.engine.add_strategy("s", Tracker)
+    second.gateway.answers["query"] += [
+        lambda o: report(o, S.FILLED, fill(o, "t1", "0.004"), fill(o, "t2", "0.006")) if o.client_order_id
+        == working.client_order_id else None] * 2
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await second.start(nursery)
+            before_start = [c for c in second.gateway.calls if c[0] != "my_trades"]
+            second.shutdown.set()
+    journal.close()
+    again = {o.client_order_id: o for o in second.engine.orders.values()}
+    assert again[working.client_order_id].status is S.FILLED
+    assert again[lost_order.client_order_id].status is S.REJECTED  # the venue never had it: not resent
+    assert sorted(before_start) == sorted([("query", working.client_order_id), ("query", lost_order.client_order_id)])
+    assert second.engine.portfolio.position(INST).qty == Decimal("0.010")  # t1 once, t2 once
+    assert "before on_start" not in heard  # the restored orders settled before the strategy existed for it
+    assert_no_alarms(second)
+
+
+async def test_a_run_starts_from_the_venues_positions(autojump_clock: trio.testing.MockClock) -> None:
+    """Positions the venue holds at start-up are in the portfolio (and so in every risk check)
+    before the strategies start; without a journal that is adoption, not an alarm."""
+    s = Session()
+    s.gateway.position_list = [PositionUpdate(INST, 0, 0, Decimal("-0.005"), Decimal("101.5"))]
+    seen_at_start: list[Decimal] = []
+
+    class Watch(Strategy):
+        def on_start(self) -> None:
+            seen_at_start.append(self.ctx.position(INST).qty)
+
+    s.engine.add_strategy("watch", Watch)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.shutdown.set()
+    assert seen_at_start == [Decimal("-0.005")]
+    assert s.engine.portfolio.position(INST).avg_price == Decimal("101.5")
+    assert_no_alarms(s)
+
+
+async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_listing(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A FILLED answer without trade ids (fills from before a restart): booked from ``my_trades``, once."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            order = s.limit_buy()
+            other = Order("someone-else", INST, Side.SELL, OrderType.MARKET, 5)
+            s.gateway.trades = [fill(order, "t1", "0.006"), fill(other, "t8", "0.005"), fill(order, "t2", "0.004")]
+            s.gateway.default_query = lambda o: report(o, S.FILLED, filled=Decimal("0.010"))
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert [f.trade_id for f in s.engine.fills] == ["t1", "t2"]
+    assert_no_alarms(s)
+
+
+async def test_an_order_canceled_before_its_submit_left_is_never_sent(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            order = s.limit_buy()
+            s.engine.cancel_order("s", order)  # before the command worker got to the submit
+            await until(lambda: order.is_terminal)
+            s.shutdown.set()
+    assert order.status is S.CANCELED
+    assert s.gateway.calls == []
+    assert_no_alarms(s)
+
+
+async def test_a_suspect_whose_fills_arrived_by_stream_does_not_hold_up_the_stop(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A FILLED answer ahead of its fills makes the order a suspect; the stream's fills settle it, no query needed."""
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
+                             reconcile_interval_s=30.0, reconcile_max_interval_s=30.0))
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+            order = s.limit_buy()
+            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+            await trio.sleep(0.1)
+            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+            await until(lambda: order.status is S.FILLED)
+            stop_at = trio.current_time()
+            s.shutdown.set()
+    assert trio.current_time() - stop_at < 1.0
+    assert [c[0] for c in s.gateway.calls] == ["submit"]
+    assert_no_alarms(s)
+
+
+async def test_a_fill_that_names_an_unknown_order_gives_it_its_venue_order_id(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """The journal must name the venue's order even when the fill was the first evidence of it."""
+    s = Session()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            s.gateway.default_query = lost
+            order = s.limit_buy()
+            await until(lambda: order.status is S.UNKNOWN)
+            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert order.venue_order_id == f"v-{order.client_order_id}"
+    assert s.updates[-1].order.venue_order_id == order.venue_order_id
+
+
+async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A submit held back (e.g. by the venue's rate budget) past the grace period still gets canceled."""
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0))
+
+    async def slow_submit(order: Order) -> OrderReport:
+        s.gateway.calls.append(("submit", order.client_order_id))
+        await trio.sleep(7.0)
+        return report(order, S.ACCEPTED)
+
+    s.gateway.submit_order = slow_submit  # type: ignore[method-assign]
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            order = s.limit_buy()
+            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+            s.shutdown.set()
+    assert order.status is S.CANCELED
+    assert ("cancel", order.client_order_id) in s.gateway.calls
+
+
+async def test_open_order_reconciliation_reports_external_orders_and_asks_about_missing_ones(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """At start-up and then periodically: a venue order that is not ours is an alarm (once); an
+    order of ours the venue no longer lists is asked about and moved by the answer."""
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
+                             open_orders_interval_s=10.0))
+    s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-elsewhere", S.ACCEPTED)]
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await until(lambda: order.status is S.ACCEPTED)
+            s.gateway.open_list.append(report(order, S.ACCEPTED))
+            await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
+            assert ("query", order.client_order_id) not in s.gateway.calls
+            s.gateway.open_list.pop()  # it filled while the stream was down
+            s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert [a.kind for a in s.engine.alarms] == ["external_order"]
+    assert list(s.runner.external_orders) == ["v-elsewhere"]
+
+
+async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_is_unnamed(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=1.0, equity_interval_s=60.0,
+                             open_orders_interval_s=5.0, reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            s.gateway.default_query = lost
+            order = s.limit_buy()
+            await until(lambda: order.status is S.UNKNOWN)
+            s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
+            await trio.sleep(12)  # two periodic passes
+            nursery.cancel_scope.cancel()
+    assert [a.kind for a in s.engine.alarms] == []
