@@ -60,7 +60,7 @@ balances = { USD = "100000000", BTC = "1000" }
 
 def serve(accounts: str, step_ms: int) -> None:
     """Child process: a testnet with raised limits; prints its URLs, serves until killed."""
-    from backtest.synthetic_market import MarketSettings
+    from venues._testnet.market import MarketSettings
     from venues.dzengi.testnet import DzengiTestnetOptions, default_instruments, open_dzengi_testnet
 
     async def main() -> None:

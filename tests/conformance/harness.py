@@ -20,9 +20,9 @@ from typing import Any
 
 import trio
 
-from backtest.faults import FaultSettings
-from backtest.synthetic_market import MarketSettings, SyntheticMarket
-from backtest.testnet_server import serve_testnet, ws_url_of
+from venues._testnet.faults import FaultSettings
+from venues._testnet.market import MarketSettings, SyntheticMarket
+from venues._testnet.server import serve_testnet, ws_url_of
 from engine import (
     ClientOrderIdFactory,
     DataKind,

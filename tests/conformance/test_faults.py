@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from backtest.faults import FaultSettings
+from venues._testnet.faults import FaultSettings
 from engine import (
     AuthFailed,
     MalformedMessage,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from backtest.faults import FaultSettings
+from venues._testnet.faults import FaultSettings
 from engine import BookDelta, BookSnapshot, DataKind, Quote, Trade, VenueState, VenueStatus
 from engine._book import L2Book
 

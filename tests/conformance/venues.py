@@ -16,13 +16,13 @@ from typing import Any
 import attrs
 
 from backtest.exchange import Exchange, load_accounts
-from backtest.faults import FaultSettings
+from venues._testnet.faults import FaultSettings
 from engine._gateway import Gateway
 
 __all__ = ["FAULTS", "VenueAdapter", "VENUES", "by_name"]
 
 FAULTS = frozenset({"5xx_after_order", "429", "ws_drop", "clock_offset", "latency"})
-"The faults of :class:`backtest.faults.FaultSettings` the suite exercises."
+"The faults of :class:`venues._testnet.faults.FaultSettings` the suite exercises."
 
 
 @attrs.frozen

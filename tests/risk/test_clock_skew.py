@@ -11,7 +11,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from backtest.faults import FaultSettings
+from venues._testnet.faults import FaultSettings
 from risk import ClockSkewSettings, DenyReason, ServerClock
 from venues.dzengi.signer import Credentials, sign_request
 from venues.dzengi.testnet import open_dzengi_testnet

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from backtest.faults import FaultSettings
+from venues._testnet.faults import FaultSettings
 from engine import RiskDenied
 from risk import (
     DenyReason,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backtest.synthetic_market import MarketSettings
+from venues._testnet.market import MarketSettings
 from venues.dzengi.testnet import DzengiTestnet, open_dzengi_testnet
 
 ACCOUNTS_TOML = """

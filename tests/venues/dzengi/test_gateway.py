@@ -23,7 +23,7 @@ import pytest
 import trio
 import trio_websocket
 
-from backtest.faults import FaultSettings
+from venues._testnet.faults import FaultSettings
 from engine import (
     AuthFailed,
     BalanceUpdate,

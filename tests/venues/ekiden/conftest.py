@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from backtest.synthetic_market import MarketSettings
+from venues._testnet.market import MarketSettings
 from venues.ekiden.testnet import EkidenTestnet, EkidenTestnetOptions, open_ekiden_testnet
 
 ACCOUNTS_TOML = """

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import trio
 
-from backtest.faults import FaultSettings
+from venues._testnet.faults import FaultSettings
 from engine import (
     AuthFailed,
     Bar,
