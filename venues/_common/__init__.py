@@ -1,0 +1,19 @@
+"""The client-side venue kit: what every venue package's client builds on.
+
+Layers, bottom up: :mod:`.fields` (decoding one field of a venue message into an exact value or a
+:class:`~engine.MalformedMessage` naming the venue, the message and the field) →
+:mod:`.credentials` (the one credentials type and the signer protocol) → :mod:`.config` (the
+base of every venue config: credentials from the config or the environment, shared validators).
+
+A venue package keeps only its dialect: wire names, signing recipe, endpoints and mapping rules.
+"""
+
+from .config import VenueConfig as VenueConfig
+from .config import non_negative as non_negative
+from .config import positive as positive
+from .config import url as url
+from .credentials import Credentials as Credentials
+from .credentials import Signer as Signer
+from .fields import FieldReader as FieldReader
+
+__all__ = ["Credentials", "FieldReader", "Signer", "VenueConfig", "non_negative", "positive", "url"]
