@@ -3,7 +3,8 @@
 Layers, bottom up: :mod:`.fields` (decoding one field of a venue message into an exact value or a
 :class:`~engine.MalformedMessage` naming the venue, the message and the field) →
 :mod:`.credentials` (the one credentials type and the signer protocol) → :mod:`.config` (the
-base of every venue config: credentials from the config or the environment, shared validators).
+base of every venue config: credentials from the config or the environment, shared validators)
+→ :mod:`.websocket` (the reconnecting WebSocket a venue's stream subclasses with its frame codec).
 
 A venue package keeps only its dialect: wire names, signing recipe, endpoints and mapping rules.
 """
@@ -15,5 +16,8 @@ from .config import url as url
 from .credentials import Credentials as Credentials
 from .credentials import Signer as Signer
 from .fields import FieldReader as FieldReader
+from .websocket import ConnectionLost as ConnectionLost
+from .websocket import ReconnectingWebSocket as ReconnectingWebSocket
 
-__all__ = ["Credentials", "FieldReader", "Signer", "VenueConfig", "non_negative", "positive", "url"]
+__all__ = ["ConnectionLost", "Credentials", "FieldReader", "ReconnectingWebSocket", "Signer", "VenueConfig",
+           "non_negative", "positive", "url"]
