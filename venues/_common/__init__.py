@@ -4,7 +4,9 @@ Layers, bottom up: :mod:`.fields` (decoding one field of a venue message into an
 :class:`~engine.MalformedMessage` naming the venue, the message and the field) →
 :mod:`.credentials` (the one credentials type and the signer protocol) → :mod:`.config` (the
 base of every venue config: credentials from the config or the environment, shared validators)
-→ :mod:`.websocket` (the reconnecting WebSocket a venue's stream subclasses with its frame codec).
+→ :mod:`.websocket` (the reconnecting WebSocket a venue's stream subclasses with its frame codec)
+→ :mod:`.rest` (the REST steps' order, the transport seam, wire-failure mapping, one re-sign after
+a clock rejection) with :mod:`.http11` (the lean HTTP/1.1 keep-alive lane, one of the transports).
 
 A venue package keeps only its dialect: wire names, signing recipe, endpoints and mapping rules.
 """
