@@ -6,7 +6,8 @@ Layers, bottom up: :mod:`.fields` (decoding one field of a venue message into an
 base of every venue config: credentials from the config or the environment, shared validators)
 → :mod:`.websocket` (the reconnecting WebSocket a venue's stream subclasses with its frame codec)
 → :mod:`.rest` (the REST steps' order, the transport seam, wire-failure mapping, one re-sign after
-a clock rejection) with :mod:`.http11` (the lean HTTP/1.1 keep-alive lane, one of the transports).
+a clock rejection) with :mod:`.http11` (the lean HTTP/1.1 keep-alive lane, one of the transports)
+→ :mod:`.poller` (the adaptive REST poller, for what a venue has no private stream for).
 
 A venue package keeps only its dialect: wire names, signing recipe, endpoints and mapping rules.
 """
@@ -18,8 +19,10 @@ from .config import url as url
 from .credentials import Credentials as Credentials
 from .credentials import Signer as Signer
 from .fields import FieldReader as FieldReader
+from .poller import AdaptivePoller as AdaptivePoller
+from .poller import Wakeup as Wakeup
 from .websocket import ConnectionLost as ConnectionLost
 from .websocket import ReconnectingWebSocket as ReconnectingWebSocket
 
-__all__ = ["ConnectionLost", "Credentials", "FieldReader", "ReconnectingWebSocket", "Signer", "VenueConfig",
-           "non_negative", "positive", "url"]
+__all__ = ["AdaptivePoller", "ConnectionLost", "Credentials", "FieldReader", "ReconnectingWebSocket", "Signer", "VenueConfig",
+           "Wakeup", "non_negative", "positive", "url"]

@@ -73,6 +73,7 @@ from engine import (
 )
 from engine._gateway import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
 from venues._common.config import VenueConfig, non_negative as _non_negative, positive as _positive, url as _url
+from venues._common.poller import AdaptivePoller, Wakeup
 from risk import ServerClock
 
 from . import parsers as P
@@ -363,7 +364,7 @@ class DzengiGateway(Gateway):
         self._seen_order: deque[str] = deque()
         self._fill_cursor: dict[str, int] = {}
         self._active_until: dict[str, float] = {}
-        self._kick = trio.Event()
+        self._kick = Wakeup()
         self._account_due = True
         # account state
         self._account_ids: dict[str, str] = {}
@@ -1117,28 +1118,10 @@ class DzengiGateway(Gateway):
             await self._poll_forever()
 
     async def _poll_forever(self) -> None:
-        last_account = trio.current_time()
-        while True:
-            started = trio.current_time()
-            account = self._account_due or started - last_account >= self.config.account_poll_s
-            try:
-                await self.poll_once(account=account)
-                if account:
-                    last_account = started
-            except RateLimited as e:  # the limiter is paused for the venue's hint meanwhile
-                await trio.sleep(max(e.retry_after_s, self.config.poll_fast_s))
-            except RiskDenied as e:  # our own budget refused a poll: nothing was sent
-                log.info("dzengi: poll deferred: %s", e)
-                await trio.sleep(self.config.poll_fast_s)
-            except (VenueError, MalformedMessage) as e:
-                log.warning("dzengi: poll failed: %s", e)
-            with trio.move_on_after(self.poll_interval_s()):
-                await self._kick.wait()
-            self._kick = trio.Event()
-            # a kick wakes the poller early, but never more often than poll_fast_s
-            spacing = started + self.config.poll_fast_s - trio.current_time()
-            if spacing > 0:
-                await trio.sleep(spacing)
+        poller = AdaptivePoller(lambda account: self.poll_once(account=account), interval_s=self.poll_interval_s,
+                                min_spacing_s=self.config.poll_fast_s, account_every_s=self.config.account_poll_s,
+                                account_due=lambda: self._account_due, wakeup=self._kick, name=VENUE, logger=log)
+        await poller.run()
 
     async def poll_once(self, *, account: bool = True) -> None:
         """One poll round: fills, then order states, then (if asked) balances and positions."""
