@@ -61,7 +61,6 @@ from engine import (
     OrderType,
     OutcomeUnknown,
     PositionUpdate,
-    RateLimited,
     RiskDenied,
     Rounding,
     Side,
