@@ -11,13 +11,13 @@ here does I/O or reads the clock.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from engine import Instrument, MalformedMessage, WireFormatError, redact, wire_decimal, wire_int, wire_scaled
 
-__all__ = ["FieldReader", "SNIPPET_CHARS", "shown"]
+__all__ = ["FieldReader", "SNIPPET_CHARS", "collect_instruments", "shown"]
 
 SNIPPET_CHARS = 300
 "The most characters of a message quoted in a :class:`~engine.MalformedMessage`."
@@ -163,3 +163,18 @@ class FieldReader:
         if inst is None:
             raise self.malformed(what, f"unknown {self.symbol_word} {symbol!r}", obj)
         return inst
+
+
+def collect_instruments(entries: Iterable[object], parse: Callable[[object], Instrument],
+                        on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
+    """``symbol → instrument`` of every entry ``parse`` reads; a malformed one goes to ``on_error``
+    and is left out (one bad market never hides the others)."""
+    out: dict[str, Instrument] = {}
+    for entry in entries:
+        try:
+            inst = parse(entry)
+        except MalformedMessage as e:
+            on_error(e)
+            continue
+        out[inst.symbol] = inst
+    return out

@@ -29,7 +29,7 @@ import trio
 from engine import AuthFailed, OutcomeUnknown, VenueError, redact, wire_seconds
 
 __all__ = ["ClockRejected", "HttpxTransport", "RawResponse", "StreamWrapper", "TRANSPORT_ERRORS", "Transport",
-           "TransportFailure", "excerpt", "raise_for_transport", "resign_once", "retry_after"]
+           "TransportFailure", "decode_body", "excerpt", "raise_for_transport", "resign_once", "retry_after"]
 
 T = TypeVar("T")
 
@@ -98,6 +98,16 @@ class HttpxTransport:
     async def aclose(self) -> None:
         """Close the client's connections."""
         await self.client.aclose()
+
+
+def decode_body(body: bytes, loads: Callable[[bytes], Any]) -> tuple[Any, Exception | None]:
+    """``(decoded, None)``, ``(None, None)`` for an empty body, or ``(None, error)`` if it is not JSON."""
+    if not body:
+        return None, None
+    try:
+        return loads(body), None
+    except (ValueError, UnicodeDecodeError) as e:
+        return None, e
 
 
 def retry_after(headers: Mapping[str, str], default: float) -> float:

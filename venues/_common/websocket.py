@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 import trio_websocket
 from wsproto import ConnectionType, WSConnection
@@ -37,10 +38,25 @@ from wsproto.events import TextMessage
 
 from engine import MalformedFrameGuard, MalformedMessage, VenueError, VenueState
 
-__all__ = ["ConnectionLost", "ReconnectingWebSocket", "StreamWrapper", "Waiter", "socket_of"]
+__all__ = ["ConnectionLost", "ReconnectingWebSocket", "StreamCounters", "StreamWrapper", "Waiter", "socket_of"]
 
 StreamWrapper = Callable[[Any], Any]
 "Wraps the raw trio stream of a new connection (e.g. to timestamp reads); returns the stream to use."
+
+
+@attrs.frozen(slots=True)
+class StreamCounters:
+    """The counters every stream has; a venue's ``StreamStatistics`` adds its own after them."""
+
+    connected: bool
+    connects: int
+    "Successful connections (the first one included)."
+    messages: int
+    "Frames received."
+    malformed: int
+    "Frames that could not be decoded or handled (dropped)."
+    unhandled: int
+    "Frames nobody handles."
 
 
 class ConnectionLost(VenueError):

@@ -48,7 +48,7 @@ from engine import (
 )
 from engine._gateway import OrderReport
 
-from venues._common.fields import FieldReader, shown
+from venues._common.fields import FieldReader, collect_instruments, shown
 
 from .constants import INTERVALS_MS, LEVERAGE_SUFFIX, VENUE, WS_INTERVAL_ALIASES
 from .schemas import MarketType, VenueOrderStatus, VenueSide, loads
@@ -218,15 +218,8 @@ def _bounded_scales(inst: Instrument, what: str, obj: object) -> Instrument:
 def parse_instruments(exchange_info: object, on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
     """``exchangeInfo`` → instruments by symbol. A bad symbol entry is reported and skipped."""
     info = _obj(exchange_info, "exchangeInfo")
-    out: dict[str, Instrument] = {}
-    for entry in as_list(_get(info, "symbols", "exchangeInfo"), "exchangeInfo.symbols"):
-        try:
-            inst = parse_instrument(entry)
-        except MalformedMessage as e:
-            on_error(e)
-            continue
-        out[inst.symbol] = inst
-    return out
+    return collect_instruments(as_list(_get(info, "symbols", "exchangeInfo"), "exchangeInfo.symbols"),
+                               parse_instrument, on_error)
 
 
 # ---------------------------------------------------------------------------------------------

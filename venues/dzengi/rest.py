@@ -99,6 +99,7 @@ from venues._common.rest import (
     RawResponse,
     StreamWrapper,
     TransportFailure,
+    decode_body,
     excerpt,
     raise_for_transport,
     resign_once,
@@ -224,11 +225,7 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
     """
     status = response.status
     body = response.body
-    try:
-        decoded: Any = loads(body) if body else None
-        parse_error: Exception | None = None
-    except (ValueError, UnicodeDecodeError) as e:
-        decoded, parse_error = None, e
+    decoded, parse_error = decode_body(body, loads)
 
     if status == 429 or status == 418 or status == 403:
         kind = {429: "rate limited (429)", 418: "IP banned (418)", 403: "WAF limit (403)"}[status]

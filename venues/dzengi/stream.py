@@ -37,7 +37,7 @@ import trio
 import trio_websocket
 
 from engine import MalformedMessage, VenueError, VenueState
-from venues._common.websocket import ConnectionLost, ReconnectingWebSocket, Waiter
+from venues._common.websocket import ConnectionLost, ReconnectingWebSocket, StreamCounters, Waiter
 
 from .constants import VENUE, WsDestination, WsStatus
 from .parsers import malformed
@@ -63,18 +63,9 @@ class WsRequestFailed(VenueError):
 
 
 @attrs.frozen(slots=True)
-class StreamStatistics:
-    """A snapshot of the stream's counters."""
+class StreamStatistics(StreamCounters):
+    """A snapshot of the stream's counters (:class:`venues._common.websocket.StreamCounters` first)."""
 
-    connected: bool
-    connects: int
-    "Successful connections (the first one included)."
-    messages: int
-    "Frames received."
-    malformed: int
-    "Frames that could not be decoded or handled (dropped)."
-    unhandled: int
-    "Pushed frames with a destination nobody handles."
     pending_requests: int
     subscriptions: tuple[str, ...]
     malformed_resyncs: int = 0

@@ -46,7 +46,7 @@ from engine import (
 )
 from engine._gateway import OrderReport
 
-from venues._common.fields import FieldReader, shown
+from venues._common.fields import FieldReader, collect_instruments, shown
 
 from .constants import VENUE
 from .schemas import ReportedMarketType, VenueLiquidity, VenueOrderStatus, VenueSide, ns_from_iso
@@ -207,15 +207,7 @@ def parse_market(obj: object) -> Instrument:
 
 def parse_markets(data: object, on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
     """``GET /v1/markets`` data → instruments by market name. A bad entry is reported and skipped."""
-    out: dict[str, Instrument] = {}
-    for entry in _list(data, "markets"):
-        try:
-            inst = parse_market(entry)
-        except MalformedMessage as e:
-            on_error(e)
-            continue
-        out[inst.symbol] = inst
-    return out
+    return collect_instruments(_list(data, "markets"), parse_market, on_error)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ from venues._common.rest import (
     HttpxTransport,
     RawResponse,
     Transport,
+    decode_body,
     excerpt,
     raise_for_transport,
     resign_once,
@@ -102,11 +103,7 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
     """
     status = response.status
     body = response.body
-    try:
-        decoded: Any = loads(body) if body else None
-        parse_error: Exception | None = None
-    except (ValueError, UnicodeDecodeError) as e:
-        decoded, parse_error = None, e
+    decoded, parse_error = decode_body(body, loads)
     coded = error_of(decoded)
 
     if status == 429 or (coded is not None and coded[0] == ErrorCode.RATE_LIMIT_EXCEEDED):

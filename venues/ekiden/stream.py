@@ -40,7 +40,7 @@ import attrs
 import trio_websocket
 
 from engine import AuthFailed, MalformedMessage, VenueError, VenueState
-from venues._common.websocket import CONNECTION_ERRORS, ConnectionLost, Dropped, ReconnectingWebSocket, Waiter
+from venues._common.websocket import CONNECTION_ERRORS, ConnectionLost, Dropped, ReconnectingWebSocket, StreamCounters, Waiter
 
 from .constants import VENUE, Channel, ErrorCode, WsType
 from .parsers import error_of, malformed
@@ -67,18 +67,9 @@ class WsRequestFailed(VenueError):
 
 
 @attrs.frozen(slots=True)
-class StreamStatistics:
-    """A snapshot of the stream's counters."""
+class StreamStatistics(StreamCounters):
+    """A snapshot of the stream's counters (:class:`venues._common.websocket.StreamCounters` first)."""
 
-    connected: bool
-    connects: int
-    "Successful connections (the first one included)."
-    messages: int
-    "Frames received."
-    malformed: int
-    "Frames that could not be decoded or handled (dropped)."
-    unhandled: int
-    "Frames of a type or channel nobody handles."
     errors: int
     "``error`` frames the venue sent outside a pending request."
     subscriptions: tuple[str, ...]

@@ -89,3 +89,18 @@ def test_unknown_instrument_uses_the_venues_word() -> None:
         UNSIGNED.instrument({"BTC-USD": inst}, "ETH-USD", "m", None)
     with pytest.raises(MalformedMessage, match="unknown symbol 7"):
         SIGNED.instrument({}, 7, "m", None)
+
+
+def test_one_malformed_instrument_never_hides_the_others() -> None:
+    from venues._common.fields import collect_instruments
+
+    good = _instrument()
+    errors: list[MalformedMessage] = []
+
+    def parse(entry: object) -> Instrument:
+        if entry == "bad":
+            raise UNSIGNED.malformed("market", "no tick", entry)
+        return good
+
+    assert collect_instruments(["ok", "bad"], parse, errors.append) == {"BTC-USD": good}
+    assert len(errors) == 1 and "market: no tick" in str(errors[0])

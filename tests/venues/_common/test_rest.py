@@ -119,3 +119,15 @@ def test_wire_failures_are_unknown_for_commands_and_plain_errors_for_reads(failu
     with pytest.raises(VenueError, match=kind) as read:
         raise_for_transport(failure, what="GET account", command=False, venue="v")
     assert not isinstance(read.value, OutcomeUnknown) and read.value.__cause__ is failure
+
+
+def test_decode_body_tells_empty_from_unreadable() -> None:
+    import json
+
+    from venues._common.rest import decode_body
+
+    assert decode_body(b"", json.loads) == (None, None)
+    assert decode_body(b'{"a":1}', json.loads) == ({"a": 1}, None)
+    decoded, error = decode_body(b"{trunc", json.loads)
+    assert decoded is None and isinstance(error, ValueError)
+    assert isinstance(decode_body(b"\xff", lambda b: b.decode())[1], UnicodeDecodeError)
