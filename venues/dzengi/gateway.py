@@ -36,13 +36,12 @@ Orders:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 import httpx
@@ -50,7 +49,6 @@ import trio
 
 from engine import (
     AuthFailed,
-    ConfigError,
     BalanceUpdate,
     Bar,
     BookSnapshot,
@@ -63,7 +61,6 @@ from engine import (
     OrderType,
     OutcomeUnknown,
     PositionUpdate,
-    RateLimited,
     RiskDenied,
     Rounding,
     Side,
@@ -73,8 +70,9 @@ from engine import (
     VenueState,
     VenueStatus,
 )
-from engine._config import TomlConfig
 from engine._gateway import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
+from venues._common.config import VenueConfig, non_negative as _non_negative, positive as _positive, url as _url
+from venues._common.poller import AdaptivePoller, Wakeup
 from risk import ServerClock
 
 from . import parsers as P
@@ -88,7 +86,7 @@ from .constants import (
     WsDestination,
 )
 from .rest import DzengiRest, StreamWrapper, rate_limit_specs, rate_limiter
-from .signer import Credentials, encode_params
+from .signer import encode_params
 from .stream import ConnectionLost, DzengiStream, StreamStatistics, WsRequestFailed
 
 __all__ = ["DzengiConfig", "DzengiGateway", "GatewayStatistics", "InvalidOrder"]
@@ -122,30 +120,16 @@ def _recv_window(instance: Any, attribute: attrs.Attribute, value: int) -> None:
                          f"maximum), got {value}")
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
-    if value <= 0:
-        raise ValueError(f"must be positive, got {value}")
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-
-
-def _url(*schemes: str) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:  # type: ignore[type-arg]
-        if not value.startswith(tuple(f"{s}://" for s in schemes)):
-            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}, got {value!r}")
-    return check
-
-
 @attrs.frozen
-class DzengiConfig(TomlConfig):
+class DzengiConfig(VenueConfig):
     """Settings of one Dzengi connection (``DzengiConfig.from_toml("configs/dzengi.toml")``).
 
     Credentials come from ``api_key``/``secret`` or, better, from the environment variables named
-    by ``api_key_env``/``secret_env``. They never appear in a repr, a log line or an error.
+    by ``api_key_env``/``secret_env`` (:class:`venues._common.VenueConfig`). They never appear in
+    a repr, a log line or an error.
     """
+
+    venue: ClassVar[str] = VENUE
 
     base_url: str = attrs.field(default=REST_URL, validator=_url("http", "https"))
     "REST host: the venue, its demo host or a local testnet (``http://127.0.0.1:PORT``)."
@@ -153,12 +137,6 @@ class DzengiConfig(TomlConfig):
     "WebSocket endpoint (``…/connect``)."
     api_version: Literal["v1", "v2"] = "v1"
     "REST API version (the demo host serves v1 only; v2 adds Hong Kong stocks)."
-    api_key: str = attrs.field(default="", repr=False, metadata={"secret": True})
-    secret: str = attrs.field(default="", repr=False, metadata={"secret": True})
-    api_key_env: str = ""
-    "Name of an environment variable holding the API key (used when ``api_key`` is empty)."
-    secret_env: str = ""
-    "Name of an environment variable holding the secret (used when ``secret`` is empty)."
     recv_window_ms: int = attrs.field(default=5000, validator=_recv_window)
     "How long after its timestamp a signed request stays valid (venue maximum 60000)."
     http_timeout_s: float = attrs.field(default=10.0, validator=_positive)
@@ -190,15 +168,6 @@ class DzengiConfig(TomlConfig):
     leverage_account_id: str = ""
     "``accountId`` for leverage orders; default: the settlement asset's account from ``account``."
 
-    def credentials(self) -> Credentials | None:
-        """The API credentials, or None for a market-data-only connection."""
-        key = self.api_key or (os.environ.get(self.api_key_env, "") if self.api_key_env else "")
-        secret = self.secret or (os.environ.get(self.secret_env, "") if self.secret_env else "")
-        if not key and not secret:
-            return None
-        if not key or not secret:
-            raise ConfigError("dzengi needs both an API key and a secret (or neither, for market data only)")
-        return Credentials(key, secret)
 
 
 # =============================================================================================
@@ -396,7 +365,7 @@ class DzengiGateway(Gateway):
         self._seen_order: deque[str] = deque()
         self._fill_cursor: dict[str, int] = {}
         self._active_until: dict[str, float] = {}
-        self._kick = trio.Event()
+        self._kick = Wakeup()
         self._account_due = True
         # account state
         self._account_ids: dict[str, str] = {}
@@ -1166,28 +1135,10 @@ class DzengiGateway(Gateway):
             await self._poll_forever()
 
     async def _poll_forever(self) -> None:
-        last_account = trio.current_time()
-        while True:
-            started = trio.current_time()
-            account = self._account_due or started - last_account >= self.config.account_poll_s
-            try:
-                await self.poll_once(account=account)
-                if account:
-                    last_account = started
-            except RateLimited as e:  # the limiter is paused for the venue's hint meanwhile
-                await trio.sleep(max(e.retry_after_s, self.config.poll_fast_s))
-            except RiskDenied as e:  # our own budget refused a poll: nothing was sent
-                log.info("dzengi: poll deferred: %s", e)
-                await trio.sleep(self.config.poll_fast_s)
-            except (VenueError, MalformedMessage) as e:
-                log.warning("dzengi: poll failed: %s", e)
-            with trio.move_on_after(self.poll_interval_s()):
-                await self._kick.wait()
-            self._kick = trio.Event()
-            # a kick wakes the poller early, but never more often than poll_fast_s
-            spacing = started + self.config.poll_fast_s - trio.current_time()
-            if spacing > 0:
-                await trio.sleep(spacing)
+        poller = AdaptivePoller(lambda account: self.poll_once(account=account), interval_s=self.poll_interval_s,
+                                min_spacing_s=self.config.poll_fast_s, account_every_s=self.config.account_poll_s,
+                                account_due=lambda: self._account_due, wakeup=self._kick, name=VENUE, logger=log)
+        await poller.run()
 
     async def poll_once(self, *, account: bool = True) -> None:
         """One poll round: fills, then order states, then (if asked) balances and positions."""

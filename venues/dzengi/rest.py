@@ -58,15 +58,10 @@ seconds only.
 from __future__ import annotations
 
 import logging
-import re
-import select
-import ssl
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 import trio
@@ -96,6 +91,21 @@ from .constants import (
     ErrorCode,
     request_weight,
 )
+from venues._common.http11 import MAX_BODY_BYTES, Http11Lane
+from venues._common.rest import (
+    TRANSPORT_ERRORS,
+    ClockRejected,
+    HttpxTransport,
+    RawResponse,
+    StreamWrapper,
+    TransportFailure,
+    decode_body,
+    excerpt,
+    raise_for_transport,
+    resign_once,
+    retry_after,
+)
+
 from .parsers import error_of, malformed, parse_server_time
 from .schemas import loads
 from .signer import Credentials, encode_params, sign_params, sign_request
@@ -111,6 +121,7 @@ __all__ = [
     "rate_limiter",
     "BACKGROUND_HEADROOM_WEIGHT",
     "Http11Lane",
+    "MAX_BODY_BYTES",
     "StreamWrapper",
     "DzengiRest",
 ]
@@ -135,16 +146,6 @@ AUTH_CODES = frozenset({ErrorCode.INVALID_TIMESTAMP, ErrorCode.INVALID_SIGNATURE
                         ErrorCode.REJECTED_MBX_KEY})
 "Error codes that mean our credentials, signature or clock were refused."
 
-
-class ClockRejected(AuthFailed):
-    """The venue refused our ``timestamp`` (-1021): outside ``recvWindow`` or ahead of its clock.
-
-    Definite (nothing was done). The client marks its clock stale and resyncs.
-    """
-
-
-StreamWrapper = Callable[[trio.abc.Stream], trio.abc.Stream]
-"Wraps a freshly connected byte stream (benchmarks hook the socket writes through it)."
 
 _FORM = "application/x-www-form-urlencoded"
 _MAX_FRESH_ROUNDS = 64
@@ -208,31 +209,6 @@ def rate_limiter(*, request_weight_per_min: int | None = None, orders_per_s: int
 # ---------------------------------------------------------------------------------------------
 
 
-class RawResponse:
-    """Status, lower-case headers and body of one HTTP answer (whichever path carried it)."""
-
-    __slots__ = ("status", "headers", "body")
-
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-
-class TransportFailure(Exception):
-    """The request could not be completed on the wire (``sent`` says whether bytes had left)."""
-
-    def __init__(self, message: str, *, sent: bool, timeout: bool = False) -> None:
-        self.sent = sent
-        self.timeout = timeout
-        super().__init__(message)
-
-
-def _retry_after(headers: Mapping[str, str], default: float) -> float:
-    seconds = wire_seconds(headers.get("retry-after"))
-    return default if seconds is None else seconds
-
-
 def _pause_hint(status: int, headers: Mapping[str, str]) -> float | None:
     """How long the venue asks us to pause after a 429/418/403: its ``Retry-After``, else 60 s for
     a ban (418), else None (the rate limiter's own backoff, doubling while 429s repeat)."""
@@ -242,11 +218,6 @@ def _pause_hint(status: int, headers: Mapping[str, str]) -> float | None:
     return 60.0 if status == 418 else None
 
 
-def _excerpt(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", "replace")
-    return redact(text + ("…" if len(body) > limit else ""))
-
-
 def raise_for_response(response: RawResponse, *, what: str, command: bool) -> Any:
     """Decode a venue answer or raise the mapped error (see the module doc's table).
 
@@ -254,16 +225,12 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
     """
     status = response.status
     body = response.body
-    try:
-        decoded: Any = loads(body) if body else None
-        parse_error: Exception | None = None
-    except (ValueError, UnicodeDecodeError) as e:
-        decoded, parse_error = None, e
+    decoded, parse_error = decode_body(body, loads)
 
     if status == 429 or status == 418 or status == 403:
         kind = {429: "rate limited (429)", 418: "IP banned (418)", 403: "WAF limit (403)"}[status]
         error: VenueError = RateLimited(f"{what}: {kind}", venue=VENUE,
-                                        retry_after_s=_retry_after(response.headers, 60.0 if status == 418 else 1.0))
+                                        retry_after_s=retry_after(response.headers, 60.0 if status == 418 else 1.0))
         if command:
             raise OutcomeUnknown(f"{what}: {kind}; the order may or may not have been taken", venue=VENUE) from error
         raise error
@@ -278,365 +245,25 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
         raise VenueRejected(code, msg, venue=VENUE)
 
     if status >= 500:
-        failure = VenueError(f"{what}: HTTP {status} {_excerpt(body)}", venue=VENUE)
+        failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
         if command:
             raise OutcomeUnknown(f"{what}: HTTP {status}: execution status unknown", venue=VENUE) from failure
         raise failure
 
     if status >= 400:
         if status in (408, 409, 425):
-            failure = VenueError(f"{what}: HTTP {status} {_excerpt(body)}", venue=VENUE)
+            failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
             if command:
                 raise OutcomeUnknown(f"{what}: HTTP {status}: execution status unknown", venue=VENUE) from failure
             raise failure
-        raise VenueRejected(status, f"HTTP {status} {_excerpt(body)}", venue=VENUE)
+        raise VenueRejected(status, f"HTTP {status} {excerpt(body)}", venue=VENUE)
 
     if parse_error is not None or (decoded is None and status != 204):
-        bad = malformed(what, f"answer is not JSON: {_excerpt(body)!r}")
+        bad = malformed(what, f"answer is not JSON: {excerpt(body)!r}")
         if command:
             raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=VENUE) from bad
         raise bad from parse_error
     return decoded
-
-
-def raise_for_transport(failure: BaseException, *, what: str, command: bool) -> NoReturn:
-    """Map a timeout/connection error (always raises)."""
-    kind = "timed out" if isinstance(failure, (httpx.TimeoutException, trio.TooSlowError)) or getattr(
-        failure, "timeout", False) else "connection failed"
-    sent = getattr(failure, "sent", True)
-    detail = f"{what}: {kind} ({type(failure).__name__}: {redact(str(failure))})"
-    error = VenueError(detail, venue=VENUE)
-    if command:
-        where = "after the request was sent" if sent else "before the request was complete"
-        raise OutcomeUnknown(f"{what}: {kind} {where}; the order may or may not have been taken",
-                             venue=VENUE) from failure
-    raise error from failure
-
-
-# ---------------------------------------------------------------------------------------------
-# the lane: raw HTTP/1.1 keep-alive
-# ---------------------------------------------------------------------------------------------
-
-
-class _Conn:
-    __slots__ = ("stream", "buffer", "idle_since", "fileno")
-
-    def __init__(self, stream: trio.abc.Stream, fileno: int) -> None:
-        self.stream = stream
-        self.buffer = bytearray()
-        self.idle_since = 0.0
-        self.fileno = fileno
-
-
-def _socket_of(stream: trio.abc.Stream) -> Any:
-    """The socket under a (possibly TLS- or otherwise wrapped) stream, or None."""
-    inner: Any = stream
-    for _ in range(4):
-        sock = getattr(inner, "socket", None)
-        if sock is not None:
-            return sock
-        inner = getattr(inner, "transport_stream", None) or getattr(inner, "inner", None)
-        if inner is None:
-            break
-    return None
-
-
-def _fileno_of(stream: trio.abc.Stream) -> int:
-    sock = _socket_of(stream)
-    return int(sock.fileno()) if sock is not None else -1
-
-
-def _readable_now(fileno: int) -> bool:
-    """True if an idle connection has something to read (the peer closed it, or sent garbage)."""
-    if fileno < 0:
-        return False
-    try:
-        readable, _, _ = select.select([fileno], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
-
-
-class Http11Lane:
-    """A small pool of HTTP/1.1 keep-alive connections for latency-critical requests.
-
-    One request in flight per connection (no pipelining). An idle connection is reused if it is
-    younger than ``max_idle_s`` and has nothing unread (a readable idle socket means the server
-    closed it); otherwise it is replaced. :meth:`warm` opens connections ahead of need and
-    :meth:`maintain` keeps ``min_idle`` of them open and warm in the background, so an order
-    never pays for a TCP/TLS handshake (a server closing a connection after N requests included).
-    """
-
-    def __init__(self, base_url: str, *, timeout_s: float, max_idle_s: float = 4.0, max_connections: int = 8,
-                 min_idle: int = 1, stream_wrapper: StreamWrapper | None = None) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"unsupported URL scheme {parts.scheme!r} in {base_url!r}")
-        self._tls = parts.scheme == "https"
-        self._host = parts.hostname or ""
-        self._port = parts.port or (443 if self._tls else 80)
-        default_port = 443 if self._tls else 80
-        self.host_header = self._host if self._port == default_port else f"{self._host}:{self._port}"
-        self.prefix = parts.path.rstrip("/")
-        self._timeout_s = timeout_s
-        self._max_idle_s = max_idle_s
-        self._idle: list[_Conn] = []
-        self.min_idle = min_idle
-        self._wake = trio.Event()
-        self._slots = trio.Semaphore(max_connections)
-        self._wrapper = stream_wrapper
-        self._ssl_context: ssl.SSLContext | None = ssl.create_default_context() if self._tls else None
-        self.connections_opened = 0
-        "How many connections were opened (tests check keep-alive through it)."
-
-    async def _connect(self) -> _Conn:
-        stream: trio.abc.Stream = await trio.open_tcp_stream(self._host, self._port)
-        fileno = _fileno_of(stream)  # trio sets TCP_NODELAY on its socket streams
-        if self._ssl_context is not None:
-            tls = trio.SSLStream(stream, self._ssl_context, server_hostname=self._host, https_compatible=True)
-            try:
-                await tls.do_handshake()  # now, not on the first order
-            except BaseException:
-                _socket_of(stream).close()
-                raise
-            stream = tls
-        if self._wrapper is not None:
-            stream = self._wrapper(stream)
-        self.connections_opened += 1
-        return _Conn(stream, fileno)
-
-    def _checkout(self) -> _Conn | None:
-        now = trio.current_time()
-        while self._idle:
-            conn = self._idle.pop()
-            if now - conn.idle_since < self._max_idle_s and not _readable_now(conn.fileno):
-                return conn
-            self._discard(conn)
-            self._wake.set()
-        return None
-
-    def _discard(self, conn: _Conn) -> None:
-        """Close a connection we no longer trust, abruptly and without awaiting."""
-        sock = _socket_of(conn.stream)
-        if sock is not None:
-            sock.close()
-
-    async def warm(self, count: int = 1) -> None:
-        """Open connections now so the next requests do not pay for the handshake."""
-        for _ in range(count):
-            conn = await self._connect()
-            conn.idle_since = trio.current_time()
-            self._idle.append(conn)
-
-    @property
-    def idle_connections(self) -> int:
-        return len(self._idle)
-
-    async def request(self, data: bytes) -> RawResponse:
-        """Send one complete request (head + body) and read its answer.
-
-        Raises :class:`TransportFailure` (with ``sent``) on any wire problem or timeout.
-        """
-        slots = self._slots
-        try:
-            slots.acquire_nowait()  # the hot path: no scheduler round when a connection slot is free
-        except trio.WouldBlock:
-            await slots.acquire()
-        try:
-            conn = self._checkout()
-            sent = False
-            try:
-                if conn is None:
-                    with trio.fail_after(self._timeout_s):
-                        conn = await self._connect()
-                # the write goes first, outside any cancel scope (a scope costs ~10 µs on a small
-                # machine): one small request on an idle keep-alive connection never blocks
-                await conn.stream.send_all(data)
-                sent = True
-                with trio.fail_after(self._timeout_s):
-                    response, keep = await _read_response(conn)
-            except trio.TooSlowError:
-                if conn is not None:
-                    self._discard(conn)
-                raise TransportFailure("no complete answer within the timeout", sent=sent, timeout=True) from None
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, _ProtocolError) as e:
-                if conn is not None:
-                    self._discard(conn)
-                raise TransportFailure(f"{type(e).__name__}: {e}", sent=sent) from e
-            except BaseException:  # cancelled mid-request: the connection's state is unknown
-                if conn is not None:
-                    self._discard(conn)
-                raise
-            if keep:
-                conn.idle_since = trio.current_time()
-                self._idle.append(conn)
-            else:
-                self._discard(conn)
-            return response
-        finally:
-            slots.release()
-            if len(self._idle) < self.min_idle:
-                self._wake.set()  # the maintainer opens a replacement off the hot path
-
-    async def maintain(self, keepalive_request: bytes, *, refresh_s: float = 2.0,
-                       may_send: Callable[[], bool] = lambda: True,
-                       on_answer: Callable[[RawResponse, int, int], None] = lambda answer, sent, received: None,
-                       now_ns: Callable[[], int] = time.monotonic_ns) -> None:
-        """Forever: keep ``min_idle`` idle connections open; send ``keepalive_request`` (a cheap
-        request) on any connection idle for ``refresh_s``, so the server does not time it out.
-        ``may_send`` asks the rate limiter first; ``on_answer(answer, sent_ns, received_ns)`` sees
-        each answer with the ``now_ns`` times the request left and its answer arrived (a 429 to a
-        keep-alive request must slow everything down like any other; a server time in it is a
-        clock sample)."""
-        while True:
-            with trio.move_on_after(refresh_s / 2):
-                await self._wake.wait()
-            self._wake = trio.Event()
-            try:
-                while len(self._idle) < self.min_idle:
-                    with trio.fail_after(self._timeout_s):
-                        conn = await self._connect()
-                    conn.idle_since = trio.current_time()
-                    self._idle.append(conn)
-                now = trio.current_time()
-                for conn in [c for c in self._idle if now - c.idle_since >= refresh_s]:
-                    if conn not in self._idle or not may_send():
-                        continue
-                    self._idle.remove(conn)
-                    try:
-                        sent_ns = now_ns()
-                        await conn.stream.send_all(keepalive_request)
-                        with trio.fail_after(self._timeout_s):
-                            response, keep = await _read_response(conn)
-                        received_ns = now_ns()
-                    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, _ProtocolError,
-                            trio.TooSlowError):
-                        self._discard(conn)
-                        continue
-                    except BaseException:
-                        self._discard(conn)
-                        raise
-                    on_answer(response, sent_ns, received_ns)
-                    if keep and response.status < 500:
-                        conn.idle_since = trio.current_time()
-                        self._idle.append(conn)
-                    else:
-                        self._discard(conn)
-            except (OSError, trio.TooSlowError) as e:
-                log.info("dzengi: order connection maintenance: %s", e)
-                await trio.sleep(min(refresh_s, 5.0))
-
-    async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await _aclose_quietly(conn.stream)
-
-
-async def _aclose_quietly(stream: trio.abc.AsyncResource) -> None:
-    with trio.CancelScope(shield=True):
-        with trio.move_on_after(1):
-            try:
-                await stream.aclose()
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-
-
-class _ProtocolError(Exception):
-    """The server's answer is not valid HTTP/1.1 (or is larger than :data:`MAX_BODY_BYTES`)."""
-
-
-MAX_BODY_BYTES = 32 * 1024 * 1024
-"The largest answer body the HTTP/1.1 lane reads (declared, chunked or to the end of the stream)."
-
-_DECIMAL = re.compile(r"[0-9]{1,12}")
-_HEX = re.compile(r"[0-9a-fA-F]{1,12}")
-
-
-def _bounded_size(text: str, pattern: re.Pattern[str], base: int, what: str) -> int:
-    """A body or chunk size in ASCII digits of ``base``, at most :data:`MAX_BODY_BYTES`."""
-    if pattern.fullmatch(text) is None:
-        raise _ProtocolError(f"bad {what} {text[:20]!r}")
-    size = int(text, base)
-    if size > MAX_BODY_BYTES:
-        raise _ProtocolError(f"{what} {size} is over the {MAX_BODY_BYTES}-byte limit")
-    return size
-
-
-async def _fill(conn: _Conn) -> None:
-    data = await conn.stream.receive_some(65536)
-    if not data:
-        raise _ProtocolError("connection closed by the server")
-    conn.buffer += data
-
-
-async def _read_response(conn: _Conn) -> tuple[RawResponse, bool]:
-    buf = conn.buffer
-    while True:
-        end = buf.find(b"\r\n\r\n")
-        if end >= 0:
-            break
-        if len(buf) > 65536:
-            raise _ProtocolError("header section too long")
-        await _fill(conn)
-        buf = conn.buffer
-    head = bytes(buf[:end]).decode("latin-1")
-    del buf[:end + 4]
-    lines = head.split("\r\n")
-    status_line = lines[0].split(" ", 2)
-    if len(status_line) < 2 or not status_line[0].startswith("HTTP/1."):
-        raise _ProtocolError(f"bad status line {lines[0][:80]!r}")
-    if len(status_line[1]) != 3 or not status_line[1].isascii() or not status_line[1].isdigit():
-        raise _ProtocolError(f"bad status line {lines[0][:80]!r}")
-    status = int(status_line[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    keep = status_line[0] == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-    if status in (204, 304) or 100 <= status < 200:
-        return RawResponse(status, headers, b""), keep
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = bytearray()
-        while True:
-            while (line_end := conn.buffer.find(b"\r\n")) < 0:
-                await _fill(conn)
-            size_text = bytes(conn.buffer[:line_end]).split(b";", 1)[0].strip().decode("latin-1")
-            size = _bounded_size(size_text, _HEX, 16, "chunk size")
-            if len(body) + size > MAX_BODY_BYTES:
-                raise _ProtocolError(f"chunked body over the {MAX_BODY_BYTES}-byte limit")
-            del conn.buffer[:line_end + 2]
-            if size == 0:
-                while (trailer_end := conn.buffer.find(b"\r\n")) < 0:
-                    await _fill(conn)
-                while trailer_end != 0:  # skip trailers until the empty line
-                    del conn.buffer[:trailer_end + 2]
-                    while (trailer_end := conn.buffer.find(b"\r\n")) < 0:
-                        await _fill(conn)
-                del conn.buffer[:2]
-                return RawResponse(status, headers, bytes(body)), keep
-            while len(conn.buffer) < size + 2:
-                await _fill(conn)
-            body += conn.buffer[:size]
-            del conn.buffer[:size + 2]
-    length_text = headers.get("content-length")
-    if length_text is not None:
-        length = _bounded_size(length_text, _DECIMAL, 10, "content-length")
-        while len(conn.buffer) < length:
-            await _fill(conn)
-        body_bytes = bytes(conn.buffer[:length])
-        del conn.buffer[:length]
-        return RawResponse(status, headers, body_bytes), keep
-    # no length: the body runs to the end of the connection
-    chunks = bytearray(conn.buffer)
-    conn.buffer.clear()
-    while True:
-        data = await conn.stream.receive_some(65536)
-        if not data:
-            return RawResponse(status, headers, bytes(chunks)), False
-        chunks += data
-        if len(chunks) > MAX_BODY_BYTES:
-            raise _ProtocolError(f"body over the {MAX_BODY_BYTES}-byte limit")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -682,12 +309,13 @@ class DzengiRest:
         "The venue's metered scopes for this account and address (shared by reads and commands)."
         self.clock = clock if clock is not None else ServerClock(name=VENUE)
         "The venue's clock as estimated from its answers; signers take their timestamps from it."
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s, transport=transport,
-                                       headers={"User-Agent": "triotrade"})
+        self._http = HttpxTransport(self.base_url, timeout_s=timeout_s, transport=transport)
         use_lane = (transport is None) if lean_http is None else lean_http
         self.lane: Http11Lane | None = (
             Http11Lane(self.base_url, timeout_s=timeout_s, stream_wrapper=stream_wrapper, min_idle=2)
             if use_lane else None)
+        self._transport: Http11Lane | HttpxTransport = self.lane if self.lane is not None else self._http
+        "Where every request but a new order goes (the transport seam: the lane or httpx)."
         self._read_weights: dict[int, PreparedWeights] = {}
         self._order_weights = self.limiter.prepare({ORDERS: 1, REQUEST_WEIGHT: request_weight(Endpoint.ORDER.value)})
         self._cancel_weights = self.limiter.prepare({REQUEST_WEIGHT: request_weight(Endpoint.ORDER.value)})
@@ -888,18 +516,15 @@ class DzengiRest:
                          weight: int | None = None) -> Any:
         """A signed GET (USER_DATA); retried once after a clock resync if the venue says -1021."""
         creds = self._creds()
-        for attempt in (1, 2):
+
+        async def attempt() -> Any:
             # the rate-limit turn first, the timestamp after it: a wait must not age the signature
             await self._acquire_read(weight if weight is not None else request_weight(endpoint.value))
             signed = sign_request(creds, params, self.clock.server_now_ms(), self.recv_window_ms)
-            try:
-                return await self._send("GET", self.path(endpoint), signed.query, "", signed.headers,
-                                        what=f"GET {endpoint.value}", command=False)
-            except ClockRejected:
-                if attempt == 2:
-                    raise
-                await self.sync_time(fresh=True)
-        raise AssertionError("unreachable")
+            return await self._send("GET", self.path(endpoint), signed.query, "", signed.headers,
+                                    what=f"GET {endpoint.value}", command=False)
+
+        return await resign_once(attempt, lambda: self.sync_time(fresh=True), what=f"GET {endpoint.value}")
 
     def _creds(self) -> Credentials:
         if self._credentials is None:
@@ -919,37 +544,16 @@ class DzengiRest:
     async def _send(self, method: str, path: str, query: str, body: str, headers: Mapping[str, str], *,
                     what: str, command: bool, time_answer: bool = False) -> Any:
         clock = self.clock
-        lane = self.lane
-        if lane is not None:
-            target = f"{lane.prefix}{path}?{query}" if query else f"{lane.prefix}{path}"
-            lines = [f"{method} {target} HTTP/1.1", f"Host: {lane.host_header}", "User-Agent: triotrade"]
-            lines.extend(f"{name}: {value}" for name, value in headers.items())
-            payload = body.encode()
-            if body:
-                lines.append(f"Content-Type: {_FORM}")
-            if body or method != "GET":
-                lines.append(f"Content-Length: {len(payload)}")
-            data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
-            self.requests_sent += 1
-            sent_ns = clock.local_ns()
-            try:
-                raw = await lane.request(data)
-            except TransportFailure as e:
-                raise_for_transport(e, what=what, command=command)
-        else:
-            url = f"{path}?{query}" if query else path
-            request_headers = dict(headers)
-            if body:
-                request_headers["Content-Type"] = _FORM
-            self.requests_sent += 1
-            sent_ns = clock.local_ns()
-            try:
-                response = await self._http.request(method, url, content=body.encode() if body else None,
-                                                    headers=request_headers)
-            except httpx.TransportError as e:
-                raise_for_transport(e, what=what, command=command)
-            raw = RawResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                              response.content)
+        target = f"{path}?{query}" if query else path
+        request_headers = dict(headers)
+        if body:
+            request_headers["Content-Type"] = _FORM
+        self.requests_sent += 1
+        sent_ns = clock.local_ns()
+        try:
+            raw = await self._transport.send(method, target, request_headers, body.encode())
+        except TRANSPORT_ERRORS as e:
+            raise_for_transport(e, what=what, command=command, venue=VENUE)
         received_ns = clock.local_ns()
         answer = self._decode(raw, what=what, command=command)
         self._observe_clock(answer, raw.headers, sent_ns, received_ns, time_answer=time_answer)
@@ -1036,7 +640,7 @@ class DzengiRest:
             try:
                 raw = await self.lane.request(data)
             except TransportFailure as e:
-                raise_for_transport(e, what="POST order", command=True)
+                raise_for_transport(e, what="POST order", command=True, venue=VENUE)
             return self._decode(raw, what="POST order", command=True)
         return await self._send("POST", self._order_path, "", body.decode(), {API_KEY_HEADER: creds.api_key},
                                 what="POST order", command=True)

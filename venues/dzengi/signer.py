@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import attrs
 
-from engine._secrets import mask_key, validate_api_key, validate_secret
+from venues._common.credentials import Credentials
 
 __all__ = [
     "API_KEY_HEADER",
@@ -46,20 +46,6 @@ __all__ = [
 
 API_KEY_HEADER = "X-MBX-APIKEY"
 "The header carrying the API key on every keyed request."
-
-
-@attrs.frozen(slots=True)
-class Credentials:
-    """An API key and its secret. ``repr`` masks the key and leaves the secret out.
-
-    An empty value or one with control characters (a CR/LF from the environment) raises
-    :class:`engine._secrets.InvalidCredential`, a configuration error (and a ``ValueError``).
-    """
-
-    api_key: str = attrs.field(validator=validate_api_key, repr=mask_key)
-    "Public key sent in the ``X-MBX-APIKEY`` header (case sensitive)."
-    secret: str = attrs.field(repr=False, validator=validate_secret)
-    "HMAC key (case sensitive). Kept out of ``repr``."
 
 
 @attrs.frozen(slots=True)

@@ -32,12 +32,11 @@ fills (the private ``orders`` channel), so nothing is polled. The REST API carri
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import httpx
@@ -67,8 +66,8 @@ from engine import (
     VenueStatus,
 )
 from engine._book import L2Book
-from engine._config import TomlConfig
 from engine._gateway import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
+from venues._common.config import VenueConfig, positive as _positive, url as _url
 
 from . import parsers as P
 from .constants import (
@@ -83,7 +82,7 @@ from .constants import (
 )
 from .rest import EkidenRest, rate_limiters
 from .schemas import decimal_str
-from .signer import Credentials, ws_auth_message
+from .signer import ws_auth_message
 from .stream import ConnectionLost, EkidenStream, StreamStatistics, WsRequestFailed
 
 __all__ = ["EkidenConfig", "EkidenGateway", "GatewayStatistics"]
@@ -101,36 +100,21 @@ _NS = 1_000_000_000
 # =============================================================================================
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
-    if value <= 0:
-        raise ValueError(f"must be positive, got {value}")
-
-
-def _url(*schemes: str) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:  # type: ignore[type-arg]
-        if not value.startswith(tuple(f"{s}://" for s in schemes)):
-            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}, got {value!r}")
-    return check
-
-
 @attrs.frozen
-class EkidenConfig(TomlConfig):
+class EkidenConfig(VenueConfig):
     """Settings of one Ekiden connection (``EkidenConfig.from_toml("configs/ekiden.toml")``).
 
     Credentials come from ``api_key``/``secret`` or, better, from the environment variables named
-    by ``api_key_env``/``secret_env``. They never appear in a repr, a log line or an error.
+    by ``api_key_env``/``secret_env`` (:class:`venues._common.VenueConfig`). They never appear in
+    a repr, a log line or an error.
     """
+
+    venue: ClassVar[str] = VENUE
 
     base_url: str = attrs.field(default=REST_URL, validator=_url("http", "https"))
     "REST host: the venue or a local testnet (``http://127.0.0.1:PORT``); paths start with ``/v1/``."
     ws_url: str = attrs.field(default=WS_URL, validator=_url("ws", "wss"))
     "WebSocket endpoint (``…/v1/stream``)."
-    api_key: str = attrs.field(default="", repr=False, metadata={"secret": True})
-    secret: str = attrs.field(default="", repr=False, metadata={"secret": True})
-    api_key_env: str = ""
-    "Name of an environment variable holding the API key (used when ``api_key`` is empty)."
-    secret_env: str = ""
-    "Name of an environment variable holding the secret (used when ``secret`` is empty)."
     account: str = ""
     "Label of the account in balance updates (default: ``ekiden``)."
     markets: tuple[str, ...] = ()
@@ -153,15 +137,6 @@ class EkidenConfig(TomlConfig):
     bar_grace_s: float = attrs.field(default=1.0, validator=_positive)
     "A bar built from trades is sent this long after its interval ends if no later trade came."
 
-    def credentials(self) -> Credentials | None:
-        """The API credentials, or None for a market-data-only connection."""
-        key = self.api_key or (os.environ.get(self.api_key_env, "") if self.api_key_env else "")
-        secret = self.secret or (os.environ.get(self.secret_env, "") if self.secret_env else "")
-        if not key and not secret:
-            return None
-        if not key or not secret:
-            raise ConfigError("ekiden needs both an API key and a secret (or neither, for market data only)")
-        return Credentials(key, secret)
 
 
 # =============================================================================================

@@ -46,6 +46,8 @@ from engine import (
 )
 from engine._gateway import OrderReport
 
+from venues._common.fields import FieldReader, collect_instruments, shown
+
 from .constants import VENUE
 from .schemas import ReportedMarketType, VenueLiquidity, VenueOrderStatus, VenueSide, ns_from_iso
 
@@ -80,100 +82,23 @@ MAX_PRECISION = 30
 # ---------------------------------------------------------------------------------------------
 
 
-def _snippet(obj: object, limit: int = 300) -> str:
-    try:
-        text = json.dumps(obj, default=str)
-    except (TypeError, ValueError):
-        text = repr(obj)
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    return redact(text)
+F = FieldReader(VENUE, symbol_word="market")
+"This venue's field decoders (:class:`venues._common.fields.FieldReader`)."
 
-
-def malformed(what: str, problem: str, obj: object = None) -> MalformedMessage:
-    """A :class:`MalformedMessage` naming the message kind, the problem and a redacted excerpt."""
-    tail = f" in {_snippet(obj)}" if obj is not None else ""
-    return MalformedMessage(f"{what}: {problem}{tail}", venue=VENUE)
-
-
-def _obj(value: object, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise malformed(what, f"expected a JSON object, got {type(value).__name__}", value)
-    return value
-
-
-def _list(value: object, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise malformed(what, f"expected a JSON array, got {type(value).__name__}", value)
-    return value
-
-
-def _get(obj: Mapping[str, Any], name: str, what: str) -> Any:
-    try:
-        value = obj[name]
-    except KeyError:
-        raise malformed(what, f"missing field {name!r}", obj) from None
-    if value is None:
-        raise malformed(what, f"field {name!r} is null", obj)
-    return value
-
-
-def _str(obj: Mapping[str, Any], name: str, what: str) -> str:
-    value = _get(obj, name, what)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise malformed(what, f"field {name!r} is not a string", obj)
-    return str(value)
-
-
-def _int(obj: Mapping[str, Any], name: str, what: str) -> int:
-    value = _get(obj, name, what)
-    if isinstance(value, bool):
-        raise malformed(what, f"field {name!r} is not an integer", obj)
-    if type(value) is int:
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        try:
-            return wire_int(value)
-        except WireFormatError as e:
-            raise malformed(what, f"field {name!r}: {e}", obj) from None
-    raise malformed(what, f"field {name!r} is not an integer: {_shown(value)}", obj)
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "…"
-
-
-def _bool(obj: Mapping[str, Any], name: str, what: str, default: bool = False) -> bool:
-    value = obj.get(name, default)
-    if not isinstance(value, bool):
-        raise malformed(what, f"field {name!r} is not a boolean", obj)
-    return value
-
-
-def decimal_of(value: object, name: str = "value", what: str = "message", obj: object = None) -> Decimal:
-    """Exact Decimal of a numeric string (or JSON number), bounded (:func:`engine.wire_decimal`); never via float."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise malformed(what, f"field {name!r} is not finite: {value!r}", obj)
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise malformed(what, f"field {name!r} is not a number: {_shown(value)}", obj)
-    try:
-        return wire_decimal(value)
-    except WireFormatError as e:
-        raise malformed(what, f"field {name!r} is not a number: {e}", obj) from None
-
-
-def _dec(obj: Mapping[str, Any], name: str, what: str) -> Decimal:
-    return decimal_of(_get(obj, name, what), name, what, obj)
-
-
-def _opt_dec(obj: Mapping[str, Any], name: str, what: str) -> Decimal | None:
-    value = obj.get(name)
-    if value is None or value == "":
-        return None
-    return decimal_of(value, name, what, obj)
+malformed = F.malformed
+decimal_of = F.decimal_of
+_list = F.as_list
+_obj = F.as_object
+_get = F.get
+_str = F.string
+_int = F.integer
+_bool = F.boolean
+_dec = F.dec
+_opt_dec = F.opt_dec
+_price_raw = F.price_raw
+_size_raw = F.size_raw
+_instrument = F.instrument
+_shown = shown
 
 
 def _ts(obj: Mapping[str, Any], name: str, what: str) -> int:
@@ -186,27 +111,6 @@ def _ts(obj: Mapping[str, Any], name: str, what: str) -> int:
 
 scaled = wire_scaled
 "``value * 10**scale`` as an exact int (:func:`engine.wire_scaled`); ``ValueError`` for anything else."
-
-
-def _price_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
-    try:
-        return scaled(value, inst.price_scale)  # type: ignore[arg-type]
-    except ValueError as e:
-        raise malformed(what, f"field {name!r}: {e}", obj) from None
-
-
-def _size_raw(inst: Instrument, value: object, name: str, what: str, obj: object) -> int:
-    try:
-        return scaled(value, inst.size_scale)  # type: ignore[arg-type]
-    except ValueError as e:
-        raise malformed(what, f"field {name!r}: {e}", obj) from None
-
-
-def _instrument(instruments: Mapping[str, Instrument], symbol: object, what: str, obj: object) -> Instrument:
-    inst = instruments.get(symbol) if isinstance(symbol, str) else None
-    if inst is None:
-        raise malformed(what, f"unknown market {symbol!r}", obj)
-    return inst
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,15 +207,7 @@ def parse_market(obj: object) -> Instrument:
 
 def parse_markets(data: object, on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
     """``GET /v1/markets`` data → instruments by market name. A bad entry is reported and skipped."""
-    out: dict[str, Instrument] = {}
-    for entry in _list(data, "markets"):
-        try:
-            inst = parse_market(entry)
-        except MalformedMessage as e:
-            on_error(e)
-            continue
-        out[inst.symbol] = inst
-    return out
+    return collect_instruments(_list(data, "markets"), parse_market, on_error)
 
 
 # ---------------------------------------------------------------------------------------------

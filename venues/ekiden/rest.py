@@ -4,7 +4,8 @@ Layers (like httpx's): :class:`EkidenRest` builds the path, query and JSON body,
 the request's rate-limit scope (``public`` per client address, ``private`` per API key; each a
 :class:`risk.RateLimiter`), signs the exact bytes with :mod:`venues.ekiden.signer` (timestamp =
 the server's clock as :class:`risk.ServerClock` estimates it, ISO-8601 with milliseconds), and
-sends them on an ``httpx.AsyncClient``. Every answer passes through :func:`raise_for_response`
+sends them on the client's transport (:class:`venues._common.rest.HttpxTransport`, the seam
+every venue shares; :mod:`venues._common.rest` gives the steps' order). Every answer passes through :func:`raise_for_response`
 and every transport failure through :func:`raise_for_transport`, the only places where the venue's
 answers become errors:
 
@@ -33,14 +34,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-import trio
 
 from engine import (
-    wire_seconds,
     AuthFailed,
     MalformedMessage,
     OutcomeUnknown,
@@ -48,7 +47,6 @@ from engine import (
     RiskDenied,
     VenueError,
     VenueRejected,
-    redact,
 )
 from engine._risk_api import DenyReason
 from risk import RateLimiter, RateLimitSpec, ServerClock
@@ -63,6 +61,19 @@ from .constants import (
     ErrorCode,
     Path,
 )
+from venues._common.rest import (
+    TRANSPORT_ERRORS,
+    ClockRejected,
+    HttpxTransport,
+    RawResponse,
+    Transport,
+    decode_body,
+    excerpt,
+    raise_for_transport,
+    resign_once,
+    retry_after,
+)
+
 from .parsers import error_of, malformed, parse_server_time, unwrap, unwrap_page
 from .schemas import dumps, iso_from_ms, loads
 from .signer import Credentials, request_target, sign_headers
@@ -84,34 +95,6 @@ PUBLIC = "public"
 PRIVATE = "private"
 
 
-class ClockRejected(AuthFailed):
-    """The venue refused our timestamp (2002, signature expired): outside its window.
-
-    Definite (nothing was done). The client resyncs its clock and signs the request again once.
-    """
-
-
-class RawResponse:
-    """Status, lower-case headers and body of one HTTP answer."""
-
-    __slots__ = ("status", "headers", "body")
-
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-
-def _retry_after(headers: Mapping[str, str], default: float) -> float:
-    seconds = wire_seconds(headers.get("retry-after"))
-    return default if seconds is None else seconds
-
-
-def _excerpt(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", "replace")
-    return redact(text + ("…" if len(body) > limit else ""))
-
-
 def raise_for_response(response: RawResponse, *, what: str, command: bool) -> Any:
     """Decode an answer's JSON body or raise the mapped error (see the module doc's table).
 
@@ -120,23 +103,19 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
     """
     status = response.status
     body = response.body
-    try:
-        decoded: Any = loads(body) if body else None
-        parse_error: Exception | None = None
-    except (ValueError, UnicodeDecodeError) as e:
-        decoded, parse_error = None, e
+    decoded, parse_error = decode_body(body, loads)
     coded = error_of(decoded)
 
     if status == 429 or (coded is not None and coded[0] == ErrorCode.RATE_LIMIT_EXCEEDED):
         limited = RateLimited(f"{what}: rate limit exceeded ({status})", venue=VENUE,
-                              retry_after_s=_retry_after(response.headers, 1.0))
+                              retry_after_s=retry_after(response.headers, 1.0))
         if command:
             raise OutcomeUnknown(f"{what}: rate limited (429); the order may or may not have been taken",
                                  venue=VENUE) from limited
         raise limited
 
     if status >= 500:
-        failure = VenueError(f"{what}: HTTP {status} {_excerpt(body)}", venue=VENUE)
+        failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
         if command:
             raise OutcomeUnknown(f"{what}: HTTP {status}: outcome unknown", venue=VENUE) from failure
         raise failure
@@ -151,32 +130,22 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
 
     if status >= 400:
         if status in (408, 409, 425):
-            failure = VenueError(f"{what}: HTTP {status} {_excerpt(body)}", venue=VENUE)
+            failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
             if command:
                 raise OutcomeUnknown(f"{what}: HTTP {status}: outcome unknown", venue=VENUE) from failure
             raise failure
         if status == 401:
-            raise AuthFailed(f"{what}: HTTP 401 {_excerpt(body)}", venue=VENUE)
-        raise VenueRejected(status, f"HTTP {status} {_excerpt(body)}", venue=VENUE)
+            raise AuthFailed(f"{what}: HTTP 401 {excerpt(body)}", venue=VENUE)
+        raise VenueRejected(status, f"HTTP {status} {excerpt(body)}", venue=VENUE)
 
     if parse_error is not None or not isinstance(decoded, dict) or decoded.get("success") is not True:
-        problem = (f"answer is not JSON: {_excerpt(body)!r}" if parse_error is not None or decoded is None
+        problem = (f"answer is not JSON: {excerpt(body)!r}" if parse_error is not None or decoded is None
                    else "answer is not a success envelope")
         bad = malformed(what, problem, decoded)
         if command:
             raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=VENUE) from bad
         raise bad from parse_error
     return decoded
-
-
-def raise_for_transport(failure: BaseException, *, what: str, command: bool) -> NoReturn:
-    """Map a timeout or connection error (always raises)."""
-    timed_out = isinstance(failure, (httpx.TimeoutException, trio.TooSlowError))
-    kind = "timed out" if timed_out else "connection failed"
-    detail = f"{what}: {kind} ({type(failure).__name__}: {redact(str(failure))})"
-    if command:
-        raise OutcomeUnknown(f"{detail}; the order may or may not have been taken", venue=VENUE) from failure
-    raise VenueError(detail, venue=VENUE) from failure
 
 
 def rate_limiters(*, public_per_window: int = PUBLIC_REQUESTS_PER_MIN,
@@ -235,15 +204,15 @@ class EkidenRest:
         self.public_limiter = public_limiter or default_public
         self.private_limiter = private_limiter or default_private
         self.clock = clock or ServerClock(name=VENUE)
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s, transport=transport,
-                                       headers={"User-Agent": "triotrade"})
+        self._transport: Transport = HttpxTransport(self.base_url, timeout_s=timeout_s, transport=transport)
+        "Where requests go (the transport seam)."
         self.requests_sent = 0
         "Requests that left (tests and the status line read it)."
         self.clock_resyncs = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     @property
     def has_credentials(self) -> bool:
@@ -305,7 +274,8 @@ class EkidenRest:
                     private: bool, command: bool) -> Any:
         what = f"{method} {path}"
         payload = dumps(body) if body is not None else b""
-        for attempt in (1, 2):
+
+        async def attempt() -> Any:
             limiter = self.private_limiter if private else self.public_limiter
             await limiter.acquire({PRIVATE if private else PUBLIC: 1})
             headers: dict[str, str] = {}
@@ -320,27 +290,23 @@ class EkidenRest:
                     if denial is not None:
                         raise RiskDenied(DenyReason.STALE_TIMESTAMP, denial.detail)
                 headers.update(sign_headers(creds, iso_from_ms(ts_ms), method, request_target(path, query), payload))
-            try:
-                return await self._exchange(method, path, query, payload, headers, what=what, command=command,
-                                            limiter=limiter)
-            except ClockRejected:
-                if attempt == 2:
-                    raise
-                log.warning("%s: the venue refused our timestamp; resyncing the clock and signing again", what)
-                self.clock_resyncs += 1
-                await self.sync_time()
-        raise AssertionError("unreachable")
+            return await self._exchange(method, path, query, payload, headers, what=what, command=command,
+                                        limiter=limiter)
+
+        return await resign_once(attempt, self._resync_after_rejection, what=what, logger=log)
+
+    async def _resync_after_rejection(self) -> None:
+        self.clock_resyncs += 1
+        await self.sync_time()
 
     async def _exchange(self, method: str, path: str, query: str, payload: bytes, headers: Mapping[str, str], *,
                         what: str, command: bool, limiter: RateLimiter) -> Any:
         url = f"{path}?{query}" if query else path
         self.requests_sent += 1
         try:
-            response = await self._http.request(method, url, content=payload or None, headers=headers)
-        except httpx.TransportError as e:
-            raise_for_transport(e, what=what, command=command)
-        raw = RawResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                          response.content)
+            raw = await self._transport.send(method, url, headers, payload)
+        except TRANSPORT_ERRORS as e:
+            raise_for_transport(e, what=what, command=command, venue=VENUE)
         try:
             return raise_for_response(raw, what=what, command=command)
         except (RateLimited, OutcomeUnknown) as e:

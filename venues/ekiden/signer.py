@@ -31,9 +31,8 @@ import hashlib
 import hmac
 from typing import Any
 
-import attrs
 
-from engine._secrets import mask_key, validate_api_key, validate_secret
+from venues._common.credentials import Credentials
 
 from .constants import API_KEY_HEADER, SIGNATURE_HEADER, STREAM_PATH, TIMESTAMP_HEADER, Channel, WsType
 
@@ -48,20 +47,6 @@ __all__ = [
     "ws_auth_message",
     "verify_ws_auth",
 ]
-
-
-@attrs.frozen(slots=True)
-class Credentials:
-    """An API key and its secret. ``repr`` masks the key and leaves the secret out.
-
-    An empty value or one with control characters (a CR/LF from the environment) raises
-    :class:`engine._secrets.InvalidCredential`, a configuration error (and a ``ValueError``).
-    """
-
-    api_key: str = attrs.field(validator=validate_api_key, repr=mask_key)
-    "Sent in the ``EKIDEN-API-KEY`` header."
-    secret: str = attrs.field(repr=False, validator=validate_secret)
-    "HMAC key (its UTF-8 bytes). Kept out of ``repr``."
 
 
 def request_target(path: str, query: str = "") -> str:

@@ -196,7 +196,7 @@ async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
         "marketdepth.event": handler(P.parse_ws_depth), "ohlc.event": handler(P.parse_ws_ohlc),
     })
     for frame in batch:
-        stream._dispatch(frame, TS)
+        stream.dispatch(frame, TS)
     stats = stream.statistics()
     assert stats.messages == len(batch) and stats.malformed == len(errors) <= len(batch)
     await trio.lowlevel.checkpoint()
@@ -237,7 +237,7 @@ async def test_envelope_fields_of_any_type_are_handled(correlation_id: Any, dest
     errors: list[MalformedMessage] = []
     stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=errors.append, log_limit=1000)
     stream.handlers["internal.quote"] = handler(P.parse_ws_quote)
-    stream._dispatch(json.dumps({"status": status, "correlationId": correlation_id, "destination": destination,
+    stream.dispatch(json.dumps({"status": status, "correlationId": correlation_id, "destination": destination,
                                  "payload": QUOTE}), TS)
     assert stream.statistics().malformed == len(errors) <= 1
     await trio.lowlevel.checkpoint()

@@ -184,7 +184,7 @@ async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
         "orders": handler(lambda frame, instruments, ts: P.parse_order_update(frame.get("data"), instruments, ts)),
     })
     for frame in batch:
-        stream._dispatch(frame, TS)
+        stream.dispatch(frame, TS)
     stats = stream.statistics()
     assert stats.messages == len(batch) and stats.malformed == len(errors) <= len(batch)
     await trio.lowlevel.checkpoint()
@@ -224,7 +224,7 @@ async def test_envelope_fields_of_any_type_are_handled(kind: Any, channel: Any, 
     errors: list[MalformedMessage] = []
     stream = EkidenStream("ws://127.0.0.1:9/v1/stream", on_malformed=errors.append, log_limit=1000)
     stream.handlers["orderbook"] = handler(P.parse_ws_book)
-    stream._dispatch(json.dumps({"type": kind, "channel": channel, "market": market, "data": WS_BOOK["data"],
+    stream.dispatch(json.dumps({"type": kind, "channel": channel, "market": market, "data": WS_BOOK["data"],
                                  "error_code": kind, "error_message": market}), TS)
     assert stream.statistics().malformed == len(errors) <= 1
     await trio.lowlevel.checkpoint()
