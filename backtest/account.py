@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 
-from engine._instruments import Instrument, InstrumentKind
+from engine import Instrument, InstrumentKind
 
 __all__ = ["Terms", "SimAccount", "INSUFFICIENT", "MAINTENANCE_FRACTION"]
 

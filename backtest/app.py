@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine._config import from_mapping, params_class
-from engine._errors import ConfigError
+from engine import from_mapping, params_class
+from engine import ConfigError
 
 from .config import BUILTIN_PREFIX, BacktestConfig, load_backtest_config, resolve_strategies
 from .data import Dataset, demo_dataset_path, open_dataset

@@ -39,10 +39,10 @@ from typing import Any
 
 import attrs
 
-from engine._config import from_mapping, load_toml
-from engine._errors import ConfigError
-from engine._runconfig import StrategyConfig, StrategySpec
-from engine._runconfig import resolve_strategies as _resolve
+from engine import from_mapping, load_toml
+from engine import ConfigError
+from engine import StrategyConfig, StrategySpec
+from engine import resolve_strategies as _resolve
 
 __all__ = ["BacktestConfig", "DataConfig", "AccountConfig", "VenueConfig", "StrategyConfig",
            "ReportConfig", "load_backtest_config", "resolve_strategies", "BUILTIN_PREFIX"]

@@ -51,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine import DataError, Instrument
-from engine._money import to_decimal, to_scaled
+from engine import to_decimal, to_scaled
 
 from .data import (
     Dataset,

@@ -38,11 +38,11 @@ from typing import Any
 
 import attrs
 
-from engine._config import TomlConfig, load_toml
-from engine._errors import ConfigError
-from engine._events import Liquidity, Side
-from engine._instruments import Instrument, InstrumentKind
-from engine._orders import OrderStatus, OrderType, TimeInForce
+from engine import TomlConfig, load_toml
+from engine import ConfigError
+from engine import Liquidity, Side
+from engine import Instrument, InstrumentKind
+from engine import OrderStatus, OrderType, TimeInForce
 
 from .matching import EventKind, Match, OrderBook, OrderEvent
 

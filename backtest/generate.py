@@ -57,7 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine import DataError, Instrument
-from engine._money import to_decimal
+from engine import to_decimal
 
 from .data import KINDS, META_FILE, Dataset, DatasetWriter, format_interval, open_dataset
 

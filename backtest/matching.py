@@ -46,8 +46,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from typing import NamedTuple
 
-from engine._events import Liquidity, Side
-from engine._orders import OrderStatus, OrderType, TimeInForce
+from engine import Liquidity, Side
+from engine import OrderStatus, OrderType, TimeInForce
 
 __all__ = [
     "SelfTradePrevention",

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine._channels import EventLanes
-from engine._events import Bar, BookDelta, BookSnapshot, Quote, Trade
-from engine._instruments import Instrument
+from engine import EventLanes
+from engine import Bar, BookDelta, BookSnapshot, Quote, Trade
+from engine import Instrument
 
 from .data import DatasetWriter, StreamAppender
 

@@ -23,14 +23,14 @@ import attrs
 import numpy as np
 
 from engine import Bar, ConfigError, DataError, Quote, Trade
-from engine._clock import SimClock
-from engine._core import Engine, UnknownInstrument
-from engine._instruments import Instrument, InstrumentKind
-from engine._orders import ClientOrderIdFactory
-from engine._portfolio import Portfolio
-from engine._risk_api import RiskGate
-from engine._runconfig import StrategySpec
-from engine._strategy import Context, Strategy
+from engine import SimClock
+from engine import Engine, UnknownInstrument
+from engine import Instrument, InstrumentKind
+from engine import ClientOrderIdFactory
+from engine import Portfolio
+from engine import RiskGate
+from engine import StrategySpec
+from engine import Context, Strategy
 
 from .data import Dataset, iter_book_events
 from .progress import progress

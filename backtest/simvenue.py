@@ -90,11 +90,11 @@ from typing import Any, Protocol
 
 import attrs
 
-from engine._book import L2Book
-from engine._events import Bar, Liquidity, Quote, Side, Trade
-from engine._instruments import Instrument, InstrumentKind
-from engine._money import to_decimal
-from engine._orders import Order, OrderType, TimeInForce
+from engine import L2Book
+from engine import Bar, Liquidity, Quote, Side, Trade
+from engine import Instrument, InstrumentKind
+from engine import to_decimal
+from engine import Order, OrderType, TimeInForce
 
 from .account import INSUFFICIENT, MAINTENANCE_FRACTION, SimAccount, Terms
 from .matching import EventKind, Match, OrderBook, OrderEvent, SelfTradePrevention

@@ -50,6 +50,7 @@ from ._money import (
     to_scaled as to_scaled,
 )
 from ._wire import (
+    MAX_NUMBER_CHARS as MAX_NUMBER_CHARS,
     JsonNumber as JsonNumber,
     MalformedFrameGuard as MalformedFrameGuard,
     WireFormatError as WireFormatError,
@@ -102,4 +103,18 @@ from ._core import (
     Engine as Engine,
     ExecutionClient as ExecutionClient,
     StrategyFailure as StrategyFailure,
+    UnknownInstrument as UnknownInstrument,
 )
+from ._channels import EventLanes as EventLanes
+from ._config import (
+    TomlConfig as TomlConfig,
+    from_mapping as from_mapping,
+    load_toml as load_toml,
+    params_class as params_class,
+)
+from ._runconfig import (
+    StrategyConfig as StrategyConfig,
+    StrategySpec as StrategySpec,
+    resolve_strategies as resolve_strategies,
+)
+from ._secrets import Credentials as Credentials

@@ -6,8 +6,8 @@ request pacing for gateways (``_ratelimit``: weighted token buckets per metered 
 ``_clock_skew``: server-clock offset and the recvWindow guard). Public names are re-exported here.
 """
 
-from engine._errors import RiskDenied as RiskDenied
-from engine._risk_api import (
+from engine import RiskDenied as RiskDenied
+from engine import (
     Denial as Denial,
     DenyReason as DenyReason,
     TradingState as TradingState,

@@ -39,17 +39,17 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from engine._events import Side, TradingStateChanged
-from engine._instruments import Instrument, InstrumentKind
-from engine._orders import Order, OrderType
-from engine._risk_api import Denial, DenyReason, TradingState
+from engine import Side, TradingStateChanged
+from engine import Instrument, InstrumentKind
+from engine import Order, OrderType
+from engine import Denial, DenyReason, TradingState
 
 from ._config import RiskConfig
 
 if TYPE_CHECKING:
-    from engine._core import Engine
-    from engine._events import Fill
-    from engine._portfolio import Portfolio, Position
+    from engine import Engine
+    from engine import Fill
+    from engine import Portfolio, Position
 
     from ._clock_skew import ServerClock
     from ._ratelimit import PreparedWeights, RateLimiter, RateLimitSpec

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 import attrs
 
-from engine._risk_api import Denial, DenyReason
+from engine import Denial, DenyReason
 
 __all__ = ["ClockSample", "ServerClock", "ClockEstimate"]
 

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import validators as v
 
-from engine._config import TomlConfig
-from engine._risk_api import TradingState
+from engine import TomlConfig
+from engine import TradingState
 
 if TYPE_CHECKING:
     from ._clock_skew import ServerClock

@@ -38,8 +38,8 @@ from typing import Any
 import attrs
 import trio
 
-from engine._errors import RiskDenied
-from engine._risk_api import DenyReason
+from engine import RiskDenied
+from engine import DenyReason
 
 __all__ = ["RateLimitSpec", "RateLimiter", "RateLimiterStatistics", "PreparedWeights"]
 

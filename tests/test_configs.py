@@ -8,7 +8,7 @@ import pytest
 
 from backtest.config import load_backtest_config, resolve_strategies
 from engine._runconfig import load_live_config
-from engine._runconfig import resolve_strategies as resolve_live
+from engine import resolve_strategies as resolve_live
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 LIVE = {"dzengi_local.toml", "both_venues.toml"}

@@ -150,7 +150,7 @@ async def test_a_recording_drives_the_local_testnet_market(tmp_path: Path) -> No
 async def test_one_strategy_class_on_two_venues_at_once() -> None:
     dz, ek = venue_module("dzengi"), venue_module("ekiden")
     key, secret = "k" * 16, "s" * 32
-    from engine._secrets import Credentials
+    from engine import Credentials
 
     with trio.fail_after(60):
         async with dz.open_local_testnet(key, secret, seed=8) as dz_opts, \

@@ -28,7 +28,7 @@ from engine import (
     Strategy,
     VenueRejected,
 )
-from engine._gateway import DataKind, Gateway, GatewayCapabilities, OrderReport
+from engine import DataKind, Gateway, GatewayCapabilities, OrderReport
 from engine._live import LiveRunner, LiveSettings, live_engine
 
 S = OrderStatus

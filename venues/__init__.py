@@ -33,7 +33,7 @@ DEMO_VENUE = "dzengi"
 
 def venue_module(name: str) -> ModuleType:
     """Import ``venues.<name>``; an unknown name is a :class:`~engine.ConfigError`."""
-    from engine._errors import ConfigError
+    from engine import ConfigError
 
     if name not in VENUES:
         raise ConfigError(f"unknown venue {name!r} (available: {', '.join(VENUES)})", key="venue")

@@ -13,12 +13,12 @@ from backtest.generate import BTC_USD, generate_bars
 from backtest.runner import BacktestSettings, run_backtest
 from backtest.simvenue import SimVenue, SimVenueConfig
 from engine import Bar, Instrument, OrderStatus, OrderType, Side, Strategy, Trade
-from engine._clock import SimClock
-from engine._config import from_mapping, params_class
+from engine import SimClock
+from engine import from_mapping, params_class
 from engine._core import LIQUIDATION_STRATEGY_ID, Engine
-from engine._orders import OrderUpdate
-from engine._portfolio import Portfolio
-from engine._runconfig import StrategySpec
+from engine import OrderUpdate
+from engine import Portfolio
+from engine import StrategySpec
 from strategies.sma_cross import SmaCross
 
 BUY, SELL = Side.BUY, Side.SELL

@@ -15,10 +15,10 @@ from backtest.exchange import (
     RejectReason,
     load_accounts,
 )
-from engine._errors import ConfigError
-from engine._events import Liquidity, Side
-from engine._instruments import Instrument, InstrumentKind
-from engine._orders import OrderStatus, OrderType, TimeInForce
+from engine import ConfigError
+from engine import Liquidity, Side
+from engine import Instrument, InstrumentKind
+from engine import OrderStatus, OrderType, TimeInForce
 
 D = Decimal
 NOW = 1_800_000_000_000

@@ -752,8 +752,8 @@ def test_a_backtest_reports_the_fee_rates_it_charged(tmp_path: Path) -> None:
     from backtest.generate import BTC_USD, generate_bars
     from backtest.runner import BacktestSettings, run_backtest
     from backtest.simvenue import SimVenueConfig
-    from engine._config import from_mapping, params_class
-    from engine._runconfig import StrategySpec
+    from engine import from_mapping, params_class
+    from engine import StrategySpec
     from strategies.sma_cross import SmaCross
 
     writer = DatasetWriter(tmp_path / "bars", [BTC_USD])

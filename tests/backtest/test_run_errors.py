@@ -12,8 +12,8 @@ from backtest.data import DatasetWriter, open_dataset
 from backtest.generate import BTC_USD, generate_bars
 from backtest.runner import BacktestSettings, run_backtest
 from engine import DataError, Instrument
-from engine._config import from_mapping, params_class
-from engine._runconfig import StrategySpec
+from engine import from_mapping, params_class
+from engine import StrategySpec
 from engine.cli import main
 from strategies.sma_cross import SmaCross
 

@@ -14,8 +14,8 @@ from backtest.generate import BTC_USD, ETH_USD, generate_bars, generate_trades
 from backtest.runner import BacktestSettings, run_backtest
 from backtest.simvenue import SimVenueConfig
 from engine import Bar, DataError, Instrument, OrderStatus, Strategy, Trade
-from engine._config import from_mapping, params_class
-from engine._runconfig import StrategySpec
+from engine import from_mapping, params_class
+from engine import StrategySpec
 from strategies.sma_cross import SmaCross
 
 MINUTE = 60_000_000_000

@@ -11,7 +11,7 @@ import pytest
 from backtest.matching import SelfTradePrevention
 from backtest.simvenue import BarFillMode, SimVenue, SimVenueConfig
 from engine import Bar, BookDelta, BookSnapshot, Instrument, Liquidity, Order, OrderStatus, OrderType, Quote, Side, TimeInForce, Trade
-from engine._book import L2Book
+from engine import L2Book
 
 BUY, SELL = Side.BUY, Side.SELL
 MKT, LMT, STP, STL = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_MARKET, OrderType.STOP_LIMIT

@@ -14,8 +14,8 @@ from backtest.generate import BTC_USD, generate_bars
 from backtest.runner import BacktestSettings, run_backtest
 from backtest.simvenue import SimVenueConfig
 from engine import ConfigError, Instrument
-from engine._config import from_mapping, params_class
-from engine._runconfig import StrategySpec
+from engine import from_mapping, params_class
+from engine import StrategySpec
 from engine.cli import main
 from strategies.market_maker import MarketMaker
 from strategies.sma_cross import SmaCross

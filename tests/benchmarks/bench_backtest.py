@@ -32,9 +32,9 @@ from backtest.data import DatasetWriter, open_dataset
 from backtest.generate import BTC_USD, generate_bars, generate_trades
 from backtest.runner import BacktestSettings, run_backtest
 from backtest.simvenue import SimVenueConfig
-from engine._config import from_mapping, params_class
-from engine._instruments import Instrument
-from engine._runconfig import StrategySpec
+from engine import from_mapping, params_class
+from engine import Instrument
+from engine import StrategySpec
 from strategies.sma_cross import SmaCross
 from strategies.trade_flow import TradeFlow
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from backtest.matching import OrderBook  # noqa: E402
 from backtest.simvenue import SimVenue  # noqa: E402
 from engine import Bar, BookDelta, BookSnapshot, Instrument, Order, OrderStatus, OrderType, Side, TimeInForce, Trade  # noqa: E402
-from engine._book import L2Book  # noqa: E402
+from engine import L2Book  # noqa: E402
 
 LIMIT = OrderType.LIMIT
 MARKET = OrderType.MARKET

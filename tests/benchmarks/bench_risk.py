@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from engine import Instrument, Liquidity, Order, OrderType, Side, TimeInForce  # noqa: E402
-from engine._clock import SimClock  # noqa: E402
-from engine._core import Engine  # noqa: E402
-from engine._strategy import Strategy  # noqa: E402
+from engine import SimClock  # noqa: E402
+from engine import Engine  # noqa: E402
+from engine import Strategy  # noqa: E402
 from risk import InstrumentLimits, RateLimiter, RateLimitSpec, RiskConfig, RiskEngine, StrategyLimits  # noqa: E402
 
 BTC = Instrument(venue="sim", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.0001",

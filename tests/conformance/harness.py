@@ -35,8 +35,8 @@ from engine import (
     Side,
     TimeInForce,
 )
-from engine._channels import EventLanes
-from engine._gateway import Gateway, OrderReport
+from engine import EventLanes
+from engine import Gateway, OrderReport
 
 from .venues import ACCOUNTS_TOML, VenueAdapter
 

@@ -13,7 +13,7 @@ import trio
 
 from venues._testnet.faults import FaultSettings
 from engine import BookDelta, BookSnapshot, DataKind, Quote, Trade, VenueState, VenueStatus
-from engine._book import L2Book
+from engine import L2Book
 
 from .harness import gateway, serve
 from .venues import VenueAdapter

@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from engine import OrderStatus, OrderType, Side, TimeInForce, VenueRejected
-from engine._gateway import OrderReport, Unsupported
+from engine import OrderReport, Unsupported
 
 from .harness import Harness, far_above, far_below, gateway, serve
 from .venues import VenueAdapter

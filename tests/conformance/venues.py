@@ -17,7 +17,7 @@ import attrs
 
 from backtest.exchange import Exchange, load_accounts
 from venues._testnet.faults import FaultSettings
-from engine._gateway import Gateway
+from engine import Gateway
 
 __all__ = ["FAULTS", "VenueAdapter", "VENUES", "by_name"]
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from engine import BookDelta, BookSnapshot, Instrument, Side
-from engine._book import L2Book
+from engine import L2Book
 
 INST = Instrument("sim", "BTC/USD", "BTC", "USD", "0.5", "0.001")  # price_scale 1, size_scale 3
 OTHER = Instrument("sim", "ETH/USD", "ETH", "USD", "0.5", "0.001")

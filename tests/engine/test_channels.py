@@ -1,7 +1,7 @@
 import trio
 
 from engine import BookDelta, Instrument, OrderReport, OrderStatus, Quote, Trade
-from engine._channels import EventLanes
+from engine import EventLanes
 
 A = Instrument(venue="sim", symbol="A", base="A", quote="USD", tick_size="1", lot_size="1")
 B = Instrument(venue="sim", symbol="B", base="B", quote="USD", tick_size="1", lot_size="1")

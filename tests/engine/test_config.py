@@ -23,8 +23,8 @@ from engine._config import (
     load_toml,
     params_class,
 )
-from engine._errors import ConfigError
-from engine._money import Rounding
+from engine import ConfigError
+from engine import Rounding
 
 # ----------------------------------------------------------------------------- classes under test
 

@@ -28,3 +28,35 @@ def test_no_venue_names_outside_venues() -> None:
                 if venue in text:
                     offenders.append(f"{path.relative_to(ROOT)} mentions {venue}")
     assert not offenders, "\n".join(offenders)
+
+
+# The live app (run/paper/record/demo wiring) still sits in engine/ and is reached by the two
+# places that register the CLI's live commands and run the demo; every other import outside
+# engine/ uses engine's public names.
+_PRIVATE_IMPORTS_ALLOWED = {
+    ("backtest/app.py", "engine._live_app"),
+    ("venues/__init__.py", "engine._live_app"),
+}
+
+
+def test_packages_outside_engine_use_its_public_names_only() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for package in ("backtest", "strategies", "risk", "venues"):
+        for path in sorted((root / package).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                modules: list[str] = []
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    if node.module.startswith("engine._"):
+                        modules.append(node.module)
+                    elif node.module == "engine":
+                        modules += [f"engine.{a.name}" for a in node.names if a.name.startswith("_")]
+                elif isinstance(node, ast.Import):
+                    modules += [a.name for a in node.names if a.name.startswith("engine._")]
+                offenders += [f"{rel}:{node.lineno} {m}" for m in modules
+                              if (rel, m) not in _PRIVATE_IMPORTS_ALLOWED]
+    assert offenders == []

@@ -15,9 +15,9 @@ import pytest
 
 from backtest.simvenue import SimVenue, SimVenueConfig
 from engine import Instrument, Liquidity, Order, OrderType, Side, TimeInForce
-from engine._money import from_scaled, to_decimal
+from engine import from_scaled, to_decimal
 from engine._orders import _new_order
-from engine._portfolio import Portfolio
+from engine import Portfolio
 
 INSTRUMENTS = [
     Instrument(venue="sim", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.00001"),

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import ConfigError
-from engine._config import from_mapping, load_toml
+from engine import from_mapping, load_toml
 from engine._runconfig import LiveConfig
 from venues.dzengi import DzengiConfig
 from venues.ekiden import EkidenConfig

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from engine import Instrument, Liquidity, Order, OrderStatus, OrderType, OrderUpdate, Side, TradingStateChanged
-from engine._clock import SimClock
-from engine._core import Engine
-from engine._strategy import Strategy
+from engine import SimClock
+from engine import Engine
+from engine import Strategy
 from risk import (
     DenyReason,
     InstrumentLimits,
@@ -532,8 +532,8 @@ def test_a_backtest_run_counts_every_denial_in_its_report(tmp_path: Any) -> None
     from backtest.generate import BTC_USD, generate_bars
     from backtest.report import format_report
     from backtest.runner import BacktestSettings, run_backtest
-    from engine._config import from_mapping, params_class
-    from engine._runconfig import StrategySpec
+    from engine import from_mapping, params_class
+    from engine import StrategySpec
     from risk import build_risk
 
     writer = DatasetWriter(tmp_path / "ds", [BTC_USD])

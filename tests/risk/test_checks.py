@@ -14,10 +14,10 @@ import pytest
 import trio
 
 from engine import ConfigError, Instrument, Liquidity, Order, OrderStatus, OrderType, Side
-from engine._clock import SimClock
+from engine import SimClock
 from engine._config import InvalidConfig, dump_defaults, load_toml
-from engine._core import Engine
-from engine._strategy import Strategy
+from engine import Engine
+from engine import Strategy
 from risk import (
     DenyReason,
     InstrumentLimits,

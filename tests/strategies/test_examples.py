@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from engine import Bar, Engine, Instrument, Order, OrderType, Side, SimClock, Trade
-from engine._book import L2Book
-from engine._config import from_mapping, params_class
-from engine._events import BookSnapshot
+from engine import L2Book
+from engine import from_mapping, params_class
+from engine import BookSnapshot
 from strategies.market_maker import MarketMaker
 from strategies.sma_cross import SmaCross
 from strategies.trade_flow import TradeFlow

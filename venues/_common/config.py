@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import attrs
 
 from engine import ConfigError
-from engine._config import TomlConfig
+from engine import TomlConfig
 
 from .credentials import Credentials
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import attrs
 
-from engine._secrets import Credentials
+from engine import Credentials
 
 __all__ = ["Credentials", "Signer", "UnsignedRequest", "WireRequest"]
 

@@ -28,9 +28,9 @@ from typing import Any
 import attrs
 import trio
 
-from engine._events import Side
-from engine._instruments import Instrument
-from engine._orders import OrderType, TimeInForce
+from engine import Side
+from engine import Instrument
+from engine import OrderType, TimeInForce
 
 from backtest.exchange import Account, AccountConfig, Exchange, ExchangeRejected, MINUTE_MS
 

@@ -70,7 +70,7 @@ from engine import (
     VenueState,
     VenueStatus,
 )
-from engine._gateway import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
+from engine import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
 from venues._common.config import VenueConfig, non_negative as _non_negative, positive as _positive, url as _url
 from venues._common.poller import AdaptivePoller, Wakeup
 from risk import ServerClock

@@ -46,7 +46,7 @@ from engine import (
     Trade,
     redact,
 )
-from engine._gateway import OrderReport
+from engine import OrderReport
 
 from venues._common.fields import FieldReader, collect_instruments, shown
 

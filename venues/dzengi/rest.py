@@ -76,7 +76,7 @@ from engine import (
     VenueRejected,
     redact,
 )
-from engine._risk_api import DenyReason
+from engine import DenyReason
 from risk import PreparedWeights, RateLimiter, RateLimitSpec, ServerClock
 
 from .constants import (

@@ -54,11 +54,11 @@ from backtest.exchange import (
     TradeExecuted,
 )
 from engine import WireFormatError, loads_json, wire_decimal, wire_int
-from engine._events import Liquidity, Side
-from engine._instruments import Instrument, InstrumentKind
-from engine._money import Rounding, round_to_step
-from engine._orders import OrderStatus, OrderType, TimeInForce
-from engine._wire import MAX_NUMBER_CHARS
+from engine import Liquidity, Side
+from engine import Instrument, InstrumentKind
+from engine import Rounding, round_to_step
+from engine import OrderStatus, OrderType, TimeInForce
+from engine import MAX_NUMBER_CHARS
 from venues._testnet.faults import AnswerFault
 from venues._testnet.kit import Opener, TestnetBase, add_common_arguments, run_command, serve_dialect, testnet_main, venue_opener
 from venues._testnet.server import BanTracker, HttpRequest, HttpResponse, RateRule, WebSocketConnection, WindowLimiter, make_asgi_app

@@ -65,8 +65,8 @@ from engine import (
     VenueState,
     VenueStatus,
 )
-from engine._book import L2Book
-from engine._gateway import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
+from engine import L2Book
+from engine import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
 from venues._common.config import VenueConfig, positive as _positive, url as _url
 
 from . import parsers as P

@@ -44,7 +44,7 @@ from engine import (
     Trade,
     redact,
 )
-from engine._gateway import OrderReport
+from engine import OrderReport
 
 from venues._common.fields import FieldReader, collect_instruments, shown
 

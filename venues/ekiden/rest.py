@@ -48,7 +48,7 @@ from engine import (
     VenueError,
     VenueRejected,
 )
-from engine._risk_api import DenyReason
+from engine import DenyReason
 from risk import RateLimiter, RateLimitSpec, ServerClock
 
 from .constants import (

@@ -62,9 +62,9 @@ from backtest.exchange import (
     TradeExecuted,
 )
 from engine import WireFormatError, loads_json, wire_decimal
-from engine._events import Side
-from engine._instruments import Instrument, InstrumentKind
-from engine._orders import OrderStatus, OrderType, TimeInForce
+from engine import Side
+from engine import Instrument, InstrumentKind
+from engine import OrderStatus, OrderType, TimeInForce
 from venues._testnet.faults import AnswerFault, FaultSettings
 from venues._testnet.kit import Opener, TestnetBase, add_common_arguments, run_command, serve_dialect, testnet_main, venue_opener
 from venues._testnet.server import HttpRequest, HttpResponse, RateRule, WebSocketClosed, WebSocketConnection, WindowLimiter, make_asgi_app

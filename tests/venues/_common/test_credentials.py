@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from engine import ConfigError
-from engine._secrets import Credentials
+from engine import Credentials
 from venues._common import VenueConfig
 from venues.dzengi.gateway import DzengiConfig
 from venues.ekiden.gateway import EkidenConfig

@@ -11,7 +11,7 @@ import pytest
 
 from backtest.exchange import AccountConfig, Exchange
 from engine import ConfigError, Side
-from engine._orders import OrderType
+from engine import OrderType
 from venues._testnet import AnswerFault, FaultInjector, FaultSettings, add_common_arguments, fault_settings_from_args
 from venues._testnet.state import StateFile, decode_ledger, encode_ledger
 from venues.dzengi.testnet import default_instruments

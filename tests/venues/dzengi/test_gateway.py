@@ -53,7 +53,7 @@ from engine import (
     VenueState,
     VenueStatus,
 )
-from engine._risk_api import DenyReason
+from engine import DenyReason
 from risk import RateLimitSpec
 from venues.dzengi.gateway import DzengiConfig, DzengiGateway
 from venues.dzengi.testnet import DzengiTestnet, DzengiTestnetOptions, open_dzengi_testnet

@@ -21,7 +21,7 @@ import pytest
 import trio
 
 from engine import AuthFailed, MalformedMessage, OutcomeUnknown, RateLimited, RiskDenied, VenueError, VenueRejected
-from engine._risk_api import DenyReason
+from engine import DenyReason
 from risk import RateLimiter, RateLimitSpec, ServerClock
 from venues.dzengi.rest import ClockRejected, DzengiRest, rate_limit_specs, rate_limiter
 from venues.dzengi.signer import Credentials

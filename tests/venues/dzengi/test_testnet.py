@@ -23,7 +23,7 @@ import trio_websocket
 import wsproto
 import wsproto.events
 
-from engine._events import Side
+from engine import Side
 from venues._testnet import FaultSettings, MarketSettings
 from venues.dzengi.signer import Credentials, sign_params, sign_request, sign_ws_payload
 from venues.dzengi.testnet import DzengiTestnet, DzengiTestnetOptions, open_dzengi_testnet

@@ -36,9 +36,9 @@ from engine import (
     VenueState,
     VenueStatus,
 )
-from engine._channels import EventLanes
-from engine._gateway import OrderReport, Unsupported
-from engine._secrets import Credentials as KeyPair
+from engine import EventLanes
+from engine import OrderReport, Unsupported
+from engine import Credentials as KeyPair
 from venues.ekiden import EkidenConfig, EkidenGateway, make_gateway
 from venues.ekiden.testnet import EkidenTestnet, EkidenTestnetOptions, open_ekiden_testnet
 

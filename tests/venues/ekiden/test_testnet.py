@@ -22,8 +22,8 @@ import trio
 import trio_websocket
 
 from engine import Instrument
-from engine._book import L2Book
-from engine._events import BookDelta, BookSnapshot
+from engine import L2Book
+from engine import BookDelta, BookSnapshot
 from venues._testnet import FaultSettings, MarketSettings
 from venues.ekiden.schemas import iso_from_ms, utc_now_iso
 from venues.ekiden.signer import Credentials, request_target, sign_headers, ws_auth_message
