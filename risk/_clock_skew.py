@@ -160,6 +160,16 @@ class ServerClock:
             self.observe(sent, server_ms, self._now_ns())
         return self._estimate
 
+    def forget(self) -> None:
+        """Drop every sample: the venue has just refused a timestamp, so what they said is suspect.
+
+        The next :meth:`observe` calls build the estimate from new samples only (without this, old
+        samples keep the median until three new ones in a row disagree with it).
+        """
+        self._samples.clear()
+        self._disagreeing = 0
+        self._recompute()
+
     def _add(self, sample: ClockSample) -> None:
         samples = self._samples
         est = self._estimate

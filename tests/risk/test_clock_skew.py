@@ -293,3 +293,17 @@ async def test_a_command_held_past_its_window_is_dropped_before_sending(
                 await trio.sleep(0.25)
                 late = await client.send_signed("GET", "/api/v2/openOrders", params, held_outside)
                 assert late.status_code == 400 and client.codes[-1021] == 1
+
+
+def test_forget_rebuilds_the_estimate_from_new_samples_only() -> None:
+    from risk import ServerClock
+
+    clock = ServerClock(name="t")
+    for i in range(5):
+        clock.observe(i * 1_000_000_000, i * 1000 + 0.5, i * 1_000_000_000 + 1_000_000)
+    assert abs(clock.offset_ms) < 5
+    clock.forget()
+    assert not clock.synced
+    # one sample after forget() is the whole estimate, however far it is from the old one
+    clock.observe(10_000_000_000, 10_000 + 120_000.5, 10_001_000_000)
+    assert abs(clock.offset_ms - 120_000) < 5

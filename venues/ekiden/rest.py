@@ -297,6 +297,7 @@ class EkidenRest:
 
     async def _resync_after_rejection(self) -> None:
         self.clock_resyncs += 1
+        self.clock.forget()  # the venue refused our timestamp: rebuild the estimate from new samples
         await self.sync_time()
 
     async def _exchange(self, method: str, path: str, query: str, payload: bytes, headers: Mapping[str, str], *,
