@@ -88,6 +88,8 @@ class GatewayBase(Gateway):
         self._retry_min_s = reconnect_min_s
         self._retry_max_s = reconnect_max_s
         self._log = logging.getLogger(f"venues.{self.venue}")
+        self._executions = _ExecutionsOf(self)
+        "The execution half of whatever sink the gateway has now (for the order and account trackers)."
 
     # -- instruments ---------------------------------------------------------------------------
     @property
@@ -171,6 +173,18 @@ class GatewayBase(Gateway):
     def _status(self, state: VenueState, detail: str, instrument: Instrument | None = None) -> None:
         now = time.time_ns()
         self._sink.send_market(VenueStatus(self.venue, now, now, state, detail, instrument))
+
+
+class _ExecutionsOf:
+    """Forwards to the execution side of a gateway's current sink (``run`` replaces the sink)."""
+
+    __slots__ = ("_gateway",)
+
+    def __init__(self, gateway: GatewayBase) -> None:
+        self._gateway = gateway
+
+    def send_execution(self, event: Any) -> None:
+        self._gateway._sink.send_execution(event)
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

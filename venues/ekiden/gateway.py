@@ -235,7 +235,7 @@ class EkidenGateway(GatewayBase):
         self._trades_wanted: set[str] = set()
         self._bars: dict[str, dict[int, _BarBuilder]] = {}
         self._resyncing: set[str] = set()
-        self._orders = OrderTracker()
+        self._orders = OrderTracker(self._executions)
         # counters
         self._book_resyncs = 0
         self._reconciliations = 0
@@ -247,7 +247,6 @@ class EkidenGateway(GatewayBase):
         Wrong credentials (2001 on the private subscription) raise :class:`~engine.AuthFailed`
         from ``run``, before ``task_status.started()``.
         """
-        self._orders.sink = self._sink
         await self._bootstrap()
         await nursery.start(self._stream.run)
         nursery.start_soon(self._job_worker)
