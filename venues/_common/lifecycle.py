@@ -24,22 +24,32 @@ from typing import Any, Generic, Self, TypeVar
 import attrs
 import trio
 
-from engine import (
-    AuthFailed,
-    ConfigError,
-    EventSink,
-    Gateway,
-    Instrument,
-    MalformedMessage,
-    RiskDenied,
-    VenueError,
-    VenueState,
-    VenueStatus,
-)
+from engine import AuthFailed, ConfigError, EventSink, Gateway, Instrument, MalformedMessage, RiskDenied, VenueError
+from engine import VenueState, VenueStatus
 
-__all__ = ["GatewayBase", "GatewayStatistics", "NullSink"]
+from .config import VenueConfig, positive
+
+__all__ = ["GatewayBase", "GatewayConfig", "GatewayStatistics", "NullSink"]
 
 _StreamStats = TypeVar("_StreamStats")
+
+
+@attrs.frozen
+class GatewayConfig(VenueConfig):
+    """The connection settings every gateway has, beside the credentials (:class:`VenueConfig`:
+    from the config or the environment, never in a repr, a log line or an error). A venue's config
+    adds its endpoints (``base_url``, ``ws_url``) and its own settings, units in their names."""
+
+    http_timeout_s: float = attrs.field(default=10.0, validator=positive)
+    "Timeout of one REST request (and of one WebSocket request's answer)."
+    time_sync_s: float = attrs.field(default=300.0, validator=positive)
+    "How often the server clock offset is re-measured (also after the venue refuses a timestamp)."
+    ping_interval_s: float = attrs.field(default=20.0, validator=positive)
+    "WebSocket ping period (below the venue's idle timeout)."
+    reconnect_min_s: float = attrs.field(default=0.5, validator=positive)
+    "First pause before a reconnect or a retried start-up step; doubled on each failure."
+    reconnect_max_s: float = attrs.field(default=30.0, validator=positive)
+    "Longest pause between reconnects or retried start-up steps."
 
 
 class NullSink:
@@ -164,7 +174,19 @@ class GatewayBase(Gateway):
                 await trio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
 
+    def _stream_options(self, config: GatewayConfig) -> dict[str, Any]:
+        """The keyword arguments every venue stream (a :class:`~venues._common.ReconnectingWebSocket`)
+        takes from the config and the gateway: ping, request timeout, reconnect pacing and the
+        state and malformed-frame callbacks."""
+        return {"ping_interval_s": config.ping_interval_s, "request_timeout_s": config.http_timeout_s,
+                "reconnect_min_s": config.reconnect_min_s, "reconnect_max_s": config.reconnect_max_s,
+                "on_state": self._on_stream_state, "on_malformed": self._report_malformed}
+
     # -- reporting -----------------------------------------------------------------------------
+    def _on_stream_state(self, state: VenueState, detail: str) -> None:
+        """The stream's state changed: reported as a :class:`~engine.VenueStatus`."""
+        self._status(state, detail)
+
     def _report_malformed(self, error: MalformedMessage) -> None:
         self._malformed += 1
         self._last_malformed = str(error)

@@ -48,8 +48,8 @@ from engine import BalanceUpdate, Bar, BookSnapshot, Fill, Instrument, Instrumen
 from engine import OrderStatus, OrderType, OutcomeUnknown, PositionUpdate, RiskDenied, Rounding, Side, Trade
 from engine import DataKind, GatewayCapabilities, OrderReport, Unsupported, VenueError, VenueRejected, VenueState
 from venues._common import lifecycle
-from venues._common.config import VenueConfig, non_negative as _non_negative, positive as _positive, url as _url
-from venues._common.lifecycle import GatewayBase
+from venues._common.config import non_negative as _non_negative, positive as _positive, url as _url
+from venues._common.lifecycle import GatewayBase, GatewayConfig
 from venues._common.orders import AccountTracker, Candidate, OrderTracker, TrackedOrder, match_candidate
 from venues._common.orders import resolve_by_matching
 from venues._common.poller import AdaptivePoller, Wakeup
@@ -101,12 +101,12 @@ def _recv_window(instance: Any, attribute: attrs.Attribute, value: int) -> None:
 
 
 @attrs.frozen
-class DzengiConfig(VenueConfig):
+class DzengiConfig(GatewayConfig):
     """Settings of one Dzengi connection (``DzengiConfig.from_toml("configs/dzengi.toml")``).
 
-    Credentials come from ``api_key``/``secret`` or, better, from the environment variables named
-    by ``api_key_env``/``secret_env`` (:class:`venues._common.VenueConfig`). They never appear in
-    a repr, a log line or an error.
+    Beside the endpoints, polling and budgets below, :class:`venues._common.lifecycle.GatewayConfig`
+    has the timeouts, the clock sync (also after any -1021), the application ping (the venue drops
+    sockets idle for 30 s) and the reconnect pacing.
     """
 
     venue: ClassVar[str] = VENUE
@@ -119,8 +119,6 @@ class DzengiConfig(VenueConfig):
     "REST API version (the demo host serves v1 only; v2 adds Hong Kong stocks)."
     recv_window_ms: int = attrs.field(default=5000, validator=_recv_window)
     "How long after its timestamp a signed request stays valid (venue maximum 60000)."
-    http_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    "Timeout of one REST request (and of one WebSocket request/answer)."
     poll_fast_s: float = attrs.field(default=1.0, validator=_positive)
     "Poll interval while orders are open or something changed recently."
     poll_slow_s: float = attrs.field(default=10.0, validator=_positive)
@@ -129,12 +127,6 @@ class DzengiConfig(VenueConfig):
     "How long a symbol stays on the fast poll after its last order activity."
     account_poll_s: float = attrs.field(default=30.0, validator=_positive)
     "Balances and positions are polled at least this often (and after every fill)."
-    time_sync_s: float = attrs.field(default=300.0, validator=_positive)
-    "How often the server clock offset is re-measured (also after any -1021)."
-    ping_interval_s: float = attrs.field(default=20.0, validator=_positive)
-    "WebSocket application ping period (the venue drops sockets idle for 30 s)."
-    reconnect_min_s: float = attrs.field(default=0.5, validator=_positive)
-    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
     request_weight_per_min: int = attrs.field(default=1200, validator=_positive)
     "Our own REQUEST_WEIGHT budget per minute (the lower of this and the venue's published limit applies)."
     orders_per_s: int = attrs.field(default=10, validator=_positive)
@@ -172,6 +164,21 @@ class GatewayStatistics(lifecycle.GatewayStatistics[StreamStatistics]):
 
 
 _SIDE = {"BUY": Side.BUY, "SELL": Side.SELL}
+
+
+def _candidate(row: dict[str, Any], venue_id: str, qty_field: str, time_field: str, what: str) -> Candidate | None:
+    """A venue order (an ``openOrders`` row or a ``fetchOrder`` answer) as a matching candidate;
+    None if it is unreadable."""
+    if not venue_id:
+        return None
+    try:
+        qty = abs(P.decimal_of(row.get(qty_field), qty_field, what, row))
+        price_value = row.get("price")
+        price = P.decimal_of(price_value, "price", what, row) if price_value is not None else None
+        created = int(row.get(time_field, 0))
+    except (MalformedMessage, TypeError, ValueError):
+        return None
+    return Candidate(venue_id, _SIDE.get(str(row.get("side"))), str(row.get("type")), qty, price, created)
 
 
 def _raw_to_str(raw: int, scale: int) -> str:
@@ -234,15 +241,9 @@ class DzengiGateway(GatewayBase):
     """
 
     venue = VENUE
-    capabilities = GatewayCapabilities(
-        order_types=frozenset({OrderType.LIMIT.value, OrderType.MARKET.value, OrderType.STOP_MARKET.value}),
-        time_in_force=frozenset({"GTC", "IOC", "FOK"}),
-        post_only=False,
-        reduce_only=False,
-        amend=False,
-        private_stream=False,
-        leverage=True,
-    )
+    # no post-only or reduce-only flag, no amend, no private stream (polled instead)
+    capabilities = GatewayCapabilities(frozenset(t.value for t in _VENUE_TYPE), frozenset({"GTC", "IOC", "FOK"}),
+                                       leverage=True)
 
     def __init__(
         self,
@@ -267,16 +268,7 @@ class DzengiGateway(GatewayBase):
                                  orders_per_s=config.orders_per_s, max_wait_s=config.max_rate_wait_s),
             clock=ServerClock(safety_margin_ms=CLOCK_SAFETY_MARGIN_MS, name=VENUE),
         )
-        self._stream = DzengiStream(
-            config.ws_url,
-            ping_interval_s=config.ping_interval_s,
-            request_timeout_s=config.http_timeout_s,
-            reconnect_min_s=config.reconnect_min_s,
-            reconnect_max_s=config.reconnect_max_s,
-            stream_wrapper=ws_stream_wrapper,
-            on_state=self._on_stream_state,
-            on_malformed=self._report_malformed,
-        )
+        self._stream = DzengiStream(config.ws_url, stream_wrapper=ws_stream_wrapper, **self._stream_options(config))
         self._stream.handlers.update({
             WsDestination.QUOTE_EVENT.value: self._on_quote,
             WsDestination.TRADE_EVENT.value: self._on_trade,
@@ -418,7 +410,7 @@ class DzengiGateway(GatewayBase):
 
     # -- reporting -------------------------------------------------------------------------------
     def _on_stream_state(self, state: VenueState, detail: str) -> None:
-        self._status(state, detail)
+        super()._on_stream_state(state, detail)
         if state is VenueState.CONNECTED and self._book_depth and self._nursery is not None:
             self._nursery.start_soon(self._resync_books)
 
@@ -799,22 +791,10 @@ class DzengiGateway(GatewayBase):
                                          self._matches)
 
     async def _candidates_from_open_orders(self, tracked: TrackedOrder) -> list[Candidate]:
-        candidates = []
-        for row in P.as_list(await self._rest.open_orders(tracked.instrument.symbol), "openOrders"):
-            if not isinstance(row, dict):
-                continue
-            venue_id = str(row.get("orderId", ""))
-            if not venue_id or self._orders.by_venue_id(venue_id) is not None:
-                continue
-            try:
-                qty = abs(P.decimal_of(row.get("origQty"), "origQty", "openOrders item", row))
-                price = P.decimal_of(row.get("price"), "price", "openOrders item", row)
-                created = int(row.get("time", 0))
-            except (MalformedMessage, TypeError, ValueError):
-                continue
-            candidates.append(Candidate(venue_id, _SIDE.get(str(row.get("side"))), str(row.get("type")), qty, price,
-                                        created))
-        return candidates
+        rows = P.as_list(await self._rest.open_orders(tracked.instrument.symbol), "openOrders")
+        found = (_candidate(row, str(row.get("orderId", "")), "origQty", "time", "openOrders item")
+                 for row in rows if isinstance(row, dict))
+        return [c for c in found if c is not None and self._orders.by_venue_id(c.venue_order_id) is None]
 
     async def _candidates_from_trades(self, tracked: TrackedOrder) -> list[Candidate]:
         symbol = tracked.instrument.symbol
@@ -831,17 +811,10 @@ class DzengiGateway(GatewayBase):
                 answer = await self._rest.fetch_order(symbol, venue_id)
             except VenueRejected:
                 continue
-            if not isinstance(answer, dict):
-                continue
-            try:
-                qty = abs(P.decimal_of(answer.get("quantity"), "quantity", "fetchOrder answer", answer))
-                price_value = answer.get("price")
-                price = P.decimal_of(price_value, "price", "fetchOrder answer", answer) if price_value is not None else None
-                created = int(answer.get("timestamp", 0))
-            except (MalformedMessage, TypeError, ValueError):
-                continue
-            candidates.append(Candidate(venue_id, _SIDE.get(str(answer.get("side"))), str(answer.get("type")), qty, price,
-                                        created))
+            if isinstance(answer, dict):
+                candidate = _candidate(answer, venue_id, "quantity", "timestamp", "fetchOrder answer")
+                if candidate is not None:
+                    candidates.append(candidate)
         return candidates
 
     # =========================================================================================

@@ -45,8 +45,8 @@ from engine import AuthFailed, BalanceUpdate, Bar, BookDelta, BookSnapshot, Conf
 from engine import L2Book, MalformedMessage, Order, OrderType, PositionUpdate, Quote, RiskDenied, Trade
 from engine import DataKind, GatewayCapabilities, OrderReport, TriotradeError, Unsupported, VenueRejected, VenueState
 from venues._common import lifecycle
-from venues._common.config import VenueConfig, positive as _positive, url as _url
-from venues._common.lifecycle import GatewayBase
+from venues._common.config import positive as _positive, url as _url
+from venues._common.lifecycle import GatewayBase, GatewayConfig
 from venues._common.orders import OrderTracker, TrackedOrder
 
 from . import parsers as P
@@ -81,13 +81,10 @@ _NS = 1_000_000_000
 
 
 @attrs.frozen
-class EkidenConfig(VenueConfig):
-    """Settings of one Ekiden connection (``EkidenConfig.from_toml("configs/ekiden.toml")``).
-
-    Credentials come from ``api_key``/``secret`` or, better, from the environment variables named
-    by ``api_key_env``/``secret_env`` (:class:`venues._common.VenueConfig`). They never appear in
-    a repr, a log line or an error.
-    """
+class EkidenConfig(GatewayConfig):
+    """Settings of one Ekiden connection (``EkidenConfig.from_toml("configs/ekiden.toml")``); the
+    timeouts, clock sync (also after any 2002), ping (the venue closes sockets idle for 60 s) and
+    reconnect pacing are :class:`venues._common.lifecycle.GatewayConfig`'s."""
 
     venue: ClassVar[str] = VENUE
 
@@ -99,8 +96,6 @@ class EkidenConfig(VenueConfig):
     "Label of the account in balance updates (default: ``ekiden``)."
     markets: tuple[str, ...] = ()
     "Markets to load (empty: every market the venue lists)."
-    http_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    "Timeout of one REST request (and of one WebSocket subscription's answer)."
     public_requests_per_window: int = PUBLIC_REQUESTS_PER_MIN
     "Our budget for public requests per window (the venue's limit: 60 per minute)."
     private_requests_per_window: int = PRIVATE_REQUESTS_PER_MIN
@@ -108,15 +103,8 @@ class EkidenConfig(VenueConfig):
     rate_window_s: float = attrs.field(default=RATE_WINDOW_S, validator=_positive)
     max_rate_wait_s: float = attrs.field(default=10.0, validator=_positive)
     "Longest a request waits for a rate-limit slot before it is refused locally (nothing sent)."
-    time_sync_s: float = attrs.field(default=300.0, validator=_positive)
-    "How often the server clock offset is re-measured (also after any 2002)."
-    ping_interval_s: float = attrs.field(default=20.0, validator=_positive)
-    "WebSocket ping period (the venue closes sockets idle for 60 s)."
-    reconnect_min_s: float = attrs.field(default=0.5, validator=_positive)
-    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
     bar_grace_s: float = attrs.field(default=1.0, validator=_positive)
     "A bar built from trades is sent this long after its interval ends if no later trade came."
-
 
 
 # =============================================================================================
@@ -210,14 +198,9 @@ class EkidenGateway(GatewayBase):
                                 transport=transport, public_limiter=public, private_limiter=private)
         self._stream = EkidenStream(
             config.ws_url,
-            ping_interval_s=config.ping_interval_s,
-            request_timeout_s=config.http_timeout_s,
             connect_timeout_s=config.http_timeout_s,
-            reconnect_min_s=config.reconnect_min_s,
-            reconnect_max_s=config.reconnect_max_s,
             private_auth=self._private_auth if credentials is not None else None,
-            on_state=self._on_stream_state,
-            on_malformed=self._report_malformed,
+            **self._stream_options(config),
         )
         self._stream.handlers.update({
             Channel.ORDERBOOK.value: self._on_book,
@@ -329,7 +312,7 @@ class EkidenGateway(GatewayBase):
 
     # -- reporting -------------------------------------------------------------------------------
     def _on_stream_state(self, state: VenueState, detail: str) -> None:
-        self._status(state, detail)
+        super()._on_stream_state(state, detail)
         if state is VenueState.CONNECTED and self._stream.statistics().connects > 1:
             self._schedule(self._reconcile_unsettled)
 
