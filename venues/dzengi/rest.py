@@ -66,47 +66,19 @@ from typing import Any
 import httpx
 import trio
 
-from engine import (
-    wire_seconds,
-    AuthFailed,
-    OutcomeUnknown,
-    RateLimited,
-    RiskDenied,
-    VenueError,
-    VenueRejected,
-    redact,
-)
+from engine import (wire_seconds, AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, VenueError,
+                    VenueRejected, redact)
 from engine import DenyReason
 from risk import PreparedWeights, RateLimiter, RateLimitSpec, ServerClock
 
-from .constants import (
-    API_KEY_HEADER,
-    MAX_RECV_WINDOW_MS,
-    ORDERS,
-    RATE_LIMITS,
-    REQUEST_WEIGHT,
-    TIMESTAMP_AHEAD_TOLERANCE_MS,
-    VENUE,
-    Endpoint,
-    ErrorCode,
-    request_weight,
-)
+from .constants import (API_KEY_HEADER, MAX_RECV_WINDOW_MS, ORDERS, RATE_LIMITS, REQUEST_WEIGHT,
+                        TIMESTAMP_AHEAD_TOLERANCE_MS, VENUE, Endpoint, ErrorCode, request_weight)
 from venues._common.http11 import MAX_BODY_BYTES, Http11Lane
-from venues._common.rest import (
-    TRANSPORT_ERRORS,
-    ClockRejected,
-    HttpxTransport,
-    RawResponse,
-    StreamWrapper,
-    TransportFailure,
-    decode_body,
-    excerpt,
-    raise_for_transport,
-    resign_once,
-    retry_after,
-)
+from venues._common.rest import (TRANSPORT_ERRORS, ClockRejected, HttpxTransport, RawResponse, StreamWrapper,
+                                 TransportFailure, raise_for_transport, resign_once)
+from venues._common.errors import AnswerRules
 
-from .parsers import error_of, malformed, parse_server_time
+from .parsers import error_of, parse_server_time
 from .schemas import loads
 from .signer import Credentials, encode_params, sign_params, sign_request
 
@@ -218,52 +190,14 @@ def _pause_hint(status: int, headers: Mapping[str, str]) -> float | None:
     return 60.0 if status == 418 else None
 
 
-def raise_for_response(response: RawResponse, *, what: str, command: bool) -> Any:
-    """Decode a venue answer or raise the mapped error (see the module doc's table).
+ANSWERS = AnswerRules(
+    VENUE, loads, error_of, clock_codes=frozenset({ErrorCode.INVALID_TIMESTAMP}), auth_codes=AUTH_CODES,
+    rate_limit_statuses={429: ("rate limited (429)", 1.0), 418: ("IP banned (418)", 60.0), 403: ("WAF limit (403)", 1.0)},
+    error_in_ok=lambda code: code < 0)
+"How the venue's answers become errors (:class:`venues._common.errors.AnswerRules`; the module doc's table)."
 
-    ``command`` is True for order commands: anything but a definite answer is OutcomeUnknown.
-    """
-    status = response.status
-    body = response.body
-    decoded, parse_error = decode_body(body, loads)
-
-    if status == 429 or status == 418 or status == 403:
-        kind = {429: "rate limited (429)", 418: "IP banned (418)", 403: "WAF limit (403)"}[status]
-        error: VenueError = RateLimited(f"{what}: {kind}", venue=VENUE,
-                                        retry_after_s=retry_after(response.headers, 60.0 if status == 418 else 1.0))
-        if command:
-            raise OutcomeUnknown(f"{what}: {kind}; the order may or may not have been taken", venue=VENUE) from error
-        raise error
-
-    coded = error_of(decoded)
-    if coded is not None and (status >= 400 or coded[0] < 0) and status < 500:
-        code, msg = coded
-        if code == ErrorCode.INVALID_TIMESTAMP:
-            raise ClockRejected(f"{what}: [{code}] {msg}", venue=VENUE)
-        if code in AUTH_CODES:
-            raise AuthFailed(f"{what}: [{code}] {msg}", venue=VENUE)
-        raise VenueRejected(code, msg, venue=VENUE)
-
-    if status >= 500:
-        failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
-        if command:
-            raise OutcomeUnknown(f"{what}: HTTP {status}: execution status unknown", venue=VENUE) from failure
-        raise failure
-
-    if status >= 400:
-        if status in (408, 409, 425):
-            failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
-            if command:
-                raise OutcomeUnknown(f"{what}: HTTP {status}: execution status unknown", venue=VENUE) from failure
-            raise failure
-        raise VenueRejected(status, f"HTTP {status} {excerpt(body)}", venue=VENUE)
-
-    if parse_error is not None or (decoded is None and status != 204):
-        bad = malformed(what, f"answer is not JSON: {excerpt(body)!r}")
-        if command:
-            raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=VENUE) from bad
-        raise bad from parse_error
-    return decoded
+raise_for_response = ANSWERS.raise_for_response
+"Decode a venue answer or raise the mapped error; ``command`` is True for order commands."
 
 
 # ---------------------------------------------------------------------------------------------
