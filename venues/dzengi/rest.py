@@ -76,11 +76,12 @@ from .constants import (API_KEY_HEADER, MAX_RECV_WINDOW_MS, ORDERS, RATE_LIMITS,
 from venues._common.http11 import MAX_BODY_BYTES, Http11Lane
 from venues._common.rest import (TRANSPORT_ERRORS, ClockRejected, HttpxTransport, RawResponse, StreamWrapper,
                                  TransportFailure, raise_for_transport, resign_once)
+from venues._common.credentials import UnsignedRequest
 from venues._common.errors import AnswerRules
 
 from .parsers import error_of, parse_server_time
 from .schemas import loads
-from .signer import Credentials, encode_params, sign_params, sign_request
+from .signer import Credentials, DzengiSigner, encode_params, sign_params
 
 __all__ = [
     "AUTH_CODES",
@@ -239,6 +240,8 @@ class DzengiRest:
         self.version = api_version
         self._credentials = credentials
         self.recv_window_ms = recv_window_ms
+        self.signer = DzengiSigner(recv_window_ms)
+        "The signing recipe (a :class:`venues._common.Signer`); the create-order hot path inlines it."
         self.limiter = limiter if limiter is not None else rate_limiter()
         "The venue's metered scopes for this account and address (shared by reads and commands)."
         self.clock = clock if clock is not None else ServerClock(name=VENUE)
@@ -454,9 +457,9 @@ class DzengiRest:
         async def attempt() -> Any:
             # the rate-limit turn first, the timestamp after it: a wait must not age the signature
             await self._acquire_read(weight if weight is not None else request_weight(endpoint.value))
-            signed = sign_request(creds, params, self.clock.server_now_ms(), self.recv_window_ms)
-            return await self._send("GET", self.path(endpoint), signed.query, "", signed.headers,
-                                    what=f"GET {endpoint.value}", command=False)
+            path = self.path(endpoint)
+            wire = self.signer.sign(creds, UnsignedRequest("GET", path, encode_params(params)), self.clock.server_now_ms())
+            return await self._send("GET", path, wire.query, "", wire.headers, what=f"GET {endpoint.value}", command=False)
 
         return await resign_once(attempt, lambda: self.sync_time(fresh=True), what=f"GET {endpoint.value}")
 
@@ -583,10 +586,10 @@ class DzengiRest:
         """``DELETE order`` (params in the query string). Unknown outcome → OutcomeUnknown."""
         creds = self._creds()
         await self._acquire_command(self._cancel_weights)
-        signed = sign_request(creds, [("symbol", symbol), ("orderId", order_id)],
-                              self._command_timestamp("DELETE order"), self.recv_window_ms)
-        return await self._send("DELETE", self._order_path, signed.query, "", signed.headers,
-                                what="DELETE order", command=True)
+        request = UnsignedRequest("DELETE", self._order_path, encode_params([("symbol", symbol), ("orderId", order_id)]))
+        wire = self.signer.sign(creds, request, self._command_timestamp("DELETE order"))
+        return await self._send("DELETE", self._order_path, wire.query, "", wire.headers, what="DELETE order",
+                                command=True)
 
     @staticmethod
     def encode_order(params: Sequence[tuple[str, object]]) -> str:

@@ -48,11 +48,12 @@ from .constants import (DEFAULT_PAGE_LIMIT, PRIVATE_REQUESTS_PER_MIN, PUBLIC_REQ
                         TIMESTAMP_WINDOW_MS, VENUE, ErrorCode, Path)
 from venues._common.rest import (TRANSPORT_ERRORS, ClockRejected, HttpxTransport, RawResponse, Transport,
                                  raise_for_transport, resign_once)
+from venues._common.credentials import UnsignedRequest
 from venues._common.errors import AnswerRules
 
 from .parsers import error_of, malformed, parse_server_time, unwrap, unwrap_page
 from .schemas import dumps, iso_from_ms, loads
-from .signer import Credentials, request_target, sign_headers
+from .signer import Credentials, EkidenSigner
 
 __all__ = [
     "ClockRejected",
@@ -138,6 +139,8 @@ class EkidenRest:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
+        self.signer = EkidenSigner()
+        "The signing recipe (a :class:`venues._common.Signer`)."
         default_public, default_private = rate_limiters()
         self.public_limiter = public_limiter or default_public
         self.private_limiter = private_limiter or default_private
@@ -227,7 +230,7 @@ class EkidenRest:
                                                      require_sync=False)
                     if denial is not None:
                         raise RiskDenied(DenyReason.STALE_TIMESTAMP, denial.detail)
-                headers.update(sign_headers(creds, iso_from_ms(ts_ms), method, request_target(path, query), payload))
+                headers = dict(self.signer.sign(creds, UnsignedRequest(method, path, query, payload, headers), ts_ms).headers)
             return await self._exchange(method, path, query, payload, headers, what=what, command=command,
                                         limiter=limiter)
 
