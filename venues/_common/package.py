@@ -17,6 +17,8 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+import attrs
+
 from .config import VenueConfig
 
 __all__ = ["VenuePackage"]
@@ -25,6 +27,7 @@ C = TypeVar("C", bound=VenueConfig)
 G = TypeVar("G")
 
 
+@attrs.frozen
 class VenuePackage(Generic[C, G]):
     """The uniform venue interface of one venue package.
 
@@ -33,16 +36,14 @@ class VenuePackage(Generic[C, G]):
     :meth:`open_local_testnet`, and ``demo_options`` join the options table it yields.
     """
 
-    def __init__(self, venue: str, *, config: type[C], gateway: Callable[[C], G], testnet: str, demo_symbol: str,
-                 demo_balances: Mapping[str, Decimal], demo_options: Mapping[str, Any] | None = None) -> None:
-        self.venue = venue
-        self.demo_symbol = demo_symbol
-        "The instrument the demo trades on the venue's local testnet (the package's ``DEMO_SYMBOL``)."
-        self.config = config
-        self.gateway = gateway
-        self.testnet = testnet
-        self.demo_balances = dict(demo_balances)
-        self.demo_options = dict(demo_options or {})
+    venue: str
+    config: type[C] = attrs.field(kw_only=True)
+    gateway: Callable[[C], G] = attrs.field(kw_only=True)
+    testnet: str = attrs.field(kw_only=True)
+    demo_symbol: str = attrs.field(kw_only=True)
+    "The instrument the demo trades on the venue's local testnet (the package's ``DEMO_SYMBOL``)."
+    demo_balances: Mapping[str, Decimal] = attrs.field(kw_only=True)
+    demo_options: Mapping[str, Any] = attrs.field(kw_only=True, factory=dict)
 
     def interface(self) -> tuple[Callable[..., G], Callable[[argparse.ArgumentParser], None],
                                  Callable[[argparse.Namespace], int],
