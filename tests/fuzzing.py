@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+import pytest
+import trio
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import JsonNumber, MalformedMessage, OutcomeUnknown, RateLimited, VenueError
 from venues._common.rest import RawResponse
 
-__all__ = ["FUZZ", "HOSTILE_NUMBERS", "answers", "check_answer", "check_parse", "json_values", "mutated", "slots"]
+__all__ = ["FUZZ", "HOSTILE_NUMBERS", "TS_RECV", "answers", "check_answer", "check_parse", "json_values", "mutated",
+           "nested_frames", "slots", "venue_fuzz_tests"]
 
 FUZZ = settings(derandomize=True, max_examples=100, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 "Deterministic, bounded: the settings of every venue fuzz test."
+
+TS_RECV = 1_700_000_000_999_000_000
+"The receive time (ns) fuzzed messages carry."
 
 HOSTILE_NUMBERS = ["Infinity", "-Infinity", "NaN", "nan", "inf", "1e1000", "1e400000", "-1e-400000", "1E5", "١٢",
                    "１２", "²", "12\n", " 1", "", "-", "+", ".", "0x10", "1_000", "9" * 70, "0." + "0" * 40 + "1",
@@ -120,3 +126,66 @@ def check_parse(parse: Callable[[Any], object], message: Any) -> None:
         parse(message)
     except MalformedMessage as e:
         assert str(e)
+
+
+VenueStream = Callable[[Callable[[MalformedMessage], None]], Any]
+"Builds a venue stream (never connected) with its handlers registered, reporting to the callback."
+
+
+def venue_fuzz_tests(*, parsers: Mapping[str, tuple[Any, Callable[[Any], object]]],
+                     error_of: Callable[[object], tuple[int, str] | None], error_body: Any,
+                     raise_for_response: Callable[..., Any], values: st.SearchStrategy[Any],
+                     frames: st.SearchStrategy[str | bytes], stream: VenueStream) -> tuple[Callable[..., Any], ...]:
+    """The fuzz tests every venue runs, for its parsers, error body, answer mapping and stream.
+
+    A venue's fuzz module unpacks them into its own names (``test_… = venue_fuzz_tests(...)``):
+    a parser returns or raises MalformedMessage, ``error_of`` never raises, every answer maps to
+    a venue error (or its body), and the stream's dispatch never lets an exception out.
+    """
+
+    def test_the_fuzz_starts_from_payloads_that_parse() -> None:
+        for name, (base, parse) in parsers.items():
+            assert parse(copy.deepcopy(base)) is not None, name
+
+    @pytest.mark.parametrize("name", sorted(parsers))
+    @FUZZ
+    @given(data=st.data())
+    def test_parsers_raise_only_malformed_message(name: str, data: st.DataObject) -> None:
+        base, parse = parsers[name]
+        check_parse(parse, data.draw(mutated(base, values)))
+
+    @FUZZ
+    @given(body=values | mutated(error_body, values))
+    def test_error_of_never_raises(body: Any) -> None:
+        coded = error_of(body)
+        assert coded is None or (type(coded[0]) is int and isinstance(coded[1], str))
+
+    @FUZZ
+    @given(answer=answers(values), command=st.booleans())
+    def test_answers_map_to_venue_errors_and_bounded_pauses(answer: RawResponse, command: bool) -> None:
+        check_answer(raise_for_response, answer, command)
+
+    @FUZZ
+    @given(batch=st.lists(frames, min_size=1, max_size=3))
+    async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
+        errors: list[MalformedMessage] = []
+        venue_stream = stream(errors.append)
+        for frame in batch:
+            venue_stream.dispatch(frame, TS_RECV)
+        stats = venue_stream.statistics()
+        assert stats.messages == len(batch) and stats.malformed == len(errors) <= len(batch)
+        await trio.lowlevel.checkpoint()
+
+    return (test_the_fuzz_starts_from_payloads_that_parse, test_parsers_raise_only_malformed_message,
+            test_error_of_never_raises, test_answers_map_to_venue_errors_and_bounded_pauses,
+            test_frame_dispatch_never_raises)
+
+
+def nested_frames(values: st.SearchStrategy[Any], key: str) -> st.SearchStrategy[str | bytes]:
+    """Frames no venue sends: any JSON, nesting past the decoder's bound, random text and bytes."""
+    return st.one_of(
+        values.map(json.dumps),
+        st.integers(60, 5000).map(lambda n: "[" * n + "]" * n),
+        st.integers(60, 5000).map(lambda n: f'{{"{key}":' * n + "1" + "}" * n),
+        st.text(max_size=40), st.binary(max_size=40),
+    )

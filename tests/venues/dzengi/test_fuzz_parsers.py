@@ -1,34 +1,28 @@
-"""Property-based fuzz of every Dzengi parser and of the stream's frame dispatch.
+"""Property-based fuzz of every Dzengi parser, of its answer mapping and of its stream's dispatch.
 
-The property: whatever a venue sends, a parser returns its event or raises ``MalformedMessage``
-(``error_of`` never raises), and the stream's dispatch never lets an exception out — it counts
-the frame as malformed or hands it on. Inputs are what ``schemas.loads`` can produce (``str``,
-``JsonNumber``, bounded ``int``, ``bool``, ``None``, lists and string-keyed dicts), biased
-towards hostile atoms and towards real payloads with one to three fields replaced.
-Deterministic: ``derandomize=True`` and a bounded example count per test.
+The kit's fuzz (:func:`tests.fuzzing.venue_fuzz_tests`) runs on Dzengi's real payloads, mutated, and
+on atoms biased towards Dzengi's own words; the stream also gets its envelope's ``correlationId``, ``destination`` and ``status`` of any type.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from engine import Instrument, MalformedMessage
 from venues.dzengi import parsers as P
-from venues.dzengi.rest import RawResponse, raise_for_response
+from venues.dzengi.rest import raise_for_response
 from venues.dzengi.schemas import loads
 from venues.dzengi.stream import DzengiStream, Handler
 
 from ... import fuzzing
-from ...fuzzing import FUZZ, HOSTILE_NUMBERS, check_answer, check_parse
+from ...fuzzing import FUZZ, HOSTILE_NUMBERS
 
 DATA = Path(__file__).parent / "data"
 TS = 1_700_000_000_999_000_000
@@ -98,26 +92,6 @@ PARSERS: dict[str, tuple[Any, Callable[[Any], object]]] = {
 }
 
 
-def test_the_fuzz_starts_from_payloads_that_parse() -> None:
-    for name, (base, parse) in PARSERS.items():
-        assert parse(copy.deepcopy(base)) is not None, name
-
-
-@pytest.mark.parametrize("name", sorted(PARSERS))
-@FUZZ
-@given(data=st.data())
-def test_parsers_raise_only_malformed_message(name: str, data: st.DataObject) -> None:
-    base, parse = PARSERS[name]
-    check_parse(parse, data.draw(mutated(base)))
-
-
-@FUZZ
-@given(body=json_values | mutated({"code": -1121, "msg": "Invalid symbol."}))
-def test_error_of_never_raises(body: Any) -> None:
-    coded = P.error_of(body)
-    assert coded is None or (type(coded[0]) is int and isinstance(coded[1], str))
-
-
 def envelope(destination: str, payload: Any) -> st.SearchStrategy[str]:
     return mutated({"status": "OK", "destination": destination, "payload": payload}).map(json.dumps)
 
@@ -133,36 +107,24 @@ frames = st.one_of(
     envelope("internal.quote", QUOTE), envelope("internal.trade", WS_TRADE),
     envelope("marketdepth.event", WS_DEPTH), envelope("ohlc.event", WS_OHLC),
     mutated({"status": "OK", "destination": "ping", "correlationId": 1, "payload": {}}).map(json.dumps),
-    json_values.map(json.dumps),
-    st.integers(60, 5000).map(lambda n: "[" * n + "]" * n),
-    st.integers(60, 5000).map(lambda n: '{"payload":' * n + "1" + "}" * n),
-    st.text(max_size=40), st.binary(max_size=40),
+    fuzzing.nested_frames(json_values, "payload"),
 )
 
 
-@FUZZ
-@given(batch=st.lists(frames, min_size=1, max_size=3))
-async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
-    errors: list[MalformedMessage] = []
-    stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=errors.append, log_limit=1000)
+def _stream(on_malformed: Callable[[MalformedMessage], None]) -> DzengiStream:
+    stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=on_malformed, log_limit=1000)
     stream.handlers.update({
         "internal.quote": handler(P.parse_ws_quote), "internal.trade": handler(P.parse_ws_trade),
         "marketdepth.event": handler(P.parse_ws_depth), "ohlc.event": handler(P.parse_ws_ohlc),
     })
-    for frame in batch:
-        stream.dispatch(frame, TS)
-    stats = stream.statistics()
-    assert stats.messages == len(batch) and stats.malformed == len(errors) <= len(batch)
-    await trio.lowlevel.checkpoint()
+    return stream
 
 
-answers = fuzzing.answers(json_values)
-
-
-@FUZZ
-@given(answer=answers, command=st.booleans())
-def test_answers_map_to_venue_errors_and_bounded_pauses(answer: RawResponse, command: bool) -> None:
-    check_answer(raise_for_response, answer, command)
+(test_the_fuzz_starts_from_payloads_that_parse, test_parsers_raise_only_malformed_message, test_error_of_never_raises,
+ test_answers_map_to_venue_errors_and_bounded_pauses, test_frame_dispatch_never_raises) = fuzzing.venue_fuzz_tests(
+    parsers=PARSERS, error_of=P.error_of, error_body={"code": -1121, "msg": "Invalid symbol."},
+    raise_for_response=raise_for_response,
+    values=json_values, frames=frames, stream=_stream)
 
 
 envelope_values = st.sampled_from(HOSTILE_TEXT + ["²", "7", "007", "internal.quote", "OK"]) | json_values
