@@ -35,35 +35,11 @@ from venues._common.fields import FieldReader, collect_instruments, shown
 from .constants import INTERVALS_MS, LEVERAGE_SUFFIX, VENUE, WS_INTERVAL_ALIASES
 from .schemas import MarketType, VenueOrderStatus, VenueSide, loads
 
-__all__ = [
-    "MS",
-    "malformed",
-    "as_list",
-    "scaled",
-    "decimal_of",
-    "parse_server_time",
-    "parse_rate_limits",
-    "parse_instrument",
-    "parse_instruments",
-    "parse_depth",
-    "parse_ws_depth",
-    "parse_agg_trade",
-    "parse_ws_trade",
-    "parse_ws_quote",
-    "parse_ws_ohlc",
-    "parse_kline",
-    "interval_name",
-    "interval_ms",
-    "map_status",
-    "parse_new_order",
-    "parse_cancel_order",
-    "parse_open_order",
-    "parse_fetch_order",
-    "parse_my_trade",
-    "parse_account",
-    "parse_positions",
-    "error_of",
-]
+__all__ = ["MS", "malformed", "as_list", "scaled", "decimal_of", "parse_server_time", "parse_rate_limits",
+           "parse_instrument", "parse_instruments", "parse_depth", "parse_ws_depth", "parse_agg_trade",
+           "parse_ws_trade", "parse_ws_quote", "parse_ws_ohlc", "parse_kline", "interval_name", "interval_ms",
+           "map_status", "parse_new_order", "parse_cancel_order", "parse_open_order", "parse_fetch_order",
+           "parse_my_trade", "parse_account", "parse_positions", "error_of"]
 
 MS = 1_000_000
 "Nanoseconds per millisecond."

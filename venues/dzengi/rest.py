@@ -83,21 +83,9 @@ from .parsers import error_of, parse_server_time
 from .schemas import loads
 from .signer import Credentials, DzengiSigner, encode_params, sign_params
 
-__all__ = [
-    "AUTH_CODES",
-    "ClockRejected",
-    "RawResponse",
-    "TransportFailure",
-    "raise_for_response",
-    "raise_for_transport",
-    "rate_limit_specs",
-    "rate_limiter",
-    "BACKGROUND_HEADROOM_WEIGHT",
-    "Http11Lane",
-    "MAX_BODY_BYTES",
-    "StreamWrapper",
-    "DzengiRest",
-]
+__all__ = ["AUTH_CODES", "ClockRejected", "RawResponse", "TransportFailure", "raise_for_response",
+           "raise_for_transport", "rate_limit_specs", "rate_limiter", "BACKGROUND_HEADROOM_WEIGHT",
+           "Http11Lane", "MAX_BODY_BYTES", "StreamWrapper", "DzengiRest"]
 
 log = logging.getLogger("venues.dzengi.rest")
 

@@ -30,20 +30,9 @@ import attrs
 
 from venues._common.credentials import Credentials, UnsignedRequest, WireRequest
 
-__all__ = [
-    "API_KEY_HEADER",
-    "Credentials",
-    "DzengiSigner",
-    "SignedRequest",
-    "sign_params",
-    "encode_params",
-    "sign_request",
-    "strip_signature",
-    "verify",
-    "ws_string_to_sign",
-    "sign_ws_payload",
-    "verify_ws_payload",
-]
+__all__ = ["API_KEY_HEADER", "Credentials", "DzengiSigner", "SignedRequest", "sign_params", "encode_params",
+           "sign_request", "strip_signature", "verify", "ws_string_to_sign", "sign_ws_payload",
+           "verify_ws_payload"]
 
 API_KEY_HEADER = "X-MBX-APIKEY"
 "The header carrying the API key on every keyed request."

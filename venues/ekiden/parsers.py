@@ -34,26 +34,10 @@ from venues._common.fields import FieldReader, collect_instruments, shown
 from .constants import VENUE
 from .schemas import ReportedMarketType, VenueLiquidity, VenueOrderStatus, VenueSide, ns_from_iso
 
-__all__ = [
-    "malformed",
-    "decimal_of",
-    "error_of",
-    "unwrap",
-    "unwrap_page",
-    "parse_server_time",
-    "parse_market",
-    "parse_markets",
-    "parse_orderbook",
-    "parse_ws_book",
-    "parse_trade",
-    "parse_trades",
-    "map_status",
-    "parse_order",
-    "parse_fill",
-    "parse_order_update",
-    "parse_balances",
-    "parse_positions",
-]
+__all__ = ["malformed", "decimal_of", "error_of", "unwrap", "unwrap_page", "parse_server_time",
+           "parse_market", "parse_markets", "parse_orderbook", "parse_ws_book", "parse_trade", "parse_trades",
+           "map_status", "parse_order", "parse_fill", "parse_order_update", "parse_balances",
+           "parse_positions"]
 
 MAX_PRECISION = 30
 "The most decimals a market's tick, lot or ``*_decimals`` may have."

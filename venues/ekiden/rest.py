@@ -55,15 +55,8 @@ from .parsers import error_of, malformed, parse_server_time, unwrap, unwrap_page
 from .schemas import dumps, iso_from_ms, loads
 from .signer import Credentials, EkidenSigner
 
-__all__ = [
-    "ClockRejected",
-    "RawResponse",
-    "raise_for_response",
-    "raise_for_transport",
-    "rate_limiters",
-    "encode_query",
-    "EkidenRest",
-]
+__all__ = ["ClockRejected", "RawResponse", "raise_for_response", "raise_for_transport", "rate_limiters",
+           "encode_query", "EkidenRest"]
 
 log = logging.getLogger("venues.ekiden.rest")
 

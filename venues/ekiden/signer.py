@@ -37,18 +37,8 @@ from venues._common.credentials import Credentials, UnsignedRequest, WireRequest
 from .constants import API_KEY_HEADER, SIGNATURE_HEADER, STREAM_PATH, TIMESTAMP_HEADER, Channel, WsType
 from .schemas import iso_from_ms
 
-__all__ = [
-    "Credentials",
-    "EkidenSigner",
-    "prehash",
-    "signature_of",
-    "sign_headers",
-    "verify",
-    "request_target",
-    "ws_prehash",
-    "ws_auth_message",
-    "verify_ws_auth",
-]
+__all__ = ["Credentials", "EkidenSigner", "prehash", "signature_of", "sign_headers", "verify",
+           "request_target", "ws_prehash", "ws_auth_message", "verify_ws_auth"]
 
 
 def request_target(path: str, query: str = "") -> str:
