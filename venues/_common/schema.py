@@ -10,11 +10,13 @@ status, side, liquidity) are plain and strict: an unknown value is a
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Generic, TypedDict, TypeVar
 
 from engine import JsonNumber, loads_json
 
-__all__ = ["Descriptive", "Named", "loads"]
+__all__ = ["BookSides", "Descriptive", "Named", "loads"]
+
+N = TypeVar("N")
 
 
 def loads(text: str | bytes) -> Any:
@@ -44,3 +46,11 @@ class Descriptive(Named):
     @classmethod
     def _missing_(cls, value: object) -> Any:
         return cls.__members__["UNKNOWN"]
+
+
+class BookSides(TypedDict, Generic[N]):
+    """The two sides of a book message, as every venue sends them: ``[[price, size], …]`` levels,
+    best first (bids highest, asks lowest), the numbers as the venue writes them (``N``)."""
+
+    bids: list[list[N]]
+    asks: list[list[N]]

@@ -16,7 +16,7 @@ import enum
 from typing import Any, Literal, NotRequired, TypedDict
 
 from venues._common.schema import Descriptive as Descriptive
-from venues._common.schema import Named
+from venues._common.schema import BookSides, Named
 from venues._common.schema import loads as loads
 
 
@@ -196,11 +196,10 @@ class ExchangeInfo(TypedDict):
     symbols: list[SymbolInfo]
 
 
-class Depth(TypedDict):
+class Depth(BookSides[Num]):
+    """``GET depth``: the sides' levels are ``[price, qty]``."""
+
     lastUpdateId: int
-    bids: list[list[Num]]
-    "``[[price, qty], ...]`` best first."
-    asks: list[list[Num]]
 
 
 class AggTrade(TypedDict):

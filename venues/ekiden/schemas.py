@@ -27,6 +27,7 @@ from typing import Any, NotRequired, TypedDict
 
 from venues._common.schema import Descriptive as Descriptive
 from venues._common.schema import loads as loads
+from venues._common.schema import BookSides
 
 from .constants import MAX_DECIMALS, Liquidity, OrderStatus, Side
 
@@ -226,13 +227,12 @@ class Market(TypedDict):
     max_leverage: NotRequired[str | None]
 
 
-class OrderBook(TypedDict):
+class OrderBook(BookSides[str]):
+    """``GET /v1/orderbook`` data (and a WebSocket snapshot's): decimal strings throughout."""
+
     market: str
     sequence: str
     timestamp: str
-    bids: list[list[str]]
-    "``[[price, size], ...]`` best (highest) first."
-    asks: list[list[str]]
 
 
 class PublicTrade(TypedDict):
