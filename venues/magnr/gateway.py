@@ -37,6 +37,7 @@ import httpx
 import trio
 
 from engine import (
+    AuthFailed,
     BalanceUpdate,
     DataKind,
     EventSink,
@@ -54,8 +55,10 @@ from engine import (
     OutcomeUnknown,
     PositionUpdate,
     Quote,
+    RiskDenied,
     TimeInForce,
     Unsupported,
+    VenueError,
     VenueRejected,
 )
 from venues._common.config import VenueConfig, positive, url
@@ -235,7 +238,7 @@ class MagnrGateway(Gateway):
         self._sink = sink
         try:
             if self._rest is not None:
-                self._baseline(await self._list())
+                self._baseline(await self._first_list())
             async with trio.open_nursery() as nursery:
                 if self._rest is not None:
                     nursery.start_soon(AdaptivePoller(
@@ -249,6 +252,19 @@ class MagnrGateway(Gateway):
                 task_status.started()
         finally:
             await self.aclose()
+
+    async def _first_list(self) -> list[MagnrTrade]:
+        """The trade list at start; venue trouble is retried with backoff, wrong keys are raised."""
+        delay = min(self.config.poll_fast_s, 0.5)
+        while True:
+            try:
+                return await self._list()
+            except (AuthFailed, MalformedMessage):
+                raise
+            except (VenueError, RiskDenied) as e:
+                log.warning("magnr: trade list not available at start (%s); retrying in %.1f s", e, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, self.config.poll_slow_s)
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
