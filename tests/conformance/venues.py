@@ -181,9 +181,9 @@ def _magnr_testnet(accounts: str, faults: FaultSettings) -> Any:
 
 
 def _magnr_gateway(testnet: Any, api_key: str, secret: str, overrides: dict[str, Any]) -> Gateway:
-    from venues.magnr import MagnrConfig, MagnrGateway, testnet_options
+    from venues.magnr import MagnrConfig, MagnrGateway, local_options
 
-    options: dict[str, Any] = {**testnet_options(testnet.url), "api_key": api_key, "secret": secret,
+    options: dict[str, Any] = {**local_options(testnet.url), "api_key": api_key, "secret": secret,
                                "tonce_file": "-", "poll_fast_s": 0.1, "poll_slow_s": 0.5, "ticker_poll_s": 0.1,
                                "http_timeout_s": 5.0, "requests_per_window": 100_000}
     options.update(overrides)

@@ -28,7 +28,7 @@ from typing import Any
 from .gateway import MagnrConfig as MagnrConfig, MagnrGateway as MagnrGateway
 
 __all__ = ["MagnrConfig", "MagnrGateway", "make_gateway", "add_testnet_arguments", "run_testnet",
-           "open_local_testnet", "testnet_options", "DEMO_SYMBOL"]
+           "open_local_testnet", "local_options", "DEMO_SYMBOL"]
 
 
 def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
@@ -63,7 +63,7 @@ DEMO_SYMBOL = "ItBit-XBTUSD"
 "The instrument the demo trades on this venue's local testnet (ItBit's ticker carries sizes)."
 
 
-def testnet_options(url: str) -> dict[str, Any]:
+def local_options(url: str) -> dict[str, Any]:
     """The ``[venues.options]`` that point the gateway (trades and tickers) at a local testnet at ``url``."""
     from .testnet import TICKER_PREFIXES
 
@@ -80,4 +80,4 @@ async def open_local_testnet(api_key: str, secret: str, *, seed: int = 0) -> Asy
 
     account = AccountConfig(name="demo", api_key=api_key, secret=secret, balances={"BTC": Decimal(10)})
     async with open_magnr_testnet([account], seed=seed) as testnet:
-        yield {**testnet_options(testnet.url), "tonce_file": "-"}
+        yield {**local_options(testnet.url), "tonce_file": "-"}

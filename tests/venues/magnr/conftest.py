@@ -11,7 +11,7 @@ import trio
 
 from backtest.exchange import AccountConfig
 from engine import Order, OrderStatus, OrderType, Side
-from venues.magnr import MagnrConfig, MagnrGateway, testnet_options
+from venues.magnr import MagnrConfig, MagnrGateway, local_options
 from venues.magnr.testnet import MagnrTestnet, MagnrTestnetOptions, open_magnr_testnet
 
 KEY, SECRET = "9ad346e624c50f1db22aa8f5f69fcaaf569bf4a2ac80ed1017fe211399950a1e", "privkey/with+base64=chars=="
@@ -50,7 +50,7 @@ async def magnr(options: MagnrTestnetOptions | None = None, **gateway_options: A
                 ) -> AsyncIterator[tuple[MagnrTestnet, MagnrGateway, Sink]]:
     """A testnet (synthetic market running) and a started gateway for alice."""
     async with open_magnr_testnet(ACCOUNTS, seed=3, options=options) as testnet:
-        config = MagnrConfig.from_mapping({**testnet_options(testnet.url), "api_key": KEY, "secret": SECRET,
+        config = MagnrConfig.from_mapping({**local_options(testnet.url), "api_key": KEY, "secret": SECRET,
                                            "tonce_file": "-", "poll_fast_s": 0.05, "poll_slow_s": 0.2,
                                            "ticker_poll_s": 0.1, **gateway_options})
         gateway = MagnrGateway(config)
