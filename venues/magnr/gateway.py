@@ -39,6 +39,7 @@ import trio
 from engine import (
     AuthFailed,
     BalanceUpdate,
+    Bar,
     DataKind,
     EventSink,
     Fill,
@@ -169,6 +170,32 @@ def magnr_instruments() -> dict[str, Instrument]:
     return out
 
 
+class _MidBar:
+    """One interval's bar of polled ticker mids (volume 0: a ticker gives none)."""
+
+    __slots__ = ("interval_ns", "start", "o", "h", "l", "c")
+
+    def __init__(self, interval_ns: int) -> None:
+        self.interval_ns = interval_ns
+        self.start = -1
+        self.o = self.h = self.l = self.c = 0
+
+    def add(self, quote: Quote) -> Bar | None:
+        """Account ``quote``'s mid; the finished previous bar if ``quote`` opens a new interval."""
+        start = quote.ts_event - quote.ts_event % self.interval_ns
+        if start < self.start:
+            return None  # an older ticker than the bar's: not counted
+        done = None
+        if start > self.start >= 0:
+            done = Bar(quote.instrument, self.start, quote.ts_recv, self.o, self.h, self.l, self.c, 0,
+                       self.interval_ns)
+        mid = (quote.bid_raw + quote.ask_raw) // 2
+        if start > self.start:
+            self.start, self.o, self.h, self.l = start, mid, mid, mid
+        self.h, self.l, self.c = max(self.h, mid), min(self.l, mid), mid
+        return done
+
+
 class _NullSink:
     def send_market(self, event: Any) -> None:
         pass
@@ -205,6 +232,10 @@ class MagnrGateway(Gateway):
         self._trades: dict[str, MagnrTrade] = {}
         self._quotes: dict[str, Quote] = {}
         self._quote_wanted: set[str] = set()
+        "Symbols whose ticker is polled."
+        self._quote_sent: set[str] = set()
+        "Symbols whose quotes go to the sink."
+        self._bars: dict[str, dict[int, _MidBar]] = {}
         self._held: set[str] = set()
         "Symbols with a position in the last report."
         self._wakeup = Wakeup()
@@ -296,13 +327,21 @@ class MagnrGateway(Gateway):
     # =========================================================================================
 
     async def subscribe(self, kind: DataKind, instrument: Instrument, *, interval_s: int = 60, depth: int = 10) -> None:
-        """Quotes only: Magnr publishes no market data; the underlying exchanges' tickers have no
-        trades, books or bars to give (:class:`~engine.Unsupported` for those)."""
+        """Quotes, and bars of the quotes' mid (volume 0), from the underlying exchange's ticker:
+        Magnr publishes no market data; a ticker has no trades or book (:class:`~engine.Unsupported`)."""
         symbol = instrument.symbol
         if symbol not in self._by_symbol:
             raise VenueRejected(404, f"magnr does not list {symbol!r}", venue=VENUE)
-        if kind is not DataKind.QUOTES:
-            raise Unsupported(f"magnr has no {kind.value} data: quotes come from the underlying exchange's ticker")
+        if kind is DataKind.BARS:
+            interval_ns = int(interval_s) * 1_000_000_000
+            if interval_ns <= 0:
+                raise Unsupported(f"a bar interval must be positive, got {interval_s}")
+            self._bars.setdefault(symbol, {}).setdefault(interval_ns, _MidBar(interval_ns))
+        elif kind is DataKind.QUOTES:
+            self._quote_sent.add(symbol)
+        else:
+            raise Unsupported(f"magnr has no {kind.value} data: quotes (and bars of their mid) come from the "
+                              "underlying exchange's ticker")
         if symbol not in self._quote_wanted:
             self._quote_wanted.add(symbol)
             self._ticker_wakeup.set()
@@ -313,8 +352,13 @@ class MagnrGateway(Gateway):
             quote = await self._fetch_quote(symbol)
             previous = self._quotes.get(symbol)
             self._quotes[symbol] = quote
-            if previous is None or previous[3:] != quote[3:] or previous[1] != quote[1]:
+            if symbol in self._quote_sent and (previous is None or previous[3:] != quote[3:]
+                                               or previous[1] != quote[1]):
                 self._sink.send_market(quote)
+            for builder in self._bars.get(symbol, {}).values():
+                bar = builder.add(quote)
+                if bar is not None:
+                    self._sink.send_market(bar)
 
     async def _fetch_quote(self, symbol: str) -> Quote:
         exchange, _ = split_symbol(symbol)
