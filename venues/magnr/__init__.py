@@ -33,16 +33,9 @@ __all__ = ["MagnrConfig", "MagnrGateway", "make_gateway", "add_testnet_arguments
 
 def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
                  key: str = "options") -> MagnrGateway:
-    """Build the gateway from a ``[venues.options]`` table and credentials (None: quotes only).
-
-    ``credentials`` has ``api_key`` (the public key) and ``secret`` (the private key); they
-    override any set in the options. Unknown or invalid options raise :class:`~engine.ConfigError`.
-    """
-    data = dict(options)
-    if credentials is not None:
-        data["api_key"] = credentials.api_key
-        data["secret"] = credentials.secret
-    return MagnrGateway(MagnrConfig.from_mapping(data, source=source, key=key))
+    """The gateway of a ``[venues.options]`` table and credentials (``api_key`` = the public key,
+    ``secret`` = the private key; None: quotes only), see :meth:`~venues._common.VenueConfig.from_options`."""
+    return MagnrGateway(MagnrConfig.from_options(options, credentials, source=source, key=key))
 
 
 def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:

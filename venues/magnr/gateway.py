@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -251,18 +250,6 @@ class MagnrGateway(Gateway):
     @property
     def instruments(self) -> Mapping[str, Instrument]:
         return self._by_key
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, config: MagnrConfig, sink: EventSink, **hooks: Any) -> AsyncIterator[MagnrGateway]:
-        """Run a gateway for the duration of the block."""
-        gateway = cls(config, **hooks)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(gateway.run, sink)
-            try:
-                yield gateway
-            finally:
-                nursery.cancel_scope.cancel()
 
     async def run(self, sink: EventSink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """List the trades once (wrong keys raise :class:`~engine.AuthFailed` here), then poll."""

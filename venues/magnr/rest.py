@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from engine import AuthFailed, OutcomeUnknown, RateLimited, VenueError, VenueRejected
+from engine import AuthFailed, OutcomeUnknown, VenueError, VenueRejected
 from risk import RateLimiter, RateLimitSpec, ServerClock
 from venues._common.credentials import Credentials, UnsignedRequest
 from venues._common.rest import (
@@ -27,9 +27,9 @@ from venues._common.rest import (
     Transport,
     decode_body,
     excerpt,
+    raise_for_throttle_or_failure,
     raise_for_transport,
     resign_once,
-    retry_after,
 )
 
 from .constants import TRADES_PATH, VENUE
@@ -55,18 +55,8 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
     429 and 5xx (500, 504) are :class:`~engine.RateLimited` / :class:`~engine.VenueError` for a
     read and :class:`~engine.OutcomeUnknown` for a command, as is an unreadable answer.
     """
+    raise_for_throttle_or_failure(response, what=what, command=command, venue=VENUE)
     decoded, bad = decode_body(response.body, loads)
-    if response.status == 429:
-        limited = RateLimited(f"{what}: rate limited", venue=VENUE, retry_after_s=retry_after(response.headers, 1.0))
-        if command:
-            raise OutcomeUnknown(f"{what}: rate limited; the trade may or may not have been taken",
-                                 venue=VENUE) from limited
-        raise limited
-    if response.status >= 500:
-        failure = VenueError(f"{what}: HTTP {response.status} {excerpt(response.body)}", venue=VENUE)
-        if command:
-            raise OutcomeUnknown(f"{what}: HTTP {response.status}: outcome unknown", venue=VENUE) from failure
-        raise failure
     if bad is not None:
         malformed = F.malformed(what, f"answer is not JSON: {excerpt(response.body)!r}")
         if command and response.status < 400:
@@ -173,8 +163,7 @@ class TickerClient:
             raw = await transport.send("GET", path, {"Accept": "application/json"}, b"")
         except TRANSPORT_ERRORS as e:
             raise_for_transport(e, what=what, command=False, venue=VENUE)
-        if raw.status == 429:
-            raise RateLimited(f"{what}: rate limited", venue=VENUE, retry_after_s=retry_after(raw.headers, 1.0))
+        raise_for_throttle_or_failure(raw, what=what, command=False, venue=VENUE)
         if raw.status != 200:
             raise VenueError(f"{what}: HTTP {raw.status} {excerpt(raw.body)}", venue=VENUE)
         decoded, bad = decode_body(raw.body, loads)
