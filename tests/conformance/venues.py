@@ -204,7 +204,6 @@ MAGNR = VenueAdapter(
     create_route=("POST", "/api/v1/trades/"),
     skip={
         "test_book_snapshot_then_updates": "magnr publishes no book (quotes from the underlying ticker)",
-        "test_trades": "magnr publishes no trades",
         "test_malformed_frames_are_reported_and_skipped": "magnr has no stream",
         "test_limit_order_rests_then_cancels": _NO_LIMIT,
         "test_amend_where_supported": _NO_LIMIT,

@@ -235,6 +235,10 @@ class MagnrGateway(Gateway):
         self._quote_sent: set[str] = set()
         "Symbols whose quotes go to the sink."
         self._bars: dict[str, dict[int, _MidBar]] = {}
+        self._trades_wanted: set[str] = set()
+        "ItBit symbols whose ticker's last print is sampled as a trade."
+        self._last_print: dict[str, tuple[int, int]] = {}
+        self._prints = 0
         self._held: set[str] = set()
         "Symbols with a position in the last report."
         self._wakeup = Wakeup()
@@ -314,8 +318,9 @@ class MagnrGateway(Gateway):
     # =========================================================================================
 
     async def subscribe(self, kind: DataKind, instrument: Instrument, *, interval_s: int = 60, depth: int = 10) -> None:
-        """Quotes, and bars of the quotes' mid (volume 0), from the underlying exchange's ticker:
-        Magnr publishes no market data; a ticker has no trades or book (:class:`~engine.Unsupported`)."""
+        """Quotes, and bars of the quotes' mid (volume 0), from the underlying exchange's ticker
+        (Magnr publishes no market data); trades only on ItBit, whose ticker names its last print
+        (sampled at each poll: prints between two polls are not seen). No book (:class:`~engine.Unsupported`)."""
         symbol = instrument.symbol
         if symbol not in self._by_symbol:
             raise VenueRejected(404, f"magnr does not list {symbol!r}", venue=VENUE)
@@ -326,6 +331,8 @@ class MagnrGateway(Gateway):
             self._bars.setdefault(symbol, {}).setdefault(interval_ns, _MidBar(interval_ns))
         elif kind is DataKind.QUOTES:
             self._quote_sent.add(symbol)
+        elif kind is DataKind.TRADES and split_symbol(symbol)[0] == "ItBit":
+            self._trades_wanted.add(symbol)
         else:
             raise Unsupported(f"magnr has no {kind.value} data: quotes (and bars of their mid) come from the "
                               "underlying exchange's ticker")
@@ -336,7 +343,9 @@ class MagnrGateway(Gateway):
     async def _poll_tickers(self, account: bool) -> None:
         self._ticker_polls += 1
         for symbol in sorted(self._quote_wanted):
-            quote = await self._fetch_quote(symbol)
+            quote, data = await self._fetch_quote(symbol)
+            if symbol in self._trades_wanted:
+                self._sample_print(symbol, data, quote.ts_recv)
             previous = self._quotes.get(symbol)
             self._quotes[symbol] = quote
             if symbol in self._quote_sent and (previous is None or previous[3:] != quote[3:]
@@ -347,10 +356,23 @@ class MagnrGateway(Gateway):
                 if bar is not None:
                     self._sink.send_market(bar)
 
-    async def _fetch_quote(self, symbol: str) -> Quote:
+    async def _fetch_quote(self, symbol: str) -> tuple[Quote, Any]:
         exchange, _ = split_symbol(symbol)
         data = await self._tickers.get(exchange, P.TICKER_PATHS[exchange])
-        return P.TICKER_PARSERS[exchange](data, self._by_symbol[symbol], time.time_ns())
+        return P.TICKER_PARSERS[exchange](data, self._by_symbol[symbol], time.time_ns()), data
+
+    def _sample_print(self, symbol: str, data: Any, ts_recv: int) -> None:
+        """ItBit's last print, sent when it differs from the one seen at the previous poll."""
+        trade = P.parse_itbit_last(data, self._by_symbol[symbol], ts_recv, self._prints + 1)
+        if trade is None:
+            return
+        identity = (trade.price_raw, trade.size_raw)
+        if self._last_print.get(symbol) != identity:
+            first = symbol not in self._last_print
+            self._last_print[symbol] = identity
+            if not first:  # the print before the subscription is not news
+                self._prints += 1
+                self._sink.send_market(trade)
 
     # =========================================================================================
     # private state: the trade list
@@ -498,7 +520,7 @@ class MagnrGateway(Gateway):
 
     async def _distance(self, order: Order, level: Decimal, *, adverse: bool) -> Decimal:
         """Magnr's USD distance for a stop-loss or take-profit price level, from the touch now."""
-        quote = self._quotes.get(order.instrument.symbol) or await self._fetch_quote(order.instrument.symbol)
+        quote = self._quotes.get(order.instrument.symbol) or (await self._fetch_quote(order.instrument.symbol))[0]
         touch = quote.ask if order.side > 0 else quote.bid
         distance = (touch - level) * order.side * (1 if adverse else -1)
         what = "stop-loss" if adverse else "take-profit"

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from engine import Instrument, MalformedMessage, Quote, Side
+from engine import Instrument, MalformedMessage, Quote, Side, Trade
 from venues._common.fields import FieldReader
 
 from .constants import EXCHANGE_PAIRS, VENUE, ClosedReason, TradeStatus, symbol_of
@@ -197,6 +197,18 @@ def parse_itbit_ticker(obj: object, inst: Instrument, ts_recv: int) -> Quote:
         raise F.malformed(what, "field 'serverTimeUTC' is not a valid time", t) from None
     ts = whole * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
     return _quote(inst, t, what, ts, ts_recv, "bidAmt", "askAmt")
+
+
+def parse_itbit_last(obj: object, inst: Instrument, ts_recv: int, trade_id: int) -> Trade | None:
+    """ItBit's last print (``lastPrice``, ``lastAmt``) as a :class:`~engine.Trade` of unknown
+    aggressor (None while ``lastAmt`` is 0: no print yet)."""
+    what = "itbit ticker"
+    t = F.as_object(obj, what)
+    size = F.size_raw(inst, F.get(t, "lastAmt", what), "lastAmt", what, t)
+    if size <= 0:
+        return None
+    price = F.price_raw(inst, F.get(t, "lastPrice", what), "lastPrice", what, t)
+    return Trade(inst, parse_itbit_ticker(t, inst, ts_recv).ts_event, ts_recv, price, size, 0, trade_id)
 
 
 TICKER_PARSERS: dict[str, Callable[[object, Instrument, int], Quote]] = {

@@ -394,8 +394,10 @@ class MagnrTestnet(TestnetBase[MagnrTestnetOptions]):
             return {"high": text["last"], "last": text["last"], "timestamp": str(now // 1000), "bid": text["bid"],
                     "vwap": text["last"], "volume": "0", "low": text["last"], "ask": text["ask"], "open": last}
         if exchange == "ItBit":
+            prints = self.exchange.trades(symbol)
+            last_amt = str(prints[-1].qty) if prints else "0"
             return {"pair": "XBTUSD", "bid": text["bid"], "bidAmt": str(bid_qty), "ask": text["ask"],
-                    "askAmt": str(ask_qty), "lastPrice": text["last"], "lastAmt": "0", "volume24h": "0",
+                    "askAmt": str(ask_qty), "lastPrice": text["last"], "lastAmt": last_amt, "volume24h": "0",
                     "volumeToday": "0", "high24h": text["last"], "low24h": text["last"],
                     "highToday": text["last"], "lowToday": text["last"], "openToday": text["last"],
                     "vwapToday": text["last"], "vwap24h": text["last"], "serverTimeUTC": _iso(now)}

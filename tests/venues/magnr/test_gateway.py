@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import trio
 
-from engine import DataKind, Fill, OrderReport, OrderStatus, OrderType, OutcomeUnknown, Quote, Side, TimeInForce
+from engine import DataKind, Fill, OrderReport, OrderStatus, OrderType, OutcomeUnknown, Quote, Side, TimeInForce, Trade
 from engine import Unsupported, VenueRejected
 from venues._testnet.faults import FaultSettings
 from venues.magnr.testnet import MagnrTestnetOptions
@@ -35,8 +35,13 @@ async def test_quotes_come_from_the_underlying_ticker() -> None:
             for other in ("Bitfinex-BTCUSD", "Bitstamp-BTCUSD", "LOCAL-BTCUSD"):
                 q = await sink.wait_for(lambda e: isinstance(e, Quote) and e.instrument.symbol == other)
                 assert 0 < q.bid < q.ask and q.bid_size == 0  # those tickers carry no sizes
+            await gateway.subscribe(DataKind.TRADES, inst)  # ItBit's ticker names its last print
+            trade = await sink.wait_for(lambda e: isinstance(e, Trade))
+            assert trade.price > 0 and trade.size > 0 and trade.aggressor == 0
             with pytest.raises(Unsupported):
-                await gateway.subscribe(DataKind.TRADES, inst)
+                await gateway.subscribe(DataKind.TRADES, gateway.instruments["magnr:Bitfinex-BTCUSD"])
+            with pytest.raises(Unsupported):
+                await gateway.subscribe(DataKind.BOOK, inst)
 
 
 async def test_a_market_order_opens_a_trade_and_reduce_only_liquidates_it() -> None:
