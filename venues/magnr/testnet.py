@@ -174,7 +174,10 @@ class MagnrTestnet(TestnetBase[MagnrTestnetOptions]):
                                  too_large=lambda limit: HttpResponse.json(413, {"errors": ["request too large"]}))
 
     def banner(self) -> list[str]:
-        return [*super().banner(), f"tickers under {', '.join(f'{self.url}{p}' for p in TICKER_PREFIXES.values())}"]
+        """URLs, accounts and markets (printed by ``triotrade testnet magnr``)."""
+        return [f"magnr testnet REST      {self.url}/api/v1/",
+                f"tickers: {', '.join(f'{self.url}{p}' for p in TICKER_PREFIXES.values())}",
+                f"accounts: {', '.join(self.accounts)}", f"markets: {', '.join(self.exchange.instruments)}"]
 
     # -- the broker book -------------------------------------------------------------------------
     def _touch(self, symbol: str, side: int) -> Decimal | None:
