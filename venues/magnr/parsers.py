@@ -95,13 +95,14 @@ def parse_trade(obj: object) -> MagnrTrade:
     pair = F.string(t, "pair", what) if t.get("pair") is not None else pairs[0]
     if pair not in pairs:
         raise F.malformed(what, f"unknown pair {pair!r} on {exchange}", t)
-    status = _STATUSES.get(t.get("status"))  # type: ignore[arg-type]
+    raw_status = t.get("status")
+    status = _STATUSES.get(raw_status) if isinstance(raw_status, str) else None
     if status is None:
         raise F.malformed(what, f"unknown status {t.get('status')!r}", t)
     raw_reason = t.get("closed_reason")
     reason = None
     if raw_reason is not None:
-        reason = _REASONS.get(raw_reason)
+        reason = _REASONS.get(raw_reason) if isinstance(raw_reason, str) else None
         if reason is None:
             raise F.malformed(what, f"unknown closed_reason {raw_reason!r}", t)
     size = F.dec(t, "size", what)
@@ -154,13 +155,26 @@ def parse_errors(obj: object) -> list[str]:
 
 def _quote(inst: Instrument, t: Mapping[str, Any], what: str, ts_event_ns: int, ts_recv: int,
            bid_size: str | None = None, ask_size: str | None = None) -> Quote:
-    bid = F.price_raw(inst, F.get(t, "bid", what), "bid", what, t)
-    ask = F.price_raw(inst, F.get(t, "ask", what), "ask", what, t)
+    bid = _price(inst, t, "bid", what)
+    ask = _price(inst, t, "ask", what)
     if bid <= 0 or ask < bid:
         raise F.malformed(what, f"bid {t.get('bid')!r} / ask {t.get('ask')!r} out of order", t)
-    bq = F.size_raw(inst, F.get(t, bid_size, what), bid_size, what, t) if bid_size else 0
-    aq = F.size_raw(inst, F.get(t, ask_size, what), ask_size, what, t) if ask_size else 0
+    bq = _size(inst, t, bid_size, what) if bid_size else 0
+    aq = _size(inst, t, ask_size, what) if ask_size else 0
     return Quote(inst, ts_event_ns, ts_recv, bid, bq, ask, aq)
+
+
+def _price(inst: Instrument, t: Mapping[str, Any], name: str, what: str) -> int:
+    """A ticker price on the instrument's tick (an exchange may quote finer than Magnr trades)."""
+    return inst.round_price_raw(F.dec(t, name, what))
+
+
+def _size(inst: Instrument, t: Mapping[str, Any], name: str, what: str) -> int:
+    """A ticker size on the instrument's lot, rounded down; never negative."""
+    value = F.dec(t, name, what)
+    if value < 0:
+        raise F.malformed(what, f"field {name!r} is negative", t)
+    return inst.round_qty_raw(value)
 
 
 def _seconds_ns(value: Decimal) -> int:
@@ -204,10 +218,10 @@ def parse_itbit_last(obj: object, inst: Instrument, ts_recv: int, trade_id: int)
     aggressor (None while ``lastAmt`` is 0: no print yet)."""
     what = "itbit ticker"
     t = F.as_object(obj, what)
-    size = F.size_raw(inst, F.get(t, "lastAmt", what), "lastAmt", what, t)
+    size = _size(inst, t, "lastAmt", what)
     if size <= 0:
         return None
-    price = F.price_raw(inst, F.get(t, "lastPrice", what), "lastPrice", what, t)
+    price = _price(inst, t, "lastPrice", what)
     return Trade(inst, parse_itbit_ticker(t, inst, ts_recv).ts_event, ts_recv, price, size, 0, trade_id)
 
 
