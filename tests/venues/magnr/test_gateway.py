@@ -50,8 +50,8 @@ async def test_a_market_order_opens_a_trade_and_reduce_only_liquidates_it() -> N
             opening = market(gateway, Side.BUY, "0.5", leverage=Decimal(5))
             report = await gateway.submit_order(opening)
             assert report.status is S.ACCEPTED and report.venue_order_id
-            filled = await sink.wait_for(_filled("o1"))
-            (fill,) = filled.fills
+            await sink.wait_for(_filled("o1"))
+            fill = await sink.wait_for(lambda e: isinstance(e, Fill) and e.client_order_id == "o1")
             assert fill.trade_id == f"{report.venue_order_id}:open" and fill.qty == Decimal("0.5")
             assert fill.fee == Decimal("0.00048") and fill.fee_asset == "BTC"  # 0.48 % of the 0.1 deposit
             trade = testnet.trades[int(report.venue_order_id)]
@@ -62,15 +62,16 @@ async def test_a_market_order_opens_a_trade_and_reduce_only_liquidates_it() -> N
             closed = await gateway.submit_order(closing)
             assert closed.venue_order_id == f"{report.venue_order_id}:close"
             final = await sink.wait_for(_filled("o2"))
-            (close_fill,) = final.fills
+            close_fill = await sink.wait_for(lambda e: isinstance(e, Fill) and e.client_order_id == "o2")
+            assert close_fill.trade_id == f"{report.venue_order_id}:close"
             assert close_fill.side is Side.SELL and close_fill.price == trade.close_price
             assert final.reason == "user" and trade.profit is not None
             assert await gateway.positions() == []
             balance = testnet.exchange.accounts["alice"].balance("BTC")
             assert balance.locked == 0 and balance.total == Decimal(2) + trade.profit
     # every fill reported exactly once
-    fills = [f for e in sink.events if isinstance(e, OrderReport) for f in e.fills]
-    assert sorted(f.trade_id for f in fills) == sorted({f.trade_id for f in fills})
+    fills = [e for e in sink.events if isinstance(e, Fill)]
+    assert sorted(f.trade_id for f in fills) == sorted({f.trade_id for f in fills}) and len(fills) == 2
 
 
 @pytest.mark.parametrize("build, words", [
