@@ -6,17 +6,11 @@ import time
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
-from engine import loads_json
+from tests.campaign.compare import VenueFill, VenueLedger, VenueOrder
+from tests.campaign.ledger import _Venue
 from venues.magnr.signer import authorization, signature
 
-from tests.campaign.compare import VenueFill, VenueLedger, VenueOrder
-
 __all__ = ["read_magnr_ledger"]
-
-_RETRY = frozenset({429, 500, 502, 503, 504})
-
 
 def read_magnr_ledger(base_url: str, api_key: str, secret: str, symbols: list[str], *,
                       deadline_s: float = 60.0) -> VenueLedger:
@@ -45,25 +39,12 @@ def read_magnr_ledger(base_url: str, api_key: str, secret: str, symbols: list[st
 
 
 def _list(base_url: str, api_key: str, secret: str, deadline_s: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + deadline_s
-    last = ""
-    tonce = int(time.time() * 1000) + 20_000  # past any tonce the client's reserve may have used
-    with httpx.Client(base_url=base_url, timeout=10.0) as client:
-        while time.monotonic() < deadline:
-            tonce += 1
-            sig = signature(secret, str(tonce), api_key, b"")
-            try:
-                response = client.get("/api/v1/trades/", headers={"Authorization": authorization(api_key, sig),
-                                                                   "Tonce": str(tonce)})
-            except httpx.TransportError as e:
-                last = type(e).__name__
-                time.sleep(0.5)
-                continue
-            if response.status_code in _RETRY:
-                last = f"HTTP {response.status_code}"
-                time.sleep(0.5)
-                continue
-            if response.status_code != 200:
-                raise RuntimeError(f"GET /api/v1/trades/: HTTP {response.status_code} {response.text[:200]}")
-            return list(loads_json(response.content)["trades"])
-    raise RuntimeError(f"GET /api/v1/trades/: no answer before the deadline ({last or 'timeout'})")
+    tonce = [int(time.time() * 1000) + 20_000]  # past any tonce the client's reserve may have used
+
+    def signed() -> tuple[str, dict[str, str]]:
+        tonce[0] += 1
+        sig = signature(secret, str(tonce[0]), api_key, b"")
+        return "", {"Authorization": authorization(api_key, sig), "Tonce": str(tonce[0])}
+
+    with _Venue(base_url, deadline_s) as venue:
+        return list(venue.call("GET", "/api/v1/trades/", signed)["trades"])
