@@ -56,6 +56,7 @@ from engine import (
     VenueRejected,
 )
 from venues._common.config import positive, url
+from venues._common.nonce import default_nonce_file
 from venues._common.lifecycle import GatewayBase, GatewayConfig, GatewayStatistics
 from venues._common.orders import AccountTracker, Candidate, OrderTracker, TrackedOrder, match_candidate
 from venues._common.orders import resolve_by_matching
@@ -79,7 +80,6 @@ from .constants import (
 from .market import TickerFeed
 from .parsers import MagnrTrade
 from .rest import MagnrRest, TickerClient
-from .tonce import default_tonce_file
 
 __all__ = ["MagnrConfig", "MagnrGateway", "MagnrStatistics", "magnr_instruments"]
 
@@ -176,7 +176,7 @@ class MagnrGateway(GatewayBase):
         self._rest: MagnrRest | None = None
         if credentials is not None:
             tonce_file = None if config.tonce_file == "-" else (
-                Path(config.tonce_file) if config.tonce_file else default_tonce_file(credentials.api_key))
+                Path(config.tonce_file) if config.tonce_file else default_nonce_file(VENUE, credentials.api_key))
             self._rest = MagnrRest(config.base_url, credentials=credentials, timeout_s=config.http_timeout_s,
                                    tonce_file=tonce_file, requests_per_window=config.requests_per_window,
                                    window_s=config.rate_window_s, max_wait_s=config.max_rate_wait_s, http=http)

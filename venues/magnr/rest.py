@@ -1,7 +1,7 @@
 """Magnr's REST client: the kit's steps (:mod:`venues._common.rest`) with Magnr's four endpoints.
 
 Steps of every signed request: rate-limit scope → tonce (the venue clock estimate, strictly
-increasing: :class:`~venues.magnr.tonce.TonceSource`) → signer → transport → outcome mapping
+increasing: :class:`~venues._common.nonce.NonceSource`) → signer → transport → outcome mapping
 (:func:`raise_for_response`) → clock update from the answer's ``Date`` header (Magnr has no time
 endpoint). A 401 that refuses the tonce is a :class:`ClockRejected`: the clock estimate is rebuilt
 from that answer and the request signed again once with a new tonce.
@@ -36,7 +36,7 @@ from .constants import TRADES_PATH, VENUE
 from .parsers import F, parse_errors
 from .schemas import dumps_body, loads
 from .signer import MagnrSigner
-from .tonce import TonceSource
+from venues._common.nonce import NonceSource
 
 __all__ = ["MagnrRest", "TickerClient", "raise_for_response"]
 
@@ -90,7 +90,7 @@ class MagnrRest:
         self.limiter = RateLimiter([RateLimitSpec("requests", requests_per_window, window_s)],
                                    max_wait_s=max_wait_s, name=f"{VENUE} requests")
         self.clock = ServerClock(name=VENUE)
-        self.tonces = TonceSource(self.clock.server_now_ms, tonce_file)
+        self.tonces = NonceSource(self.clock.server_now_ms, tonce_file)
         self.requests_sent = 0
 
     async def aclose(self) -> None:

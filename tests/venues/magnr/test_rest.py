@@ -12,7 +12,7 @@ from engine import AuthFailed, MalformedMessage, OutcomeUnknown, RateLimited, Ve
 from venues._common.credentials import Credentials
 from venues.magnr.rest import MagnrRest
 from venues.magnr.signer import parse_authorization, verify
-from venues.magnr.tonce import TonceSource
+from venues._common.nonce import NonceSource
 
 KEY, SECRET = "pub-key", "priv/key+="
 
@@ -82,11 +82,11 @@ async def test_the_request_is_signed_over_the_exact_body_and_a_refused_tonce_is_
 async def test_tonces_increase_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "tonce"
     now = [1_000]
-    first = TonceSource(lambda: now[0], path, reserve_ms=50)
+    first = NonceSource(lambda: now[0], path, reserve_ms=50)
     handed = [first.next() for _ in range(120)]  # the clock stands still: +1 each
     assert handed == sorted(set(handed)) and handed[0] == 1_000
-    restarted = TonceSource(lambda: now[0], path, reserve_ms=50)
+    restarted = NonceSource(lambda: now[0], path, reserve_ms=50)
     assert restarted.next() > handed[-1]
     now[0] = 10_000_000
-    assert TonceSource(lambda: now[0], path).next() == 10_000_000
-    assert TonceSource(lambda: now[0], None).next() == 10_000_000
+    assert NonceSource(lambda: now[0], path).next() == 10_000_000
+    assert NonceSource(lambda: now[0], None).next() == 10_000_000
