@@ -42,6 +42,7 @@ from typing import Any
 import attrs
 
 from engine import TomlConfig, load_toml
+from engine import bar_open
 from engine import ConfigError
 from engine import Liquidity, Side
 from engine import Instrument, InstrumentKind
@@ -428,9 +429,8 @@ class BarStore:
 
     @staticmethod
     def align(ts_ms: int, interval_ms: int) -> int:
-        # weeks start on Monday: the epoch was a Thursday, 4 days later is a Monday
-        offset = 4 * 86_400_000 if interval_ms == 7 * 86_400_000 else 0
-        return ts_ms - (ts_ms - offset) % interval_ms
+        # the venues' boundaries (weeks start on Monday), as every bar built from trades
+        return bar_open(ts_ms * 1_000_000, interval_ms * 1_000_000) // 1_000_000
 
     def bars(self, interval_ms: int, start_ms: int | None = None, end_ms: int | None = None,
              limit: int = 500) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]]:

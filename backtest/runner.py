@@ -36,6 +36,7 @@ from .data import Dataset, iter_book_events
 from .progress import progress
 from .report import RunRecord, Stats, compute_stats, fee_schedule
 from .simvenue import SimVenue, SimVenueConfig
+from .trade_bars import bars_from_trades
 
 __all__ = ["StrategySpec", "BacktestSettings", "BacktestResult", "run_backtest"]
 
@@ -336,6 +337,15 @@ def _select_streams(dataset: Dataset, engine: Engine, start_ns: int | None, end_
         if kind == "bars":
             want = int(opts.get("interval_s", 60)) * 1_000_000_000
             exact = [s for s in candidates if s.interval_ns == want]
+            trades = [s for s in dataset.streams if s.kind == "trades" and s.instrument == key]
+            if not exact and trades:
+                # bars from the recorded trades, with the venue's boundaries (backtest.trade_bars)
+                info = trades[0]
+                columns = bars_from_trades(dataset.select(stream=info.name, start_ns=start_ns, end_ns=end_ns),
+                                           want, start_ns, end_ns)
+                selected.append(_Stream(f"{info.name}->bars", kind, engine.instruments[key], columns, want,
+                                        start_ns, end_ns))
+                continue
             if candidates and not exact:
                 have = ", ".join(f"{(s.interval_ns or 0) // 1_000_000_000}s" for s in candidates)
                 raise DataError(f"a strategy subscribed to {want // 1_000_000_000}s bars of {key}, "
