@@ -67,9 +67,85 @@ def _run(kind: str, n: int) -> None:
         wall = time.perf_counter() - t0
         stats = result.stats
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        stats_s = result.post_run_s
         print(f"{kind:6s} events={stats.events_processed:,} wall={wall:.2f}s events/s={stats.events_processed / wall:,.0f} "
               f"orders={stats.n_orders:,} fills={stats.n_fills:,} rejected={stats.n_rejected:,} peak_rss={rss_mb:,.0f} MB "
               f"(data generated in another process in {gen_s:.1f}s, not timed) fills_hash={stats.fills_hash[:16]}")
+        # the yardstick: the same strategy and fill rule as a bare Python loop, in this process
+        columns = dataset.select(kind, INST.key)
+        t0 = time.perf_counter()
+        ref = _bare_bars(columns) if kind == "bars" else _bare_trades(columns)
+        bare = time.perf_counter() - t0
+        ours = [(f.ts_event, int(f.side), INST.price_raw(f.price), INST.size_raw(f.qty)) for f in result.engine.fills]
+        print(f"{kind:6s} bare loop: wall={bare:.2f}s events/s={stats.events_processed / bare:,.0f} -> triotrade is "
+              f"{bare / wall:.2f}x the bare loop; post-run statistics {stats_s / wall * 100:.1f} % of the run; "
+              f"implementation: {_implementation()}; same fills as the bare loop: {'yes' if ours == ref else 'NO'} "
+              f"({len(ref):,} fills)")
+
+
+def _implementation() -> str:
+    import backtest.runner as runner
+    return str(getattr(runner, "IMPLEMENTATION", "pure Python"))
+
+
+def _bare_bars(columns: dict, fast: int = 10, slow: int = 30, qty: int = 0) -> list[tuple[int, int, int, int]]:
+    """SMA crossover with next-bar-open fills as a bare loop over lists (ties keep the side)."""
+    qty = qty or INST.size_raw(Decimal("0.01"))
+    fills: list[tuple[int, int, int, int]] = []
+    opens, closes, recv = columns["open"].tolist(), columns["close"].tolist(), columns["ts_recv"].tolist()
+    sum_slow = sum(closes[:slow - 1]) if len(closes) >= slow else 0
+    sum_fast = sum(closes[slow - fast:slow - 1]) if len(closes) >= slow else 0
+    signal = pos = pending = 0
+    for i in range(slow - 1, len(closes)):
+        if pending:
+            fills.append((recv[i], 1 if pending > 0 else -1, opens[i], abs(pending)))
+            pos += pending
+            pending = 0
+        c = closes[i]
+        sum_fast += c
+        sum_slow += c
+        diff = sum_fast * slow - sum_slow * fast
+        sum_fast -= closes[i - fast + 1]
+        sum_slow -= closes[i - slow + 1]
+        if diff:
+            s = 1 if diff > 0 else -1
+            if s != signal:
+                signal = s
+                pending = s * qty - pos
+    return fills
+
+
+def _bare_trades(columns: dict, half_life: float = 50.0, threshold: float = 0.15, min_hold: int = 200,
+                 qty: int = 0) -> list[tuple[int, int, int, int]]:
+    """The trade-flow strategy, fills at the next print, as a bare loop over lists."""
+    qty = qty or INST.size_raw(Decimal("0.01"))
+    fills: list[tuple[int, int, int, int]] = []
+    price, size, aggr, recv = (columns[c].tolist() for c in ("price", "size", "aggressor", "ts_recv"))
+    decay = 0.5 ** (1.0 / half_life)
+    thr = threshold * 10**INST.size_scale
+    imb = 0.0
+    since = min_hold
+    side = pos = pending = 0
+    for i in range(len(price)):
+        if pending:
+            fills.append((recv[i], 1 if pending > 0 else -1, price[i], abs(pending)))
+            pos += pending
+            pending = 0
+        imb = imb * decay + aggr[i] * size[i]
+        since += 1
+        if since < min_hold:
+            continue
+        if imb > thr:
+            want = 1
+        elif imb < -thr:
+            want = -1
+        else:
+            continue
+        if want != side:
+            side = want
+            since = 0
+            pending = want * qty - pos
+    return fills
 
 
 def _without(columns: dict, name: str) -> dict:
