@@ -3,8 +3,9 @@
 A strategy that subscribes to bars of an instrument whose recorded data is trades gets time bars
 built from them with the venue's boundaries and the rule of :func:`engine.bar_open` /
 :class:`engine.TradeBarAggregator` (the streaming form the live side uses): trades bucketed by
-event time into epoch-aligned intervals, ``ts_recv = max(bar end, last trade's ts_recv)``, no bar
-for an interval without trades, a late trade counts in the current bar. A bar cut by the selected time range (it opens before the range's
+event time into epoch-aligned intervals, ``ts_recv`` the bar's close (as the venue publishes it;
+market-data latency is part of the order latency), no bar for an interval without trades, a late
+trade counts in the current bar. A bar cut by the selected time range (it opens before the range's
 start, or is known only after its end) is left out: it would not hold the venue's bar.
 """
 
@@ -27,7 +28,6 @@ def bars_from_trades(trades: Columns, interval_ns: int, start_ns: int | None = N
     ts = np.asarray(trades["ts_event"], dtype=np.int64)
     price = np.asarray(trades["price"], dtype=np.int64)
     size = np.asarray(trades["size"], dtype=np.int64)
-    recv = np.asarray(trades["ts_recv"], dtype=np.int64)
     if not len(ts):
         return {name: np.empty(0, dtype=np.int64)
                 for name in ("ts_event", "ts_recv", "open", "high", "low", "close", "volume")}
@@ -42,7 +42,7 @@ def bars_from_trades(trades: Columns, interval_ns: int, start_ns: int | None = N
     bar_ts = opens[first]
     out: Columns = {
         "ts_event": bar_ts,
-        "ts_recv": np.maximum.accumulate(np.maximum(bar_ts + interval_ns, np.maximum.reduceat(recv, first))),
+        "ts_recv": bar_ts + interval_ns,
         "open": price[first],
         "high": np.maximum.reduceat(price, first),
         "low": np.minimum.reduceat(price, first),

@@ -4,10 +4,12 @@ Boundaries: a bar of ``interval_ns`` covers ``[open, open + interval_ns)`` of th
 time (the venue's clock), with ``open`` a multiple of the interval since the epoch; weekly bars
 start on Monday 00:00 UTC, as venues do. An interval without trades has no bar.
 
-A bar is known once its interval has ended and its last trade has been received:
-``ts_recv = max(open + interval_ns, last trade's ts_recv)``. The backtest aggregates recorded
-trades with the same rule, vectorised (``backtest.runner``); :class:`TradeBarAggregator` is the
-streaming form for a live trade stream.
+A bar is stamped as the venue publishes it, at its close: ``ts_recv = open + interval_ns`` (the
+market-data latency a live bar arrives with is the backtest's order latency, which folds it in).
+The backtest aggregates recorded trades with the same rule, vectorised (``backtest.trade_bars``);
+:class:`TradeBarAggregator` is the streaming form for a live trade stream, which hands a bar out
+when it is known (the first trade of a later interval, or :meth:`~TradeBarAggregator.flush` at
+the boundary).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class TradeBarAggregator:
     current bar's interval (out of order) is counted in the current bar.
     """
 
-    __slots__ = ("instrument", "interval_ns", "_open", "_o", "_h", "_l", "_c", "_v", "_recv")
+    __slots__ = ("instrument", "interval_ns", "_open", "_o", "_h", "_l", "_c", "_v")
 
     def __init__(self, instrument: Instrument, interval_ns: int) -> None:
         if interval_ns <= 0:
@@ -44,7 +46,7 @@ class TradeBarAggregator:
         self.instrument = instrument
         self.interval_ns = interval_ns
         self._open: int | None = None
-        self._o = self._h = self._l = self._c = self._v = self._recv = 0
+        self._o = self._h = self._l = self._c = self._v = 0
 
     def add(self, trade: Trade) -> Bar | None:
         """Count ``trade``; the bar it completes, if any."""
@@ -64,8 +66,6 @@ class TradeBarAggregator:
             self._l = price
         self._c = price
         self._v += trade.size_raw
-        if trade.ts_recv > self._recv:
-            self._recv = trade.ts_recv
         return done
 
     def flush(self, now_ns: int) -> Bar | None:
@@ -78,6 +78,5 @@ class TradeBarAggregator:
 
     def _bar(self) -> Bar:
         opened: int = self._open  # type: ignore[assignment]
-        end = opened + self.interval_ns
-        return Bar(self.instrument, opened, max(end, self._recv), self._o, self._h, self._l, self._c, self._v,
+        return Bar(self.instrument, opened, opened + self.interval_ns, self._o, self._h, self._l, self._c, self._v,
                    self.interval_ns)

@@ -37,9 +37,9 @@ def test_streaming_bars() -> None:
     agg = TradeBarAggregator(BTC_USD, MINUTE)
     assert agg.add(trade(5 * S, 100, 2)) is None
     assert agg.add(trade(20 * S, 104, 1)) is None
-    assert agg.add(trade(59 * S, 99, 3, recv=61 * S)) is None  # received after the boundary
+    assert agg.add(trade(59 * S, 99, 3, recv=61 * S)) is None  # received after the boundary: still this bar
     done = agg.add(trade(MINUTE + 1, 101, 1))
-    assert done == Bar(BTC_USD, 0, 61 * S, 100, 104, 99, 99, 6, MINUTE)
+    assert done == Bar(BTC_USD, 0, MINUTE, 100, 104, 99, 99, 6, MINUTE)  # stamped at its close
     assert agg.flush(2 * MINUTE - 1) is None
     assert agg.flush(2 * MINUTE) == Bar(BTC_USD, MINUTE, 2 * MINUTE, 101, 101, 101, 101, 1, MINUTE)
     assert agg.flush(10 * MINUTE) is None  # nothing traded since: no bar
