@@ -182,23 +182,22 @@ def check_order(side: Side | int, type: OrderType, qty: int, price: int | None, 
         return Refusal(Problem.QTY_BELOW_MIN, type, qty, min_qty)
     if max_qty is not None and qty > max_qty:
         return Refusal(Problem.QTY_ABOVE_MAX, type, qty, max_qty)
-    if type is _LIMIT or type is _STOP_LIMIT:
-        if price is None or price <= 0:
-            return Refusal(Problem.PRICE_MISSING, type)
-        if price % tick:
-            return Refusal(Problem.PRICE_OFF_TICK, type, price, tick)
-    elif price is not None:
-        return Refusal(Problem.PRICE_NOT_ALLOWED, type, price)
-    if type is _STOP_MARKET or type is _STOP_LIMIT:
-        if trigger is None or trigger <= 0:
-            return Refusal(Problem.TRIGGER_MISSING, type)
-        if trigger % tick:
-            return Refusal(Problem.TRIGGER_OFF_TICK, type, trigger, tick)
-    elif trigger is not None:
-        return Refusal(Problem.TRIGGER_NOT_ALLOWED, type, trigger)
+    for value, wanted, problems in ((price, type is _LIMIT or type is _STOP_LIMIT, _PRICE_PROBLEMS),
+                                    (trigger, type is _STOP_MARKET or type is _STOP_LIMIT, _TRIGGER_PROBLEMS)):
+        if not wanted:
+            if value is not None:
+                return Refusal(problems[2], type, value)
+        elif value is None or value <= 0:
+            return Refusal(problems[0], type)
+        elif value % tick:
+            return Refusal(problems[1], type, value, tick)
     if post_only and (price is None or time_in_force is not _GTC):
         return Refusal(Problem.POST_ONLY_NOT_GTC_LIMIT, type)
     return None
+
+
+_PRICE_PROBLEMS = (Problem.PRICE_MISSING, Problem.PRICE_OFF_TICK, Problem.PRICE_NOT_ALLOWED)
+_TRIGGER_PROBLEMS = (Problem.TRIGGER_MISSING, Problem.TRIGGER_OFF_TICK, Problem.TRIGGER_NOT_ALLOWED)
 
 
 def crosses(side: Side | int, limit: int | None, opposite_best: int | None) -> bool:

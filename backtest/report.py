@@ -441,35 +441,31 @@ def closed_trade_table(fills: Iterable[Fill]) -> tuple[ClosedTrades, int]:
             open_trades[key] = [side, fill.ts_event, qty, qty * price, _ZERO, _ZERO,
                                 _ZERO if fee is None else fee, 1, fee is None]
             continue
-        if t[0] is side:  # add
-            t[2] += qty
-            t[3] += qty * price
-            t[7] += 1
-            if fee is None:
-                t[8] += 1
-            else:
-                t[6] += fee
-            continue
-        open_qty = t[2] - t[4]
-        closing = qty if qty < open_qty else open_qty
-        rest = qty - closing
-        # a flipping fill's fee is shared in proportion to quantity; the shares sum to the fee
-        closing_fee = fee if (fee is None or rest == 0) else fee * closing / qty
-        t[4] += closing
-        t[5] += closing * price
+        if t[0] is side:  # add: entry quantity and value grow
+            open_qty = closing = rest = _ZERO
+            at, part_fee = 2, fee
+        else:
+            open_qty = t[2] - t[4]
+            closing = qty if qty < open_qty else open_qty
+            rest = qty - closing
+            # a flipping fill's fee is shared in proportion to quantity; the shares sum to the fee
+            at, part_fee = 4, fee if (fee is None or rest == 0) else fee * closing / qty
+        part = qty if at == 2 else closing
+        t[at] += part
+        t[at + 1] += part * price
         t[7] += 1
-        if closing_fee is None:
+        if part_fee is None:
             t[8] += 1
         else:
-            t[6] += closing_fee
-        if closing < open_qty:
+            t[6] += part_fee
+        if at == 2 or closing < open_qty:
             continue
         del open_trades[key]
         gross = (t[5] - t[3]) * inst.multiplier * int(t[0])
         append((key[1], t[0], t[2], t[3], t[4], t[5], t[1], fill.ts_event, gross, t[6], gross - t[6], inst.settle,
                 t[7], t[8], key[0]))
         if rest > 0:
-            rest_fee = None if fee is None or closing_fee is None else fee - closing_fee
+            rest_fee = None if fee is None or part_fee is None else fee - part_fee
             open_trades[key] = [side, fill.ts_event, rest, rest * price, _ZERO, _ZERO,
                                 _ZERO if rest_fee is None else rest_fee, 1, rest_fee is None]
     return ClosedTrades(rows), len(open_trades)
