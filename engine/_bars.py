@@ -35,10 +35,11 @@ class TradeBarAggregator:
     :meth:`add` returns the bar a trade completes (the first trade of a later interval completes
     the current one); :meth:`flush` returns the current bar once ``now_ns`` has passed its end (a
     timer at the boundary, so a quiet market still gets its bar on time). A trade older than the
-    current bar's interval (out of order) is counted in the current bar.
+    current bar's interval (out of order) is counted in the current bar; one older than a bar
+    already handed out opens the next interval (a bar, once out, is never changed).
     """
 
-    __slots__ = ("instrument", "interval_ns", "_open", "_o", "_h", "_l", "_c", "_v")
+    __slots__ = ("instrument", "interval_ns", "_open", "_floor", "_o", "_h", "_l", "_c", "_v")
 
     def __init__(self, instrument: Instrument, interval_ns: int) -> None:
         if interval_ns <= 0:
@@ -46,6 +47,7 @@ class TradeBarAggregator:
         self.instrument = instrument
         self.interval_ns = interval_ns
         self._open: int | None = None
+        self._floor = -(1 << 62)  # the end of the last bar handed out
         self._o = self._h = self._l = self._c = self._v = 0
 
     def add(self, trade: Trade) -> Bar | None:
@@ -57,7 +59,7 @@ class TradeBarAggregator:
             done = self._bar()
             opened = None
         if opened is None:
-            self._open = bar_open(trade.ts_event, self.interval_ns)
+            self._open = max(bar_open(trade.ts_event, self.interval_ns), self._floor)
             self._o = self._h = self._l = price
             self._v = 0
         elif price > self._h:
@@ -78,5 +80,6 @@ class TradeBarAggregator:
 
     def _bar(self) -> Bar:
         opened: int = self._open  # type: ignore[assignment]
+        self._floor = opened + self.interval_ns
         return Bar(self.instrument, opened, opened + self.interval_ns, self._o, self._h, self._l, self._c, self._v,
                    self.interval_ns)

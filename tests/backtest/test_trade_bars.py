@@ -43,7 +43,10 @@ def test_streaming_bars() -> None:
     assert agg.flush(2 * MINUTE - 1) is None
     assert agg.flush(2 * MINUTE) == Bar(BTC_USD, MINUTE, 2 * MINUTE, 101, 101, 101, 101, 1, MINUTE)
     assert agg.flush(10 * MINUTE) is None  # nothing traded since: no bar
+    assert agg.add(trade(MINUTE + 5, 95)) is None  # late for a bar already out: the next interval
+    assert agg.flush(3 * MINUTE) == Bar(BTC_USD, 2 * MINUTE, 3 * MINUTE, 95, 95, 95, 95, 1, MINUTE)
     assert agg.add(trade(5 * MINUTE, 90)) is None  # a gap of quiet minutes makes no bars
+    assert agg.flush(6 * MINUTE) == Bar(BTC_USD, 5 * MINUTE, 6 * MINUTE, 90, 90, 90, 90, 1, MINUTE)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
