@@ -8,6 +8,9 @@ take-profit/stop-loss levels the market triggers.
 
 A venue dialect (``venues/<venue>/testnet.py``) parses its wire protocol, applies its own rounding
 and error vocabulary, and calls the methods here; nothing in this module knows a venue's spelling.
+The order rules (shape, post-only, stops, FOK / IOC, self-trade prevention) are those of
+:mod:`backtest.order_rules`, the same the backtest's simulated venue applies; this module adds what
+a venue account adds: balances, positions, reduce-only against the position, minimum notional.
 
 Settlement model (stated once, applied everywhere):
 
@@ -39,11 +42,13 @@ from typing import Any
 import attrs
 
 from engine import TomlConfig, load_toml
+from engine import bar_open
 from engine import ConfigError
 from engine import Liquidity, Side
 from engine import Instrument, InstrumentKind
 from engine import OrderStatus, OrderType, TimeInForce
 
+from . import order_rules as rules
 from .matching import EventKind, Match, OrderBook, OrderEvent
 
 __all__ = [
@@ -424,9 +429,8 @@ class BarStore:
 
     @staticmethod
     def align(ts_ms: int, interval_ms: int) -> int:
-        # weeks start on Monday: the epoch was a Thursday, 4 days later is a Monday
-        offset = 4 * 86_400_000 if interval_ms == 7 * 86_400_000 else 0
-        return ts_ms - (ts_ms - offset) % interval_ms
+        # the venues' boundaries (weeks start on Monday), as every bar built from trades
+        return bar_open(ts_ms * 1_000_000, interval_ms * 1_000_000) // 1_000_000
 
     def bars(self, interval_ms: int, start_ms: int | None = None, end_ms: int | None = None,
              limit: int = 500) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]]:
@@ -494,6 +498,11 @@ ExchangeEvent = BookChanged | TradeExecuted | OrderChanged
 # =============================================================================================
 # the exchange
 # =============================================================================================
+
+
+_REASON_OF_KIND = {"quantity": RejectReason.INVALID_QUANTITY, "price": RejectReason.INVALID_PRICE,
+                   "parameters": RejectReason.INVALID_PARAMETERS}
+"A shape refusal of :func:`backtest.order_rules.check_order` as the exchange's reason."
 
 
 def _positive_steps(value: Decimal, step: Decimal) -> bool:
@@ -780,15 +789,20 @@ class Exchange:
         inst = self.instrument(symbol)
         leveraged = inst.kind is not InstrumentKind.SPOT
         self._validate(inst, type, qty, price, trigger_price)
-        if type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and price is None:
-            raise ExchangeRejected(RejectReason.INVALID_PRICE, "a limit order needs a price")
-        if type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
-            if trigger_price is None:
-                raise ExchangeRejected(RejectReason.INVALID_PRICE, "a stop order needs a trigger price")
-            last = self.last_price(symbol)
-            if last is not None and (trigger_price - last) * side <= 0:
-                raise ExchangeRejected(RejectReason.WOULD_TRIGGER_IMMEDIATELY,
-                                       f"trigger {trigger_price} vs last {last}")
+        qty_raw = inst.size_raw(qty)
+        price_raw = None if price is None else inst.price_raw(price)
+        trigger_raw = None if trigger_price is None else inst.price_raw(trigger_price)
+        book = self._books[symbol]
+        refusal = rules.check_order(side, type, qty_raw, price_raw, trigger_raw, time_in_force, post_only,
+                                    tick=book.tick_raw, lot=book.lot_raw)
+        if refusal is not None:
+            raise ExchangeRejected(_REASON_OF_KIND[refusal.problem.kind],
+                                   refusal.text(inst.size_of, inst.price_of, "instrument"))
+        last = self.last_price(symbol) if trigger_raw is not None else None
+        if trigger_raw is not None and last is not None and rules.stop_triggered(side, trigger_raw,
+                                                                                 inst.price_raw(last)):
+            # this venue refuses a stop that would trigger at once (the rules would trigger it)
+            raise ExchangeRejected(RejectReason.WOULD_TRIGGER_IMMEDIATELY, f"trigger {trigger_price} vs last {last}")
         if leveraged:
             if leverage is None:
                 leverage = int(inst.max_leverage or 1) if not inst.leverage_values else inst.leverage_values[-1]
@@ -802,12 +816,9 @@ class Exchange:
             if position is None or position.qty * side >= 0 or qty > abs(position.qty):
                 raise ExchangeRejected(RejectReason.REDUCE_ONLY,
                                        f"position {position.qty if position else 0}, order {side.name} {qty}")
-        if post_only and type is OrderType.LIMIT:
-            assert price is not None
-            bid, _, ask, _ = self.best_bid_ask(symbol)
-            if (side is Side.BUY and ask is not None and price >= ask) or (
-                    side is Side.SELL and bid is not None and price <= bid):
-                raise ExchangeRejected(RejectReason.POST_ONLY_WOULD_TAKE, f"{side.name} at {price}")
+        if post_only and type is OrderType.LIMIT and rules.crosses(
+                side, price_raw, book.best_ask_raw if side > 0 else book.best_bid_raw):
+            raise ExchangeRejected(RejectReason.POST_ONLY_WOULD_TAKE, f"{side.name} at {price}")
 
         now = self.clock_ms()
         order = ExchangeOrder(
@@ -823,10 +834,8 @@ class Exchange:
         self._open[account.name][order.order_id] = order
         if client_order_id:
             self._by_client_id[(account.name, client_order_id)] = order
-        result = self._books[symbol].submit(
-            account.name, side, type, inst.size_raw(qty),
-            price_raw=None if price is None else inst.price_raw(price),
-            trigger_raw=None if trigger_price is None else inst.price_raw(trigger_price),
+        result = book.submit(
+            account.name, side, type, qty_raw, price_raw=price_raw, trigger_raw=trigger_raw,
             time_in_force=time_in_force, post_only=post_only, reduce_only=reduce_only,
             client_id=order.order_id, ts=now)
         order.book_id = result.order_id
@@ -837,7 +846,7 @@ class Exchange:
             self._open[account.name].pop(order.order_id, None)
             if client_order_id:
                 self._by_client_id.pop((account.name, client_order_id), None)
-            reason = (RejectReason.POST_ONLY_WOULD_TAKE if "post-only" in result.reason
+            reason = (RejectReason.POST_ONLY_WOULD_TAKE if result.reason == rules.POST_ONLY_TAKES
                       else RejectReason.INVALID_PARAMETERS)
             raise ExchangeRejected(reason, result.reason)
         self._apply_reports(inst, result.reports)

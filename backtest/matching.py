@@ -8,6 +8,9 @@ deterministic: ids come from counters, there is no clock (callers pass ``ts``) a
 
 Rules
 -----
+The order rules themselves (shape, taking, post-only, FOK / IOC, stops, self-trade prevention)
+are stated once in :mod:`backtest.order_rules`; this book applies them to its own orders:
+
 * **Priority.** Best price first; at one price, the order that entered the book first. An order
   loses its place when its price changes, its quantity goes up, or a stop triggers (it enters
   the book as a new order). Lowering the quantity keeps the place.
@@ -49,6 +52,9 @@ from typing import NamedTuple
 from engine import Liquidity, Side
 from engine import OrderStatus, OrderType, TimeInForce
 
+from . import order_rules as rules
+from .order_rules import PostOnlyMode, SelfTradePrevention
+
 __all__ = [
     "SelfTradePrevention",
     "PostOnlyMode",
@@ -75,30 +81,9 @@ _FOK = TimeInForce.FOK
 _BUY = Side.BUY
 _SELL = Side.SELL
 _NEW = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot paths only)
+_EXPIRE = rules.Remainder.EXPIRE
 _BIG = 1 << 62
 "Larger than any price or size: the sentinel of 'no stop on this side'."
-
-
-class SelfTradePrevention(enum.Enum):
-    """What happens when an order would match a resting order of the same owner."""
-
-    NONE = "none"
-    "Owners may trade with themselves."
-    CANCEL_TAKER = "cancel_taker"
-    "The incoming order's remainder is canceled; the resting order stays (default)."
-    CANCEL_MAKER = "cancel_maker"
-    "The resting order is canceled and matching goes on."
-    CANCEL_BOTH = "cancel_both"
-    "Both are canceled."
-
-
-class PostOnlyMode(enum.Enum):
-    """What happens to a post-only order that would take liquidity."""
-
-    REJECT = "reject"
-    "Rejected (canceled, for a triggered stop or an amend that enters again)."
-    REPRICE = "reprice"
-    "Moved to one tick behind the opposite best price, then rests."
 
 
 class EventKind(enum.Enum):
@@ -370,7 +355,7 @@ class OrderBook:
         if trigger_raw is not None:
             reports.append(OrderEvent(EventKind.ACCEPTED, oid, owner, client_id, ts, qty_raw))
             last = self.last_price_raw
-            if self.trigger_stops and last is not None and (last >= trigger_raw if side > 0 else last <= trigger_raw):
+            if self.trigger_stops and rules.stop_triggered(side, trigger_raw, last):
                 self._triggered.append(o)
             else:
                 self._add_stop(o)
@@ -445,7 +430,7 @@ class OrderBook:
             reports.append(OrderEvent(EventKind.AMENDED, order_id, o.owner, o.client_id, ts, o.leaves))
             return BookResult(True, order_id, o.status, "", tuple(reports))
         if o.post_only and not waiting_stop and self.post_only_mode is PostOnlyMode.REJECT and self._crosses(o.side, price):
-            return BookResult(False, order_id, o.status, "post-only order would take liquidity at the new price", ())
+            return BookResult(False, order_id, o.status, f"{rules.POST_ONLY_TAKES} at the new price", ())
         self._remove(o)
         n = o.copy()
         o.status = _CANCELED  # the old entry is gone for good; ``n`` carries the order on
@@ -459,7 +444,7 @@ class OrderBook:
         reports.append(OrderEvent(EventKind.AMENDED, order_id, n.owner, n.client_id, ts, n.leaves))
         if waiting_stop:
             last = self.last_price_raw
-            if self.trigger_stops and last is not None and (last >= trigger if n.side > 0 else last <= trigger):  # type: ignore[operator]
+            if self.trigger_stops and rules.stop_triggered(n.side, trigger, last):  # type: ignore[arg-type]
                 self._triggered.append(n)
             else:
                 self._add_stop(n)
@@ -584,29 +569,9 @@ class OrderBook:
     # ---------------------------------------------------------------------------------------
     def _check_new(self, side: Side, type: OrderType, qty: int, price: int | None, trigger: int | None,
                    tif: TimeInForce, post_only: bool) -> str:
-        if side != 1 and side != -1:
-            return f"bad side {side!r}"
-        if qty <= 0:
-            return "quantity must be positive"
-        if qty % self.lot_raw:
-            return f"quantity {qty} is not a multiple of the lot {self.lot_raw}"
-        if type is _LIMIT or type is _STOP_LIMIT:
-            if price is None or price <= 0:
-                return f"{type.value} order needs a positive price"
-            if price % self.tick_raw:
-                return f"price {price} is not a multiple of the tick {self.tick_raw}"
-        elif price is not None:
-            return f"{type.value} order takes no price"
-        if type is _STOP_MARKET or type is _STOP_LIMIT:
-            if trigger is None or trigger <= 0:
-                return f"{type.value} order needs a positive trigger price"
-            if trigger % self.tick_raw:
-                return f"trigger {trigger} is not a multiple of the tick {self.tick_raw}"
-        elif trigger is not None:
-            return f"{type.value} order takes no trigger price"
-        if post_only and (price is None or tif is not _GTC):
-            return "post-only needs a GTC limit order"
-        return ""
+        refusal = rules.check_order(side, type, qty, price, trigger, tif, post_only, tick=self.tick_raw,
+                                    lot=self.lot_raw)
+        return "" if refusal is None else refusal.text()
 
     def _check_amend(self, o: _Order, qty: int | None, price: int | None, trigger: int | None) -> str:
         if qty is not None:
@@ -628,11 +593,7 @@ class OrderBook:
 
     def _crosses(self, side: Side, price: int | None) -> bool:
         """Would an order of ``side`` at ``price`` (None: market) meet the opposite best price?"""
-        if side > 0:
-            keys = self._ask_keys
-            return bool(keys) and (price is None or -keys[-1] <= price)
-        keys = self._bid_keys
-        return bool(keys) and (price is None or keys[-1] >= price)
+        return rules.crosses(side, price, self.best_ask_raw if side > 0 else self.best_bid_raw)
 
     def _execute(self, o: _Order, reports: list[Match | OrderEvent], ts: int, entered: bool) -> None:
         """Match a new (or re-entering: ``entered``) market/limit order, then rest or expire it."""
@@ -640,23 +601,20 @@ class OrderBook:
         crosses = self._crosses(o.side, limit)
         if o.post_only and crosses:
             if self.post_only_mode is PostOnlyMode.REJECT:
-                self._end(o, _CANCELED if entered else _REJECTED, "post-only order would take liquidity", reports, ts)
+                self._end(o, _CANCELED if entered else _REJECTED, rules.POST_ONLY_TAKES, reports, ts)
                 return
             # REPRICE: one tick behind the opposite touch, the best price that does not take
-            if o.side > 0:
-                limit = -self._ask_keys[-1] - self.tick_raw
-            else:
-                limit = self._bid_keys[-1] + self.tick_raw
-            if limit <= 0:
-                self._end(o, _CANCELED if entered else _REJECTED, "post-only order has no price that does not take",
-                          reports, ts)
+            limit = rules.post_only_price(o.side, -self._ask_keys[-1] if o.side > 0 else self._bid_keys[-1],
+                                          self.tick_raw)
+            if limit is None:
+                self._end(o, _CANCELED if entered else _REJECTED, rules.POST_ONLY_NO_PRICE, reports, ts)
                 return
             o.price = limit
             crosses = False
         if not entered:
             reports.append(_NEW(OrderEvent, (_EV_ACCEPTED, o.order_id, o.owner, o.client_id, ts, o.leaves, "")))
-        if o.tif is _FOK and (not crosses or self._available(o, limit) < o.leaves):
-            self._end(o, _EXPIRED, "fill-or-kill order could not be filled completely", reports, ts)
+        if o.tif is _FOK and not rules.fok_fills(crosses, self._available(o, limit) if crosses else 0, o.leaves):
+            self._end(o, _EXPIRED, rules.FOK_UNFILLED, reports, ts)
             return
         if crosses:
             self._take(o, limit, reports, ts, False)
@@ -664,10 +622,10 @@ class OrderBook:
                 return
         if not o.leaves:
             o.status = _FILLED
-        elif limit is None:
-            self._end(o, _EXPIRED, "no more liquidity for the market order", reports, ts)
-        elif o.tif is not _GTC:
-            self._end(o, _EXPIRED, "immediate-or-cancel remainder", reports, ts)
+            return
+        what, reason = rules.remainder(limit, o.tif)
+        if what is _EXPIRE:
+            self._end(o, _EXPIRED, reason, reports, ts)
         else:
             o.status = _PARTIAL if o.leaves < o.qty else _ACCEPTED
             self._rest(o)
@@ -696,9 +654,9 @@ class OrderBook:
                     if not m.live:
                         continue
                     if m.owner == o.owner:
-                        if stp is SelfTradePrevention.CANCEL_MAKER:
-                            continue  # canceled and skipped
-                        return total  # the taker would be canceled here
+                        if rules.self_trade_cancels(stp)[1]:
+                            return total  # the taker would be canceled here
+                        continue  # the maker would be canceled and skipped
                     total += m.leaves
                     if total >= need:
                         return total
@@ -725,6 +683,7 @@ class OrderBook:
         else:
             levels, keys = self._bids, self._bid_keys
         stp = self.self_trade
+        cancel_maker, cancel_taker = rules.self_trade_cancels(stp)
         check_owner = stp is not SelfTradePrevention.NONE and not external
         auto = self.trigger_stops and not external
         owner = o.owner
@@ -744,15 +703,15 @@ class OrderBook:
                     level.dead -= 1
                     continue
                 if check_owner and m.owner == owner:
-                    if stp is not SelfTradePrevention.CANCEL_TAKER:  # CANCEL_MAKER / CANCEL_BOTH
+                    if cancel_maker:
                         q.popleft()
                         level.count -= 1
                         level.size -= m.leaves
                         m.live = False
                         del orders[m.order_id]
-                        self._end(m, _CANCELED, "self-trade prevention", reports, ts)
-                    if stp is not SelfTradePrevention.CANCEL_MAKER:  # CANCEL_TAKER / CANCEL_BOTH
-                        self._end(o, _CANCELED, "self-trade prevention", reports, ts)
+                        self._end(m, _CANCELED, rules.SELF_TRADE, reports, ts)
+                    if cancel_taker:
+                        self._end(o, _CANCELED, rules.SELF_TRADE, reports, ts)
                         break
                     continue
                 size = o.leaves if o.leaves < m.leaves else m.leaves

@@ -22,7 +22,7 @@ import hashlib
 import json
 import math
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
@@ -32,7 +32,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from engine import Fill, Instrument, InstrumentKind, Order, OrderStatus, Side, to_decimal
+from engine import Fill, Instrument, InstrumentKind, Liquidity, Order, OrderStatus, Side, to_decimal
 
 __all__ = [
     "RunRecord",
@@ -44,6 +44,8 @@ __all__ = [
     "Stats",
     "compute_stats",
     "closed_trades",
+    "closed_trade_table",
+    "ClosedTrades",
     "fills_canonical_text",
     "fills_hash",
     "format_report",
@@ -262,11 +264,12 @@ class _OpenTrade:
 
     __slots__ = (
         "instrument", "strategy_id", "side", "ts_open", "lots", "entry_qty", "entry_value", "exit_qty",
-        "exit_value", "gross", "fees", "n_fills", "unconverted",
+        "exit_value", "gross", "fees", "n_fills", "unconverted", "inverse",
     )
 
     def __init__(self, instrument: Instrument, side: Side, ts_open: int, strategy_id: str) -> None:
         self.instrument = instrument
+        self.inverse = instrument.kind is InstrumentKind.INVERSE
         self.strategy_id = strategy_id
         self.side = side
         self.ts_open = ts_open
@@ -291,27 +294,32 @@ class _OpenTrade:
             self.fees += fee
 
     def enter(self, price: Decimal, qty: Decimal) -> None:
-        self.lots.append([qty, price])
+        if self.inverse:
+            self.lots.append([qty, price])
         self.entry_qty += qty
         self.entry_value += qty * price
 
     def exit(self, price: Decimal, qty: Decimal) -> None:
-        """Close ``qty`` against the oldest lots first."""
-        inst = self.instrument
-        direction = int(self.side)
+        """Close ``qty`` against the oldest lots first.
+
+        Spot and linear: a trade's gross PnL is ``(exit value - entry value) * multiplier`` (signed)
+        once it is closed, whatever lot each exit meets, so it is taken at :meth:`close`; inverse
+        PnL depends on the lots (``1/entry - 1/exit``) and is paired here.
+        """
         self.exit_qty += qty
         self.exit_value += qty * price
+        if not self.inverse:
+            return
+        inst = self.instrument
+        direction = int(self.side)
         remaining = qty
         while remaining > 0:
             lot = self.lots[0]
             take = min(lot[0], remaining)
             entry = lot[1]
-            if inst.kind is InstrumentKind.INVERSE:
-                with localcontext() as ctx:
-                    ctx.prec = 60  # rounded once, to 8 dp, when the trade closes
-                    self.gross += take * inst.multiplier * (1 / entry - 1 / price) * direction
-            else:
-                self.gross += (price - entry) * take * inst.multiplier * direction
+            with localcontext() as ctx:
+                ctx.prec = 60  # rounded once, to 8 dp, when the trade closes
+                self.gross += take * inst.multiplier * (1 / entry - 1 / price) * direction
             lot[0] -= take
             remaining -= take
             if lot[0] == 0:
@@ -319,9 +327,10 @@ class _OpenTrade:
 
     def close(self, ts_close: int) -> ClosedTrade:
         inst = self.instrument
-        gross = self.gross
-        if inst.kind is InstrumentKind.INVERSE:
-            gross = gross.quantize(INVERSE_PNL_STEP, rounding=ROUND_HALF_EVEN)
+        if self.inverse:
+            gross = self.gross.quantize(INVERSE_PNL_STEP, rounding=ROUND_HALF_EVEN)
+        else:
+            gross = (self.exit_value - self.entry_value) * inst.multiplier * int(self.side)
         return ClosedTrade(
             instrument=inst.key,
             side=self.side,
@@ -348,38 +357,154 @@ def closed_trades(fills: Iterable[Fill]) -> tuple[list[ClosedTrade], int]:
     rest of its fee). Returns the closed trades in closing order and the number of trades still
     open at the end.
     """
-    open_trades: dict[tuple[str, str], _OpenTrade] = {}
-    done: list[ClosedTrade] = []
+    table, n_open = closed_trade_table(fills)
+    return list(table), n_open
+
+
+# a closed trade before it is built: the ClosedTrade fields, with values instead of averages
+_Row = tuple[str, Side, Decimal, Decimal, Decimal, Decimal, int, int, Decimal, Decimal, Decimal, str, int, int, str]
+
+
+class ClosedTrades(Sequence[ClosedTrade]):
+    """The closed trades of a run, in closing order; each :class:`ClosedTrade` is built when it is
+    read (a run may close a trade per fill: the statistics read the columns they need)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[_Row]) -> None:
+        self._rows = rows
+
+    @staticmethod
+    def _build(row: _Row) -> ClosedTrade:
+        inst, side, qty, entry_value, exit_qty, exit_value, ts_open, ts_close, gross, fees, net, asset, n, unc, sid = row
+        return ClosedTrade(inst, side, qty, entry_value / qty, exit_value / exit_qty, ts_open, ts_close, gross, fees,
+                           net, asset, n, unc, sid)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._build(r) for r in self._rows[index]]
+        return self._build(self._rows[index])
+
+    def __iter__(self) -> Iterator[ClosedTrade]:
+        return map(self._build, self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ClosedTrades):
+            other = list(other)
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"<ClosedTrades {len(self._rows)}>"
+
+    def net_pnl(self) -> list[tuple[str, Decimal]]:
+        """``(pnl asset, net PnL)`` of each trade."""
+        return [(r[11], r[10]) for r in self._rows]
+
+    def total_duration_ns(self) -> int:
+        return sum(r[7] - r[6] for r in self._rows)
+
+
+def closed_trade_table(fills: Iterable[Fill]) -> tuple[ClosedTrades, int]:
+    """:func:`closed_trades` as a :class:`ClosedTrades` table (the trades built on demand).
+
+    Spot and linear trades keep running sums only (their gross PnL is ``(exit value - entry
+    value) * multiplier``, signed, whatever lot each exit meets); inverse trades pair lots FIFO.
+    """
+    open_trades: dict[tuple[str, str], Any] = {}
+    rows: list[_Row] = []
+    append = rows.append
+    inverse = InstrumentKind.INVERSE
     for fill in fills:
-        if fill.qty <= 0:
+        qty = fill.qty
+        if qty <= 0:
             raise ValueError(f"fill {fill.trade_id} has a non-positive quantity {fill.qty}")
-        key = (fill.strategy_id, fill.instrument.key)
-        fee = _fee_in_settle(fill)
-        trade = open_trades.get(key)
-        if trade is None or trade.side is fill.side:  # open or add
-            if trade is None:
-                trade = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event, key[0])
-            trade.enter(fill.price, fill.qty)
-            trade.n_fills += 1
-            trade.add_fee(fee)
+        inst = fill.instrument
+        key = (fill.strategy_id, inst.key)
+        fee: Decimal | None = fill.fee
+        if fee and fill.fee_asset != inst.settle:
+            fee = _fee_in_settle(fill)
+        if inst.kind is inverse:
+            _inverse_step(open_trades, rows, key, fill, fee)
             continue
-        closing = min(fill.qty, trade.open_qty)
-        rest = fill.qty - closing
-        # a flipping fill's fee is shared in proportion to quantity; the shares sum to the fee
-        closing_fee = fee if (fee is None or rest == 0) else fee * closing / fill.qty
-        trade.exit(fill.price, closing)
-        trade.n_fills += 1
-        trade.add_fee(closing_fee)
-        if trade.open_qty > 0:
+        side = fill.side
+        price = fill.price
+        t = open_trades.get(key)
+        if t is None:  # [side, ts_open, entry_qty, entry_value, exit_qty, exit_value, fees, n_fills, unconverted]
+            open_trades[key] = [side, fill.ts_event, qty, qty * price, _ZERO, _ZERO,
+                                _ZERO if fee is None else fee, 1, fee is None]
             continue
-        done.append(trade.close(fill.ts_event))
+        if t[0] is side:  # add: entry quantity and value grow
+            open_qty = closing = rest = _ZERO
+            at, part_fee = 2, fee
+        else:
+            open_qty = t[2] - t[4]
+            closing = qty if qty < open_qty else open_qty
+            rest = qty - closing
+            # a flipping fill's fee is shared in proportion to quantity; the shares sum to the fee
+            at, part_fee = 4, fee if (fee is None or rest == 0) else fee * closing / qty
+        part = qty if at == 2 else closing
+        t[at] += part
+        t[at + 1] += part * price
+        t[7] += 1
+        if part_fee is None:
+            t[8] += 1
+        else:
+            t[6] += part_fee
+        if at == 2 or closing < open_qty:
+            continue
         del open_trades[key]
+        gross = (t[5] - t[3]) * inst.multiplier * int(t[0])
+        append((key[1], t[0], t[2], t[3], t[4], t[5], t[1], fill.ts_event, gross, t[6], gross - t[6], inst.settle,
+                t[7], t[8], key[0]))
         if rest > 0:
-            flipped = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event, key[0])
-            flipped.enter(fill.price, rest)
-            flipped.n_fills += 1
-            flipped.add_fee(None if fee is None or closing_fee is None else fee - closing_fee)
-    return done, len(open_trades)
+            rest_fee = None if fee is None or part_fee is None else fee - part_fee
+            open_trades[key] = [side, fill.ts_event, rest, rest * price, _ZERO, _ZERO,
+                                _ZERO if rest_fee is None else rest_fee, 1, rest_fee is None]
+    return ClosedTrades(rows), len(open_trades)
+
+
+_ZERO = Decimal(0)
+
+
+def _row_of(c: ClosedTrade, entry_value: Decimal, exit_value: Decimal, exit_qty: Decimal) -> _Row:
+    return (c.instrument, c.side, c.qty, entry_value, exit_qty, exit_value, c.ts_open, c.ts_close, c.gross_pnl,
+            c.fees, c.net_pnl, c.pnl_asset, c.n_fills, c.fees_unconverted, c.strategy_id)
+
+
+def _inverse_step(open_trades: dict[tuple[str, str], Any], rows: list[_Row], key: tuple[str, str], fill: Fill,
+                  fee: Decimal | None) -> None:
+    """One fill of an inverse instrument: lots paired FIFO (:class:`_OpenTrade`)."""
+    trade = open_trades.get(key)
+    if trade is None or trade.side is fill.side:  # open or add
+        if trade is None:
+            trade = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event, key[0])
+        trade.enter(fill.price, fill.qty)
+        trade.n_fills += 1
+        trade.add_fee(fee)
+        return
+    closing = min(fill.qty, trade.open_qty)
+    rest = fill.qty - closing
+    closing_fee = fee if (fee is None or rest == 0) else fee * closing / fill.qty
+    trade.exit(fill.price, closing)
+    trade.n_fills += 1
+    trade.add_fee(closing_fee)
+    if trade.open_qty > 0:
+        return
+    rows.append(_row_of(trade.close(fill.ts_event), trade.entry_value, trade.exit_value, trade.exit_qty))
+    del open_trades[key]
+    if rest > 0:
+        flipped = open_trades[key] = _OpenTrade(fill.instrument, fill.side, fill.ts_event, key[0])
+        flipped.enter(fill.price, rest)
+        flipped.n_fills += 1
+        flipped.add_fee(None if fee is None or closing_fee is None else fee - closing_fee)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,15 +515,16 @@ def closed_trades(fills: Iterable[Fill]) -> tuple[list[ClosedTrade], int]:
 def fills_canonical_text(fills: Iterable[Fill]) -> str:
     """One tab-separated line per fill, in order: ts_event, instrument key, client order id,
     trade id, side, price, qty, fee, liquidity (Decimals as ``str()``)."""
-    lines = [
-        "\t".join((
-            str(f.ts_event), f.instrument.key, f.client_order_id, f.trade_id, f.side.name,
-            str(f.price), str(f.qty), str(f.fee), f.liquidity.value,
-        ))
-        + "\n"
+    side, liquidity = _SIDE_NAMES, _LIQUIDITY_NAMES  # enum .name / .value are slow properties
+    return "".join([  # f"{d}" of a Decimal is str(d)
+        f"{f.ts_event}\t{f.instrument.key}\t{f.client_order_id}\t{f.trade_id}\t{side[f.side]}\t{f.price}\t"
+        f"{f.qty}\t{f.fee}\t{liquidity[f.liquidity]}\n"
         for f in fills
-    ]
-    return "".join(lines)
+    ])
+
+
+_SIDE_NAMES = {s: s.name for s in Side}
+_LIQUIDITY_NAMES = {liq: liq.value for liq in Liquidity}
 
 
 def fills_hash(fills: Iterable[Fill]) -> str:
@@ -471,7 +597,7 @@ class Stats:
     wall_time_s: float
     events_per_s: float
     fills_hash: str
-    trades: tuple[ClosedTrade, ...] = attrs.field(repr=False)
+    trades: Sequence[ClosedTrade] = attrs.field(repr=False)
     "The closed trades (written to ``trades.csv``, not to ``stats.json``)."
     profit_factor: float | None = None
     """Sum of the winning trades' net PnL / |sum of the losing trades' net PnL|, over closed trades
@@ -534,14 +660,14 @@ def _cagr_pct(start: Decimal, final: Decimal, span_ns: int) -> float | None:
     return _finite(math.expm1(log_growth) * 100.0)
 
 
-def _trade_figures(trades: Sequence[ClosedTrade], currency: str) -> tuple[float | None, Decimal | None, int | None]:
+def _trade_figures(trades: ClosedTrades, currency: str) -> tuple[float | None, Decimal | None, int | None]:
     """(profit factor, expectancy, average duration in ns) of the closed trades."""
-    in_currency = [t.net_pnl for t in trades if t.pnl_asset == currency]
+    in_currency = [pnl for asset, pnl in trades.net_pnl() if asset == currency]
     won = sum((pnl for pnl in in_currency if pnl > 0), Decimal(0))
     lost = -sum((pnl for pnl in in_currency if pnl < 0), Decimal(0))
     profit_factor = _finite(float(won / lost)) if lost > 0 else None
     expectancy = sum(in_currency, Decimal(0)) / len(in_currency) if in_currency else None
-    duration = sum(t.duration_ns for t in trades) // len(trades) if trades else None
+    duration = trades.total_duration_ns() // len(trades) if trades else None
     return profit_factor, expectancy, duration
 
 
@@ -613,6 +739,24 @@ def _max_drawdown(ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64]) ->
     return _finite(-frac[trough] * 100.0), _finite(-amount[trough]), int(ts[peak]), int(ts[trough])
 
 
+def _traded_notional(fills: Iterable[Fill], currency: str) -> Decimal:
+    """Sum of the fills' values in ``currency`` where they are known exactly (:func:`_fill_notional`)."""
+    linear: dict[str, list[Decimal]] = {}  # instrument key -> [multiplier, sum of qty * price]
+    other = Decimal(0)
+    for fill in fills:
+        entry = linear.get(fill.instrument.key)
+        if entry is None:
+            inst = fill.instrument
+            if inst.kind is InstrumentKind.INVERSE or inst.quote != currency:
+                value = _fill_notional(fill, currency)
+                if value is not None:
+                    other += value
+                continue
+            entry = linear[inst.key] = [inst.multiplier, Decimal(0)]
+        entry[1] += fill.qty * fill.price
+    return sum((mult * total for mult, total in linear.values()), other)
+
+
 def _fill_notional(fill: Fill, currency: str) -> Decimal | None:
     """The fill's value in ``currency`` where it is known exactly, else None."""
     inst = fill.instrument
@@ -644,12 +788,13 @@ def compute_stats(record: RunRecord) -> Stats:
     total_return = final - start
     total_return_pct = _finite(float(total_return / start * 100)) if start != 0 else 0.0
 
-    trades, n_open = closed_trades(record.fills)
-    n_win = sum(1 for t in trades if t.net_pnl > 0)
-    n_loss = sum(1 for t in trades if t.net_pnl < 0)
+    trades, n_open = closed_trade_table(record.fills)
+    pnls = trades.net_pnl()
+    n_win = sum(1 for _, pnl in pnls if pnl > 0)
+    n_loss = sum(1 for _, pnl in pnls if pnl < 0)
     by_asset: dict[str, Decimal] = {}
-    for t in trades:
-        by_asset[t.pnl_asset] = by_asset.get(t.pnl_asset, Decimal(0)) + t.net_pnl
+    for asset, pnl in pnls:
+        by_asset[asset] = by_asset.get(asset, Decimal(0)) + pnl
 
     sharpe, sortino = _sharpe_sortino(equity, record.sample_interval_ns)
     profit_factor, expectancy, avg_duration = _trade_figures(trades, record.currency)
@@ -673,16 +818,12 @@ def compute_stats(record: RunRecord) -> Stats:
     else:
         avg_leverage = max_leverage = 0.0
 
-    traded = Decimal(0)
-    for fill in record.fills:
-        value = _fill_notional(fill, record.currency)
-        if value is not None:
-            traded += value
+    traded = _traded_notional(record.fills, record.currency)
     mean_equity = float(equity.mean()) if len(equity) else float(start)
     turnover = _finite(float(traded) / mean_equity) if mean_equity > 0 else 0.0
 
-    status_counts = Counter(o.status.value for o in record.orders)
-    orders_by_status = {s.value: status_counts[s.value] for s in OrderStatus if status_counts[s.value]}
+    status_counts = Counter(o.status for o in record.orders)
+    orders_by_status = {s.value: status_counts[s] for s in OrderStatus if status_counts[s]}
     rejected = Counter(o.reason or "(no reason)" for o in record.orders if o.status is OrderStatus.REJECTED)
     denied = dict(sorted((str(k), int(v)) for k, v in record.denials.items()))
     if not denied:  # the risk module's counts are the source; fall back to the orders themselves
@@ -733,7 +874,7 @@ def compute_stats(record: RunRecord) -> Stats:
         wall_time_s=_finite(wall),
         events_per_s=_finite(record.events_processed / wall) if wall > 0 else 0.0,
         fills_hash=fills_hash(record.fills),
-        trades=tuple(trades),
+        trades=trades,
         profit_factor=profit_factor,
         expectancy=expectancy,
         cagr_pct=cagr_pct,

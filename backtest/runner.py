@@ -36,6 +36,7 @@ from .data import Dataset, iter_book_events
 from .progress import progress
 from .report import RunRecord, Stats, compute_stats, fee_schedule
 from .simvenue import SimVenue, SimVenueConfig
+from .trade_bars import bars_from_trades
 
 __all__ = ["StrategySpec", "BacktestSettings", "BacktestResult", "run_backtest"]
 
@@ -81,6 +82,8 @@ class BacktestResult:
     record: RunRecord
     stats: Stats
     engine: Engine
+    post_run_s: float = 0.0
+    "Wall time after the replay: the equity curve, the record and the statistics."
 
 
 class _Stream:
@@ -336,6 +339,15 @@ def _select_streams(dataset: Dataset, engine: Engine, start_ns: int | None, end_
         if kind == "bars":
             want = int(opts.get("interval_s", 60)) * 1_000_000_000
             exact = [s for s in candidates if s.interval_ns == want]
+            trades = [s for s in dataset.streams if s.kind == "trades" and s.instrument == key]
+            if not exact and trades:
+                # bars from the recorded trades, with the venue's boundaries (backtest.trade_bars)
+                info = trades[0]
+                columns = bars_from_trades(dataset.select(stream=info.name, start_ns=start_ns, end_ns=end_ns),
+                                           want, start_ns, end_ns)
+                selected.append(_Stream(f"{info.name}->bars", kind, engine.instruments[key], columns, want,
+                                        start_ns, end_ns))
+                continue
             if candidates and not exact:
                 have = ", ".join(f"{(s.interval_ns or 0) // 1_000_000_000}s" for s in candidates)
                 raise DataError(f"a strategy subscribed to {want // 1_000_000_000}s bars of {key}, "
@@ -430,11 +442,25 @@ def run_backtest(
             _FAST_LOOPS[streams[0].kind](engine, sim, streams[0], bar.update)
         elif streams:
             _generic_loop(engine, sim, marks, streams, bar.update, dataset)
-    finally:
-        bar.close()
+    except BaseException:
         if gc_was_enabled:
             gc.enable()
+        raise
+    finally:
+        bar.close()
+    try:  # the post-run statistics build short-lived acyclic objects too: the collector stays paused
+        return _finish(engine, marks, streams, settings, dataset, clock, total, t0, t1, interval, wall0)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _finish(engine: Engine, marks: _Marks, streams: Sequence[_Stream], settings: BacktestSettings,
+            dataset: Dataset, clock: SimClock, total: int, t0: int, t1: int, interval: int,
+            wall0: float) -> BacktestResult:
+    """After the replay: the equity curve, the run record and its statistics."""
     marks.finish_books()
+    post0 = time.perf_counter()
 
     end_ns = max(clock.ns, t1)
     valued_from = _valued_from(engine, marks, settings)
@@ -483,7 +509,8 @@ def run_backtest(
         seed=settings.seed,
         fee_rates=fee_schedule(dataset.instruments.values(), settings.sim.maker_fee, settings.sim.taker_fee),
     )
-    return BacktestResult(record, compute_stats(record), engine)
+    stats = compute_stats(record)
+    return BacktestResult(record, stats, engine, time.perf_counter() - post0)
 
 
 def _factory(spec: StrategySpec) -> Callable[[Context], Strategy]:

@@ -21,6 +21,10 @@ it reacts to, and nothing else in a replay depends on when the strategy saw the 
 
 Fill rules (the documented assumptions; each is commented where it is applied)
 ----------------------------------------------------------------------------
+The order rules (shape, post-only, FOK / IOC remainders, stop triggering, self-trade prevention)
+are those of :mod:`backtest.order_rules`, the same the local testnets apply; what follows is the
+fill model: where the liquidity of a replayed market comes from and at what price.
+
 First contact. An order that reaches the venue meets the market at the first market event of its
 instrument at or after its arrival: the next trade's price, the next quote's touch, the replayed
 L2 book as that update leaves it, or the next bar's open. (The state the strategy reacted to is
@@ -97,6 +101,7 @@ from engine import to_decimal
 from engine import Order, OrderType, TimeInForce
 
 from .account import INSUFFICIENT, MAINTENANCE_FRACTION, SimAccount, Terms
+from . import order_rules as rules
 from .matching import EventKind, Match, OrderBook, OrderEvent, SelfTradePrevention
 
 __all__ = ["ExecutionSink", "BarFillMode", "SimVenueConfig", "SimVenue"]
@@ -508,28 +513,13 @@ class SimVenue:
     def _check(self, st: _Inst, order: Order) -> str:
         """Why the venue refuses ``order`` on arrival ("" if it does not)."""
         inst = st.instrument
-        qty = order.qty_raw
-        if qty <= 0:
-            return "quantity must be positive"
-        if qty % st.lot:
-            return f"quantity {inst.size_of(qty)} is not a multiple of the lot size {inst.lot_size}"
-        if qty < st.min_qty:
-            return f"quantity {inst.size_of(qty)} is below the minimum {inst.min_qty}"
-        if st.max_qty is not None and qty > st.max_qty:
-            return f"quantity {inst.size_of(qty)} is above the maximum {inst.max_qty}"
         kind = order.type
-        if kind is _LIMIT or kind is _STOP_LIMIT:
-            if order.price_raw is None or order.price_raw <= 0:
-                return f"{kind.value} order needs a positive price"
-            if order.price_raw % st.tick:
-                return f"price {inst.price_of(order.price_raw)} is not on the tick {inst.tick_size}"
-        if kind is _STOP_MARKET or kind is _STOP_LIMIT:
-            if order.trigger_raw is None or order.trigger_raw <= 0:
-                return f"{kind.value} order needs a positive trigger price"
-            if order.trigger_raw % st.tick:
-                return f"trigger price {inst.price_of(order.trigger_raw)} is not on the tick {inst.tick_size}"
-        if order.post_only and (kind is not _LIMIT and kind is not _STOP_LIMIT or order.time_in_force is not _GTC):
-            return "post-only needs a GTC limit order"
+        refusal = rules.check_order(
+            order.side, kind, order.qty_raw, order.price_raw if kind is _LIMIT or kind is _STOP_LIMIT else None,
+            order.trigger_raw if kind is _STOP_MARKET or kind is _STOP_LIMIT else None, order.time_in_force,
+            order.post_only, tick=st.tick, lot=st.lot, min_qty=st.min_qty, max_qty=st.max_qty)
+        if refusal is not None:
+            return refusal.text(inst.size_of, inst.price_of, "instrument")
         if order.client_order_id in self._orders:
             return f"duplicate client order id {order.client_order_id}"
         if order.reduce_only:
@@ -570,37 +560,40 @@ class SimVenue:
             self._accept(so)
             self._fill(so, px, so.qty - so.filled, _TAKER, ts)
             if not so.done:
-                if so.tif is _GTC:
-                    st.takers.append(so)  # market remainder: keeps taking at the next updates
-                else:
-                    self._close(so, ts, _EXPIRED, "no more liquidity for the market order")
+                self._remainder(st, so, None, ts)
             return
         takes = self._takes(st, so.side, limit, px)
         if so.post_only and (takes or self._crosses_own(st, so.side, limit)):
             # post-only never takes: rejected (a triggered stop-limit was accepted before: canceled)
-            reason = "post-only order would take liquidity"
+            reason = rules.POST_ONLY_TAKES
             if so.accepted:
                 self._close(so, ts, _CANCELED, reason)  # a triggered post-only stop-limit
             else:
                 self._reject(so, reason)
             return
         self._accept(so)
-        if so.tif is _FOK and (not takes or self._available(st, so.side, limit, px) < so.qty - so.filled):
-            self._close(so, ts, _EXPIRED, "fill-or-kill order could not be filled completely")  # all or nothing
+        if so.tif is _FOK and not rules.fok_fills(takes, self._available(st, so.side, limit, px) if takes else 0,
+                                                  so.qty - so.filled):
+            self._close(so, ts, _EXPIRED, rules.FOK_UNFILLED)  # all or nothing
             return
         if takes:
             self._take(st, so, limit, px, ts)
             if so.done:
                 return
-        if limit is None:
-            if so.tif is _GTC:
-                st.takers.append(so)  # market remainder: keeps taking at the next updates
-            else:
-                self._close(so, ts, _EXPIRED, "no more liquidity for the market order")
-        elif so.tif is not _GTC:
-            self._close(so, ts, _EXPIRED, "immediate-or-cancel remainder")  # IOC: the rest expires
+        self._remainder(st, so, limit, ts)
+
+    def _remainder(self, st: _Inst, so: _SimOrder, limit: int | None, ts: int) -> None:
+        """What ``so`` did not fill on contact: rests (GTC limit: a maker now) or expires."""
+        if limit is None and so.tif is _GTC:
+            # fill model: a GTC market remainder keeps taking at the next updates (a recorded book is
+            # finite depth; the next update stands for the levels behind)
+            st.takers.append(so)
+            return
+        what, reason = rules.remainder(limit, so.tif)
+        if what is rules.Remainder.EXPIRE:
+            self._close(so, ts, _EXPIRED, reason)
         else:
-            self._rest(st, so, ts)  # GTC: the rest is a maker now
+            self._rest(st, so, ts)
 
     # ---------------------------------------------------------------------------------------
     # cash and margin (rules in backtest.account)
@@ -751,19 +744,13 @@ class SimVenue:
 
     def _stop_reached(self, st: _Inst, so: _SimOrder, px: int | None) -> bool:
         trigger: int = so.trigger  # type: ignore[assignment]
-        if px is None:
-            # book / quote data: a buy stop triggers when the best ask reaches it, a sell stop on the best bid
-            touch = self._touch_price(st, -so.side)
-            if touch is None:
-                return False
-            return touch >= trigger if so.side > 0 else touch <= trigger
-        return px >= trigger if so.side > 0 else px <= trigger
+        # book / quote data: a buy stop triggers when the best ask reaches it, a sell stop on the best bid
+        return rules.stop_triggered(so.side, trigger, self._touch_price(st, -so.side) if px is None else px)
 
     def _takes(self, st: _Inst, side: int, limit: int | None, px: int | None) -> bool:
         """Would an order of ``side`` at ``limit`` (None: market) take liquidity now?"""
         if px is None:
-            touch = self._touch_price(st, -side)
-            return touch is not None and (limit is None or (touch <= limit if side > 0 else touch >= limit))
+            return rules.crosses(side, limit, self._touch_price(st, -side))
         if limit is None:
             return True
         d = self._through
@@ -771,11 +758,7 @@ class SimVenue:
         return px + d <= limit if side > 0 else px - d >= limit
 
     def _crosses_own(self, st: _Inst, side: int, limit: int | None) -> bool:
-        if side > 0:
-            ask = st.book.best_ask_raw
-            return ask is not None and (limit is None or ask <= limit)
-        bid = st.book.best_bid_raw
-        return bid is not None and (limit is None or bid >= limit)
+        return rules.crosses(side, limit, st.book.best_ask_raw if side > 0 else st.book.best_bid_raw)
 
     def _available(self, st: _Inst, side: int, limit: int | None, px: int | None) -> int:
         if px is not None:

@@ -19,6 +19,7 @@ from ._errors import (
     VenueRejected as VenueRejected,
     redact as redact,
 )
+from ._bars import TradeBarAggregator as TradeBarAggregator, bar_open as bar_open
 from ._events import (
     BalanceUpdate as BalanceUpdate,
     Bar as Bar,

@@ -1,5 +1,9 @@
 """SMA crossover on bars: long when the fast average is above the slow one, short (or flat) below.
 
+A tie (``fast == slow``, exactly) keeps the previous side, the conventional crossover rule: the
+position changes only when the fast average crosses strictly to the other side. Before the first
+strict decision the strategy stays out of the market.
+
 The averages are kept as running sums of scaled-integer closes over a window of the last ``slow``
 closes, so the crossover test ``sum_fast * slow > sum_slow * fast`` is exact integer arithmetic
 (no float rounding can flip a signal). Orders are market orders; in a backtest they fill at the
@@ -68,8 +72,10 @@ class SmaCross(Strategy):
         if self._warmup:
             self._warmup -= 1
             return
-        slow = self._slow
-        signal = 1 if sum_fast * slow > sum_slow * fast else -1
+        diff = sum_fast * self._slow - sum_slow * fast
+        if not diff:
+            return  # a tie keeps the previous side (before the first decision: stays out)
+        signal = 1 if diff > 0 else -1
         if signal != self._signal:
             self._signal = signal
             self._rebalance(self.qty_raw if signal > 0 else (-self.qty_raw if self.params.allow_short else 0))

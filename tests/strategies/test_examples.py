@@ -43,13 +43,32 @@ def bar(close: int) -> Bar:
 
 def test_sma_cross_goes_long_then_reverses_exactly_at_the_cross() -> None:
     engine, venue, _ = engine_with(SmaCross, fast=2, slow=4, qty="1")
-    for c in [100, 100, 100, 100]:  # equal averages: not above -> short
+    for c in [100, 100, 100, 100]:  # equal averages: a tie decides nothing, no position yet
         engine.on_bar(bar(c))
+    assert venue.orders == []
+    engine.on_bar(bar(99))  # fast (99.5) < slow (99.75): short
     assert [(o.side, o.qty) for o in venue.orders] == [(Side.SELL, D("1"))]
     engine.portfolio.position(INST).qty_raw = -1000  # as if filled
-    engine.on_bar(bar(101))  # fast (100.5) > slow (100.25): long, buy 2 to reverse
+    engine.on_bar(bar(102))  # fast (100.5) > slow (100.25): long, buy 2 to reverse
     assert [(o.side, o.qty) for o in venue.orders][-1] == (Side.BUY, D("2"))
     assert all(o.type is OrderType.MARKET for o in venue.orders)
+
+
+def test_sma_cross_tie_keeps_the_previous_side_golden() -> None:
+    """The conventional crossover rule, pinned: only a strict cross changes side; ``fast == slow``
+    keeps the position (the rule that treated a tie as "below" exited one bar early here)."""
+    engine, venue, _ = engine_with(SmaCross, fast=2, slow=4, qty="1")
+    closes = [100, 100, 100, 100, 101, 99, 98, 102, 103, 103, 103, 103, 103, 97]
+    orders: list[tuple[int, Side, D]] = []
+    for i, c in enumerate(closes):
+        n = len(venue.orders)
+        engine.on_bar(bar(c))
+        for o in venue.orders[n:]:
+            orders.append((i, o.side, o.qty))
+            engine.portfolio.position(INST).qty_raw += o.side * INST.size_raw(o.qty)  # as if filled
+    # bar 5 (fast 100 == slow 100) and bar 7 (100 == 100) are ties: no order there
+    assert orders == [(4, Side.BUY, D("1")), (6, Side.SELL, D("2")), (8, Side.BUY, D("2")),
+                      (13, Side.SELL, D("2"))]
 
 
 def test_sma_cross_long_only_goes_flat() -> None:
