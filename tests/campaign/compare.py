@@ -57,7 +57,7 @@ class VenueLedger:
     orders: tuple[VenueOrder, ...] = ()
     fills: tuple[VenueFill, ...] = ()
     balances: Mapping[str, Decimal] = attrs.field(factory=dict)
-    "Total per asset, as the venue reports it (informational: the client's are not observable)."
+    "Total per asset, as the venue reports it."
 
     def positions(self) -> dict[str, Decimal]:
         """Net base quantity per instrument implied by the venue's fills (instruments with fills)."""
@@ -96,6 +96,8 @@ class ClientView:
     journal: tuple[JournalRow, ...] = ()
     positions: Mapping[str, Decimal] | None = None
     "Final net position per instrument from the run's last status line; None when none was printed."
+    balances: Mapping[str, Decimal] | None = None
+    "Total per asset the client's journal implies (starting balances plus its fills); None: not read."
 
 
 @attrs.frozen
@@ -116,6 +118,8 @@ class Divergence:
     "Fill-sized excess of the client's filled quantities over the venue's."
     position_mismatches: int = 0
     "Instruments whose final client position differs from the venue's (-1: not observable)."
+    balance_mismatches: int = 0
+    "Assets whose balance implied by the client's journal differs from the venue's (-1: not observable)."
     limit_breaches: int = 0
     "Instruments whose venue position ever went above the position limit (0 when there is no limit)."
     orders_left_working: int = 0
@@ -125,7 +129,8 @@ class Divergence:
         """Sum of the divergence counters (0 = books agree); not-observable counters count 0."""
         return sum(max(0, v) for v in (
             self.orders_unknown_to_client, self.orders_left_unknown, self.fills_missing,
-            self.fills_duplicated, self.position_mismatches, self.limit_breaches, self.orders_left_working))
+            self.fills_duplicated, self.position_mismatches, self.balance_mismatches, self.limit_breaches,
+            self.orders_left_working))
 
 
 def _signed(fill: VenueFill) -> Decimal:
@@ -174,6 +179,13 @@ def _position_mismatches(ledger: VenueLedger, client: ClientView, instruments: I
     return sum(1 for k in keys if venue.get(k, ZERO) != client.positions.get(k, ZERO))
 
 
+def _balance_mismatches(ledger: VenueLedger, client: ClientView) -> int:
+    if client.balances is None:
+        return -1
+    keys = set(ledger.balances) | set(client.balances)
+    return sum(1 for k in keys if ledger.balances.get(k, ZERO) != client.balances.get(k, ZERO))
+
+
 def compare(ledger: VenueLedger, client: ClientView, *, position_limit: Decimal | None = None) -> Divergence:
     """Count every way ``client`` disagrees with ``ledger``.
 
@@ -208,6 +220,7 @@ def compare(ledger: VenueLedger, client: ClientView, *, position_limit: Decimal 
         fills_missing=missing,
         fills_duplicated=duplicated,
         position_mismatches=_position_mismatches(ledger, client, {o.instrument for o in ledger.orders}),
+        balance_mismatches=_balance_mismatches(ledger, client),
         limit_breaches=breaches,
         orders_left_working=sum(1 for o in ledger.orders if o.open),
     )

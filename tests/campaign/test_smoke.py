@@ -26,5 +26,5 @@ def test_a_short_fault_free_session_produces_a_table_row(tmp_path: Path) -> None
     assert result.divergence is not None
     rows = [line.split() for line in format_table([result]).splitlines()]
     assert ["dzengi", "none"] == rows[2][:2]
-    assert len(rows[2]) == 11  # venue, scenario and the nine counters
+    assert len(rows[2]) == 13  # venue, scenario and the eleven columns
     assert (tmp_path / "journal.sqlite").is_file()
