@@ -21,8 +21,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -170,16 +170,19 @@ def _kill(proc: subprocess.Popen[bytes] | None) -> None:
     proc.wait(timeout=10)
 
 
-@contextmanager
-def _process(argv: Sequence[str], out: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A subprocess writing stdout to ``out`` and stderr to ``out``.err; SIGKILLed on exit if alive."""
+def _spawn(argv: Sequence[str], out: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with stdout to ``out`` and stderr to ``out``.err."""
     with open(out, "wb") as stdout, open(out.with_suffix(".err"), "wb") as stderr:
-        proc = subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                env=env, cwd=ROOT)
-        try:
-            yield proc
-        finally:
-            _kill(proc)
+        return subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+
+
+@contextmanager
+def _client(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``proc``, SIGKILLed on exit if still alive."""
+    try:
+        yield proc
+    finally:
+        _kill(proc)
 
 
 _URL = re.compile(rb"testnet REST\s+(http://127\.0\.0\.1:\d+)/")
@@ -213,15 +216,11 @@ class _Testnet:
         self.workdir = workdir
         self.starts = 0
         self.proc: subprocess.Popen[bytes] | None = None
-        self._files: list[Any] = []
 
     def start(self) -> str:
         """Start the testnet; its base URL once it serves."""
         out = self.workdir / f"testnet-{self.starts}.out"
-        stdout, stderr = open(out, "wb"), open(out.with_suffix(".err"), "wb")
-        self._files += [stdout, stderr]
-        self.proc = subprocess.Popen(self.argv, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                     env=_env(), cwd=ROOT)
+        self.proc = _spawn(self.argv, out, _env())
         self.starts += 1
         return _wait_for_url(self.proc, out)
 
@@ -246,8 +245,6 @@ class _Testnet:
 
     def close(self) -> None:
         _kill(self.proc)
-        for f in self._files:
-            f.close()
 
 
 def _stop(proc: subprocess.Popen[bytes], notes: list[str]) -> None:
@@ -277,6 +274,24 @@ def _check_started(client: subprocess.Popen[bytes], out: Path, settle_s: float =
         raise HarnessUnavailable(f"the client refused its config: {err[-1][-300:] if err else 'exit 2'}")
 
 
+UP_TIMEOUT_S = 60.0
+"How long a client may take to come up (its first status line) before the session goes on anyway."
+
+
+def _wait_until_up(client: subprocess.Popen[bytes], out: Path, notes: list[str], started: float) -> None:
+    """Wait for the client's first ``[status]`` line (its strategies run): a session's trading time
+    starts then, so a slow start-up (a rate-limit fault) does not eat it. Notes how long it took."""
+    deadline = started + UP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if b"[status]" in out.with_suffix(".err").read_bytes():  # status lines are logged
+            notes.append(f"up after {time.monotonic() - started:.0f}s")
+            return
+        if client.poll() is not None:
+            return
+        time.sleep(0.2)
+    notes.append(f"client not up {UP_TIMEOUT_S:.0f}s after start")
+
+
 def _sleep_watching(seconds: float, client: subprocess.Popen[bytes], notes: list[str]) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -301,8 +316,12 @@ def _write_accounts(path: Path) -> None:
     )
 
 
+STALE_AFTER_S = 10.0
+"``[run] stale_after_s`` of the client in a venue-silent session (well inside the silence)."
+
+
 def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Scenario, every_trades: int,
-                  report_dir: Path) -> None:
+                  report_dir: Path, *, stale_after: bool = False) -> None:
     setup = VENUE_SETUP[venue]
     host = url.removeprefix("http://")
     instrument = f"{venue}:{setup.symbol}"
@@ -334,6 +353,7 @@ def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Sce
         "shutdown_grace_s = 5\n"
         f'journal = "{journal}"\n'
         f'report_dir = "{report_dir}"\n'
+        + (f"stale_after_s = {STALE_AFTER_S}\n" if stale_after else "")
     )
 
 
@@ -367,8 +387,12 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
     client_env = _env({f"{setup.env_prefix}_API_KEY": API_KEY, f"{setup.env_prefix}_SECRET": SECRET})
     try:
         url = testnet.start()
-        _write_config(config, venue, url, journal, scenario, every_trades, workdir / "report")
-        last_out = _drive_client(scenario, seconds, workdir, config, client_env, testnet, notes)
+        def configure(stale_after: bool) -> None:
+            _write_config(config, venue, url, journal, scenario, every_trades, workdir / "report",
+                          stale_after=stale_after)
+
+        configure(bool(scenario.silent_s))
+        last_out = _drive_client(scenario, seconds, workdir, config, client_env, testnet, notes, configure)
         testnet.stop(notes)
     finally:
         testnet.close()
@@ -389,7 +413,7 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
                          _reports_stale(workdir) if scenario.silent_s else None)
 
 
-_STALE = re.compile(r"\bstale\b", re.IGNORECASE)
+_STALE = re.compile(r"venue_stale|\bstale\b", re.IGNORECASE)
 
 
 def _reports_stale(workdir: Path) -> bool:
@@ -399,14 +423,30 @@ def _reports_stale(workdir: Path) -> bool:
                               for p in (outs[-1], outs[-1].with_suffix(".err")))
 
 
+def _start_client(config: Path, out: Path, env: dict[str, str], configure: Callable[[bool], None],
+                  notes: list[str]) -> subprocess.Popen[bytes]:
+    """Start ``triotrade run``; a client that does not know ``[run] stale_after_s`` yet runs without it."""
+    client = _spawn(_cli("run", str(config)), out, env)
+    try:
+        _check_started(client, out)
+    except HarnessUnavailable as exc:
+        if "stale_after_s" not in str(exc):
+            raise
+        notes.append("the client has no [run] stale_after_s: its default applies")
+        configure(False)
+        return _start_client(config, out, env, configure, notes)
+    return client
+
+
 def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Path, env: dict[str, str],
-                  testnet: _Testnet, notes: list[str]) -> Path:
+                  testnet: _Testnet, notes: list[str], configure: Callable[[bool], None]) -> Path:
     """Run the client(s) for the session; returns the stdout file of the last incarnation."""
     slice_s = seconds / (scenario.kills + 1)
     for incarnation in range(scenario.kills + 1):
         out = workdir / f"client-{incarnation}.out"
-        with _process(_cli("run", str(config)), out, env) as client:
-            _check_started(client, out)
+        started = time.monotonic()
+        with _client(_start_client(config, out, env, configure, notes)) as client:
+            _wait_until_up(client, out, notes, started)
             if incarnation < scenario.kills:
                 _sleep_watching(slice_s, client, notes)
                 client.kill()  # kill -9: no cleanup, no cancel, no journal flush beyond what is written
@@ -436,19 +476,23 @@ def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Pat
 # the table
 # ---------------------------------------------------------------------------------------------
 
-def run_campaign(venues: Sequence[str], scenarios: Sequence[Scenario], seconds: float, workdir: Path, *,
-                 seed: int = 1, every_trades: int = 10,
+def run_campaign(cases: Sequence[tuple[str, Scenario]], seconds: float, workdir: Path, *,
+                 seed: int = 1, every_trades: Mapping[str, int] | None = None, workers: int = 1,
                  progress: Callable[[SessionResult], None] | None = None) -> list[SessionResult]:
-    """Every (venue, scenario) session in turn, each in its own folder under ``workdir``."""
-    results = []
-    for venue in venues:
-        for scenario in scenarios:
-            result = run_session(venue, scenario, seconds, workdir / venue / scenario.name, seed=seed,
-                                 every_trades=every_trades)
-            results.append(result)
-            if progress is not None:
-                progress(result)
-    return results
+    """Every (venue, scenario) session, ``workers`` at a time, each in its own folder under
+    ``workdir``; the results in the order of ``cases`` (whatever order they finished in)."""
+    steps = every_trades or {}
+
+    def one(case: tuple[str, Scenario]) -> SessionResult:
+        venue, scenario = case
+        result = run_session(venue, scenario, seconds, workdir / venue / scenario.name, seed=seed,
+                             every_trades=steps.get(venue, 10))
+        if progress is not None:
+            progress(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(one, cases))
 
 
 _COLUMNS = ("venue orders", "venue fills", "unknown to client", "left UNKNOWN", "fills missing",
