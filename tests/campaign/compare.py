@@ -19,7 +19,8 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["VenueOrder", "VenueFill", "VenueLedger", "JournalRow", "ClientView", "Divergence", "compare"]
+__all__ = ["VenueOrder", "VenueFill", "VenueLedger", "JournalRow", "ClientView", "Divergence", "compare",
+           "BALANCE_TOLERANCE"]
 
 ZERO = Decimal(0)
 
@@ -58,6 +59,8 @@ class VenueLedger:
     fills: tuple[VenueFill, ...] = ()
     balances: Mapping[str, Decimal] = attrs.field(factory=dict)
     "Total per asset, as the venue reports it."
+    position_costs: Mapping[str, Decimal] = attrs.field(factory=dict)
+    "Per settle asset: the open derivative positions' cost (entry price times signed quantity)."
 
     def positions(self) -> dict[str, Decimal]:
         """Net base quantity per instrument implied by the venue's fills (instruments with fills)."""
@@ -98,6 +101,8 @@ class ClientView:
     "Final net position per instrument from the run's last status line; None when none was printed."
     balances: Mapping[str, Decimal] | None = None
     "Total per asset the client's journal implies (starting balances plus its fills); None: not read."
+    position_costs: Mapping[str, Decimal] = attrs.field(factory=dict)
+    "Per settle asset: the open derivative positions' cost the journal implies (its open lots)."
 
 
 @attrs.frozen
@@ -179,11 +184,27 @@ def _position_mismatches(ledger: VenueLedger, client: ClientView, instruments: I
     return sum(1 for k in keys if venue.get(k, ZERO) != client.positions.get(k, ZERO))
 
 
+BALANCE_TOLERANCE = Decimal("1e-12")
+"""Largest difference of two balances at cost that still agree: a venue that keeps an average
+entry price at 28 significant digits (a non-terminating quotient) books realized PnL rounded there."""
+
+
+def _at_cost(balances: Mapping[str, Decimal], costs: Mapping[str, Decimal], asset: str) -> Decimal:
+    return balances.get(asset, ZERO) - costs.get(asset, ZERO)
+
+
 def _balance_mismatches(ledger: VenueLedger, client: ClientView) -> int:
+    """Assets whose balances *at cost* differ: the balance minus the open derivative positions' cost.
+
+    A derivative's realized PnL depends on how a venue nets lots (average cost, FIFO), the
+    balance plus the open positions at cost does not: both are the starting balance plus every
+    fill's cash flow less the fees.
+    """
     if client.balances is None:
         return -1
-    keys = set(ledger.balances) | set(client.balances)
-    return sum(1 for k in keys if ledger.balances.get(k, ZERO) != client.balances.get(k, ZERO))
+    keys = set(ledger.balances) | set(client.balances) | set(ledger.position_costs) | set(client.position_costs)
+    return sum(1 for k in keys if abs(_at_cost(ledger.balances, ledger.position_costs, k)
+                                      - _at_cost(client.balances, client.position_costs, k)) > BALANCE_TOLERANCE)
 
 
 def compare(ledger: VenueLedger, client: ClientView, *, position_limit: Decimal | None = None) -> Divergence:

@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from engine import Instrument, Portfolio, Side, loads_json, wire_decimal
+from engine import Instrument, InstrumentKind, Portfolio, Side, loads_json, wire_decimal
 from venues._testnet.state import decode_ledger
 from venues.dzengi import signer as dzengi_signer
 from venues.ekiden import constants as ekiden_constants
@@ -44,7 +44,7 @@ from venues.ekiden.schemas import iso_from_ms, ns_from_iso
 from .compare import ClientView, JournalRow, VenueFill, VenueLedger, VenueOrder
 
 __all__ = ["LedgerError", "read_dzengi_ledger", "read_ekiden_ledger", "read_state_ledger", "read_journal",
-           "journal_balances", "parse_final_positions", "read_client_view", "LEDGER_READERS"]
+           "journal_balances", "journal_position_costs", "parse_final_positions", "read_client_view", "LEDGER_READERS"]
 
 _RETRY_STATUSES = frozenset({418, 429, 502, 503, 504})
 
@@ -225,7 +225,11 @@ def read_state_ledger(path: Path, venue: str, account: str) -> VenueLedger:
                   for f in ledger.fills if f.account == account)
     found = next((a for a in ledger.accounts if a.name == account), None)
     balances = {asset: b.total for asset, b in found.balances.items()} if found is not None else {}
-    return VenueLedger(orders=orders, fills=fills, balances=balances)
+    costs: dict[str, Decimal] = {}
+    for pos in ledger.positions:
+        if pos.account == account and pos.qty:
+            costs[pos.settle] = costs.get(pos.settle, Decimal(0)) + pos.open_price * pos.qty
+    return VenueLedger(orders=orders, fills=fills, balances=balances, position_costs=costs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,9 +277,28 @@ def journal_balances(path: Path, instruments: Mapping[str, Instrument],
     """The balances the journal's fills imply: ``starting`` with every journaled fill booked in
     time order by :class:`engine.Portfolio` (spot: quote and base move; derivatives: realized PnL;
     fees in their asset). A fill of an instrument not in ``instruments`` raises :class:`LedgerError`."""
+    return dict(_replay(path, instruments, starting).balances)
+
+
+def journal_position_costs(path: Path, instruments: Mapping[str, Instrument],
+                           starting: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Per settle asset, the cost of the open derivative positions the journal's fills leave
+    (its open lots: price times signed size); spot positions are in the balances already."""
+    costs: dict[str, Decimal] = {}
+    for pos in _replay(path, instruments, starting).positions.values():
+        inst = pos.instrument
+        if inst.kind is InstrumentKind.SPOT or not pos.qty_raw:
+            continue
+        sign = 1 if pos.qty_raw > 0 else -1
+        cost = sum((inst.price_of(price) * inst.size_of(size) for price, size in pos.lots), Decimal(0))
+        costs[inst.settle] = costs.get(inst.settle, Decimal(0)) + sign * cost
+    return costs
+
+
+def _replay(path: Path, instruments: Mapping[str, Instrument], starting: Mapping[str, Decimal]) -> Portfolio:
     portfolio = Portfolio(starting)
     if not path.is_file():
-        return dict(portfolio.balances)
+        return portfolio
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT f.instrument, o.side, f.price, f.qty, f.fee, f.fee_asset, f.ts FROM fills f "
@@ -288,7 +311,7 @@ def journal_balances(path: Path, instruments: Mapping[str, Instrument],
             raise LedgerError(f"the journal has a fill of {key}, an instrument the venue does not list")
         portfolio.apply_fill(inst, Side.BUY if side.upper() == "BUY" else Side.SELL, inst.price_raw(Decimal(price)),
                              inst.size_raw(Decimal(qty)), Decimal(fee), fee_asset, int(ts))
-    return dict(portfolio.balances)
+    return portfolio
 
 
 def read_client_view(journal: Path, final_output: str, *, instruments: Mapping[str, Instrument] | None = None,
@@ -296,6 +319,9 @@ def read_client_view(journal: Path, final_output: str, *, instruments: Mapping[s
     """The client's journal rows, the final positions of its last run and (given the venue's
     ``instruments`` and the account's starting balances) the balances its journal implies."""
     balances = None
+    costs: dict[str, Decimal] = {}
     if instruments is not None and starting_balances is not None:
         balances = journal_balances(journal, instruments, starting_balances)
-    return ClientView(journal=read_journal(journal), positions=parse_final_positions(final_output), balances=balances)
+        costs = journal_position_costs(journal, instruments, starting_balances)
+    return ClientView(journal=read_journal(journal), positions=parse_final_positions(final_output), balances=balances,
+                      position_costs=costs)

@@ -117,6 +117,18 @@ def test_a_balance_difference_counts_per_asset_and_absence_is_not_observable() -
     assert unobserved.total() == 0
 
 
+def test_derivative_balances_are_compared_at_cost_whatever_the_lot_netting() -> None:
+    # buy 1 @ 100, buy 1 @ 110, sell 1 @ 120; fees aside. Average cost: realized 15, open 1 @ 105;
+    # FIFO: realized 20, open 1 @ 110. Balance minus open cost is 1000 + 15 - 105 = 1000 + 20 - 110.
+    ledger = VenueLedger(balances={"USD": Decimal("1015")}, position_costs={"USD": Decimal("105")})
+    client = ClientView(balances={"USD": Decimal("1020")}, position_costs={"USD": Decimal("110")})
+    assert compare(ledger, client).balance_mismatches == 0
+    assert compare(ledger, attrs.evolve(client, position_costs={})).balance_mismatches == 1
+    near = attrs.evolve(ledger, balances={"USD": Decimal("1015.0000000000001")})  # a 28-digit average's rounding
+    assert compare(near, client).balance_mismatches == 0
+    assert compare(attrs.evolve(ledger, balances={"USD": Decimal("1015.00000001")}), client).balance_mismatches == 1
+
+
 def test_the_limit_is_checked_against_the_venues_running_position() -> None:
     # +0.01 then +0.01 (peak 0.02) then -0.02: the final position is flat, the peak broke 0.015
     ledger = VenueLedger(orders=(VenueOrder("a", BTC), VenueOrder("b", BTC), VenueOrder("c", BTC)),

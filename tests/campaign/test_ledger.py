@@ -14,7 +14,7 @@ from engine import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from venues._testnet.state import encode_ledger
 from venues.dzengi.testnet import default_instruments
 
-from .ledger import LedgerError, journal_balances, read_state_ledger
+from .ledger import LedgerError, journal_balances, journal_position_costs, read_state_ledger
 
 D = Decimal
 
@@ -93,3 +93,16 @@ def test_a_journaled_fill_of_an_unlisted_instrument_is_a_ledger_error(tmp_path: 
     _journal(path, [("dzengi:NOPE/USD", "c1", "1", "1", "0", "")])
     with pytest.raises(LedgerError):
         journal_balances(path, {i.key: i for i in default_instruments()}, {"USD": D(1)})
+
+
+def test_the_journal_implies_the_open_derivative_cost_of_its_lots(tmp_path: Path) -> None:
+    from venues.ekiden.testnet import default_instruments as ekiden_instruments
+
+    instruments = {i.key: i for i in ekiden_instruments()}
+    path = tmp_path / "journal.sqlite"
+    _journal(path, [("ekiden:BTC-USD", "c1", "30000", "0.01", "0.1", ""),
+                    ("ekiden:BTC-USD", "c1", "30100", "0.01", "0.1", ""),
+                    ("ekiden:BTC-USD", "c2", "30200", "0.01", "0.1", "")])
+    start = {"USD": D("1000")}
+    assert journal_balances(path, instruments, start) == {"USD": D("1000") + D("2") - D("0.3")}  # FIFO: 30000 closed
+    assert journal_position_costs(path, instruments, start) == {"USD": D("301")}  # 0.01 open @ 30100
