@@ -680,7 +680,8 @@ class LiveRunner:
                 engine.on_cancel_rejected(order, now(), f"auth failed: {exc}")
             return
         except (OutcomeUnknown, RateLimited, trio.TooSlowError, OSError) as exc:
-            _note(risk, "record_venue_failure")
+            if not _throttled(exc):  # a 429 paces us (the rate limiter pauses); it is no venue failure
+                _note(risk, "record_venue_failure")
             if command == "submit":
                 engine.on_unknown(order, now(), f"outcome unknown: {exc}")
             else:
@@ -824,6 +825,12 @@ class LiveRunner:
 async def cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
     await event.wait()
     scope.cancel()
+
+
+def _throttled(exc: BaseException) -> bool:
+    """True if ``exc`` is, or was raised from, the venue's rate limit (a 429 on a command is an
+    unknown outcome whose cause is :class:`~engine.RateLimited`)."""
+    return isinstance(exc, RateLimited) or isinstance(exc.__cause__, RateLimited)
 
 
 def _note(risk: Any, method: str) -> None:

@@ -24,6 +24,7 @@ from engine import (
     OrderType,
     OutcomeUnknown,
     PositionUpdate,
+    RateLimited,
     Side,
     Strategy,
     VenueRejected,
@@ -486,3 +487,50 @@ async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_i
             await trio.sleep(12)  # two periodic passes
             nursery.cancel_scope.cancel()
     assert [a.kind for a in s.engine.alarms] == []
+
+
+class FailureCounter:
+    """A risk engine that admits everything and counts the venue failures the runner reports."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def check_order(self, order: Order, engine: Any) -> None:
+        return None
+
+    def on_fill(self, fill: Fill, engine: Any) -> None:
+        return None
+
+    def record_venue_failure(self, detail: str = "") -> bool:
+        self.failures += 1
+        return False
+
+    def record_venue_success(self) -> None:
+        return None
+
+
+def throttled(order: Order) -> OrderReport | None:
+    try:
+        raise RateLimited("submit: rate limited (429)", venue="script", retry_after_s=1.0)
+    except RateLimited as limited:
+        raise OutcomeUnknown("submit: rate limited (429); the order may or may not have been taken",
+                             venue="script") from limited
+
+
+async def test_a_429_on_a_command_leaves_it_unknown_but_is_no_venue_failure(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A 429 storm paces the client; counted as venue failures it would halt trading for good."""
+    s = Session()
+    risk = FailureCounter()
+    s.engine.risk = risk
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"] += [throttled, lost]
+            s.gateway.answers["query"] += [lambda o: None, lambda o: None]
+            first, second = s.limit_buy(), s.limit_buy()
+            await until(lambda: first.is_terminal and second.is_terminal)
+            s.shutdown.set()
+    assert S.UNKNOWN in [u.status for u in s.updates if u.order is first]  # never taken as refused
+    assert first.status is S.REJECTED and second.status is S.REJECTED  # the venue has neither (reconciled)
+    assert risk.failures == 1  # the 5xx counts, the 429 does not
