@@ -29,7 +29,7 @@ import trio
 from ._channels import EventLanes
 from ._clock import LiveClock
 from ._core import Engine
-from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, TriotradeError, VenueRejected
+from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, TriotradeError, VenueError, VenueRejected
 from ._events import (
     BalanceUpdate,
     Bar,
@@ -679,7 +679,9 @@ class LiveRunner:
             else:
                 engine.on_cancel_rejected(order, now(), f"auth failed: {exc}")
             return
-        except (OutcomeUnknown, RateLimited, trio.TooSlowError, OSError) as exc:
+        except (OutcomeUnknown, RateLimited, VenueError, trio.TooSlowError, OSError) as exc:
+            # VenueError: any other venue trouble (e.g. a lookup the command needed timed out) is
+            # no evidence either way: the order is asked about, and the run goes on
             if not _throttled(exc):  # a 429 paces us (the rate limiter pauses); it is no venue failure
                 _note(risk, "record_venue_failure")
             if command == "submit":

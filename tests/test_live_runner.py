@@ -26,6 +26,7 @@ from engine import (
     PositionUpdate,
     RateLimited,
     Side,
+    VenueError,
     Strategy,
     VenueRejected,
 )
@@ -534,3 +535,27 @@ async def test_a_429_on_a_command_leaves_it_unknown_but_is_no_venue_failure(
     assert S.UNKNOWN in [u.status for u in s.updates if u.order is first]  # never taken as refused
     assert first.status is S.REJECTED and second.status is S.REJECTED  # the venue has neither (reconciled)
     assert risk.failures == 1  # the 5xx counts, the 429 does not
+
+
+async def test_venue_trouble_before_a_cancel_is_sent_does_not_end_the_run(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A gateway that must look the order up first (its venue id unknown) and times out there raises a
+    plain VenueError: the order is asked about and the run goes on (it used to end the run)."""
+    s = Session()
+
+    def lookup_timed_out(order: Order) -> OrderReport | None:
+        raise VenueError("GET /v1/orders: timed out", venue="script")
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            order = s.limit_buy()
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            await until(lambda: order.status is S.ACCEPTED)
+            s.gateway.answers["cancel"] += [lookup_timed_out, lambda o: report(o, S.CANCELED)]
+            s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+            s.engine.cancel_order("s", order)
+            await until(lambda: order.status is S.ACCEPTED and ("query", order.client_order_id) in s.gateway.calls)
+            s.shutdown.set()  # cancel_on_exit: canceled now
+    assert order.status is S.CANCELED
+    assert [c[0] for c in s.gateway.calls] == ["submit", "cancel", "query", "cancel"]
