@@ -37,7 +37,8 @@ from .compare import Divergence, compare
 from .ledger import LedgerError, read_client_view, read_state_ledger
 
 __all__ = ["Scenario", "SCENARIOS", "SessionResult", "HarnessUnavailable", "VENUE_SETUP", "run_session",
-           "run_campaign", "format_table", "session_counters", "cli_supports", "STARTING_BALANCES"]
+           "run_campaign", "format_table", "session_counters", "cli_supports", "STARTING_BALANCES",
+           "NO_STALE_SETTING"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / "tests" / "campaign" / "probe.py"
@@ -47,8 +48,11 @@ SECRET = "campaign-secret"  # a throw-away test key of the local testnet, never 
 PROBE_QTY = Decimal("0.01")
 STARTING_BALANCES = {"USD": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("20")}
 "The campaign account's balances when a session starts."
-STOP_GRACE_S = 20.0
-"How long a SIGINTed client may take to cancel, flush and exit before it is SIGKILLed."
+SHUTDOWN_GRACE_S = 10.0
+"""The client's ``[run] shutdown_grace_s``: settling a stop's cancels and queries on a venue that
+allows 30 private requests a minute (Ekiden), under a fault that spends part of them, takes seconds."""
+STOP_GRACE_S = 4 * SHUTDOWN_GRACE_S
+"How long a SIGINTed client may take to cancel, flush and exit before it is SIGKILLed (two grace periods and more)."
 
 
 _SETTLED = frozenset({"filled", "canceled", "rejected", "expired", "denied"})
@@ -263,30 +267,25 @@ def _stop(proc: subprocess.Popen[bytes], notes: list[str]) -> None:
         notes.append(f"client exit code {code}")
 
 
-def _check_started(client: subprocess.Popen[bytes], out: Path, settle_s: float = 1.5) -> None:
-    """Raise :class:`HarnessUnavailable` if the client refuses its command line or config (exit 2)."""
-    try:
-        code = client.wait(timeout=settle_s)
-    except subprocess.TimeoutExpired:
-        return
-    if code == 2:
-        err = out.with_suffix(".err").read_text(errors="replace").strip().splitlines()
-        raise HarnessUnavailable(f"the client refused its config: {err[-1][-300:] if err else 'exit 2'}")
-
-
 UP_TIMEOUT_S = 60.0
 "How long a client may take to come up (its first status line) before the session goes on anyway."
 
 
-def _wait_until_up(client: subprocess.Popen[bytes], out: Path, notes: list[str], started: float) -> None:
+def _wait_until_up(client: subprocess.Popen[bytes], out: Path, notes: list[str]) -> None:
     """Wait for the client's first ``[status]`` line (its strategies run): a session's trading time
-    starts then, so a slow start-up (a rate-limit fault) does not eat it. Notes how long it took."""
+    starts then, so a slow start-up (a rate-limit fault) does not eat it. Notes how long it took;
+    raises :class:`HarnessUnavailable` if the client refuses its command line or config (exit 2)."""
+    started = time.monotonic()
     deadline = started + UP_TIMEOUT_S
     while time.monotonic() < deadline:
         if b"[status]" in out.with_suffix(".err").read_bytes():  # status lines are logged
             notes.append(f"up after {time.monotonic() - started:.0f}s")
             return
-        if client.poll() is not None:
+        code = client.poll()
+        if code == 2:
+            err = out.with_suffix(".err").read_text(errors="replace").strip().splitlines()
+            raise HarnessUnavailable(f"the client refused its config: {err[-1][-300:] if err else 'exit 2'}")
+        if code is not None:
             return
         time.sleep(0.2)
     notes.append(f"client not up {UP_TIMEOUT_S:.0f}s after start")
@@ -350,7 +349,7 @@ def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Sce
         "[run]\n"
         "cancel_on_exit = true\n"
         "status_interval_s = 2\n"
-        "shutdown_grace_s = 5\n"
+        f"shutdown_grace_s = {SHUTDOWN_GRACE_S:g}\n"
         f'journal = "{journal}"\n'
         f'report_dir = "{report_dir}"\n'
         + (f"stale_after_s = {STALE_AFTER_S}\n" if stale_after else "")
@@ -423,16 +422,20 @@ def _reports_stale(workdir: Path) -> bool:
                               for p in (outs[-1], outs[-1].with_suffix(".err")))
 
 
+NO_STALE_SETTING = "the client has no [run] stale_after_s: its default applies"
+
+
 def _start_client(config: Path, out: Path, env: dict[str, str], configure: Callable[[bool], None],
                   notes: list[str]) -> subprocess.Popen[bytes]:
-    """Start ``triotrade run``; a client that does not know ``[run] stale_after_s`` yet runs without it."""
+    """Start ``triotrade run`` and wait until it is up; a client that does not know
+    ``[run] stale_after_s`` yet runs without it."""
     client = _spawn(_cli("run", str(config)), out, env)
     try:
-        _check_started(client, out)
+        _wait_until_up(client, out, notes)
     except HarnessUnavailable as exc:
         if "stale_after_s" not in str(exc):
             raise
-        notes.append("the client has no [run] stale_after_s: its default applies")
+        notes.append(NO_STALE_SETTING)
         configure(False)
         return _start_client(config, out, env, configure, notes)
     return client
@@ -444,9 +447,7 @@ def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Pat
     slice_s = seconds / (scenario.kills + 1)
     for incarnation in range(scenario.kills + 1):
         out = workdir / f"client-{incarnation}.out"
-        started = time.monotonic()
         with _client(_start_client(config, out, env, configure, notes)) as client:
-            _wait_until_up(client, out, notes, started)
             if incarnation < scenario.kills:
                 _sleep_watching(slice_s, client, notes)
                 client.kill()  # kill -9: no cleanup, no cancel, no journal flush beyond what is written
