@@ -85,3 +85,11 @@ def test_the_client_agrees_with_the_venue(campaign: dict[tuple[str, str], Sessio
     if stale and NO_STALE_SETTING in result.notes:
         pytest.xfail("this client has no stale-venue reporting ([run] stale_after_s) yet")
     assert stale == 0, table
+
+
+def test_the_table_has_a_row_per_session_with_every_counter(campaign: dict[tuple[str, str], SessionResult]) -> None:
+    results = [campaign[case] for case in CASES[:2]]
+    rows = [line.split() for line in format_table(results).splitlines()]
+    assert [row[:2] for row in rows[2:4]] == [["dzengi", "none"], ["ekiden", "none"]]
+    assert {len(row) for row in rows[2:4]} == {13}  # venue, scenario, 2 context columns and 9 counters
+    assert rows[5][:3] == ["total", "2", "runs"]
