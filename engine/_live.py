@@ -209,6 +209,12 @@ def fills_outstanding(order: Order, report: OrderReport) -> bool:
     return order.instrument.size_raw(report.filled_qty) > order.filled_raw
 
 
+def _throttled(exc: BaseException) -> bool:
+    """True if ``exc`` is, or was raised from, the venue's rate limit (a 429 on a command is an
+    unknown outcome whose cause is :class:`~engine.RateLimited`)."""
+    return isinstance(exc, RateLimited) or isinstance(exc.__cause__, RateLimited)
+
+
 def apply_fill(engine: Engine, fill: Fill, order: Order | None = None) -> None:
     """Book a venue fill on its order (found by client or venue order id)."""
     if order is None:
@@ -827,12 +833,6 @@ class LiveRunner:
 async def cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
     await event.wait()
     scope.cancel()
-
-
-def _throttled(exc: BaseException) -> bool:
-    """True if ``exc`` is, or was raised from, the venue's rate limit (a 429 on a command is an
-    unknown outcome whose cause is :class:`~engine.RateLimited`)."""
-    return isinstance(exc, RateLimited) or isinstance(exc.__cause__, RateLimited)
 
 
 def _note(risk: Any, method: str) -> None:

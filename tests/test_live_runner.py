@@ -447,49 +447,6 @@ async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
     assert ("cancel", order.client_order_id) in s.gateway.calls
 
 
-async def test_open_order_reconciliation_reports_external_orders_and_asks_about_missing_ones(
-        autojump_clock: trio.testing.MockClock) -> None:
-    """At start-up and then periodically: a venue order that is not ours is an alarm (once); an
-    order of ours the venue no longer lists is asked about and moved by the answer."""
-    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
-                             open_orders_interval_s=10.0))
-    s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-elsewhere", S.ACCEPTED)]
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
-            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await until(lambda: order.status is S.ACCEPTED)
-            s.gateway.open_list.append(report(order, S.ACCEPTED))
-            await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
-            assert ("query", order.client_order_id) not in s.gateway.calls
-            s.gateway.open_list.pop()  # it filled while the stream was down
-            s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
-    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
-    assert [a.kind for a in s.engine.alarms] == ["external_order"]
-    assert list(s.runner.external_orders) == ["v-elsewhere"]
-
-
-async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_is_unnamed(
-        autojump_clock: trio.testing.MockClock) -> None:
-    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=1.0, equity_interval_s=60.0,
-                             open_orders_interval_s=5.0, reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            s.gateway.default_query = lost
-            order = s.limit_buy()
-            await until(lambda: order.status is S.UNKNOWN)
-            s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
-            await trio.sleep(12)  # two periodic passes
-            nursery.cancel_scope.cancel()
-    assert [a.kind for a in s.engine.alarms] == []
-
-
 class FailureCounter:
     """A risk engine that admits everything and counts the venue failures the runner reports."""
 
@@ -559,3 +516,47 @@ async def test_venue_trouble_before_a_cancel_is_sent_does_not_end_the_run(
             s.shutdown.set()  # cancel_on_exit: canceled now
     assert order.status is S.CANCELED
     assert [c[0] for c in s.gateway.calls] == ["submit", "cancel", "query", "cancel"]
+
+
+async def test_open_order_reconciliation_reports_external_orders_and_asks_about_missing_ones(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """At start-up and then periodically: a venue order that is not ours is an alarm (once); an
+    order of ours the venue no longer lists is asked about and moved by the answer."""
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
+                             open_orders_interval_s=10.0))
+    s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-elsewhere", S.ACCEPTED)]
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await until(lambda: order.status is S.ACCEPTED)
+            s.gateway.open_list.append(report(order, S.ACCEPTED))
+            await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
+            assert ("query", order.client_order_id) not in s.gateway.calls
+            s.gateway.open_list.pop()  # it filled while the stream was down
+            s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
+            await until(lambda: order.status is S.FILLED)
+            s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
+    assert [a.kind for a in s.engine.alarms] == ["external_order"]
+    assert list(s.runner.external_orders) == ["v-elsewhere"]
+
+
+async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_is_unnamed(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=1.0, equity_interval_s=60.0,
+                             open_orders_interval_s=5.0, reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(lost)
+            s.gateway.default_query = lost
+            order = s.limit_buy()
+            await until(lambda: order.status is S.UNKNOWN)
+            s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
+            await trio.sleep(12)  # two periodic passes
+            nursery.cancel_scope.cancel()
+    assert [a.kind for a in s.engine.alarms] == []
+
