@@ -559,4 +559,3 @@ async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_i
             await trio.sleep(12)  # two periodic passes
             nursery.cancel_scope.cancel()
     assert [a.kind for a in s.engine.alarms] == []
-
