@@ -237,15 +237,24 @@ def read_state_ledger(path: Path, venue: str, account: str) -> VenueLedger:
 # ---------------------------------------------------------------------------------------------
 
 def read_journal(path: Path) -> tuple[JournalRow, ...]:
-    """Every row of the run's order journal (empty if the run wrote none)."""
+    """Every row of the run's order journal (empty if the run wrote none).
+
+    An order's filled quantity is what its journaled *fills* add up to (what the client booked),
+    never more than the order row's own ``filled_qty``: a filled quantity without its fills was
+    not booked, and its fills count as missing.
+    """
     if not path.is_file():
         return ()
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT client_order_id, venue_order_id, instrument, status, filled_qty FROM orders")
-        return tuple(JournalRow(c, v or "", i, s, Decimal(q)) for c, v, i, s, q in rows.fetchall())
+        orders = db.execute("SELECT client_order_id, venue_order_id, instrument, status, filled_qty FROM orders")
+        rows = orders.fetchall()
+        booked: dict[str, Decimal] = {}
+        for cid, qty in db.execute("SELECT client_order_id, qty FROM fills").fetchall():
+            booked[cid] = booked.get(cid, Decimal(0)) + Decimal(qty)
     finally:
         db.close()
+    return tuple(JournalRow(c, v or "", i, s, min(Decimal(q), booked.get(c, Decimal(0)))) for c, v, i, s, q in rows)
 
 
 _POSITIONS = re.compile(r"^\[final\].*? positions: (?P<body>.*?) \| open orders", re.MULTILINE)

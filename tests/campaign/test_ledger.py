@@ -14,7 +14,7 @@ from engine import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from venues._testnet.state import encode_ledger
 from venues.dzengi.testnet import default_instruments
 
-from .ledger import LedgerError, journal_balances, journal_position_costs, read_state_ledger
+from .ledger import LedgerError, journal_balances, journal_position_costs, read_journal, read_state_ledger
 
 D = Decimal
 
@@ -106,3 +106,17 @@ def test_the_journal_implies_the_open_derivative_cost_of_its_lots(tmp_path: Path
     start = {"USD": D("1000")}
     assert journal_balances(path, instruments, start) == {"USD": D("1000") + D("2") - D("0.3")}  # FIFO: 30000 closed
     assert journal_position_costs(path, instruments, start) == {"USD": D("301")}  # 0.01 open @ 30100
+
+
+def test_an_orders_filled_quantity_counts_only_as_far_as_its_fills_were_journaled(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, venue_order_id TEXT, instrument TEXT, "
+               "status TEXT, filled_qty TEXT)")
+    db.execute("CREATE TABLE fills (client_order_id TEXT, qty TEXT)")
+    db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", [("c1", "v1", "dzengi:BTC/USD", "filled", "0.01"),
+                                                                 ("c2", "v2", "dzengi:BTC/USD", "filled", "0.01")])
+    db.executemany("INSERT INTO fills VALUES (?, ?)", [("c1", "0.004"), ("c1", "0.006"), ("c2", "0.004")])
+    db.commit()
+    db.close()
+    assert [(r.client_order_id, r.filled_qty) for r in read_journal(path)] == [("c1", D("0.010")), ("c2", D("0.004"))]
