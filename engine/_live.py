@@ -29,7 +29,7 @@ import trio
 from ._channels import EventLanes
 from ._clock import LiveClock
 from ._core import LIQUIDATION_STRATEGY_ID, Engine
-from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, TriotradeError, VenueRejected
+from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, TriotradeError, VenueError, VenueRejected
 from ._events import (
     BalanceUpdate,
     Bar,
@@ -207,6 +207,12 @@ def fills_outstanding(order: Order, report: OrderReport) -> bool:
     if report.filled_qty is None:
         return report.status is OrderStatus.FILLED and order.filled_raw < order.qty_raw
     return order.instrument.size_raw(report.filled_qty) > order.filled_raw
+
+
+def _throttled(exc: BaseException) -> bool:
+    """True if ``exc`` is, or was raised from, the venue's rate limit (a 429 on a command is an
+    unknown outcome whose cause is :class:`~engine.RateLimited`)."""
+    return isinstance(exc, RateLimited) or isinstance(exc.__cause__, RateLimited)
 
 
 def apply_fill(engine: Engine, fill: Fill, order: Order | None = None) -> None:
@@ -684,8 +690,11 @@ class LiveRunner:
             else:
                 engine.on_cancel_rejected(order, now(), f"auth failed: {exc}")
             return
-        except (OutcomeUnknown, RateLimited, trio.TooSlowError, OSError) as exc:
-            _note(risk, "record_venue_failure")
+        except (OutcomeUnknown, RateLimited, VenueError, trio.TooSlowError, OSError) as exc:
+            # VenueError: any other venue trouble (e.g. a lookup the command needed timed out) is
+            # no evidence either way: the order is asked about, and the run goes on
+            if not _throttled(exc):  # a 429 paces us (the rate limiter pauses); it is no venue failure
+                _note(risk, "record_venue_failure")
             if command == "submit":
                 engine.on_unknown(order, now(), f"outcome unknown: {exc}")
             else:

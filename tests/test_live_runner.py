@@ -24,7 +24,9 @@ from engine import (
     OrderType,
     OutcomeUnknown,
     PositionUpdate,
+    RateLimited,
     Side,
+    VenueError,
     Strategy,
     VenueRejected,
 )
@@ -443,6 +445,77 @@ async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
             s.shutdown.set()
     assert order.status is S.CANCELED
     assert ("cancel", order.client_order_id) in s.gateway.calls
+
+
+class FailureCounter:
+    """A risk engine that admits everything and counts the venue failures the runner reports."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def check_order(self, order: Order, engine: Any) -> None:
+        return None
+
+    def on_fill(self, fill: Fill, engine: Any) -> None:
+        return None
+
+    def record_venue_failure(self, detail: str = "") -> bool:
+        self.failures += 1
+        return False
+
+    def record_venue_success(self) -> None:
+        return None
+
+
+def throttled(order: Order) -> OrderReport | None:
+    try:
+        raise RateLimited("submit: rate limited (429)", venue="script", retry_after_s=1.0)
+    except RateLimited as limited:
+        raise OutcomeUnknown("submit: rate limited (429); the order may or may not have been taken",
+                             venue="script") from limited
+
+
+async def test_a_429_on_a_command_leaves_it_unknown_but_is_no_venue_failure(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A 429 storm paces the client; counted as venue failures it would halt trading for good."""
+    s = Session()
+    risk = FailureCounter()
+    s.engine.risk = risk  # type: ignore[assignment]  # a stand-in with the two counters
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"] += [throttled, lost]
+            s.gateway.answers["query"] += [lambda o: None, lambda o: None]
+            first, second = s.limit_buy(), s.limit_buy()
+            await until(lambda: first.is_terminal and second.is_terminal)
+            s.shutdown.set()
+    assert S.UNKNOWN in [u.status for u in s.updates if u.order is first]  # never taken as refused
+    assert first.status is S.REJECTED and second.status is S.REJECTED  # the venue has neither (reconciled)
+    assert risk.failures == 1  # the 5xx counts, the 429 does not
+
+
+async def test_venue_trouble_before_a_cancel_is_sent_does_not_end_the_run(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A gateway that must look the order up first (its venue id unknown) and times out there raises a
+    plain VenueError: the order is asked about and the run goes on (it used to end the run)."""
+    s = Session()
+
+    def lookup_timed_out(order: Order) -> OrderReport | None:
+        raise VenueError("GET /v1/orders: timed out", venue="script")
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            order = s.limit_buy()
+            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+            await until(lambda: order.status is S.ACCEPTED)
+            s.gateway.answers["cancel"] += [lookup_timed_out, lambda o: report(o, S.CANCELED)]
+            s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+            s.engine.cancel_order("s", order)
+            await until(lambda: order.status is S.ACCEPTED and ("query", order.client_order_id) in s.gateway.calls)
+            s.shutdown.set()  # cancel_on_exit: canceled now
+    assert order.status is S.CANCELED
+    assert [c[0] for c in s.gateway.calls] == ["submit", "cancel", "query", "cancel"]
 
 
 async def test_open_order_reconciliation_reports_external_orders_and_asks_about_missing_ones(

@@ -7,8 +7,9 @@ positions. It prints one row per session with the counters (every one of them is
 agree) and the totals. Scenarios the testnets cannot inject yet print as ``n/a``.
 
 Run: ``nice -n 10 python tests/benchmarks/fault_campaign.py [--venue dzengi|ekiden|all]
-[--seconds N] [--scenario NAME ...] [--keep DIR]`` (default: all venues, all scenarios, 20 s each;
-the silent-venue scenario adds its 30 s of silence). Exit code 0 whatever the counters say: it
+[--seconds N] [--scenario NAME ...] [--keep DIR] [--workers N]`` (default: all venues, all
+scenarios, 20 s of trading each after the client is up, two sessions at a time; the silent-venue
+scenario adds its 30 s of silence). Exit code 0 whatever the counters say: it
 measures, it does not judge.
 """
 
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="run only this scenario (repeatable; default: all)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the testnets' markets and faults")
     parser.add_argument("--keep", type=Path, help="keep each session's files (configs, outputs, journals) here")
+    parser.add_argument("--workers", type=int, default=2, help="sessions run at the same time (default 2)")
     return parser
 
 
@@ -68,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="fault-campaign-") as tmp:
         workdir = args.keep or Path(tmp)
-        results = []
-        for venue in venues:
-            results += run_campaign([venue], scenarios, args.seconds, workdir, seed=args.seed,
-                                    every_trades=EVERY_TRADES[venue], progress=progress)
-    print(f"fault campaign: {args.seconds:g} s sessions, seed {args.seed}")
+        cases = [(venue, scenario) for venue in venues for scenario in scenarios]
+        results = run_campaign(cases, args.seconds, workdir, seed=args.seed, every_trades=EVERY_TRADES,
+                               workers=args.workers, progress=progress)
+    print(f"fault campaign: {args.seconds:g} s sessions (trading time, after start-up), seed {args.seed}, "
+          f"{time.monotonic() - started:.0f} s wall time with {args.workers} at a time")
     print(format_table(results))
     return 0
 

@@ -19,7 +19,8 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["VenueOrder", "VenueFill", "VenueLedger", "JournalRow", "ClientView", "Divergence", "compare"]
+__all__ = ["VenueOrder", "VenueFill", "VenueLedger", "JournalRow", "ClientView", "Divergence", "compare",
+           "BALANCE_TOLERANCE"]
 
 ZERO = Decimal(0)
 
@@ -57,7 +58,9 @@ class VenueLedger:
     orders: tuple[VenueOrder, ...] = ()
     fills: tuple[VenueFill, ...] = ()
     balances: Mapping[str, Decimal] = attrs.field(factory=dict)
-    "Total per asset, as the venue reports it (informational: the client's are not observable)."
+    "Total per asset, as the venue reports it."
+    position_costs: Mapping[str, Decimal] = attrs.field(factory=dict)
+    "Per settle asset: the open derivative positions' cost (entry price times signed quantity)."
 
     def positions(self) -> dict[str, Decimal]:
         """Net base quantity per instrument implied by the venue's fills (instruments with fills)."""
@@ -96,6 +99,10 @@ class ClientView:
     journal: tuple[JournalRow, ...] = ()
     positions: Mapping[str, Decimal] | None = None
     "Final net position per instrument from the run's last status line; None when none was printed."
+    balances: Mapping[str, Decimal] | None = None
+    "Total per asset the client's journal implies (starting balances plus its fills); None: not read."
+    position_costs: Mapping[str, Decimal] = attrs.field(factory=dict)
+    "Per settle asset: the open derivative positions' cost the journal implies (its open lots)."
 
 
 @attrs.frozen
@@ -116,6 +123,8 @@ class Divergence:
     "Fill-sized excess of the client's filled quantities over the venue's."
     position_mismatches: int = 0
     "Instruments whose final client position differs from the venue's (-1: not observable)."
+    balance_mismatches: int = 0
+    "Assets whose balance implied by the client's journal differs from the venue's (-1: not observable)."
     limit_breaches: int = 0
     "Instruments whose venue position ever went above the position limit (0 when there is no limit)."
     orders_left_working: int = 0
@@ -125,7 +134,8 @@ class Divergence:
         """Sum of the divergence counters (0 = books agree); not-observable counters count 0."""
         return sum(max(0, v) for v in (
             self.orders_unknown_to_client, self.orders_left_unknown, self.fills_missing,
-            self.fills_duplicated, self.position_mismatches, self.limit_breaches, self.orders_left_working))
+            self.fills_duplicated, self.position_mismatches, self.balance_mismatches, self.limit_breaches,
+            self.orders_left_working))
 
 
 def _signed(fill: VenueFill) -> Decimal:
@@ -174,6 +184,29 @@ def _position_mismatches(ledger: VenueLedger, client: ClientView, instruments: I
     return sum(1 for k in keys if venue.get(k, ZERO) != client.positions.get(k, ZERO))
 
 
+BALANCE_TOLERANCE = Decimal("1e-12")
+"""Largest difference of two balances at cost that still agree: a venue that keeps an average
+entry price at 28 significant digits (a non-terminating quotient) books realized PnL rounded there."""
+
+
+def _at_cost(balances: Mapping[str, Decimal], costs: Mapping[str, Decimal], asset: str) -> Decimal:
+    return balances.get(asset, ZERO) - costs.get(asset, ZERO)
+
+
+def _balance_mismatches(ledger: VenueLedger, client: ClientView) -> int:
+    """Assets whose balances *at cost* differ: the balance minus the open derivative positions' cost.
+
+    A derivative's realized PnL depends on how a venue nets lots (average cost, FIFO), the
+    balance plus the open positions at cost does not: both are the starting balance plus every
+    fill's cash flow less the fees.
+    """
+    if client.balances is None:
+        return -1
+    keys = set(ledger.balances) | set(client.balances) | set(ledger.position_costs) | set(client.position_costs)
+    return sum(1 for k in keys if abs(_at_cost(ledger.balances, ledger.position_costs, k)
+                                      - _at_cost(client.balances, client.position_costs, k)) > BALANCE_TOLERANCE)
+
+
 def compare(ledger: VenueLedger, client: ClientView, *, position_limit: Decimal | None = None) -> Divergence:
     """Count every way ``client`` disagrees with ``ledger``.
 
@@ -208,6 +241,7 @@ def compare(ledger: VenueLedger, client: ClientView, *, position_limit: Decimal 
         fills_missing=missing,
         fills_duplicated=duplicated,
         position_mismatches=_position_mismatches(ledger, client, {o.instrument for o in ledger.orders}),
+        balance_mismatches=_balance_mismatches(ledger, client),
         limit_breaches=breaches,
         orders_left_working=sum(1 for o in ledger.orders if o.open),
     )

@@ -1,10 +1,12 @@
 """Run the probe against a local testnet under one fault and measure the divergence.
 
-One *session*: start ``triotrade testnet <venue>`` as a subprocess (port 0, seeded, the fault's
-flags), write a run config for the probe strategy, start ``triotrade run`` as a subprocess, apply
-the scenario's client-side faults (``kill -9`` and restart; SIGSTOP/SIGCONT of the testnet), stop
-the client with SIGINT (``cancel_on_exit``), then read the venue's ledger through its REST API and
-the client's journal and final status line, and :func:`~tests.campaign.compare.compare` them.
+One *session*: start ``triotrade testnet <venue>`` as a subprocess (a free port, seeded, the
+fault's flags, ``--state FILE``), write a run config for the probe strategy, start ``triotrade run``
+as a subprocess, apply the scenario's process faults (``kill -9`` of the client and a restart;
+SIGSTOP/SIGCONT of the testnet; a testnet stopped and started again on the same port and state
+file), stop the client with SIGINT (``cancel_on_exit``), stop the testnet (SIGTERM: it writes its
+state file), then read the venue's ledger from that file and the client's journal and final
+status line, and :func:`~tests.campaign.compare.compare` them.
 
 Bounded: every wait has a deadline, every process is SIGKILLed in ``finally``, only 127.0.0.1.
 The processes are ``python -m engine.cli`` with this checkout first on ``PYTHONPATH``.
@@ -15,29 +17,43 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import attrs
 
+from engine import Instrument
+from venues.dzengi import testnet as dzengi_testnet
+from venues.ekiden import testnet as ekiden_testnet
+from venues.magnr import testnet as magnr_testnet
+
 from .compare import Divergence, compare
-from .ledger import LEDGER_READERS, LedgerError, read_client_view
+from .ledger import LEDGER_READERS, LedgerError, read_client_view, read_state_ledger
 
 __all__ = ["Scenario", "SCENARIOS", "SessionResult", "HarnessUnavailable", "VENUE_SETUP", "run_session",
-           "run_campaign", "format_table", "cli_supports"]
+           "run_campaign", "format_table", "session_counters", "cli_supports", "STARTING_BALANCES",
+           "NO_STALE_SETTING"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / "tests" / "campaign" / "probe.py"
+ACCOUNT = "campaign"
 API_KEY = "campaign-key"
 SECRET = "campaign-secret"  # a throw-away test key of the local testnet, never printed
 PROBE_QTY = Decimal("0.01")
-STOP_GRACE_S = 20.0
-"How long a SIGINTed client may take to cancel, flush and exit before it is SIGKILLed."
+STARTING_BALANCES = {"USD": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("20")}
+"The campaign account's balances when a session starts."
+SHUTDOWN_GRACE_S = 10.0
+"""The client's ``[run] shutdown_grace_s``: settling a stop's cancels and queries on a venue that
+allows 30 private requests a minute (Ekiden), under a fault that spends part of them, takes seconds."""
+STOP_GRACE_S = 4 * SHUTDOWN_GRACE_S
+"How long a SIGINTed client may take to cancel, flush and exit before it is SIGKILLed (two grace periods and more)."
 
 
 _SETTLED = frozenset({"filled", "canceled", "rejected", "expired", "denied"})
@@ -55,14 +71,21 @@ class VenueSetup:
     symbol: str
     ws_path: str
     env_prefix: str
+    instruments: Callable[[], Sequence[Instrument]]
+    "The instruments the testnet lists (to replay the client's journal)."
+    ledger_over_rest: bool = False
+    "Read the venue's ledger over its REST API before the stop (its ``--state`` file does not hold its trades).\n\n    Such a venue (Magnr) publishes no balances: its balances column is not observable."
     options: str = ""
     "More ``[venues.options]`` lines (``{url}`` and ``{journal}`` filled in); no ``ws_url`` when ``ws_path`` is empty."
 
 
 VENUE_SETUP = {
-    "dzengi": VenueSetup(symbol="BTC/USD", ws_path="/connect", env_prefix="DZENGI"),
-    "ekiden": VenueSetup(symbol="BTC-USD", ws_path="/v1/stream", env_prefix="EKIDEN"),
-    "magnr": VenueSetup(symbol="ItBit-XBTUSD", ws_path="", env_prefix="MAGNR", options=(
+    "dzengi": VenueSetup(symbol="BTC/USD", ws_path="/connect", env_prefix="DZENGI",
+                         instruments=dzengi_testnet.default_instruments),
+    "ekiden": VenueSetup(symbol="BTC-USD", ws_path="/v1/stream", env_prefix="EKIDEN",
+                         instruments=ekiden_testnet.default_instruments),
+    "magnr": VenueSetup(symbol="ItBit-XBTUSD", ws_path="", env_prefix="MAGNR",
+                        instruments=magnr_testnet.default_instruments, ledger_over_rest=True, options=(
         'ticker_urls = {{ ItBit = "{url}/itbit" }}\ntonce_file = "{journal}.tonce"\n'
         "poll_fast_s = 0.2\npoll_slow_s = 0.5\nticker_poll_s = 0.2\n")),
 }
@@ -81,6 +104,8 @@ class Scenario:
     "``[risk] max_position_qty`` of the client, checked against the venue's position."
     silent_s: float = 0.0
     "SIGSTOP the testnet this long in the middle of the session, then SIGCONT."
+    venue_restart: bool = False
+    "Stop the testnet (SIGTERM) in the middle of the session and start it again on its port and state."
     not_injectable: str = ""
     "Why the scenario cannot run yet ('' = it can)."
 
@@ -104,8 +129,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("kill-9-restarts", kills=3),
     Scenario("kill-9-restarts+limit", kills=3, position_limit=2 * PROBE_QTY),
     Scenario("venue-silent-30s", silent_s=30.0),
-    Scenario("testnet-restart", not_injectable="the testnet keeps its ledger (--state FILE), "
-                                               "but the harness does not restart the testnet yet"),
+    Scenario("venue-restart", venue_restart=True),
 )
 
 
@@ -119,6 +143,8 @@ class SessionResult:
     "``ok``, ``n/a (...)`` or ``error: ...``."
     divergence: Divergence | None = None
     notes: tuple[str, ...] = ()
+    stale_reported: bool | None = None
+    "Venue-silent scenarios: whether the client reported the venue stale (None: not such a scenario)."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,19 +183,29 @@ def _kill(proc: subprocess.Popen[bytes] | None) -> None:
     proc.wait(timeout=10)
 
 
-@contextmanager
-def _process(argv: Sequence[str], out: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A subprocess writing stdout to ``out`` and stderr to ``out``.err; SIGKILLed on exit if alive."""
+def _spawn(argv: Sequence[str], out: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with stdout to ``out`` and stderr to ``out``.err."""
     with open(out, "wb") as stdout, open(out.with_suffix(".err"), "wb") as stderr:
-        proc = subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                env=env, cwd=ROOT)
-        try:
-            yield proc
-        finally:
-            _kill(proc)
+        return subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+
+
+@contextmanager
+def _client(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``proc``, SIGKILLed on exit if still alive."""
+    try:
+        yield proc
+    finally:
+        _kill(proc)
 
 
 _URL = re.compile(rb"testnet REST\s+(http://127\.0\.0\.1:\d+)/")
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the testnet keeps it across a restart)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _wait_for_url(proc: subprocess.Popen[bytes], out: Path, timeout_s: float = 30.0) -> str:
@@ -183,6 +219,45 @@ def _wait_for_url(proc: subprocess.Popen[bytes], out: Path, timeout_s: float = 3
             raise HarnessUnavailable(f"the testnet exited ({proc.returncode}): {err}")
         time.sleep(0.1)
     raise HarnessUnavailable("the testnet printed no URL in time")
+
+
+class _Testnet:
+    """The venue: one ``triotrade testnet`` process at a time on one port, keeping one state file."""
+
+    def __init__(self, argv: Sequence[str], workdir: Path) -> None:
+        self.argv = list(argv)
+        self.workdir = workdir
+        self.starts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start the testnet; its base URL once it serves."""
+        out = self.workdir / f"testnet-{self.starts}.out"
+        self.proc = _spawn(self.argv, out, _env())
+        self.starts += 1
+        return _wait_for_url(self.proc, out)
+
+    def signal(self, signum: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def stop(self, notes: list[str]) -> None:
+        """SIGTERM (the testnet writes its state file) and wait; SIGKILL if it does not exit."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            if proc is not None:
+                notes.append(f"testnet had exited ({proc.returncode})")
+            return
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            notes.append("testnet did not exit after SIGTERM (killed; its state file may be older)")
+            _kill(proc)
+
+    def close(self) -> None:
+        _kill(self.proc)
 
 
 def _stop(proc: subprocess.Popen[bytes], notes: list[str]) -> None:
@@ -201,15 +276,28 @@ def _stop(proc: subprocess.Popen[bytes], notes: list[str]) -> None:
         notes.append(f"client exit code {code}")
 
 
-def _check_started(client: subprocess.Popen[bytes], out: Path, settle_s: float = 1.5) -> None:
-    """Raise :class:`HarnessUnavailable` if the client refuses its command line or config (exit 2)."""
-    try:
-        code = client.wait(timeout=settle_s)
-    except subprocess.TimeoutExpired:
-        return
-    if code == 2:
-        err = out.with_suffix(".err").read_text(errors="replace").strip().splitlines()
-        raise HarnessUnavailable(f"the client refused its config: {err[-1][-300:] if err else 'exit 2'}")
+UP_TIMEOUT_S = 60.0
+"How long a client may take to come up (its first status line) before the session goes on anyway."
+
+
+def _wait_until_up(client: subprocess.Popen[bytes], out: Path, notes: list[str]) -> None:
+    """Wait for the client's first ``[status]`` line (its strategies run): a session's trading time
+    starts then, so a slow start-up (a rate-limit fault) does not eat it. Notes how long it took;
+    raises :class:`HarnessUnavailable` if the client refuses its command line or config (exit 2)."""
+    started = time.monotonic()
+    deadline = started + UP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if b"[status]" in out.with_suffix(".err").read_bytes():  # status lines are logged
+            notes.append(f"up after {time.monotonic() - started:.0f}s")
+            return
+        code = client.poll()
+        if code == 2:
+            err = out.with_suffix(".err").read_text(errors="replace").strip().splitlines()
+            raise HarnessUnavailable(f"the client refused its config: {err[-1][-300:] if err else 'exit 2'}")
+        if code is not None:
+            return
+        time.sleep(0.2)
+    notes.append(f"client not up {UP_TIMEOUT_S:.0f}s after start")
 
 
 def _sleep_watching(seconds: float, client: subprocess.Popen[bytes], notes: list[str]) -> None:
@@ -226,16 +314,22 @@ def _sleep_watching(seconds: float, client: subprocess.Popen[bytes], notes: list
 # ---------------------------------------------------------------------------------------------
 
 def _write_accounts(path: Path) -> None:
+    balances = ", ".join(f'{asset} = "{qty}"' for asset, qty in STARTING_BALANCES.items())
     path.write_text(
         "[[accounts]]\n"
-        'name = "campaign"\n'
+        f'name = "{ACCOUNT}"\n'
         f'api_key = "{API_KEY}"\n'
         f'secret = "{SECRET}"\n'
-        'balances = { USD = "100000", BTC = "2", ETH = "20" }\n'
+        f"balances = {{ {balances} }}\n"
     )
 
 
-def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Scenario, every_trades: int) -> None:
+STALE_AFTER_S = 10.0
+"``[run] stale_after_s`` of the client in a venue-silent session (well inside the silence)."
+
+
+def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Scenario, every_trades: int,
+                  report_dir: Path, *, stale_after: bool = False) -> None:
     setup = VENUE_SETUP[venue]
     host = url.removeprefix("http://")
     instrument = f"{venue}:{setup.symbol}"
@@ -265,8 +359,10 @@ def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Sce
         "[run]\n"
         "cancel_on_exit = true\n"
         "status_interval_s = 2\n"
-        "shutdown_grace_s = 5\n"
+        f"shutdown_grace_s = {SHUTDOWN_GRACE_S:g}\n"
         f'journal = "{journal}"\n'
+        f'report_dir = "{report_dir}"\n'
+        + (f"stale_after_s = {STALE_AFTER_S}\n" if stale_after else "")
     )
 
 
@@ -290,18 +386,30 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
                  every_trades: int) -> SessionResult:
     setup = VENUE_SETUP[venue]
     accounts, config, journal = workdir / "accounts.toml", workdir / "run.toml", workdir / "journal.sqlite"
+    state = workdir / "venue-state.json"
     _write_accounts(accounts)
-    journal.unlink(missing_ok=True)
+    for stale_file in (journal, state):
+        stale_file.unlink(missing_ok=True)
     notes: list[str] = []
-    testnet_argv = _cli("testnet", venue, "--accounts", str(accounts), "--port", "0", "--seed", str(seed),
-                        *scenario.testnet_flags(seconds))
+    testnet = _Testnet(_cli("testnet", venue, "--accounts", str(accounts), "--port", str(_free_port()),
+                            "--seed", str(seed), "--state", str(state), *scenario.testnet_flags(seconds)), workdir)
     client_env = _env({f"{setup.env_prefix}_API_KEY": API_KEY, f"{setup.env_prefix}_SECRET": SECRET})
-    with _process(testnet_argv, workdir / "testnet.out", _env()) as testnet:
-        url = _wait_for_url(testnet, workdir / "testnet.out")
-        _write_config(config, venue, url, journal, scenario, every_trades)
-        last_out = _drive_client(scenario, seconds, workdir, config, client_env, testnet, notes)
-        ledger = LEDGER_READERS[venue](url, API_KEY, SECRET, [setup.symbol])
-    client = read_client_view(journal, last_out.read_text(errors="replace"))
+    try:
+        url = testnet.start()
+        def configure(stale_after: bool) -> None:
+            _write_config(config, venue, url, journal, scenario, every_trades, workdir / "report",
+                          stale_after=stale_after)
+
+        configure(bool(scenario.silent_s))
+        last_out = _drive_client(scenario, seconds, workdir, config, client_env, testnet, notes, configure)
+        rest_ledger = LEDGER_READERS[venue](url, API_KEY, SECRET, [setup.symbol]) if setup.ledger_over_rest else None
+        testnet.stop(notes)
+    finally:
+        testnet.close()
+    ledger = rest_ledger or read_state_ledger(state, venue, ACCOUNT)
+    instruments = {inst.key: inst for inst in setup.instruments()}
+    client = read_client_view(journal, last_out.read_text(errors="replace"), instruments=instruments,
+                              starting_balances=None if setup.ledger_over_rest else STARTING_BALANCES)
     if not client.journal:
         notes.append("journal empty or missing")
     unsettled = [r for r in client.journal if r.status not in _SETTLED]
@@ -309,21 +417,48 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
         notes.append(f"{len(unsettled)} journal row(s) not terminal at the end "
                      f"({', '.join(sorted({r.status for r in unsettled}))})")
     if scenario.silent_s:
-        err = last_out.with_suffix(".err").read_text(errors="replace")
-        notes.append("stale reported" if re.search(r"\bstale\b", err, re.IGNORECASE)
-                     else "stale not reported (not observable yet)")
+        notes.append("stale reported" if _reports_stale(workdir) else "stale NOT reported")
     divergence = compare(ledger, client, position_limit=scenario.position_limit)
-    return SessionResult(venue, scenario.name, "ok", divergence, tuple(dict.fromkeys(notes)))
+    return SessionResult(venue, scenario.name, "ok", divergence, tuple(dict.fromkeys(notes)), stale_reported=
+                         _reports_stale(workdir) if scenario.silent_s else None)
+
+
+_STALE = re.compile(r"venue_stale|\bstale\b", re.IGNORECASE)
+
+
+def _reports_stale(workdir: Path) -> bool:
+    """True if the last client's log or output says a venue went stale."""
+    outs = sorted(workdir.glob("client-*.out"), key=lambda p: int(p.stem.split("-")[1]))
+    return bool(outs) and any(_STALE.search(p.read_text(errors="replace"))
+                              for p in (outs[-1], outs[-1].with_suffix(".err")))
+
+
+NO_STALE_SETTING = "the client has no [run] stale_after_s: its default applies"
+
+
+def _start_client(config: Path, out: Path, env: dict[str, str], configure: Callable[[bool], None],
+                  notes: list[str]) -> subprocess.Popen[bytes]:
+    """Start ``triotrade run`` and wait until it is up; a client that does not know
+    ``[run] stale_after_s`` yet runs without it."""
+    client = _spawn(_cli("run", str(config)), out, env)
+    try:
+        _wait_until_up(client, out, notes)
+    except HarnessUnavailable as exc:
+        if "stale_after_s" not in str(exc):
+            raise
+        notes.append(NO_STALE_SETTING)
+        configure(False)
+        return _start_client(config, out, env, configure, notes)
+    return client
 
 
 def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Path, env: dict[str, str],
-                  testnet: subprocess.Popen[bytes], notes: list[str]) -> Path:
+                  testnet: _Testnet, notes: list[str], configure: Callable[[bool], None]) -> Path:
     """Run the client(s) for the session; returns the stdout file of the last incarnation."""
     slice_s = seconds / (scenario.kills + 1)
     for incarnation in range(scenario.kills + 1):
         out = workdir / f"client-{incarnation}.out"
-        with _process(_cli("run", str(config)), out, env) as client:
-            _check_started(client, out)
+        with _client(_start_client(config, out, env, configure, notes)) as client:
             if incarnation < scenario.kills:
                 _sleep_watching(slice_s, client, notes)
                 client.kill()  # kill -9: no cleanup, no cancel, no journal flush beyond what is written
@@ -331,11 +466,17 @@ def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Pat
                 continue
             if scenario.silent_s:
                 _sleep_watching(slice_s / 2, client, notes)
-                testnet.send_signal(signal.SIGSTOP)
+                testnet.signal(signal.SIGSTOP)
                 try:
                     _sleep_watching(scenario.silent_s, client, notes)
                 finally:
-                    testnet.send_signal(signal.SIGCONT)
+                    testnet.signal(signal.SIGCONT)
+                _sleep_watching(slice_s / 2, client, notes)
+            elif scenario.venue_restart:
+                _sleep_watching(slice_s / 2, client, notes)
+                testnet.stop(notes)
+                _sleep_watching(1.0, client, notes)  # the venue is away for a moment
+                testnet.start()
                 _sleep_watching(slice_s / 2, client, notes)
             else:
                 _sleep_watching(slice_s, client, notes)
@@ -347,42 +488,53 @@ def _drive_client(scenario: Scenario, seconds: float, workdir: Path, config: Pat
 # the table
 # ---------------------------------------------------------------------------------------------
 
-def run_campaign(venues: Sequence[str], scenarios: Sequence[Scenario], seconds: float, workdir: Path, *,
-                 seed: int = 1, every_trades: int = 10,
+def run_campaign(cases: Sequence[tuple[str, Scenario]], seconds: float, workdir: Path, *,
+                 seed: int = 1, every_trades: Mapping[str, int] | None = None, workers: int = 1,
                  progress: Callable[[SessionResult], None] | None = None) -> list[SessionResult]:
-    """Every (venue, scenario) session in turn, each in its own folder under ``workdir``."""
-    results = []
-    for venue in venues:
-        for scenario in scenarios:
-            result = run_session(venue, scenario, seconds, workdir / venue / scenario.name, seed=seed,
-                                 every_trades=every_trades)
-            results.append(result)
-            if progress is not None:
-                progress(result)
-    return results
+    """Every (venue, scenario) session, ``workers`` at a time, each in its own folder under
+    ``workdir``; the results in the order of ``cases`` (whatever order they finished in)."""
+    steps = every_trades or {}
+
+    def one(case: tuple[str, Scenario]) -> SessionResult:
+        venue, scenario = case
+        result = run_session(venue, scenario, seconds, workdir / venue / scenario.name, seed=seed,
+                             every_trades=steps.get(venue, 10))
+        if progress is not None:
+            progress(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(one, cases))
 
 
 _COLUMNS = ("venue orders", "venue fills", "unknown to client", "left UNKNOWN", "fills missing",
-            "fills duplicated", "position diffs", "limit breaches", "left working")
+            "fills duplicated", "position diffs", "balance diffs", "limit breaches", "left working",
+            "stale unreported")
 
 
-def _cells(d: Divergence) -> list[str]:
-    values = [d.venue_orders, d.venue_fills, d.orders_unknown_to_client, d.orders_left_unknown, d.fills_missing,
-              d.fills_duplicated, d.position_mismatches, d.limit_breaches, d.orders_left_working]
-    return ["n/o" if v < 0 else str(v) for v in values]
+def _values(r: SessionResult) -> list[int]:
+    d = r.divergence
+    assert d is not None
+    return [d.venue_orders, d.venue_fills, d.orders_unknown_to_client, d.orders_left_unknown, d.fills_missing,
+            d.fills_duplicated, d.position_mismatches, d.balance_mismatches, d.limit_breaches,
+            d.orders_left_working, 1 if r.stale_reported is False else 0]
+
+
+def session_counters(r: SessionResult) -> dict[str, int]:
+    """The divergence counters of a measured session by column name (all 0 when the books agree)."""
+    return dict(zip(_COLUMNS[2:], _values(r)[2:]))
 
 
 def format_table(results: Sequence[SessionResult]) -> str:
     """One row per (venue, scenario) with the counters, then the totals and the notes.
 
-    ``n/o``: not observable (the client printed no final positions). Balances are not compared:
-    the client does not expose its balances outside the process yet.
+    ``n/o``: not observable (the client printed no final positions).
     """
     header = ["venue", "scenario", *_COLUMNS]
-    measured = [r.divergence for r in results if r.divergence is not None]
-    table = [[r.venue, r.scenario, *_cells(r.divergence)] for r in results if r.divergence is not None]
-    totals = ["total", f"{len(measured)} runs", *[str(sum(max(0, v) for v in column))
-                                                  for column in zip(*[_cells_int(d) for d in measured])]]
+    measured = [r for r in results if r.divergence is not None]
+    table = [[r.venue, r.scenario, *_cells(_values(r))] for r in measured]
+    totals = ["total", f"{len(measured)} runs",
+              *[str(sum(max(0, v) for v in column)) for column in zip(*[_values(r) for r in measured])]]
     if not measured:
         totals = ["total", "0 runs", *["0"] * len(_COLUMNS)]
     widths = [max(len(row[i]) for row in [header, *table, totals]) for i in range(len(header))]
@@ -393,19 +545,18 @@ def format_table(results: Sequence[SessionResult]) -> str:
         if r.divergence is None:
             lines.append(f"{r.venue:<{widths[0]}}  {r.scenario:<{widths[1]}}  {r.status}")
         else:
-            lines.append(_line([r.venue, r.scenario, *_cells(r.divergence)], widths))
+            lines.append(_line([r.venue, r.scenario, *_cells(_values(r))], widths))
     lines += [_line(["-" * w for w in widths], widths), _line(totals, widths), "",
-              "n/o = not observable (no final status line). Balances are not compared: the client does not",
-              "expose its balances outside the process yet (not observable yet)."]
+              "n/o = not observable (no final status line). Balances: the venue's against those the",
+              "client's journal implies (starting balances plus every journaled fill)."]
     notes = [f"  {r.venue}/{r.scenario}: {'; '.join(r.notes)}" for r in results if r.notes]
     if notes:
         lines += ["", "notes:", *notes]
     return "\n".join(lines)
 
 
-def _cells_int(d: Divergence) -> list[int]:
-    return [d.venue_orders, d.venue_fills, d.orders_unknown_to_client, d.orders_left_unknown, d.fills_missing, d.fills_duplicated,
-            d.position_mismatches, d.limit_breaches, d.orders_left_working]
+def _cells(values: Sequence[int]) -> list[str]:
+    return ["n/o" if v < 0 else str(v) for v in values]
 
 
 def _line(cells: Sequence[str], widths: Sequence[int]) -> str:

@@ -11,7 +11,14 @@ id) and every fill. Dzengi has no "all orders" endpoint: its ledger is the order
 (``myTrades``) plus those still open (``openOrders``); an order canceled without a fill is not
 visible there (nor can it diverge in fills or position).
 
-The client side is the SQLite journal the run wrote and the run's last ``[final]`` status line.
+The campaign itself reads the venue's ledger from the testnet's ``--state FILE`` once the testnet
+has stopped (:func:`read_state_ledger`): every order, fill and balance the venue booked, whatever
+fault the session injected (a 429 storm or a ban would stand between a REST reader and the
+ledger, and Dzengi lists no canceled orders). The REST readers stay as a cross-check.
+
+The client side is the SQLite journal the run wrote (its orders, and the balances its fills
+imply, replayed through the engine's own :class:`engine.Portfolio`) and the run's last
+``[final]`` status line.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from engine import loads_json, wire_decimal
+from engine import Instrument, InstrumentKind, Portfolio, Side, loads_json, wire_decimal
+from venues._testnet.state import decode_ledger
 from venues.dzengi import signer as dzengi_signer
 from venues.ekiden import constants as ekiden_constants
 from venues.ekiden import signer as ekiden_signer
@@ -35,8 +43,8 @@ from venues.ekiden.schemas import iso_from_ms, ns_from_iso
 
 from .compare import ClientView, JournalRow, VenueFill, VenueLedger, VenueOrder
 
-__all__ = ["LedgerError", "read_dzengi_ledger", "read_ekiden_ledger", "read_journal", "parse_final_positions",
-           "read_client_view", "LEDGER_READERS"]
+__all__ = ["LedgerError", "read_dzengi_ledger", "read_ekiden_ledger", "read_state_ledger", "read_journal",
+           "journal_balances", "journal_position_costs", "parse_final_positions", "read_client_view", "LEDGER_READERS"]
 
 _RETRY_STATUSES = frozenset({418, 429, 502, 503, 504})
 
@@ -205,19 +213,55 @@ LEDGER_READERS: dict[str, Callable[..., VenueLedger]] = {"dzengi": read_dzengi_l
 
 
 # ---------------------------------------------------------------------------------------------
+# the testnet's state file (any venue)
+# ---------------------------------------------------------------------------------------------
+
+def read_state_ledger(path: Path, venue: str, account: str) -> VenueLedger:
+    """The ledger of ``account`` as the stopped testnet of ``venue`` wrote it to its ``--state`` file.
+
+    Raises :class:`LedgerError` when the file is missing or is not a state file.
+    """
+    try:
+        ledger = decode_ledger(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise LedgerError(f"testnet state {path.name}: {exc}") from None
+    orders = tuple(VenueOrder(o.order_id, f"{venue}:{o.symbol}", o.client_order_id, open=o.is_open)
+                   for o in ledger.orders if o.account == account)
+    fills = tuple(VenueFill(str(f.trade_id), f.order_id, f"{venue}:{f.symbol}",
+                            "BUY" if f.side is Side.BUY else "SELL", f.qty, f.ts_ms)
+                  for f in ledger.fills if f.account == account)
+    found = next((a for a in ledger.accounts if a.name == account), None)
+    balances = {asset: b.total for asset, b in found.balances.items()} if found is not None else {}
+    costs: dict[str, Decimal] = {}
+    for pos in ledger.positions:
+        if pos.account == account and pos.qty:
+            costs[pos.settle] = costs.get(pos.settle, Decimal(0)) + pos.open_price * pos.qty
+    return VenueLedger(orders=orders, fills=fills, balances=balances, position_costs=costs)
+
+
+# ---------------------------------------------------------------------------------------------
 # the client's side
 # ---------------------------------------------------------------------------------------------
 
 def read_journal(path: Path) -> tuple[JournalRow, ...]:
-    """Every row of the run's order journal (empty if the run wrote none)."""
+    """Every row of the run's order journal (empty if the run wrote none).
+
+    An order's filled quantity is what its journaled *fills* add up to (what the client booked),
+    never more than the order row's own ``filled_qty``: a filled quantity without its fills was
+    not booked, and its fills count as missing.
+    """
     if not path.is_file():
         return ()
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT client_order_id, venue_order_id, instrument, status, filled_qty FROM orders")
-        return tuple(JournalRow(c, v or "", i, s, Decimal(q)) for c, v, i, s, q in rows.fetchall())
+        orders = db.execute("SELECT client_order_id, venue_order_id, instrument, status, filled_qty FROM orders")
+        rows = orders.fetchall()
+        booked: dict[str, Decimal] = {}
+        for cid, qty in db.execute("SELECT client_order_id, qty FROM fills").fetchall():
+            booked[cid] = booked.get(cid, Decimal(0)) + Decimal(qty)
     finally:
         db.close()
+    return tuple(JournalRow(c, v or "", i, s, min(Decimal(q), booked.get(c, Decimal(0)))) for c, v, i, s, q in rows)
 
 
 _POSITIONS = re.compile(r"^\[final\].*? positions: (?P<body>.*?) \| open orders", re.MULTILINE)
@@ -244,6 +288,56 @@ def parse_final_positions(output: str) -> dict[str, Decimal] | None:
     return positions
 
 
-def read_client_view(journal: Path, final_output: str) -> ClientView:
-    """The client's journal rows and the final positions of its last run."""
-    return ClientView(journal=read_journal(journal), positions=parse_final_positions(final_output))
+def journal_balances(path: Path, instruments: Mapping[str, Instrument],
+                     starting: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """The balances the journal's fills imply: ``starting`` with every journaled fill booked in
+    time order by :class:`engine.Portfolio` (spot: quote and base move; derivatives: realized PnL;
+    fees in their asset). A fill of an instrument not in ``instruments`` raises :class:`LedgerError`."""
+    return dict(_replay(path, instruments, starting).balances)
+
+
+def journal_position_costs(path: Path, instruments: Mapping[str, Instrument],
+                           starting: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Per settle asset, the cost of the open derivative positions the journal's fills leave
+    (its open lots: price times signed size); spot positions are in the balances already."""
+    costs: dict[str, Decimal] = {}
+    for pos in _replay(path, instruments, starting).positions.values():
+        inst = pos.instrument
+        if inst.kind is InstrumentKind.SPOT or not pos.qty_raw:
+            continue
+        sign = 1 if pos.qty_raw > 0 else -1
+        cost = sum((inst.price_of(price) * inst.size_of(size) for price, size in pos.lots), Decimal(0))
+        costs[inst.settle] = costs.get(inst.settle, Decimal(0)) + sign * cost
+    return costs
+
+
+def _replay(path: Path, instruments: Mapping[str, Instrument], starting: Mapping[str, Decimal]) -> Portfolio:
+    portfolio = Portfolio(starting)
+    if not path.is_file():
+        return portfolio
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT f.instrument, o.side, f.price, f.qty, f.fee, f.fee_asset, f.ts FROM fills f "
+                          "JOIN orders o ON o.client_order_id = f.client_order_id ORDER BY f.ts, f.rowid").fetchall()
+    finally:
+        db.close()
+    for key, side, price, qty, fee, fee_asset, ts in rows:
+        inst = instruments.get(key)
+        if inst is None:
+            raise LedgerError(f"the journal has a fill of {key}, an instrument the venue does not list")
+        portfolio.apply_fill(inst, Side.BUY if side.upper() == "BUY" else Side.SELL, inst.price_raw(Decimal(price)),
+                             inst.size_raw(Decimal(qty)), Decimal(fee), fee_asset, int(ts))
+    return portfolio
+
+
+def read_client_view(journal: Path, final_output: str, *, instruments: Mapping[str, Instrument] | None = None,
+                     starting_balances: Mapping[str, Decimal] | None = None) -> ClientView:
+    """The client's journal rows, the final positions of its last run and (given the venue's
+    ``instruments`` and the account's starting balances) the balances its journal implies."""
+    balances = None
+    costs: dict[str, Decimal] = {}
+    if instruments is not None and starting_balances is not None:
+        balances = journal_balances(journal, instruments, starting_balances)
+        costs = journal_position_costs(journal, instruments, starting_balances)
+    return ClientView(journal=read_journal(journal), positions=parse_final_positions(final_output), balances=balances,
+                      position_costs=costs)

@@ -27,11 +27,13 @@ def _agreeing() -> tuple[VenueLedger, ClientView]:
         orders=(VenueOrder("v1", BTC, "c1"), VenueOrder("v2", BTC, "c2"), VenueOrder("v3", BTC, "c3")),
         fills=(_fill("1", "v1", qty=Decimal("0.004")), _fill("2", "v1", qty=Decimal("0.006")),
                _fill("3", "v2", "SELL", Decimal("0.005"))),
+        balances={"USD": Decimal("99850.25"), "BTC": Decimal("2.005")},
     )
     client = ClientView(
         journal=(_row("c1", "v1"), _row("c2", "v2", filled=Decimal("0.005")),
                  _row("c3", "v3", "canceled", Decimal(0))),
         positions={BTC: Decimal("0.005")},
+        balances={"USD": Decimal("99850.25"), "BTC": Decimal("2.005"), "ETH": Decimal(0)},
     )
     return ledger, client
 
@@ -104,12 +106,35 @@ def test_a_position_difference_counts_per_instrument_and_absence_is_not_observab
     assert unobserved.total() == 0
 
 
+def test_a_balance_difference_counts_per_asset_and_absence_is_not_observable() -> None:
+    ledger, client = _agreeing()
+    off = {"USD": Decimal("99850.24"), "BTC": Decimal("2.005")}
+    assert compare(ledger, attrs.evolve(client, balances=off)).balance_mismatches == 1
+    both = {"USD": Decimal("99850.25"), "BTC": Decimal("2.015"), "ETH": Decimal("0.1")}
+    assert compare(ledger, attrs.evolve(client, balances=both)).balance_mismatches == 2
+    unobserved = compare(ledger, attrs.evolve(client, balances=None))
+    assert unobserved.balance_mismatches == -1
+    assert unobserved.total() == 0
+
+
+def test_derivative_balances_are_compared_at_cost_whatever_the_lot_netting() -> None:
+    # buy 1 @ 100, buy 1 @ 110, sell 1 @ 120; fees aside. Average cost: realized 15, open 1 @ 105;
+    # FIFO: realized 20, open 1 @ 110. Balance minus open cost is 1000 + 15 - 105 = 1000 + 20 - 110.
+    ledger = VenueLedger(balances={"USD": Decimal("1015")}, position_costs={"USD": Decimal("105")})
+    client = ClientView(balances={"USD": Decimal("1020")}, position_costs={"USD": Decimal("110")})
+    assert compare(ledger, client).balance_mismatches == 0
+    assert compare(ledger, attrs.evolve(client, position_costs={})).balance_mismatches == 1
+    near = attrs.evolve(ledger, balances={"USD": Decimal("1015.0000000000001")})  # a 28-digit average's rounding
+    assert compare(near, client).balance_mismatches == 0
+    assert compare(attrs.evolve(ledger, balances={"USD": Decimal("1015.00000001")}), client).balance_mismatches == 1
+
+
 def test_the_limit_is_checked_against_the_venues_running_position() -> None:
     # +0.01 then +0.01 (peak 0.02) then -0.02: the final position is flat, the peak broke 0.015
     ledger = VenueLedger(orders=(VenueOrder("a", BTC), VenueOrder("b", BTC), VenueOrder("c", BTC)),
                          fills=(_fill("1", "a"), _fill("2", "b"), _fill("3", "c", "SELL", 2 * Q)))
     client = ClientView(journal=(_row("a", "a"), _row("b", "b"), _row("c", "c", filled=2 * Q)),
-                        positions={})
+                        positions={}, balances={})
     assert compare(ledger, client, position_limit=Decimal("0.015")).limit_breaches == 1
     assert compare(ledger, client, position_limit=Decimal("0.02")).limit_breaches == 0
     assert compare(ledger, client).limit_breaches == 0
