@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from ._clock_skew import ServerClock
     from ._ratelimit import PreparedWeights, RateLimiter, RateLimitSpec
 
-__all__ = ["RiskEngine", "RiskStatistics", "build_risk", "serve_kill_switch_signals"]
+__all__ = ["RiskEngine", "RiskStatistics", "build_risk", "serve_kill_switch", "serve_kill_switch_signals"]
 
 log = logging.getLogger("triotrade.risk")
 
@@ -858,3 +858,10 @@ async def serve_kill_switch_signals(
             state = mapping[signum]
             risk.set_state(state, f"signal {signal.Signals(signum).name}")
 
+
+
+async def serve_kill_switch(gate: object) -> None:
+    """The live app's kill-switch plug-in: :func:`serve_kill_switch_signals` if ``gate`` is a
+    :class:`RiskEngine` (another gate has no trading state to set), else return at once."""
+    if isinstance(gate, RiskEngine):
+        await serve_kill_switch_signals(gate)
