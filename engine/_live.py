@@ -232,7 +232,8 @@ class LiveRunner:
     def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], settings: LiveSettings = LiveSettings(),
                  *, paper_venue_factory: Callable[[Engine], Any] | None = None,
                  status_out: Callable[[str], None] | None = None,
-                 restore: Callable[[Engine], Sequence[Order]] | None = None) -> None:
+                 restore: Callable[[Engine], Sequence[Order]] | None = None,
+                 journal: Any = None) -> None:
         self.engine = engine
         self.gateways = dict(gateways)
         self.settings = settings
@@ -250,6 +251,11 @@ class LiveRunner:
         self._paper_factory = paper_venue_factory
         self._restore = restore
         "Books an earlier run's orders and fills (the journal) once instruments are known; returns the open ones."
+        self.journal = journal
+        "The order journal (:class:`~engine._journal.OrderJournal`): fed every order change and fill, flushed before each command is sent."
+        if journal is not None:
+            engine.order_listeners.append(journal.on_update)
+            engine.fill_listeners.append(journal.on_fill)
         self.paper_venue: Any = None
         "Paper mode: the simulated venue (built once the gateways have loaded instruments)."
         self.execution = LiveExecution(list(self.gateways))
@@ -305,6 +311,8 @@ class LiveRunner:
                 self.paper_venue = self._paper_factory(self.engine)
                 self.engine.execution = self.paper_venue
             nursery.start_soon(self._subscriber)
+            if self.journal is not None:
+                nursery.start_soon(self.journal.run)
             nursery.start_soon(self._pump)
             nursery.start_soon(self._timers)
             if self.paper_venue is None:
@@ -641,6 +649,8 @@ class LiveRunner:
         if command == "submit" and order.status is OrderStatus.PENDING_CANCEL:
             engine.on_canceled(order, now(), "canceled before it was sent")  # nothing left the process
             return
+        if self.journal is not None and not await self._journal_durable(command, order):
+            return
         try:
             if command == "submit":
                 report = await gateway.submit_order(order)
@@ -690,6 +700,19 @@ class LiveRunner:
             return
         _note(risk, "record_venue_success")
         self._apply_evidence(order, report)
+
+    async def _journal_durable(self, command: str, order: Order) -> bool:
+        """Wait until the journal holds ``order`` as it is now (write before send); False if the
+        submit must not go out (the disk refused: nothing left the process)."""
+        try:
+            await self.journal.flush()
+        except OSError as exc:
+            if command == "submit":
+                engine = self.engine
+                engine._transition(order, OrderStatus.DENIED, engine.clock.now_ns(), f"journal_failed: {exc}")
+                return False
+            log.error("cancel of %s sent although the journal failed: %s", order.client_order_id, exc)
+        return True
 
     def _apply_evidence(self, order: Order, report: OrderReport | None) -> None:
         """Move ``order`` by the venue's answer to a command or query (None: the venue has no such order)."""

@@ -7,6 +7,7 @@ which evidence arrived in which order and what the engine made of it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -26,9 +27,11 @@ from engine import (
     PositionUpdate,
     Side,
     Strategy,
+    Trade,
     VenueRejected,
 )
 from engine import DataKind, Gateway, GatewayCapabilities, OrderReport
+from engine._journal import JournalFailed, OrderJournal
 from engine._live import LiveRunner, LiveSettings, live_engine
 
 S = OrderStatus
@@ -281,13 +284,10 @@ async def test_an_open_order_the_venue_no_longer_has_is_closed_with_an_alarm(
 async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_venue_has(
         autojump_clock: trio.testing.MockClock, tmp_path: Any) -> None:
     """Crash-only restart: the journal's orders and fills come back; open ones are asked about before trading."""
-    from engine._journal import OrderJournal
-
     path = tmp_path / "journal.sqlite"
     first = Session()
-    journal = OrderJournal(path)
-    first.engine.order_listeners.append(journal.on_update)
-    first.engine.fill_listeners.append(journal.on_fill)
+    journal = OrderJournal(path, in_thread=False)
+    first.runner = LiveRunner(first.engine, {"script": first.gateway}, SETTINGS, journal=journal)
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             await first.start(nursery)
@@ -300,8 +300,9 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     journal.close()
 
     second = Session()
-    journal = OrderJournal(path)
-    second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore)
+    journal = OrderJournal(path, in_thread=False)
+    second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore,
+                               journal=journal)
     heard: list[str] = []
 
     class Tracker(Strategy):
@@ -486,3 +487,77 @@ async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_i
             await trio.sleep(12)  # two periodic passes
             nursery.cancel_scope.cancel()
     assert [a.kind for a in s.engine.alarms] == []
+
+
+class _SlowDisk(OrderJournal):
+    """A journal whose commits wait until the test releases them (a disk that takes forever)."""
+
+    def __init__(self, path: Any) -> None:
+        super().__init__(path)
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def _write(self, batch: Any) -> None:
+        self.writing.set()
+        assert self.release.wait(timeout=30)
+        super()._write(batch)
+
+
+async def test_a_slow_journal_delays_the_command_but_never_the_event_loop(tmp_path: Any) -> None:
+    """Write before send, off the loop: while the disk is stuck the loop keeps running (timers,
+    market data), the order is not sent; once the row is durable the venue gets it."""
+    s = Session()
+    journal = _SlowDisk(tmp_path / "journal.sqlite")
+    s.runner = LiveRunner(s.engine, {"script": s.gateway}, SETTINGS, journal=journal)
+    at_send: list[Any] = []
+    seen: list[Trade] = []
+
+    class Watcher(Strategy):
+        def on_start(self) -> None:
+            self.ctx.subscribe_trades(INST)
+
+        def on_trade(self, trade: Trade) -> None:
+            seen.append(trade)
+
+    s.engine.add_strategy("w", Watcher)
+    with trio.fail_after(60):  # a safety net for a hang, not a timing assertion
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            s.gateway.answers["submit"].append(
+                lambda o: at_send.append(journal.get(o.client_order_id)) or report(o, S.ACCEPTED))
+            order = s.limit_buy()
+            await trio.to_thread.run_sync(journal.writing.wait)
+            ticks = 0
+            for _ in range(20):
+                await trio.sleep(0.001)
+                ticks += 1
+            s.runner.status_log.send_market(Trade(INST, 1, 1, INST.price_raw(Decimal("100")), INST.size_raw(Decimal("0.5"))))
+            await until(lambda: bool(seen), step=0.001)
+            assert ticks == 20 and order.status is S.SUBMITTED
+            assert [c for c in s.gateway.calls if c[0] == "submit"] == []  # not durable: not sent
+            journal.release.set()
+            await until(lambda: order.status is S.ACCEPTED, step=0.001)
+            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+            s.shutdown.set()
+    journal.close()
+    assert OrderJournal(tmp_path / "journal.sqlite").get(order.client_order_id)["status"] == "canceled"
+    assert at_send and at_send[0] is not None and at_send[0]["status"] == "submitted"
+    assert journal.commits >= 1
+
+
+async def test_a_journal_the_disk_refuses_denies_the_submit_without_sending_it(tmp_path: Any) -> None:
+    class FullDisk(OrderJournal):
+        def _write(self, batch: Any) -> None:
+            raise JournalFailed("disk full")
+
+    s = Session()
+    journal = FullDisk(tmp_path / "journal.sqlite")
+    s.runner = LiveRunner(s.engine, {"script": s.gateway}, SETTINGS, journal=journal)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await s.start(nursery)
+            order = s.limit_buy()
+            await until(lambda: order.is_terminal, step=0.001)
+            s.shutdown.set()
+    assert order.status is S.DENIED and "journal_failed" in order.reason
+    assert s.gateway.calls == []
