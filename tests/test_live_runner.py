@@ -7,8 +7,9 @@ which evidence arrived in which order and what the engine made of it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -76,7 +77,10 @@ class ScriptedGateway(Gateway):
         self.trades: list[Fill] = []
         self.open_list: list[OrderReport] = []
         "What ``open_orders`` lists."
-        "What ``my_trades`` lists (the venue's trade history)."
+        self.balance_list: list[BalanceUpdate] = []
+        "What ``balances`` lists."
+        self.listings = 0
+        "Calls of ``open_orders``."
 
     @property
     def instruments(self) -> Mapping[str, Instrument]:
@@ -115,6 +119,7 @@ class ScriptedGateway(Gateway):
         return await self._answer("query", order)
 
     async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
+        self.listings += 1
         return list(self.open_list)
 
     async def my_trades(self, instrument: Instrument, *, start_ms: int | None = None) -> list[Fill]:
@@ -122,7 +127,7 @@ class ScriptedGateway(Gateway):
         return list(self.trades)
 
     async def balances(self) -> Sequence[BalanceUpdate]:
-        return []
+        return list(self.balance_list)
 
     async def positions(self) -> Sequence[PositionUpdate]:
         return list(self.position_list)
@@ -137,11 +142,22 @@ SETTINGS = LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interv
 
 
 class Session:
-    def __init__(self, settings: LiveSettings = SETTINGS) -> None:
-        self.gateway = ScriptedGateway()
-        self.engine = live_engine()
+    """One runner on one scripted venue; ``async with s.running() as nursery:`` runs it (30 s MockClock bound)."""
+
+    def __init__(self, settings: LiveSettings = SETTINGS, *, gateway: ScriptedGateway | None = None,
+                 risk: Any = None) -> None:
+        self.gateway = gateway or ScriptedGateway()
+        self.engine = live_engine(risk=risk)
         self.runner = LiveRunner(self.engine, {"script": self.gateway}, settings)
         self.shutdown = trio.Event()
+
+    @contextlib.asynccontextmanager
+    async def running(self, timeout_s: float = 30) -> AsyncIterator[trio.Nursery]:
+        """Start the runner; the body runs while it trades (set :attr:`shutdown` to stop it)."""
+        with trio.fail_after(timeout_s):
+            async with trio.open_nursery() as nursery:
+                await self.start(nursery)
+                yield nursery
 
     def limit_buy(self, qty: str = "0.010") -> Order:
         return self.engine.submit_order("s", INST, Side.BUY, Decimal(qty), type=OrderType.LIMIT,
@@ -164,15 +180,13 @@ async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_canc
         autojump_clock: trio.testing.MockClock) -> None:
     """cancel_on_exit: the cancel is refused (already filled) → queried → the fill is booked before the stop ends."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            o1, o2 = s.limit_buy(), s.limit_buy()
-            s.gateway.answers["submit"] += [lambda o: report(o, S.ACCEPTED), lambda o: report(o, S.ACCEPTED)]
-            await until(lambda: o2.status is S.ACCEPTED)
-            s.gateway.answers["cancel"] += [lambda o: report(o, S.CANCELED) if o is o1 else refused(o)] * 2
-            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
-            s.shutdown.set()
+    async with s.running() as nursery:
+        o1, o2 = s.limit_buy(), s.limit_buy()
+        s.gateway.answers["submit"] += [lambda o: report(o, S.ACCEPTED), lambda o: report(o, S.ACCEPTED)]
+        await until(lambda: o2.status is S.ACCEPTED)
+        s.gateway.answers["cancel"] += [lambda o: report(o, S.CANCELED) if o is o1 else refused(o)] * 2
+        s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+        s.shutdown.set()
     assert o1.status is S.CANCELED and o2.status is S.FILLED
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert ("query", o2.client_order_id) in s.gateway.calls
@@ -182,17 +196,15 @@ async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_canc
 async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            # the venue is slow to show it: five queries find nothing definite, then the fill
-            s.gateway.answers["query"] += [lost] * 5 + [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
-            started = trio.current_time()
-            order = s.limit_buy()
-            await until(lambda: order.status is S.FILLED)
-            took = trio.current_time() - started
-            s.shutdown.set()
+    async with s.running() as nursery:
+        s.gateway.answers["submit"].append(lost)
+        # the venue is slow to show it: five queries find nothing definite, then the fill
+        s.gateway.answers["query"] += [lost] * 5 + [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+        started = trio.current_time()
+        order = s.limit_buy()
+        await until(lambda: order.status is S.FILLED)
+        took = trio.current_time() - started
+        s.shutdown.set()
     assert took < 10.0  # was 1+2+4+8+16+30 s with the old back-off
     assert [c for c in s.gateway.calls if c[0] == "submit"] == [("submit", order.client_order_id)]
     assert s.statuses() == [S.SUBMITTED, S.UNKNOWN, S.FILLED]
@@ -202,17 +214,15 @@ async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
 async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock: trio.testing.MockClock) -> None:
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            order = s.limit_buy()
-            await until(lambda: order.status is S.UNKNOWN)
-            # the venue has it working: the stop finds it by query, cancels it and waits for the answer
-            s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
-            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED, fill(o, "t9", "0.004"),
-                                                                filled=Decimal("0.004")))
-            s.shutdown.set()
+    async with s.running(300) as nursery:
+        s.gateway.answers["submit"].append(lost)
+        order = s.limit_buy()
+        await until(lambda: order.status is S.UNKNOWN)
+        # the venue has it working: the stop finds it by query, cancels it and waits for the answer
+        s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED, fill(o, "t9", "0.004"),
+                                                            filled=Decimal("0.004")))
+        s.shutdown.set()
     assert order.status is S.CANCELED and order.filled_qty == Decimal("0.004")
     assert s.engine.portfolio.position(INST).qty == Decimal("0.004")
     assert_no_alarms(s)
@@ -221,23 +231,21 @@ async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock
 async def test_a_fill_during_pending_cancel_and_a_cancel_ack_after_the_fill_raise_no_alarm(
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await until(lambda: order.status is S.ACCEPTED)
+    async with s.running() as nursery:
+        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        order = s.limit_buy()
+        await until(lambda: order.status is S.ACCEPTED)
 
-            def filled_while_canceling(o: Order) -> OrderReport:
-                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # the stream: it filled first
-                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # and again by the poll
-                return report(o, S.CANCELED, filled=Decimal("0.010"))  # the cancel's late answer
+        def filled_while_canceling(o: Order) -> OrderReport:
+            s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # the stream: it filled first
+            s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # and again by the poll
+            return report(o, S.CANCELED, filled=Decimal("0.010"))  # the cancel's late answer
 
-            s.gateway.answers["cancel"].append(filled_while_canceling)
-            s.engine.cancel_order("s", order)
-            await until(lambda: order.is_terminal and ("cancel", order.client_order_id) in s.gateway.calls)
-            await trio.sleep(1)
-            s.shutdown.set()
+        s.gateway.answers["cancel"].append(filled_while_canceling)
+        s.engine.cancel_order("s", order)
+        await until(lambda: order.is_terminal and ("cancel", order.client_order_id) in s.gateway.calls)
+        await trio.sleep(1)
+        s.shutdown.set()
     assert order.status is S.FILLED
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert len(s.engine.fills) == 1
@@ -248,15 +256,13 @@ async def test_a_filled_answer_without_its_fills_is_queried_until_they_are_booke
         autojump_clock: trio.testing.MockClock) -> None:
     """A venue ``FILLED`` we did not expect is evidence: the order is asked about until its fills arrive."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
-            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, filled=Decimal("0.010")),
-                                           lambda o: report(o, S.FILLED, fill(o, "t1", "0.006"), fill(o, "t2", "0.004"))]
-            order = s.limit_buy()
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running() as nursery:
+        s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+        s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, filled=Decimal("0.010")),
+                                       lambda o: report(o, S.FILLED, fill(o, "t1", "0.006"), fill(o, "t2", "0.004"))]
+        order = s.limit_buy()
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [c[0] for c in s.gateway.calls if c[0] != "my_trades"] == ["submit", "query", "query"]
     assert_no_alarms(s)
@@ -266,17 +272,15 @@ async def test_an_open_order_the_venue_no_longer_has_is_closed_with_an_alarm(
         autojump_clock: trio.testing.MockClock) -> None:
     """A 404 for an order we think open is evidence (e.g. after a venue restart), never ignored."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await until(lambda: order.status is S.ACCEPTED)
-            s.gateway.answers["cancel"].append(refused)
-            s.gateway.answers["query"].append(lambda o: None)
-            s.engine.cancel_order("s", order)
-            await until(lambda: order.is_terminal)
-            s.shutdown.set()
+    async with s.running() as nursery:
+        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        order = s.limit_buy()
+        await until(lambda: order.status is S.ACCEPTED)
+        s.gateway.answers["cancel"].append(refused)
+        s.gateway.answers["query"].append(lambda o: None)
+        s.engine.cancel_order("s", order)
+        await until(lambda: order.is_terminal)
+        s.shutdown.set()
     assert order.status is S.CANCELED
     assert [a.kind for a in s.engine.alarms] == ["order_gone"]
 
@@ -288,15 +292,13 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     first = Session()
     journal = OrderJournal(path, in_thread=False)
     first.runner = LiveRunner(first.engine, {"script": first.gateway}, SETTINGS, journal=journal)
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await first.start(nursery)
-            first.gateway.default_query = lost
-            working, lost_order = first.limit_buy(), first.limit_buy()
-            first.gateway.answers["submit"] += [
-                lambda o: report(o, S.PARTIALLY_FILLED, fill(o, "t1", "0.004")) if o is working else lost(o)] * 2
-            await until(lambda: working.filled_raw > 0 and lost_order.status is S.UNKNOWN)
-            nursery.cancel_scope.cancel()  # kill -9: no stop, no cancels
+    async with first.running() as nursery:
+        first.gateway.default_query = lost
+        working, lost_order = first.limit_buy(), first.limit_buy()
+        first.gateway.answers["submit"] += [
+            lambda o: report(o, S.PARTIALLY_FILLED, fill(o, "t1", "0.004")) if o is working else lost(o)] * 2
+        await until(lambda: working.filled_raw > 0 and lost_order.status is S.UNKNOWN)
+        nursery.cancel_scope.cancel()  # kill -9: no stop, no cancels
     journal.close()
 
     second = Session()
@@ -316,11 +318,9 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     second.gateway.answers["query"] += [
         lambda o: report(o, S.FILLED, fill(o, "t1", "0.004"), fill(o, "t2", "0.006")) if o.client_order_id
         == working.client_order_id else None] * 2
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await second.start(nursery)
-            before_start = [c for c in second.gateway.calls if c[0] != "my_trades"]
-            second.shutdown.set()
+    async with second.running() as nursery:
+        before_start = [c for c in second.gateway.calls if c[0] != "my_trades"]
+        second.shutdown.set()
     journal.close()
     again = {o.client_order_id: o for o in second.engine.orders.values()}
     assert again[working.client_order_id].status is S.FILLED
@@ -343,10 +343,8 @@ async def test_a_run_starts_from_the_venues_positions(autojump_clock: trio.testi
             seen_at_start.append(self.ctx.position(INST).qty)
 
     s.engine.add_strategy("watch", Watch)
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.shutdown.set()
+    async with s.running() as nursery:
+        s.shutdown.set()
     assert seen_at_start == [Decimal("-0.005")]
     assert s.engine.portfolio.position(INST).avg_price == Decimal("101.5")
     assert_no_alarms(s)
@@ -356,16 +354,14 @@ async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_l
         autojump_clock: trio.testing.MockClock) -> None:
     """A FILLED answer without trade ids (fills from before a restart): booked from ``my_trades``, once."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            order = s.limit_buy()
-            other = Order("someone-else", INST, Side.SELL, OrderType.MARKET, 5)
-            s.gateway.trades = [fill(order, "t1", "0.006"), fill(other, "t8", "0.005"), fill(order, "t2", "0.004")]
-            s.gateway.default_query = lambda o: report(o, S.FILLED, filled=Decimal("0.010"))
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running() as nursery:
+        s.gateway.answers["submit"].append(lost)
+        order = s.limit_buy()
+        other = Order("someone-else", INST, Side.SELL, OrderType.MARKET, 5)
+        s.gateway.trades = [fill(order, "t1", "0.006"), fill(other, "t8", "0.005"), fill(order, "t2", "0.004")]
+        s.gateway.default_query = lambda o: report(o, S.FILLED, filled=Decimal("0.010"))
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [f.trade_id for f in s.engine.fills] == ["t1", "t2"]
     assert_no_alarms(s)
@@ -373,13 +369,11 @@ async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_l
 
 async def test_an_order_canceled_before_its_submit_left_is_never_sent(autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            order = s.limit_buy()
-            s.engine.cancel_order("s", order)  # before the command worker got to the submit
-            await until(lambda: order.is_terminal)
-            s.shutdown.set()
+    async with s.running() as nursery:
+        order = s.limit_buy()
+        s.engine.cancel_order("s", order)  # before the command worker got to the submit
+        await until(lambda: order.is_terminal)
+        s.shutdown.set()
     assert order.status is S.CANCELED
     assert s.gateway.calls == []
     assert_no_alarms(s)
@@ -390,17 +384,15 @@ async def test_a_suspect_whose_fills_arrived_by_stream_does_not_hold_up_the_stop
     """A FILLED answer ahead of its fills makes the order a suspect; the stream's fills settle it, no query needed."""
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              reconcile_interval_s=30.0, reconcile_max_interval_s=30.0))
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
-            order = s.limit_buy()
-            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
-            await trio.sleep(0.1)
-            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
-            await until(lambda: order.status is S.FILLED)
-            stop_at = trio.current_time()
-            s.shutdown.set()
+    async with s.running(300) as nursery:
+        s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+        order = s.limit_buy()
+        await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+        await trio.sleep(0.1)
+        s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+        await until(lambda: order.status is S.FILLED)
+        stop_at = trio.current_time()
+        s.shutdown.set()
     assert trio.current_time() - stop_at < 1.0
     assert [c[0] for c in s.gateway.calls] == ["submit"]
     assert_no_alarms(s)
@@ -410,16 +402,14 @@ async def test_a_fill_that_names_an_unknown_order_gives_it_its_venue_order_id(
         autojump_clock: trio.testing.MockClock) -> None:
     """The journal must name the venue's order even when the fill was the first evidence of it."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            s.gateway.default_query = lost
-            order = s.limit_buy()
-            await until(lambda: order.status is S.UNKNOWN)
-            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running() as nursery:
+        s.gateway.answers["submit"].append(lost)
+        s.gateway.default_query = lost
+        order = s.limit_buy()
+        await until(lambda: order.status is S.UNKNOWN)
+        s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert order.venue_order_id == f"v-{order.client_order_id}"
     assert s.updates[-1].order.venue_order_id == order.venue_order_id
 
@@ -435,13 +425,11 @@ async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
         return report(order, S.ACCEPTED)
 
     s.gateway.submit_order = slow_submit  # type: ignore[method-assign]
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            order = s.limit_buy()
-            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
-            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
-            s.shutdown.set()
+    async with s.running(300) as nursery:
+        order = s.limit_buy()
+        await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+        s.shutdown.set()
     assert order.status is S.CANCELED
     assert ("cancel", order.client_order_id) in s.gateway.calls
 
@@ -453,20 +441,18 @@ async def test_open_order_reconciliation_reports_external_orders_and_asks_about_
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              open_orders_interval_s=10.0))
     s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-elsewhere", S.ACCEPTED)]
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
-            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await until(lambda: order.status is S.ACCEPTED)
-            s.gateway.open_list.append(report(order, S.ACCEPTED))
-            await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
-            assert ("query", order.client_order_id) not in s.gateway.calls
-            s.gateway.open_list.pop()  # it filled while the stream was down
-            s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running(300) as nursery:
+        assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
+        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        order = s.limit_buy()
+        await until(lambda: order.status is S.ACCEPTED)
+        s.gateway.open_list.append(report(order, S.ACCEPTED))
+        await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
+        assert ("query", order.client_order_id) not in s.gateway.calls
+        s.gateway.open_list.pop()  # it filled while the stream was down
+        s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [a.kind for a in s.engine.alarms] == ["external_order"]
     assert list(s.runner.external_orders) == ["v-elsewhere"]
@@ -476,16 +462,14 @@ async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_i
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=1.0, equity_interval_s=60.0,
                              open_orders_interval_s=5.0, reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            s.gateway.default_query = lost
-            order = s.limit_buy()
-            await until(lambda: order.status is S.UNKNOWN)
-            s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
-            await trio.sleep(12)  # two periodic passes
-            nursery.cancel_scope.cancel()
+    async with s.running(300) as nursery:
+        s.gateway.answers["submit"].append(lost)
+        s.gateway.default_query = lost
+        order = s.limit_buy()
+        await until(lambda: order.status is S.UNKNOWN)
+        s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
+        await trio.sleep(12)  # two periodic passes
+        nursery.cancel_scope.cancel()
     assert [a.kind for a in s.engine.alarms] == []
 
 
@@ -520,25 +504,23 @@ async def test_a_slow_journal_delays_the_command_but_never_the_event_loop(tmp_pa
             seen.append(trade)
 
     s.engine.add_strategy("w", Watcher)
-    with trio.fail_after(60):  # a safety net for a hang, not a timing assertion
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(
-                lambda o: at_send.append(journal.get(o.client_order_id)) or report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await trio.to_thread.run_sync(journal.writing.wait)
-            ticks = 0
-            for _ in range(20):
-                await trio.sleep(0.001)
-                ticks += 1
-            s.runner.status_log.send_market(Trade(INST, 1, 1, INST.price_raw(Decimal("100")), INST.size_raw(Decimal("0.5"))))
-            await until(lambda: bool(seen), step=0.001)
-            assert ticks == 20 and order.status is S.SUBMITTED
-            assert [c for c in s.gateway.calls if c[0] == "submit"] == []  # not durable: not sent
-            journal.release.set()
-            await until(lambda: order.status is S.ACCEPTED, step=0.001)
-            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
-            s.shutdown.set()
+    async with s.running(60) as nursery:  # a safety net for a hang, not a timing assertion
+        s.gateway.answers["submit"].append(
+            lambda o: at_send.append(journal.get(o.client_order_id)) or report(o, S.ACCEPTED))
+        order = s.limit_buy()
+        await trio.to_thread.run_sync(journal.writing.wait)
+        ticks = 0
+        for _ in range(20):
+            await trio.sleep(0.001)
+            ticks += 1
+        s.runner.status_log.send_market(Trade(INST, 1, 1, INST.price_raw(Decimal("100")), INST.size_raw(Decimal("0.5"))))
+        await until(lambda: bool(seen), step=0.001)
+        assert ticks == 20 and order.status is S.SUBMITTED
+        assert [c for c in s.gateway.calls if c[0] == "submit"] == []  # not durable: not sent
+        journal.release.set()
+        await until(lambda: order.status is S.ACCEPTED, step=0.001)
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+        s.shutdown.set()
     journal.close()
     assert OrderJournal(tmp_path / "journal.sqlite").get(order.client_order_id)["status"] == "canceled"
     assert at_send and at_send[0] is not None and at_send[0]["status"] == "submitted"
@@ -553,11 +535,9 @@ async def test_a_journal_the_disk_refuses_denies_the_submit_without_sending_it(t
     s = Session()
     journal = FullDisk(tmp_path / "journal.sqlite")
     s.runner = LiveRunner(s.engine, {"script": s.gateway}, SETTINGS, journal=journal)
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            order = s.limit_buy()
-            await until(lambda: order.is_terminal, step=0.001)
-            s.shutdown.set()
+    async with s.running(60) as nursery:
+        order = s.limit_buy()
+        await until(lambda: order.is_terminal, step=0.001)
+        s.shutdown.set()
     assert order.status is S.DENIED and "journal_failed" in order.reason
     assert s.gateway.calls == []
