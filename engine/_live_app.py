@@ -136,7 +136,12 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
         startup_timeout_s = config.run.startup_timeout_s
     settings = LiveSettings(cancel_on_exit=config.run.cancel_on_exit, shutdown_grace_s=config.run.shutdown_grace_s,
                             status_interval_s=config.run.status_interval_s, conflate_above=config.run.conflate_above,
-                            startup_timeout_s=startup_timeout_s or None, currency=config.currency)
+                            startup_timeout_s=startup_timeout_s or None, currency=config.currency,
+                            external_orders=config.run.external_orders,
+                            external_orders_by_venue={gateway.venue: entry.external_orders for entry, gateway
+                                                      in zip(config.venues, gateways.values())
+                                                      if entry.external_orders is not None},
+                            stale_after_s=config.run.stale_after_s)
     runner = LiveRunner(engine, gateways, settings, paper_venue_factory=paper_factory,
                         status_out=lambda line: print(line, file=sys.stderr, flush=True),
                         restore=journal.restore if journal is not None and mode == "live" else None,
@@ -240,6 +245,7 @@ def summary(runner: LiveRunner) -> str:
         lines.append(f"  {failure}")
     for alarm in engine.alarms:
         lines.append(f"  ALARM {alarm.kind}: {alarm.detail}")
+    lines += [f"  {line}" for line in runner.stale_report()]
     if engine.denials:
         lines.append("  denials: " + ", ".join(f"{k} {v}" for k, v in sorted(engine.denials.items())))
     return "\n".join(lines)

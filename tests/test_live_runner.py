@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import trio
 import trio.testing
 
@@ -541,3 +542,206 @@ async def test_a_journal_the_disk_refuses_denies_the_submit_without_sending_it(t
         s.shutdown.set()
     assert order.status is S.DENIED and "journal_failed" in order.reason
     assert s.gateway.calls == []
+
+
+# -- external orders ---------------------------------------------------------------------------
+
+def _external(qty: str = "0.010", side: Side = Side.BUY, vid: str = "v-ext") -> OrderReport:
+    """An open order of another client on the account, as the venue lists it."""
+    return OrderReport(INST, 0, 0, "", vid, S.ACCEPTED, filled_qty=Decimal(0), side=side, qty=Decimal(qty),
+                       price=Decimal("99"))
+
+
+def _limits(**kw: Any) -> Any:
+    from risk import InstrumentLimits, RiskConfig, RiskEngine
+
+    position = kw.pop("max_position_qty", None)
+    instruments = {INST.key: InstrumentLimits(max_position_qty=Decimal(position))} if position else {}
+    return RiskEngine(RiskConfig(price_band_bps=None, instruments=instruments, **kw))
+
+
+async def test_an_external_order_left_alone_is_counted_by_risk_and_never_canceled(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """leave (the default): an alarm, no command, but open-order counts and position limits include it."""
+    s = Session(risk=_limits(max_open_orders=2, max_position_qty="0.015"))
+    s.gateway.open_list = [_external("0.010")]
+    async with s.running():
+        assert [a.kind for a in s.engine.alarms] == ["external_order"]
+        assert "left alone" in s.engine.alarms[0].detail and "BUY 0.010" in s.engine.alarms[0].detail
+        assert list(s.engine.external_orders) == ["v-ext"]
+        adds = s.limit_buy("0.010")  # 0.010 external + 0.010 > 0.015 if both filled
+        assert adds.status is S.DENIED and "max_position" in adds.reason
+        sell = s.engine.submit_order("s", INST, Side.SELL, Decimal("0.010"), type=OrderType.LIMIT,
+                                     price=Decimal("101"))
+        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        await until(lambda: sell.status is S.ACCEPTED)
+        third = s.engine.submit_order("s", INST, Side.SELL, Decimal("0.001"), type=OrderType.LIMIT,
+                                      price=Decimal("101"))
+        assert third.status is S.DENIED and "1 external" in third.reason  # 1 ours + 1 external = max 2
+        assert "+ 1 external" in s.runner.status_line()
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+        s.shutdown.set()
+    assert [c for c in s.gateway.calls if c[0] == "cancel"] == [("cancel", sell.client_order_id)]
+
+
+async def test_external_orders_policy_cancel_cancels_them_and_stops_counting_once_the_venue_drops_them(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, external_orders="cancel", open_orders_interval_s=5.0))
+    s.gateway.open_list = [_external()]
+
+    def canceled(o: Order) -> OrderReport:
+        s.gateway.open_list.clear()
+        return OrderReport(INST, 0, 0, "", o.venue_order_id, S.CANCELED)
+
+    s.gateway.answers["cancel"].append(canceled)
+    async with s.running():
+        assert ("cancel", "ext-v-ext") in s.gateway.calls
+        assert "canceling it" in s.engine.alarms[0].detail
+        assert list(s.engine.external_orders) == ["v-ext"]  # counted until the venue stops listing it
+        await until(lambda: not s.engine.external_orders)
+        s.shutdown.set()
+    assert [a.kind for a in s.engine.alarms] == ["external_order"]
+
+
+async def test_an_adopted_external_order_is_tracked_booked_and_canceled_at_the_stop(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, external_orders_by_venue={"script": "adopt"}),
+                risk=_limits(max_position_qty="0.015"))
+    s.gateway.open_list = [_external("0.010")]
+    async with s.running():
+        adopted = next(o for o in s.engine.orders.values() if o.venue_order_id == "v-ext")
+        assert adopted.strategy_id == "external" and adopted.status is S.ACCEPTED
+        assert s.engine.external_orders == {} and s.runner.external_orders == {}
+        assert s.limit_buy("0.010").status is S.DENIED  # counted as ours now
+        s.gateway.sink.send_execution(Fill(INST, 0, 0, "", "v-ext", "x1", Side.BUY, Decimal("99"),
+                                           Decimal("0.004"), Decimal(0), "USD", Liquidity.MAKER))
+        await until(lambda: adopted.status is S.PARTIALLY_FILLED)
+        s.gateway.answers["cancel"].append(lambda o: OrderReport(INST, 0, 0, "", "v-ext", S.CANCELED,
+                                                                 filled_qty=Decimal("0.004")))
+        s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.004")
+    assert adopted.status is S.CANCELED and ("cancel", adopted.client_order_id) in s.gateway.calls
+    assert [a.kind for a in s.engine.alarms] == ["external_order"]
+
+
+# -- positions and balances: the venue's truth ---------------------------------------------------
+
+async def test_a_position_or_balance_that_differs_twice_in_a_row_is_an_alarm_then_the_venues(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, open_orders_interval_s=5.0))
+    s.engine.portfolio.set_balance("USD", Decimal("1000"))
+    s.gateway.balance_list = [BalanceUpdate("script", "", "USD", 0, 0, Decimal("1000"))]
+    async with s.running():
+        s.gateway.position_list = [PositionUpdate(INST, 0, 0, Decimal("0.020"), Decimal("100"))]
+        s.gateway.balance_list = [BalanceUpdate("script", "", "USD", 0, 0, Decimal("990"))]
+        await trio.sleep(5.5)  # one pass saw it: could be a fill on its way
+        assert s.engine.alarms == [] and s.engine.portfolio.position(INST).qty == 0
+        await trio.sleep(5.0)
+        assert sorted(a.kind for a in s.engine.alarms) == ["balance_diff", "position_diff"]
+        assert s.engine.portfolio.position(INST).qty == Decimal("0.020")
+        assert s.engine.portfolio.balance("USD") == Decimal("990")
+        await trio.sleep(10.0)
+        assert len(s.engine.alarms) == 2  # corrected: nothing more to say
+        s.shutdown.set()
+
+
+async def test_the_account_is_not_corrected_while_an_order_is_working(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, open_orders_interval_s=5.0, cancel_on_exit=False))
+    async with s.running():
+        order = s.limit_buy()
+        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        await until(lambda: order.status is S.ACCEPTED)
+        s.gateway.open_list = [report(order, S.PARTIALLY_FILLED, filled=Decimal("0.004"))]
+        s.gateway.position_list = [PositionUpdate(INST, 0, 0, Decimal("0.004"), Decimal("100"))]
+        await trio.sleep(20.0)  # the fill may be on its way: never "corrected" into a double booking
+        assert s.engine.portfolio.position(INST).qty == 0
+        assert [a.kind for a in s.engine.alarms] == []
+        s.shutdown.set()
+
+
+# -- a venue that stops answering ----------------------------------------------------------------
+
+class HangingGateway(ScriptedGateway):
+    """While :attr:`hang` is set every request runs into its timeout and the stream is silent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = False
+        self.list_attempts = 0
+
+    async def _hang(self) -> None:
+        if self.hang:
+            await trio.sleep(10.0)
+            raise OutcomeUnknown("request timed out", venue="script")
+
+    async def _answer(self, kind: str, order: Order) -> OrderReport | None:
+        if self.hang:
+            self.calls.append((kind, order.client_order_id))
+            await self._hang()
+        return await super()._answer(kind, order)
+
+    async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
+        self.list_attempts += 1
+        await self._hang()
+        return await super().open_orders(instrument)
+
+    async def positions(self) -> Sequence[PositionUpdate]:
+        await self._hang()
+        return await super().positions()
+
+
+async def test_a_silent_venue_is_reported_stale_nothing_is_assumed_failed_and_it_is_reconciled_when_back(
+        autojump_clock: trio.testing.MockClock) -> None:
+    gateway = HangingGateway()
+    s = Session(attrs.evolve(SETTINGS, cancel_on_exit=False, stale_after_s=30.0, open_orders_interval_s=0),
+                gateway=gateway)
+    lines: list[str] = []
+    async with s.running(300):
+        working = s.limit_buy()
+        gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        await until(lambda: working.status is S.ACCEPTED)
+        gateway.open_list = [report(working, S.ACCEPTED)]
+        gateway.hang = True
+        in_doubt = s.limit_buy()  # its submit times out: UNKNOWN, never failed, never resent
+        await until(lambda: s.runner.is_stale("script"), step=1.0)
+        lines.append(s.runner.status_line())
+        await trio.sleep(60.0)
+        assert working.status is S.ACCEPTED and in_doubt.status is S.UNKNOWN
+        assert [c for c in gateway.calls if c == ("submit", in_doubt.client_order_id)] == [
+            ("submit", in_doubt.client_order_id)]
+        gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+        gateway.open_list.append(report(in_doubt, S.ACCEPTED))
+        gateway.hang = False
+        await until(lambda: not s.runner.is_stale("script"), step=0.1)
+        await until(lambda: in_doubt.status is S.ACCEPTED, step=0.1)
+        lines.append(s.runner.status_line())
+        s.shutdown.set()
+    assert "script STALE since " in lines[0] and "STALE" not in lines[1]
+    assert [a.kind for a in s.engine.alarms] == ["venue_stale"]
+    assert "open orders are not assumed failed" in s.engine.alarms[0].detail
+    assert working.status is S.ACCEPTED and in_doubt.status is S.ACCEPTED
+
+
+async def test_a_quiet_venue_that_answers_its_probe_is_never_stale(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, stale_after_s=30.0, open_orders_interval_s=0))
+    async with s.running(600):
+        await trio.sleep(300.0)  # no market data, no orders: only the probes talk to it
+        s.shutdown.set()
+    assert s.engine.alarms == [] and s.gateway.listings >= 300 // 30
+
+
+async def test_a_stale_venue_heard_from_again_is_reconciled_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    """The stream comes back first: the open orders are listed right away, not at the next period."""
+    gateway = HangingGateway()
+    s = Session(attrs.evolve(SETTINGS, stale_after_s=30.0, open_orders_interval_s=0), gateway=gateway)
+    async with s.running(300):
+        gateway.hang = True
+        await until(lambda: s.runner.is_stale("script"), step=1.0)
+        await trio.sleep(10.5)  # the probe in flight runs into its timeout
+        attempts = gateway.list_attempts
+        gateway.hang = False
+        gateway.sink.send_market(Trade(INST, 1, 1, INST.price_raw(Decimal("100")), INST.size_raw(Decimal("0.5"))))
+        with trio.fail_after(0.5):  # no probe now (it was just heard from): only the recovery lists
+            await until(lambda: gateway.list_attempts > attempts, step=0.01)
+        assert not s.runner.is_stale("script")
+        s.shutdown.set()
