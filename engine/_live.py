@@ -90,7 +90,7 @@ class LiveSettings:
     external_orders_by_venue: Mapping[str, str] = attrs.Factory(dict)
     "Per-venue override of ``external_orders`` (venue name → policy)."
     stale_after_s: float = 30.0
-    "A venue that answered nothing (no request, no stream event) for this long is reported stale (0: never)."
+    "A venue that answered nothing (no request, no stream event) for this long is reported stale (0: never; live mode only)."
 
 
 @attrs.frozen(slots=True)
@@ -372,7 +372,7 @@ class LiveRunner:
                 nursery.start_soon(self.journal.run)
             nursery.start_soon(self._pump)
             nursery.start_soon(self._timers)
-            if self.settings.stale_after_s > 0:
+            if self.settings.stale_after_s > 0 and self.paper_venue is None:  # paper: public data only
                 nursery.start_soon(self._watch_venues, nursery)
             if self.paper_venue is None:
                 for venue in self.gateways:
@@ -965,7 +965,7 @@ class LiveRunner:
                     self.engine._alarm(self.engine.clock.now_ns(), "venue_stale",
                                        f"{venue}: no answer and no stream event for {quiet:.0f} s (since "
                                        f"{_utc(since)}); open orders are not assumed failed")
-                if (quiet >= limit / 2 and self.paper_venue is None and venue not in self._probing):
+                if quiet >= limit / 2 and venue not in self._probing:
                     self._probing.add(venue)
                     nursery.start_soon(self._probe, venue)
 
