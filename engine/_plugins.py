@@ -14,13 +14,20 @@ The engine imports nothing from the packages built on it; they announce themselv
     (``factory(paper_settings) -> (engine -> execution client)``), ``recorder`` (the market-data
     recorder class), ``report`` (``writer(runner, out, *, name, currency) -> text``) and
     ``demo_venue`` (the name of the venue ``triotrade demo`` trades on).
+
+Run from a source checkout (``pyproject.toml`` of triotrade beside ``engine/``), the checkout's
+own ``pyproject.toml`` is read, so the plug-ins are the ones of the code that runs even where the
+installed metadata is older or belongs to another checkout; an installed package uses its metadata.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import tomllib
 from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -33,17 +40,36 @@ COMMANDS = "triotrade.commands"
 VENUES = "triotrade.venues"
 LIVE = "triotrade.live"
 
-_INSTALL_HINT = "is triotrade installed (pip install -e .) with its entry points?"
+_INSTALL_HINT = "is triotrade installed (pip install .) with its entry points?"
 
 
 class PluginMissing(TriotradeError):
     """No package registered the plug-in a command needs."""
 
 
+@functools.cache
+def _source_tree() -> dict[str, dict[str, str]] | None:
+    """The entry points declared by the checkout this engine is imported from (None: not a checkout)."""
+    path = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    if project.get("name") != "triotrade":
+        return None
+    groups: dict[str, dict[str, str]] = project.get("entry-points", {})
+    return groups
+
+
 def _group(group: str) -> list[EntryPoint]:
     """The entry points of ``group``, in name order (the first distribution of each name wins)."""
+    declared = _source_tree()
+    if declared is not None:
+        found = [EntryPoint(name, value, group) for name, value in declared.get(group, {}).items()]
+    else:
+        found = list(entry_points(group=group))
     seen: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=group):
+    for ep in found:
         seen.setdefault(ep.name, ep)
     return [seen[name] for name in sorted(seen)]
 

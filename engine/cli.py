@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         if not venue_names():
-            print("\nno command groups are registered: is triotrade installed (pip install -e .)?",
+            print("\nno command groups are registered: is triotrade installed (pip install .)?",
                   file=sys.stderr)
         return EXIT_USAGE
     try:
