@@ -164,6 +164,13 @@ class Session:
         return self.engine.submit_order("s", INST, Side.BUY, Decimal(qty), type=OrderType.LIMIT,
                                         price=Decimal("100"))
 
+    async def working_buy(self, qty: str = "0.010") -> Order:
+        """A limit buy the venue accepts, once it is ACCEPTED here."""
+        self.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        order = self.limit_buy(qty)
+        await until(lambda: order.status is S.ACCEPTED)
+        return order
+
     def statuses(self) -> list[OrderStatus]:
         return [u.status for u in self.updates]
 
@@ -181,7 +188,7 @@ async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_canc
         autojump_clock: trio.testing.MockClock) -> None:
     """cancel_on_exit: the cancel is refused (already filled) → queried → the fill is booked before the stop ends."""
     s = Session()
-    async with s.running() as nursery:
+    async with s.running():
         o1, o2 = s.limit_buy(), s.limit_buy()
         s.gateway.answers["submit"] += [lambda o: report(o, S.ACCEPTED), lambda o: report(o, S.ACCEPTED)]
         await until(lambda: o2.status is S.ACCEPTED)
@@ -197,7 +204,7 @@ async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_canc
 async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    async with s.running() as nursery:
+    async with s.running():
         s.gateway.answers["submit"].append(lost)
         # the venue is slow to show it: five queries find nothing definite, then the fill
         s.gateway.answers["query"] += [lost] * 5 + [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
@@ -215,7 +222,7 @@ async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
 async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock: trio.testing.MockClock) -> None:
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
-    async with s.running(300) as nursery:
+    async with s.running(300):
         s.gateway.answers["submit"].append(lost)
         order = s.limit_buy()
         await until(lambda: order.status is S.UNKNOWN)
@@ -232,10 +239,8 @@ async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock
 async def test_a_fill_during_pending_cancel_and_a_cancel_ack_after_the_fill_raise_no_alarm(
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    async with s.running() as nursery:
-        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-        order = s.limit_buy()
-        await until(lambda: order.status is S.ACCEPTED)
+    async with s.running():
+        order = await s.working_buy()
 
         def filled_while_canceling(o: Order) -> OrderReport:
             s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # the stream: it filled first
@@ -257,7 +262,7 @@ async def test_a_filled_answer_without_its_fills_is_queried_until_they_are_booke
         autojump_clock: trio.testing.MockClock) -> None:
     """A venue ``FILLED`` we did not expect is evidence: the order is asked about until its fills arrive."""
     s = Session()
-    async with s.running() as nursery:
+    async with s.running():
         s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
         s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, filled=Decimal("0.010")),
                                        lambda o: report(o, S.FILLED, fill(o, "t1", "0.006"), fill(o, "t2", "0.004"))]
@@ -273,10 +278,8 @@ async def test_an_open_order_the_venue_no_longer_has_is_closed_with_an_alarm(
         autojump_clock: trio.testing.MockClock) -> None:
     """A 404 for an order we think open is evidence (e.g. after a venue restart), never ignored."""
     s = Session()
-    async with s.running() as nursery:
-        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-        order = s.limit_buy()
-        await until(lambda: order.status is S.ACCEPTED)
+    async with s.running():
+        order = await s.working_buy()
         s.gateway.answers["cancel"].append(refused)
         s.gateway.answers["query"].append(lambda o: None)
         s.engine.cancel_order("s", order)
@@ -319,7 +322,7 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     second.gateway.answers["query"] += [
         lambda o: report(o, S.FILLED, fill(o, "t1", "0.004"), fill(o, "t2", "0.006")) if o.client_order_id
         == working.client_order_id else None] * 2
-    async with second.running() as nursery:
+    async with second.running():
         before_start = [c for c in second.gateway.calls if c[0] != "my_trades"]
         second.shutdown.set()
     journal.close()
@@ -344,7 +347,7 @@ async def test_a_run_starts_from_the_venues_positions(autojump_clock: trio.testi
             seen_at_start.append(self.ctx.position(INST).qty)
 
     s.engine.add_strategy("watch", Watch)
-    async with s.running() as nursery:
+    async with s.running():
         s.shutdown.set()
     assert seen_at_start == [Decimal("-0.005")]
     assert s.engine.portfolio.position(INST).avg_price == Decimal("101.5")
@@ -355,7 +358,7 @@ async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_l
         autojump_clock: trio.testing.MockClock) -> None:
     """A FILLED answer without trade ids (fills from before a restart): booked from ``my_trades``, once."""
     s = Session()
-    async with s.running() as nursery:
+    async with s.running():
         s.gateway.answers["submit"].append(lost)
         order = s.limit_buy()
         other = Order("someone-else", INST, Side.SELL, OrderType.MARKET, 5)
@@ -370,7 +373,7 @@ async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_l
 
 async def test_an_order_canceled_before_its_submit_left_is_never_sent(autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    async with s.running() as nursery:
+    async with s.running():
         order = s.limit_buy()
         s.engine.cancel_order("s", order)  # before the command worker got to the submit
         await until(lambda: order.is_terminal)
@@ -385,7 +388,7 @@ async def test_a_suspect_whose_fills_arrived_by_stream_does_not_hold_up_the_stop
     """A FILLED answer ahead of its fills makes the order a suspect; the stream's fills settle it, no query needed."""
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              reconcile_interval_s=30.0, reconcile_max_interval_s=30.0))
-    async with s.running(300) as nursery:
+    async with s.running(300):
         s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
         order = s.limit_buy()
         await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
@@ -403,7 +406,7 @@ async def test_a_fill_that_names_an_unknown_order_gives_it_its_venue_order_id(
         autojump_clock: trio.testing.MockClock) -> None:
     """The journal must name the venue's order even when the fill was the first evidence of it."""
     s = Session()
-    async with s.running() as nursery:
+    async with s.running():
         s.gateway.answers["submit"].append(lost)
         s.gateway.default_query = lost
         order = s.limit_buy()
@@ -426,7 +429,7 @@ async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
         return report(order, S.ACCEPTED)
 
     s.gateway.submit_order = slow_submit  # type: ignore[method-assign]
-    async with s.running(300) as nursery:
+    async with s.running(300):
         order = s.limit_buy()
         await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
         s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
@@ -442,11 +445,9 @@ async def test_open_order_reconciliation_reports_external_orders_and_asks_about_
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              open_orders_interval_s=10.0))
     s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-elsewhere", S.ACCEPTED)]
-    async with s.running(300) as nursery:
+    async with s.running(300):
         assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
-        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-        order = s.limit_buy()
-        await until(lambda: order.status is S.ACCEPTED)
+        order = await s.working_buy()
         s.gateway.open_list.append(report(order, S.ACCEPTED))
         await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
         assert ("query", order.client_order_id) not in s.gateway.calls
@@ -505,7 +506,7 @@ async def test_a_slow_journal_delays_the_command_but_never_the_event_loop(tmp_pa
             seen.append(trade)
 
     s.engine.add_strategy("w", Watcher)
-    async with s.running(60) as nursery:  # a safety net for a hang, not a timing assertion
+    async with s.running(60):  # a safety net for a hang, not a timing assertion
         s.gateway.answers["submit"].append(
             lambda o: at_send.append(journal.get(o.client_order_id)) or report(o, S.ACCEPTED))
         order = s.limit_buy()
@@ -536,7 +537,7 @@ async def test_a_journal_the_disk_refuses_denies_the_submit_without_sending_it(t
     s = Session()
     journal = FullDisk(tmp_path / "journal.sqlite")
     s.runner = LiveRunner(s.engine, {"script": s.gateway}, SETTINGS, journal=journal)
-    async with s.running(60) as nursery:
+    async with s.running(60):
         order = s.limit_buy()
         await until(lambda: order.is_terminal, step=0.001)
         s.shutdown.set()
@@ -648,9 +649,7 @@ async def test_a_position_or_balance_that_differs_twice_in_a_row_is_an_alarm_the
 async def test_the_account_is_not_corrected_while_an_order_is_working(autojump_clock: trio.testing.MockClock) -> None:
     s = Session(attrs.evolve(SETTINGS, open_orders_interval_s=5.0, cancel_on_exit=False))
     async with s.running():
-        order = s.limit_buy()
-        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-        await until(lambda: order.status is S.ACCEPTED)
+        order = await s.working_buy()
         s.gateway.open_list = [report(order, S.PARTIALLY_FILLED, filled=Decimal("0.004"))]
         s.gateway.position_list = [PositionUpdate(INST, 0, 0, Decimal("0.004"), Decimal("100"))]
         await trio.sleep(20.0)  # the fill may be on its way: never "corrected" into a double booking
@@ -697,9 +696,7 @@ async def test_a_silent_venue_is_reported_stale_nothing_is_assumed_failed_and_it
                 gateway=gateway)
     lines: list[str] = []
     async with s.running(300):
-        working = s.limit_buy()
-        gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-        await until(lambda: working.status is S.ACCEPTED)
+        working = await s.working_buy()
         gateway.open_list = [report(working, S.ACCEPTED)]
         gateway.hang = True
         in_doubt = s.limit_buy()  # its submit times out: UNKNOWN, never failed, never resent
