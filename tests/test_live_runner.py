@@ -742,3 +742,21 @@ async def test_a_stale_venue_heard_from_again_is_reconciled_at_once(autojump_clo
             await until(lambda: gateway.list_attempts > attempts, step=0.01)
         assert not s.runner.is_stale("script")
         s.shutdown.set()
+
+
+async def test_a_venue_still_stale_at_the_stop_is_named_in_the_summary_and_the_report(
+        autojump_clock: trio.testing.MockClock) -> None:
+    from backtest.live_report import live_record
+    from engine._live_app import summary
+
+    gateway = HangingGateway()
+    s = Session(attrs.evolve(SETTINGS, stale_after_s=30.0), gateway=gateway)
+    async with s.running(300):
+        gateway.hang = True
+        await until(lambda: s.runner.is_stale("script"), step=1.0)
+        s.shutdown.set()
+    assert "script STALE since" in summary(s.runner)
+    assert "  STALE script: no answer since 20" in summary(s.runner)
+    errors = live_record(s.runner, name="t", currency="USD").strategy_errors
+    assert any(e.startswith("ALARM venue_stale: script: no answer") for e in errors)
+    assert any(e.startswith("STALE script: no answer since ") for e in errors)
