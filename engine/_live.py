@@ -11,6 +11,12 @@ gateway and applies the outcome policy:
   the *reconciler* queries the venue until it knows — the command is never resent;
 * :class:`~engine.RiskDenied` raised at send time (rate limit, recvWindow) denies it: nothing left.
 
+Periodically (and at start-up) the runner lists each venue's open orders (others' orders are
+adopted, canceled or left alone per ``external_orders``, and always counted by risk) and compares
+positions and balances with the portfolio (a difference seen twice is an alarm, then the venue's
+figure is taken). A venue that answers nothing for ``stale_after_s`` is reported stale, never
+assumed to have failed an order, and reconciled as soon as it is heard from again.
+
 In paper mode the execution client is the simulated venue fed by live market data, so fills are
 simulated by the same matching engine as in backtests.
 """
