@@ -8,18 +8,54 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine import from_mapping, params_class
-from engine import ConfigError
+from engine import ConfigError, Engine, demo_live, from_mapping, live_summary, params_class
 
 from .config import BUILTIN_PREFIX, BacktestConfig, load_backtest_config, resolve_strategies
 from .data import Dataset, demo_dataset_path, open_dataset
 from .report import format_report, write_outputs
 from .runner import BacktestResult, BacktestSettings, StrategySpec, run_backtest
-from .simvenue import SimVenueConfig
+from .simvenue import SimVenue, SimVenueConfig
 
-__all__ = ["run_backtest_config", "run_demo", "open_data", "settings_from_config", "build_risk"]
+__all__ = ["run_backtest_config", "run_demo", "open_data", "settings_from_config", "build_risk", "add_commands",
+           "paper_venue_factory"]
 
 _NS_PER_MS = Decimal(1_000_000)
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``demo`` and ``backtest`` on the ``triotrade`` command line (entry point
+    ``triotrade.commands:backtest``)."""
+    import argparse
+
+    demo = sub.add_parser("demo", help="backtest the example strategy on the bundled data and print the report")
+    demo.add_argument("--out", type=Path, default=Path("triotrade-demo"), help="folder for the report files")
+    demo.add_argument("--live-seconds", type=float, default=15.0,
+                      help="how long to trade against the local testnet after the backtest (0: skip)")
+    demo.set_defaults(func=lambda args: run_demo(args.out, live_s=args.live_seconds))
+
+    bt = sub.add_parser("backtest", help="run a backtest described by a TOML config")
+    bt.add_argument("config", type=Path, help="the run's TOML file (see configs/)")
+    bt.add_argument("--data", help="replay this data set instead of the config's [data].path")
+    bt.add_argument("--out", type=Path, help="folder for the report files (overrides [report].out)")
+    bt.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    def backtest(args: argparse.Namespace) -> int:
+        return run_backtest_config(args.config, data=args.data, out=args.out,
+                                   show_progress=False if args.no_progress else None)
+
+    bt.set_defaults(func=backtest)
+
+
+def paper_venue_factory(paper: Any) -> Any:
+    """The live app's paper venue (entry point ``triotrade.live:paper_venue``): from the run's
+    ``[paper]`` settings, a factory of the simulated venue that fills paper orders on live data."""
+    latency_ns = int(paper.order_latency_ms * _NS_PER_MS)
+
+    def make(engine: Engine) -> SimVenue:
+        return SimVenue(engine.instruments.values(), engine, SimVenueConfig(order_latency_ns=latency_ns),
+                        position_of=lambda inst: engine.portfolio.position(inst).qty_raw)
+
+    return make
 
 
 def open_data(path: str, base_dir: Path | None = None) -> Dataset:
@@ -97,8 +133,6 @@ def run_demo(out: Path, *, live_s: float = 15.0) -> int:
     trade-flow example for ``live_s`` seconds against a local venue testnet served in-process."""
     import trio
 
-    from engine._live_app import demo_live, summary
-
     dataset = open_dataset(demo_dataset_path())
     print("triotrade demo 1/2: backtest of the SMA crossover example (4 h / 16 h averages of 1-minute closes, "
           f"long or flat) on the bundled synthetic data set {dataset.path}; an example, not trading advice",
@@ -121,5 +155,5 @@ def run_demo(out: Path, *, live_s: float = 15.0) -> int:
     print(f"  fills                 {len(engine.fills)}")
     for fill in engine.fills[-5:]:
         print(f"    {fill.side.name:4s} {fill.qty} {fill.instrument.key} @ {fill.price} fee {fill.fee} {fill.fee_asset}")
-    print(summary(runner))
+    print(live_summary(runner))
     return code

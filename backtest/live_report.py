@@ -51,7 +51,8 @@ def live_record(runner: Any, *, name: str, currency: str) -> RunRecord:
         fills=list(engine.fills),
         orders=list(engine.orders.values()),
         denials=dict(engine.denials),
-        strategy_errors=[str(f) for f in engine.failures] + [f"ALARM {a.kind}: {a.detail}" for a in engine.alarms],
+        strategy_errors=([str(f) for f in engine.failures] + [f"ALARM {a.kind}: {a.detail}" for a in engine.alarms]
+                         + list(getattr(runner, "stale_report", list)())),
         events_processed=runner.events_processed,
         wall_time_s=(end_ns - start_ns) / 1e9,
         sample_interval_ns=interval_ns,

@@ -119,3 +119,7 @@ from ._runconfig import (
     resolve_strategies as resolve_strategies,
 )
 from ._secrets import Credentials as Credentials
+from ._live_app import (
+    demo_live as demo_live,
+    live_summary as live_summary,
+)

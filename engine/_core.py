@@ -138,6 +138,9 @@ class Engine:
         self.timers = TimerQueue()
         self.orders: dict[str, Order] = {}
         self.open_order_ids: dict[str, Order] = {}
+        self.external_orders: dict[str, Order] = {}
+        "Open orders at a venue that are not this client's and not adopted (venue order id → order):" \
+            " never sent, canceled or booked here, but counted by risk (open orders, exposure if filled)."
         self.routes: dict[str, dict[str, list[tuple[_Slot, Callable[[Any], None]]]]] = {k: {} for k in _ROUTE_KINDS}
         self.subscriptions: dict[tuple[str, str], dict[str, Any]] = {}
         self.slots: dict[str, _Slot] = {}

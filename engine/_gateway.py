@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from ._events import BalanceUpdate, Fill, PositionUpdate
+from ._events import BalanceUpdate, Fill, PositionUpdate, Side
 from ._instruments import Instrument
 from ._orders import Order, OrderStatus
 
@@ -64,6 +64,12 @@ class OrderReport:
     reason: str = ""
     fills: tuple[Fill, ...] = ()
     "Executions carried in the same answer (e.g. a FULL market-order response)."
+    side: Side | None = None
+    "The order's side, where the venue says (open-order listings: what an external order would add)."
+    qty: Decimal | None = None
+    "The order's quantity, where the venue says."
+    price: Decimal | None = None
+    "The order's limit price, where the venue says."
 
 
 @attrs.frozen(slots=True)

@@ -11,6 +11,12 @@ gateway and applies the outcome policy:
   the *reconciler* queries the venue until it knows — the command is never resent;
 * :class:`~engine.RiskDenied` raised at send time (rate limit, recvWindow) denies it: nothing left.
 
+Periodically (and at start-up) the runner lists each venue's open orders (others' orders are
+adopted, canceled or left alone per ``external_orders``, and always counted by risk) and compares
+positions and balances with the portfolio (a difference seen twice is an alarm, then the venue's
+figure is taken). A venue that answers nothing for ``stale_after_s`` is reported stale, never
+assumed to have failed an order, and reconciled as soon as it is heard from again.
+
 In paper mode the execution client is the simulated venue fed by live market data, so fills are
 simulated by the same matching engine as in backtests.
 """
@@ -39,15 +45,16 @@ from ._events import (
     InstrumentUpdate,
     PositionUpdate,
     Quote,
+    Side,
     Trade,
     VenueState,
     VenueStatus,
 )
 from ._gateway import DataKind, Gateway, OrderReport, Unsupported
-from ._orders import Order, OrderStatus
+from ._orders import Order, OrderStatus, OrderType
 
-__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "EquitySample", "StartupFailed", "StatusLog", "apply_report", "fills_outstanding",
-           "plain_error"]
+__all__ = ["LiveSettings", "LiveExecution", "LiveRunner", "EquitySample", "StartupFailed", "StatusLog", "apply_report",
+           "fills_outstanding", "plain_error", "external_order", "EXTERNAL_STRATEGY", "EXTERNAL_POLICIES"]
 
 log = logging.getLogger("triotrade.live")
 
@@ -55,6 +62,11 @@ _TRADE_LOOKBACK_MS = 120_000
 "How far before an order's creation its fills are looked for in a venue's trade listing (clock skew)."
 _MAX_SUSPECT_QUERIES = 8
 "Queries of an order whose reported fills are not booked before it is given up with an alarm."
+
+EXTERNAL_STRATEGY = "external"
+"The strategy id of adopted external orders (no strategy hears of them; risk and the books do)."
+EXTERNAL_POLICIES = ("adopt", "cancel", "leave")
+"What ``external_orders`` may say."
 
 
 @attrs.frozen
@@ -79,6 +91,12 @@ class LiveSettings:
     "The account currency equity is sampled in."
     equity_interval_s: float = 1.0
     "Period of the equity samples the run's report is drawn from."
+    external_orders: str = "leave"
+    "What to do with a venue's open orders that are not ours: ``adopt``, ``cancel`` or ``leave`` (always counted by risk)."
+    external_orders_by_venue: Mapping[str, str] = attrs.Factory(dict)
+    "Per-venue override of ``external_orders`` (venue name → policy)."
+    stale_after_s: float = 30.0
+    "A venue that answered nothing (no request, no stream event) for this long is reported stale (0: never; live mode only)."
 
 
 @attrs.frozen(slots=True)
@@ -124,8 +142,10 @@ class StatusLog:
     that a start-up failure can say what was wrong. Everything is forwarded to ``sink``.
     """
 
-    def __init__(self, sink: Any) -> None:
+    def __init__(self, sink: Any, on_heard: Callable[[str], None] | None = None) -> None:
         self._sink = sink
+        self._on_heard = on_heard
+        "Told the venue's name on every sign of life (market data, executions, CONNECTED)."
         self.last_status: dict[str, str] = {}
         "Venue → detail of its most recent status."
 
@@ -135,10 +155,21 @@ class StatusLog:
             level = logging.INFO if event.state is VenueState.CONNECTED else logging.WARNING
             log.log(level, "%s: %s: %s", event.venue, event.state.value, event.detail)
             self.last_status[event.venue] = event.detail
+            if self._on_heard is not None and event.state is VenueState.CONNECTED:
+                self._on_heard(event.venue)
+        elif self._on_heard is not None:
+            instrument = getattr(event, "instrument", None)
+            if instrument is not None:
+                self._on_heard(instrument.venue)
         self._sink.send_market(event)
 
     def send_execution(self, event: Any) -> None:
         """Forward order reports, fills, balances and positions unchanged."""
+        if self._on_heard is not None:
+            instrument = getattr(event, "instrument", None)
+            venue = instrument.venue if instrument is not None else getattr(event, "venue", None)
+            if venue:
+                self._on_heard(venue)
         self._sink.send_execution(event)
 
 
@@ -158,6 +189,28 @@ class LiveExecution:
 
     def cancel(self, order: Order, now_ns: int) -> None:
         self._send[order.instrument.venue].send_nowait(("cancel", order))
+
+
+def external_order(report: OrderReport, instrument: Any) -> Order:
+    """An order of another client, as the venue lists it, in our terms (strategy :data:`EXTERNAL_STRATEGY`).
+
+    Side and quantity come from the listing where the venue gives them; without them the order
+    counts as one open order adding nothing to a position.
+    """
+    inst = instrument
+    known = report.side is not None and report.qty is not None
+    side = report.side if report.side is not None else Side.BUY
+    qty_raw = inst.size_raw(report.qty) if known and report.qty is not None else 0
+    order = Order(report.client_order_id or f"ext-{report.venue_order_id}", inst, side,
+                  OrderType.LIMIT if report.price is not None else OrderType.MARKET, qty_raw,
+                  price_raw=None if report.price is None else inst.price_raw(report.price),
+                  strategy_id=EXTERNAL_STRATEGY, ts_init=report.ts_recv)
+    order.venue_order_id = report.venue_order_id
+    filled_raw = inst.size_raw(report.filled_qty) if report.filled_qty is not None else 0
+    order.filled_raw = min(filled_raw, qty_raw) if qty_raw else 0
+    order.status = OrderStatus.PARTIALLY_FILLED if order.filled_raw else OrderStatus.ACCEPTED
+    order.ts_last = report.ts_recv
+    return order
 
 
 def apply_report(engine: Engine, report: OrderReport) -> Order | None:
@@ -243,12 +296,13 @@ class LiveRunner:
     def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], settings: LiveSettings = LiveSettings(),
                  *, paper_venue_factory: Callable[[Engine], Any] | None = None,
                  status_out: Callable[[str], None] | None = None,
-                 restore: Callable[[Engine], Sequence[Order]] | None = None) -> None:
+                 restore: Callable[[Engine], Sequence[Order]] | None = None,
+                 journal: Any = None) -> None:
         self.engine = engine
         self.gateways = dict(gateways)
         self.settings = settings
         self.lanes = EventLanes(conflate_above=settings.conflate_above, conflate_trades=settings.conflate_trades)
-        self.status_log = StatusLog(self.lanes)
+        self.status_log = StatusLog(self.lanes, self._heard)
         "What the gateways write to: the lanes, with venue status logged as it happens."
         self.up = False
         "True once every gateway has started (connected and loaded its instruments)."
@@ -261,6 +315,11 @@ class LiveRunner:
         self._paper_factory = paper_venue_factory
         self._restore = restore
         "Books an earlier run's orders and fills (the journal) once instruments are known; returns the open ones."
+        self.journal = journal
+        "The order journal (:class:`~engine._journal.OrderJournal`): fed every order change and fill, flushed before each command is sent."
+        if journal is not None:
+            engine.order_listeners.append(journal.on_update)
+            engine.fill_listeners.append(journal.on_fill)
         self.paper_venue: Any = None
         "Paper mode: the simulated venue (built once the gateways have loaded instruments)."
         self.execution = LiveExecution(list(self.gateways))
@@ -279,6 +338,16 @@ class LiveRunner:
         engine._on_subscribe = self._on_subscribe
         self.last_prices: dict[str, Decimal] = {}
         engine.mark_source = lambda inst: self.last_prices.get(inst.key)
+        self._heard_at: dict[str, float] = {}
+        "Venue → trio time it last answered or streamed anything."
+        self._heard_ns: dict[str, int] = {}
+        "Venue → wall-clock time of the same."
+        self.stale_since: dict[str, int] = {}
+        "Venues that answer nothing: venue → wall-clock time (ns) they were last heard from."
+        self._probing: set[str] = set()
+        self._resync_wakeup = trio.Event()
+        self._account_diffs: dict[tuple[str, str, str], Decimal] = {}
+        "Differences with the venue's account seen once (kind, venue, key) → the venue's figure; a second sighting corrects."
 
     # -- subscriptions (strategies subscribe synchronously; gateways subscribe async) -------
     def _on_subscribe(self, kind: str, instrument: Any, opts: dict[str, Any]) -> None:
@@ -316,12 +385,17 @@ class LiveRunner:
                 self.paper_venue = self._paper_factory(self.engine)
                 self.engine.execution = self.paper_venue
             nursery.start_soon(self._subscriber)
+            if self.journal is not None:
+                nursery.start_soon(self.journal.run)
             nursery.start_soon(self._pump)
             nursery.start_soon(self._timers)
+            if self.settings.stale_after_s > 0 and self.paper_venue is None:  # paper: public data only
+                nursery.start_soon(self._watch_venues, nursery)
             if self.paper_venue is None:
                 for venue in self.gateways:
                     nursery.start_soon(self._command_worker, venue)
                 nursery.start_soon(self._reconciler)
+                nursery.start_soon(self._resync)
                 await self._load_account()
                 if self._restore is not None:
                     with trio.CancelScope() as restoring:
@@ -363,6 +437,7 @@ class LiveRunner:
                 except BaseExceptionGroup as group:
                     raise plain_error(group) from None
                 log.info("%s: up, %d instruments", venue, len(gateway.instruments))
+                self._heard(venue)
                 for inst in gateway.instruments.values():
                     self.engine.add_instrument(inst)
             self.up = True
@@ -477,6 +552,7 @@ class LiveRunner:
             except Exception as exc:  # the run can proceed; the periodic reconcile tries again
                 log.warning("%s: could not load positions: %s", gateway.venue, exc)
                 continue
+            self._heard(gateway.venue)
             for update in positions:
                 self.venue_positions[update.instrument.key] = update
                 inst = engine.instruments.get(update.instrument.key, update.instrument)
@@ -491,23 +567,33 @@ class LiveRunner:
                     log.warning("%s: adopting the venue's position %s @ %s", inst.key, update.qty, update.avg_price)
                 engine.portfolio.set_position(inst, update.qty, update.avg_price, update.ts_recv)
 
-    async def reconcile_open_orders(self) -> None:
+    async def reconcile_open_orders(self, venues: Sequence[str] | None = None) -> None:
         """Compare each venue's open orders with ours.
 
         An order we think working that the venue does not list is asked about (it may have
         filled, or be gone: see :meth:`reconcile_order`); a venue order that is not ours is
-        reported once as external (an ``external_order`` alarm) and kept in :attr:`external_orders`.
+        reported once as external (an ``external_order`` alarm) and, per ``external_orders``,
+        adopted (tracked, booked and canceled at a stop like ours), canceled, or left alone and
+        kept in :attr:`external_orders`; risk counts it in every case.
         """
         for venue, gateway in self.gateways.items():
+            if venues is not None and venue not in venues:
+                continue
             try:
                 reports = await gateway.open_orders()
             except Exception as exc:  # try again next period
                 log.warning("%s: could not list open orders: %s", venue, exc)
                 continue
-            self._compare_open_orders(venue, reports)
+            self._heard(venue)
+            to_cancel = self._compare_open_orders(venue, reports)
+            if to_cancel:
+                await self._cancel_external(venue, to_cancel)
 
-    def _compare_open_orders(self, venue: str, reports: Sequence[OrderReport]) -> None:
+    def _compare_open_orders(self, venue: str, reports: Sequence[OrderReport]) -> list[Order]:
+        """Apply one venue listing; returns the external orders to cancel (policy ``cancel``)."""
         engine = self.engine
+        policy = self.settings.external_orders_by_venue.get(venue, self.settings.external_orders)
+        to_cancel: list[Order] = []
         listed_ids = {r.venue_order_id for r in reports}
         listed_cids = {r.client_order_id for r in reports if r.client_order_id}
         by_venue_id = {o.venue_order_id: o for o in engine.orders.values() if o.venue_order_id}
@@ -527,20 +613,108 @@ class LiveRunner:
                 continue
             if unnamed and not report.client_order_id:
                 continue  # may be ours, not named yet (a submit in flight or UNKNOWN): next time
-            seen_external.add(report.venue_order_id)
-            if report.venue_order_id not in self.external_orders:
-                engine._alarm(engine.clock.now_ns(), "external_order",
-                              f"{venue}: open order {report.venue_order_id} ({report.instrument.key}) is not this "
-                              "client's; left alone")
-            self.external_orders[report.venue_order_id] = report
+            vid = report.venue_order_id
+            known = engine.external_orders.get(vid)
+            if known is not None:  # seen before: keep what it would still add up to date
+                seen_external.add(vid)
+                self.external_orders[vid] = report
+                if report.filled_qty is not None:
+                    known.filled_raw = known.instrument.size_raw(report.filled_qty)
+                continue
+            order = external_order(report, engine.instruments.get(report.instrument.key, report.instrument))
+            what = {"adopt": "adopted (tracked and booked as ours)", "cancel": "canceling it",
+                    "leave": "left alone"}.get(policy, "left alone")
+            engine._alarm(engine.clock.now_ns(), "external_order",
+                          f"{venue}: open order {vid} ({report.instrument.key}"
+                          f"{f' {order.side.name} {order.leaves_qty}' if order.qty_raw else ', side/qty not listed'})"
+                          f" is not this client's; {what}")
+            if policy == "adopt":
+                engine.restore_order(order)  # now ours: risk counts it, its fills are booked, a stop cancels it
+                by_venue_id[vid] = order
+                continue
+            seen_external.add(vid)
+            self.external_orders[vid] = report
+            engine.external_orders[vid] = order
+            if policy == "cancel":
+                to_cancel.append(order)
         for venue_id in [v for v, r in self.external_orders.items()
                          if r.instrument.venue == venue and v not in seen_external]:
             del self.external_orders[venue_id]
+            engine.external_orders.pop(venue_id, None)
+        return to_cancel
+
+    async def _cancel_external(self, venue: str, orders: Sequence[Order]) -> None:
+        """Cancel external orders (policy ``cancel``); each stays counted until the venue stops listing it."""
+        gateway = self.gateways[venue]
+        for order in orders:
+            try:
+                await gateway.cancel_order(order)
+            except Exception as exc:  # still listed next time: canceled again then
+                log.warning("%s: cancel of external order %s: %s", venue, order.venue_order_id, exc)
+            else:
+                log.warning("%s: external order %s canceled", venue, order.venue_order_id)
+                self._heard(venue)
 
     async def _reconcile_open_orders_periodically(self) -> None:
         while True:
             await trio.sleep(self.settings.open_orders_interval_s)
             await self.reconcile_open_orders()
+            await self.reconcile_account()
+
+    async def reconcile_account(self) -> None:
+        """Compare each venue's positions and balances with the portfolio.
+
+        Only a venue with none of our orders working or in doubt is compared (a fill on its way
+        would look like a difference). A difference seen on two passes in a row, with the same
+        venue figure, is an alarm (``position_diff`` / ``balance_diff``), then the venue's figure
+        is taken.
+        """
+        engine = self.engine
+        for venue, gateway in self.gateways.items():
+            busy = any(o.instrument.venue == venue for o in engine.open_order_ids.values()) or \
+                any(o.instrument.venue == venue for o in self._suspects.values())
+            if busy:
+                self._forget_diffs(venue)
+                continue
+            try:
+                positions = await gateway.positions()
+                balances = await gateway.balances()
+            except Exception as exc:  # next period
+                log.warning("%s: could not load positions and balances: %s", venue, exc)
+                continue
+            self._heard(venue)
+            if any(o.instrument.venue == venue for o in engine.open_order_ids.values()):
+                self._forget_diffs(venue)  # an order went out meanwhile
+                continue
+            seen: set[tuple[str, str, str]] = set()
+            for update in positions:
+                inst = engine.instruments.get(update.instrument.key, update.instrument)
+                ours = engine.portfolio.position(inst).qty
+                if ours != update.qty and self._confirmed(("position", venue, inst.key), update.qty, seen):
+                    engine._alarm(engine.clock.now_ns(), "position_diff",
+                                  f"{inst.key}: the venue holds {update.qty}, the client {ours}; taking the venue's")
+                    engine.portfolio.set_position(inst, update.qty, update.avg_price, update.ts_recv)
+            for balance in balances:
+                ours = engine.portfolio.balance(balance.asset)
+                if ours != balance.total and self._confirmed(("balance", venue, balance.asset), balance.total, seen):
+                    engine._alarm(engine.clock.now_ns(), "balance_diff",
+                                  f"{venue} {balance.asset}: the venue holds {balance.total}, the client {ours}; "
+                                  "taking the venue's")
+                    engine.portfolio.set_balance(balance.asset, balance.total)
+            for key in [k for k in self._account_diffs if k[1] == venue and k not in seen]:
+                del self._account_diffs[key]
+
+    def _confirmed(self, key: tuple[str, str, str], venue_figure: Decimal, seen: set[tuple[str, str, str]]) -> bool:
+        """True on the second pass in a row that finds the venue at ``venue_figure`` for ``key``."""
+        if self._account_diffs.pop(key, None) == venue_figure:
+            return True
+        self._account_diffs[key] = venue_figure
+        seen.add(key)
+        return False
+
+    def _forget_diffs(self, venue: str) -> None:
+        for key in [k for k in self._account_diffs if k[1] == venue]:
+            del self._account_diffs[key]
 
     async def _load_account(self) -> None:
         for gateway in self.gateways.values():
@@ -652,6 +826,8 @@ class LiveRunner:
         if command == "submit" and order.status is OrderStatus.PENDING_CANCEL:
             engine.on_canceled(order, now(), "canceled before it was sent")  # nothing left the process
             return
+        if self.journal is not None and not await self._journal_durable(command, order):
+            return
         try:
             if command == "submit":
                 report = await gateway.submit_order(order)
@@ -661,6 +837,7 @@ class LiveRunner:
                 report = await gateway.cancel_order(order)
         except VenueRejected as exc:
             _note(risk, "record_venue_success")
+            self._heard(venue)
             if command == "submit":
                 engine.on_rejected(order, now(), f"[{exc.code}] {exc.venue_message}")
             else:
@@ -684,6 +861,7 @@ class LiveRunner:
             return
         except AuthFailed as exc:  # definite: the venue did nothing
             log.error("%s: authentication failed: %s", venue, exc)
+            self._heard(venue)
             _note(risk, "record_venue_failure")
             if command == "submit":
                 engine.on_rejected(order, now(), f"auth failed: {exc}")
@@ -703,7 +881,21 @@ class LiveRunner:
             self._wake_reconciler()
             return
         _note(risk, "record_venue_success")
+        self._heard(venue)
         self._apply_evidence(order, report)
+
+    async def _journal_durable(self, command: str, order: Order) -> bool:
+        """Wait until the journal holds ``order`` as it is now (write before send); False if the
+        submit must not go out (the disk refused: nothing left the process)."""
+        try:
+            await self.journal.flush()
+        except OSError as exc:
+            if command == "submit":
+                engine = self.engine
+                engine._transition(order, OrderStatus.DENIED, engine.clock.now_ns(), f"journal_failed: {exc}")
+                return False
+            log.error("cancel of %s sent although the journal failed: %s", order.client_order_id, exc)
+        return True
 
     def _apply_evidence(self, order: Order, report: OrderReport | None) -> None:
         """Move ``order`` by the venue's answer to a command or query (None: the venue has no such order)."""
@@ -758,6 +950,59 @@ class LiveRunner:
     def _wake_reconciler(self) -> None:
         self._unknown_wakeup.set()
 
+    # -- venue staleness -------------------------------------------------------------------
+    def _heard(self, venue: str) -> None:
+        """``venue`` answered a request or streamed something: it is alive (and reconciled if it was stale)."""
+        self._heard_at[venue] = trio.current_time()
+        self._heard_ns[venue] = self.engine.clock.now_ns()
+        if venue in self.stale_since:
+            since = self.stale_since.pop(venue)
+            log.warning("%s: answers again after %.0f s of silence; reconciling", venue,
+                        (self._heard_ns[venue] - since) / 1e9)
+            self._resync_wakeup.set()
+            self._wake_reconciler()
+
+    def is_stale(self, venue: str) -> bool:
+        """True while ``venue`` answers nothing (see ``LiveSettings.stale_after_s``)."""
+        return venue in self.stale_since
+
+    async def _watch_venues(self, nursery: trio.Nursery) -> None:
+        """Mark a silent venue stale (an alarm; nothing is assumed failed); probe a quiet one.
+
+        A venue quiet for half of ``stale_after_s`` is asked for its open orders (the periodic
+        reconcile, early): a live venue answers, a hung one stays quiet and goes stale.
+        """
+        limit = self.settings.stale_after_s
+        step = min(limit / 4, 1.0)
+        while True:
+            await trio.sleep(step)
+            now = trio.current_time()
+            for venue in self.gateways:
+                quiet = now - self._heard_at.get(venue, now)
+                if quiet >= limit and venue not in self.stale_since:
+                    since = self._heard_ns.get(venue, self.engine.clock.now_ns())
+                    self.stale_since[venue] = since
+                    self.engine._alarm(self.engine.clock.now_ns(), "venue_stale",
+                                       f"{venue}: no answer and no stream event for {quiet:.0f} s (since "
+                                       f"{_utc(since)}); open orders are not assumed failed")
+                if quiet >= limit / 2 and venue not in self._probing:
+                    self._probing.add(venue)
+                    nursery.start_soon(self._probe, venue)
+
+    async def _probe(self, venue: str) -> None:
+        try:
+            await self.reconcile_open_orders([venue])
+        finally:
+            self._probing.discard(venue)
+
+    async def _resync(self) -> None:
+        """When a stale venue answers again: its open orders, positions and balances, now."""
+        while True:
+            await self._resync_wakeup.wait()
+            self._resync_wakeup = trio.Event()
+            await self.reconcile_open_orders()
+            await self.reconcile_account()
+
     def _to_reconcile(self) -> list[Order]:
         """UNKNOWN orders, then suspects, in send order."""
         self._drop_settled_suspects()
@@ -777,6 +1022,7 @@ class LiveRunner:
             except Exception as exc:  # still unknown; try again later
                 log.warning("reconcile %s: %s", order.client_order_id, exc)
                 return False
+            self._heard(order.instrument.venue)
             self._apply_evidence(order, report)
         return True
 
@@ -830,14 +1076,32 @@ class LiveRunner:
         unknown = sum(1 for o in engine.open_order_ids.values() if o.status is OrderStatus.UNKNOWN)
         state = getattr(engine.risk, "state", None)
         state_txt = f" state {state.value}" if state is not None else ""
+        external = len(engine.external_orders)
         return (f"[status]{state_txt} positions: {'; '.join(parts) or 'none'} | open orders {n_open}"
-                f"{f' ({unknown} unknown)' if unknown else ''} | realized {engine.portfolio.realized_pnl}"
-                f" | fills {len(engine.fills)} | errors {len(engine.failures)}")
+                f"{f' ({unknown} unknown)' if unknown else ''}{f' + {external} external' if external else ''}"
+                f" | realized {engine.portfolio.realized_pnl}"
+                f" | fills {len(engine.fills)} | errors {len(engine.failures)}{self._stale_text()}")
+
+    def _stale_text(self) -> str:
+        now = self.engine.clock.now_ns()
+        return "".join(f" | {venue} STALE since {_utc(since)} ({(now - since) / 1e9:.0f} s)"
+                       for venue, since in sorted(self.stale_since.items()))
+
+    def stale_report(self) -> list[str]:
+        """One line per venue that is stale now (for the run's report)."""
+        return [f"STALE {venue}: no answer since {_utc(since)}" for venue, since in sorted(self.stale_since.items())]
 
 
 async def cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
     await event.wait()
     scope.cancel()
+
+
+def _utc(ts_ns: int) -> str:
+    """A wall-clock time in ns as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _note(risk: Any, method: str) -> None:

@@ -1,4 +1,8 @@
-"""``triotrade run | paper | record``: wire venues, engine, risk and strategies into one nursery."""
+"""``triotrade run | paper | record``: wire venues, engine, risk and strategies into one nursery.
+
+The venue packages, the risk gate, the paper venue, the recorder and the report writer are
+plug-ins (:mod:`engine._plugins`): this module names none of the packages that provide them.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ from ._core import Engine
 from ._errors import ConfigError
 from ._gateway import DataKind, Gateway
 from ._live import LiveRunner, LiveSettings, StatusLog, cancel_when_set, plain_error
+from ._plugins import has_live_plugin, live_plugin, venue_module
 from ._portfolio import Portfolio
 from ._runconfig import LiveConfig, StrategySpec, load_live_config, resolve_strategies
 
-__all__ = ["add_commands", "build_gateways", "run_live", "record", "demo_live", "summary"]
+__all__ = ["add_commands", "build_gateways", "run_live", "record", "demo_live", "summary", "live_summary",
+           "report_folder"]
 
 log = logging.getLogger("triotrade.live")
 
@@ -33,7 +39,10 @@ ReportWriter = Callable[..., str]
 
 def add_commands(sub: argparse._SubParsersAction, *,  # type: ignore[type-arg]
                  report_writer: ReportWriter | None = None) -> None:
-    """Register ``run``, ``paper`` and ``record``; ``report_writer`` writes run/paper reports when they stop."""
+    """Register ``run``, ``paper`` and ``record``; ``report_writer`` writes run/paper reports when they
+    stop (default: the ``report`` plug-in, if one is registered)."""
+    if report_writer is None and has_live_plugin("report"):
+        report_writer = live_plugin("report")
     for mode, name, help_text in (("live", "run", "trade live: venues, accounts and strategies from a TOML config"),
                                   ("paper", "paper", "live market data, fills simulated locally (no keys needed)")):
         parser = sub.add_parser(name, help=help_text)
@@ -65,8 +74,7 @@ def _seconds(text: str) -> float:
 
 
 def build_gateways(config: LiveConfig, *, with_credentials: bool) -> dict[str, Gateway]:
-    from venues import venue_module
-
+    """One gateway per ``[[venues]]`` entry, built by its registered venue package."""
     gateways: dict[str, Gateway] = {}
     for i, entry in enumerate(config.venues):
         leaked = sorted({"api_key", "secret", "apikey", "private_key"} & {k.lower() for k in entry.options})
@@ -89,9 +97,7 @@ def build_gateways(config: LiveConfig, *, with_credentials: bool) -> dict[str, G
 
 
 def _build_risk(config: LiveConfig) -> Any:
-    from risk import build_risk
-
-    return build_risk(config.risk, source=config.source)
+    return live_plugin("risk")(config.risk, source=config.source)
 
 
 def _strategy_factory(spec: StrategySpec):  # type: ignore[no-untyped-def]
@@ -121,8 +127,6 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
         from ._journal import OrderJournal
 
         journal = OrderJournal(config.run.journal)
-        engine.order_listeners.append(journal.on_update)
-        engine.fill_listeners.append(journal.on_fill)
     for spec in specs:
         engine.add_strategy(spec.id, _strategy_factory(spec))
     paper_factory = None
@@ -132,21 +136,24 @@ async def run_live(config: LiveConfig, mode: str, *, shutdown: trio.Event | None
         startup_timeout_s = config.run.startup_timeout_s
     settings = LiveSettings(cancel_on_exit=config.run.cancel_on_exit, shutdown_grace_s=config.run.shutdown_grace_s,
                             status_interval_s=config.run.status_interval_s, conflate_above=config.run.conflate_above,
-                            startup_timeout_s=startup_timeout_s or None, currency=config.currency)
+                            startup_timeout_s=startup_timeout_s or None, currency=config.currency,
+                            external_orders=config.run.external_orders,
+                            external_orders_by_venue={gateway.venue: entry.external_orders for entry, gateway
+                                                      in zip(config.venues, gateways.values())
+                                                      if entry.external_orders is not None},
+                            stale_after_s=config.run.stale_after_s)
     runner = LiveRunner(engine, gateways, settings, paper_venue_factory=paper_factory,
                         status_out=lambda line: print(line, file=sys.stderr, flush=True),
-                        restore=journal.restore if journal is not None and mode == "live" else None)
+                        restore=journal.restore if journal is not None and mode == "live" else None,
+                        journal=journal)
     if shutdown is None:
         shutdown = trio.Event()
     duration_s = duration_s if duration_s is not None else config.run.duration_s
     try:
         async with trio.open_nursery() as nursery:
             _start_stop_triggers(nursery, shutdown, duration_s)
-            if _in_main_thread():  # trio can only receive signals in the main thread
-                from risk import RiskEngine, serve_kill_switch_signals
-
-                if isinstance(engine.risk, RiskEngine):  # SIGUSR1 reducing, SIGUSR2 halted
-                    nursery.start_soon(serve_kill_switch_signals, engine.risk)
+            if _in_main_thread() and has_live_plugin("kill_switch"):  # signals need the main thread
+                nursery.start_soon(live_plugin("kill_switch"), engine.risk)  # SIGUSR1 reducing, SIGUSR2 halted
             await runner.run(shutdown, task_status=_Relay(task_status, runner))
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
@@ -180,16 +187,9 @@ def _start_stop_triggers(nursery: trio.Nursery, shutdown: trio.Event, duration_s
         nursery.start_soon(_stop_after, duration_s, shutdown)
 
 
-def _paper_venue_factory(config: LiveConfig):  # type: ignore[no-untyped-def]
-    from backtest.simvenue import SimVenue, SimVenueConfig
-
-    latency_ns = int(config.paper.order_latency_ms * 1_000_000)
-
-    def make(engine: Engine) -> Any:
-        return SimVenue(engine.instruments.values(), engine, SimVenueConfig(order_latency_ns=latency_ns),
-                        position_of=lambda inst: engine.portfolio.position(inst).qty_raw)
-
-    return make
+def _paper_venue_factory(config: LiveConfig) -> Callable[[Engine], Any]:
+    factory: Callable[[Any], Callable[[Engine], Any]] = live_plugin("paper_venue")
+    return factory(config.paper)
 
 
 def _in_main_thread() -> bool:
@@ -245,9 +245,14 @@ def summary(runner: LiveRunner) -> str:
         lines.append(f"  {failure}")
     for alarm in engine.alarms:
         lines.append(f"  ALARM {alarm.kind}: {alarm.detail}")
+    lines += [f"  {line}" for line in runner.stale_report()]
     if engine.denials:
         lines.append("  denials: " + ", ".join(f"{k} {v}" for k, v in sorted(engine.denials.items())))
     return "\n".join(lines)
+
+
+live_summary = summary
+"The public name of :func:`summary`: a stopped run's final status line, failures, alarms and denials."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,8 +266,7 @@ async def record(config: LiveConfig, out: Path, *, shutdown: trio.Event | None =
                  gateways: dict[str, Gateway] | None = None, duration_s: float | None = None,
                  task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> dict[str, int]:
     """Record the ``[record]`` instruments and kinds into a data set at ``out``; returns rows per stream."""
-    from backtest.recorder import Recorder
-
+    Recorder = live_plugin("recorder")
     instruments = config.record.get("instruments", [])
     kinds = config.record.get("kinds", ["trades", "book"])
     interval_s = int(config.record.get("interval_s", 60))
@@ -306,7 +310,8 @@ async def record(config: LiveConfig, out: Path, *, shutdown: trio.Event | None =
         raise error from None
     finally:
         recorder.close()
-    return recorder.rows()
+    rows: dict[str, int] = recorder.rows()
+    return rows
 
 
 def _record_main(args: argparse.Namespace) -> int:
@@ -326,18 +331,17 @@ async def demo_live(duration_s: float = 15.0, *, seed: int = 7) -> LiveRunner:
     """
     import secrets
 
-    from venues import DEMO_VENUE, venue_module
-
     from ._runconfig import RunSettings, StrategyConfig, VenueEntry
     from ._secrets import Credentials
 
-    module = venue_module(DEMO_VENUE)
+    demo_venue: str = live_plugin("demo_venue")
+    module = venue_module(demo_venue)
     credentials = Credentials(secrets.token_hex(16), secrets.token_hex(32))
     async with module.open_local_testnet(credentials.api_key, credentials.secret, seed=seed) as options:
         gateway = module.make_gateway(options, credentials, source="demo")
         instrument = f"{gateway.venue}:{module.DEMO_SYMBOL}"
         config = LiveConfig(
-            venues=[VenueEntry(DEMO_VENUE, dict(options))],
+            venues=[VenueEntry(demo_venue, dict(options))],
             strategies=[StrategyConfig("strategies.trade_flow:TradeFlow", "flow",
                                        {"instrument": instrument, "qty": "0.01", "threshold": "0.02",
                                         "half_life_trades": 5.0, "min_hold_trades": 5})],

@@ -22,6 +22,7 @@
     cancel_on_exit = true
     status_interval_s = 10
     journal = "runs/sma-live.sqlite"
+    external_orders = "leave"           # others' open orders: "adopt" | "cancel" | "leave"
 
     [paper]                             # used by `triotrade paper` only
     balances = { USD = "100000" }
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -105,6 +106,10 @@ class CredentialsConfig:
                                 key_file=self.key_file, where=where)
 
 
+ExternalOrders = Literal["adopt", "cancel", "leave"]
+"What to do with an account's open orders that this client did not place (always counted by risk)."
+
+
 @attrs.frozen
 class VenueEntry:
     """One venue connection (one account)."""
@@ -115,6 +120,8 @@ class VenueEntry:
     "The venue's own settings, validated by its config class."
     credentials: CredentialsConfig | None = None
     "Needed by ``run``; ``paper`` and ``record`` use public data only."
+    external_orders: ExternalOrders | None = None
+    "This venue's policy for open orders that are not ours (default: ``[run] external_orders``)."
 
 
 @attrs.frozen
@@ -134,6 +141,10 @@ class RunSettings:
     "Folder for the report ``run``/``paper`` write when they stop (default runs/<name>-<mode>-<UTC time>)."
     startup_timeout_s: float = 60.0
     "Give up (exit 1, naming the venue and the last error) if the venues are not up after this long (0: wait forever)."
+    external_orders: ExternalOrders = "leave"
+    "Open orders of the account that are not ours: ``adopt`` (track and book them), ``cancel`` them, or ``leave`` them."
+    stale_after_s: float = 30.0
+    "Report a venue stale after this long without an answer or stream event (0: never)."
 
 
 @attrs.frozen

@@ -1,7 +1,9 @@
 """The ``triotrade`` command line.
 
 Every command returns an exit code; configuration and data problems print one clear message
-(no traceback) and exit 2. Commands import what they need lazily so ``--help`` stays instant.
+(no traceback) and exit 2. Command groups are plug-ins (entry point group ``triotrade.commands``,
+see :mod:`engine._plugins`), registered in name order; the engine's own ``run``, ``paper`` and
+``record`` come last, when a venue package is registered.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-
 from ._errors import ConfigError, DataError, TriotradeError
 from ._live import plain_error
+from ._plugins import command_groups, venue_names
 
 __all__ = ["main", "build_parser"]
 
@@ -29,23 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="backtest the example strategy on the bundled data and print the report")
-    demo.add_argument("--out", type=Path, default=Path("triotrade-demo"), help="folder for the report files")
-    demo.add_argument("--live-seconds", type=float, default=15.0,
-                      help="how long to trade against the local testnet after the backtest (0: skip)")
-    demo.set_defaults(func=_cmd_demo)
+    for _name, register in command_groups():
+        register(sub)
+    if venue_names():
+        from ._live_app import add_commands
 
-    bt = sub.add_parser("backtest", help="run a backtest described by a TOML config")
-    bt.add_argument("config", type=Path, help="the run's TOML file (see configs/)")
-    bt.add_argument("--data", help="replay this data set instead of the config's [data].path")
-    bt.add_argument("--out", type=Path, help="folder for the report files (overrides [report].out)")
-    bt.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    bt.set_defaults(func=_cmd_backtest)
-
-    from backtest.data_cli import add_data_commands
-
-    add_data_commands(sub)
-    _add_venue_commands(sub)
+        add_commands(sub)
     return parser
 
 
@@ -59,15 +49,6 @@ def _version() -> str:
         return "unknown"
 
 
-def _add_venue_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Commands that talk to venues (live, paper, record, local testnets), if available."""
-    try:
-        from venues import add_venue_commands
-    except ImportError:
-        return
-    add_venue_commands(sub)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -77,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not getattr(args, "func", None):
         parser.print_help()
+        if not venue_names():
+            print("\nno command groups are registered: is triotrade installed (pip install .)?",
+                  file=sys.stderr)
         return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
@@ -103,19 +87,6 @@ def _exit_code_of(exc: BaseException) -> int | None:
     if isinstance(exc, KeyboardInterrupt):
         return 130
     return None
-
-
-def _cmd_backtest(args: argparse.Namespace) -> int:
-    from backtest.app import run_backtest_config
-
-    return run_backtest_config(args.config, data=args.data, out=args.out,
-                               show_progress=False if args.no_progress else None)
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from backtest.app import run_demo
-
-    return run_demo(args.out, live_s=args.live_seconds)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from ._checks import (
     RiskEngine as RiskEngine,
     RiskStatistics as RiskStatistics,
     build_risk as build_risk,
+    serve_kill_switch as serve_kill_switch,
     serve_kill_switch_signals as serve_kill_switch_signals,
 )
 from ._clock_skew import (

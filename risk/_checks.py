@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from ._clock_skew import ServerClock
     from ._ratelimit import PreparedWeights, RateLimiter, RateLimitSpec
 
-__all__ = ["RiskEngine", "RiskStatistics", "build_risk", "serve_kill_switch_signals"]
+__all__ = ["RiskEngine", "RiskStatistics", "build_risk", "serve_kill_switch", "serve_kill_switch_signals"]
 
 log = logging.getLogger("triotrade.risk")
 
@@ -383,9 +383,11 @@ class RiskEngine:
 
         # -- open orders, reducing state -----------------------------------------------------
         open_orders = engine.open_order_ids
-        if self._max_open is not None and len(open_orders) >= self._max_open:
+        external = engine.external_orders  # not ours, left alone: they count all the same
+        if self._max_open is not None and len(open_orders) + len(external) >= self._max_open:
             return self._deny(order, DenyReason.MAX_OPEN_ORDERS,
-                              f"{len(open_orders)} orders open on the account (max_open_orders {self._max_open})")
+                              f"{len(open_orders) + len(external)} orders open on the account"
+                              f"{f' ({len(external)} external)' if external else ''} (max_open_orders {self._max_open})")
         reducing = state is _REDUCING or rules.reduce_only
         side = order.side
         leaves_same = 0
@@ -396,6 +398,9 @@ class RiskEngine:
             for o in open_orders.values():
                 if o.strategy_id == sid:
                     n_strategy += 1
+                if o.side is side and o.instrument.key == key:
+                    leaves_same += o.qty_raw - o.filled_raw
+            for o in external.values():
                 if o.side is side and o.instrument.key == key:
                     leaves_same += o.qty_raw - o.filled_raw
             cap = rules.strategy_max_open
@@ -858,3 +863,10 @@ async def serve_kill_switch_signals(
             state = mapping[signum]
             risk.set_state(state, f"signal {signal.Signals(signum).name}")
 
+
+
+async def serve_kill_switch(gate: object) -> None:
+    """The live app's kill-switch plug-in: :func:`serve_kill_switch_signals` if ``gate`` is a
+    :class:`RiskEngine` (another gate has no trading state to set), else return at once."""
+    if isinstance(gate, RiskEngine):
+        await serve_kill_switch_signals(gate)

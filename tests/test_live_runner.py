@@ -7,10 +7,13 @@ which evidence arrived in which order and what the engine made of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import trio
 import trio.testing
 
@@ -28,9 +31,11 @@ from engine import (
     Side,
     VenueError,
     Strategy,
+    Trade,
     VenueRejected,
 )
 from engine import DataKind, Gateway, GatewayCapabilities, OrderReport
+from engine._journal import JournalFailed, OrderJournal
 from engine._live import LiveRunner, LiveSettings, live_engine
 
 S = OrderStatus
@@ -75,7 +80,10 @@ class ScriptedGateway(Gateway):
         self.trades: list[Fill] = []
         self.open_list: list[OrderReport] = []
         "What ``open_orders`` lists."
-        "What ``my_trades`` lists (the venue's trade history)."
+        self.balance_list: list[BalanceUpdate] = []
+        "What ``balances`` lists."
+        self.listings = 0
+        "Calls of ``open_orders``."
 
     @property
     def instruments(self) -> Mapping[str, Instrument]:
@@ -114,6 +122,7 @@ class ScriptedGateway(Gateway):
         return await self._answer("query", order)
 
     async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
+        self.listings += 1
         return list(self.open_list)
 
     async def my_trades(self, instrument: Instrument, *, start_ms: int | None = None) -> list[Fill]:
@@ -121,7 +130,7 @@ class ScriptedGateway(Gateway):
         return list(self.trades)
 
     async def balances(self) -> Sequence[BalanceUpdate]:
-        return []
+        return list(self.balance_list)
 
     async def positions(self) -> Sequence[PositionUpdate]:
         return list(self.position_list)
@@ -136,15 +145,33 @@ SETTINGS = LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interv
 
 
 class Session:
-    def __init__(self, settings: LiveSettings = SETTINGS) -> None:
-        self.gateway = ScriptedGateway()
-        self.engine = live_engine()
+    """One runner on one scripted venue; ``async with s.running() as nursery:`` runs it (30 s MockClock bound)."""
+
+    def __init__(self, settings: LiveSettings = SETTINGS, *, gateway: ScriptedGateway | None = None,
+                 risk: Any = None) -> None:
+        self.gateway = gateway or ScriptedGateway()
+        self.engine = live_engine(risk=risk)
         self.runner = LiveRunner(self.engine, {"script": self.gateway}, settings)
         self.shutdown = trio.Event()
+
+    @contextlib.asynccontextmanager
+    async def running(self, timeout_s: float = 30) -> AsyncIterator[trio.Nursery]:
+        """Start the runner; the body runs while it trades (set :attr:`shutdown` to stop it)."""
+        with trio.fail_after(timeout_s):
+            async with trio.open_nursery() as nursery:
+                await self.start(nursery)
+                yield nursery
 
     def limit_buy(self, qty: str = "0.010") -> Order:
         return self.engine.submit_order("s", INST, Side.BUY, Decimal(qty), type=OrderType.LIMIT,
                                         price=Decimal("100"))
+
+    async def working_buy(self, qty: str = "0.010") -> Order:
+        """A limit buy the venue accepts, once it is ACCEPTED here."""
+        self.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        order = self.limit_buy(qty)
+        await until(lambda: order.status is S.ACCEPTED)
+        return order
 
     def statuses(self) -> list[OrderStatus]:
         return [u.status for u in self.updates]
@@ -163,15 +190,13 @@ async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_canc
         autojump_clock: trio.testing.MockClock) -> None:
     """cancel_on_exit: the cancel is refused (already filled) → queried → the fill is booked before the stop ends."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            o1, o2 = s.limit_buy(), s.limit_buy()
-            s.gateway.answers["submit"] += [lambda o: report(o, S.ACCEPTED), lambda o: report(o, S.ACCEPTED)]
-            await until(lambda: o2.status is S.ACCEPTED)
-            s.gateway.answers["cancel"] += [lambda o: report(o, S.CANCELED) if o is o1 else refused(o)] * 2
-            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
-            s.shutdown.set()
+    async with s.running():
+        o1, o2 = s.limit_buy(), s.limit_buy()
+        s.gateway.answers["submit"] += [lambda o: report(o, S.ACCEPTED), lambda o: report(o, S.ACCEPTED)]
+        await until(lambda: o2.status is S.ACCEPTED)
+        s.gateway.answers["cancel"] += [lambda o: report(o, S.CANCELED) if o is o1 else refused(o)] * 2
+        s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+        s.shutdown.set()
     assert o1.status is S.CANCELED and o2.status is S.FILLED
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert ("query", o2.client_order_id) in s.gateway.calls
@@ -181,17 +206,15 @@ async def test_a_stop_cancels_working_orders_and_books_a_fill_that_beat_the_canc
 async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            # the venue is slow to show it: five queries find nothing definite, then the fill
-            s.gateway.answers["query"] += [lost] * 5 + [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
-            started = trio.current_time()
-            order = s.limit_buy()
-            await until(lambda: order.status is S.FILLED)
-            took = trio.current_time() - started
-            s.shutdown.set()
+    async with s.running():
+        s.gateway.answers["submit"].append(lost)
+        # the venue is slow to show it: five queries find nothing definite, then the fill
+        s.gateway.answers["query"] += [lost] * 5 + [lambda o: report(o, S.FILLED, fill(o, "t1", "0.010"))]
+        started = trio.current_time()
+        order = s.limit_buy()
+        await until(lambda: order.status is S.FILLED)
+        took = trio.current_time() - started
+        s.shutdown.set()
     assert took < 10.0  # was 1+2+4+8+16+30 s with the old back-off
     assert [c for c in s.gateway.calls if c[0] == "submit"] == [("submit", order.client_order_id)]
     assert s.statuses() == [S.SUBMITTED, S.UNKNOWN, S.FILLED]
@@ -201,17 +224,15 @@ async def test_an_unknown_submit_is_resolved_within_seconds_and_never_resent(
 async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock: trio.testing.MockClock) -> None:
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            order = s.limit_buy()
-            await until(lambda: order.status is S.UNKNOWN)
-            # the venue has it working: the stop finds it by query, cancels it and waits for the answer
-            s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
-            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED, fill(o, "t9", "0.004"),
-                                                                filled=Decimal("0.004")))
-            s.shutdown.set()
+    async with s.running(300):
+        s.gateway.answers["submit"].append(lost)
+        order = s.limit_buy()
+        await until(lambda: order.status is S.UNKNOWN)
+        # the venue has it working: the stop finds it by query, cancels it and waits for the answer
+        s.gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED, fill(o, "t9", "0.004"),
+                                                            filled=Decimal("0.004")))
+        s.shutdown.set()
     assert order.status is S.CANCELED and order.filled_qty == Decimal("0.004")
     assert s.engine.portfolio.position(INST).qty == Decimal("0.004")
     assert_no_alarms(s)
@@ -220,23 +241,19 @@ async def test_a_stop_resolves_unknown_orders_before_it_completes(autojump_clock
 async def test_a_fill_during_pending_cancel_and_a_cancel_ack_after_the_fill_raise_no_alarm(
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await until(lambda: order.status is S.ACCEPTED)
+    async with s.running():
+        order = await s.working_buy()
 
-            def filled_while_canceling(o: Order) -> OrderReport:
-                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # the stream: it filled first
-                s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # and again by the poll
-                return report(o, S.CANCELED, filled=Decimal("0.010"))  # the cancel's late answer
+        def filled_while_canceling(o: Order) -> OrderReport:
+            s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # the stream: it filled first
+            s.gateway.sink.send_execution(fill(o, "t1", "0.010"))  # and again by the poll
+            return report(o, S.CANCELED, filled=Decimal("0.010"))  # the cancel's late answer
 
-            s.gateway.answers["cancel"].append(filled_while_canceling)
-            s.engine.cancel_order("s", order)
-            await until(lambda: order.is_terminal and ("cancel", order.client_order_id) in s.gateway.calls)
-            await trio.sleep(1)
-            s.shutdown.set()
+        s.gateway.answers["cancel"].append(filled_while_canceling)
+        s.engine.cancel_order("s", order)
+        await until(lambda: order.is_terminal and ("cancel", order.client_order_id) in s.gateway.calls)
+        await trio.sleep(1)
+        s.shutdown.set()
     assert order.status is S.FILLED
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert len(s.engine.fills) == 1
@@ -247,15 +264,13 @@ async def test_a_filled_answer_without_its_fills_is_queried_until_they_are_booke
         autojump_clock: trio.testing.MockClock) -> None:
     """A venue ``FILLED`` we did not expect is evidence: the order is asked about until its fills arrive."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
-            s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, filled=Decimal("0.010")),
-                                           lambda o: report(o, S.FILLED, fill(o, "t1", "0.006"), fill(o, "t2", "0.004"))]
-            order = s.limit_buy()
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running():
+        s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+        s.gateway.answers["query"] += [lambda o: report(o, S.FILLED, filled=Decimal("0.010")),
+                                       lambda o: report(o, S.FILLED, fill(o, "t1", "0.006"), fill(o, "t2", "0.004"))]
+        order = s.limit_buy()
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [c[0] for c in s.gateway.calls if c[0] != "my_trades"] == ["submit", "query", "query"]
     assert_no_alarms(s)
@@ -265,17 +280,13 @@ async def test_an_open_order_the_venue_no_longer_has_is_closed_with_an_alarm(
         autojump_clock: trio.testing.MockClock) -> None:
     """A 404 for an order we think open is evidence (e.g. after a venue restart), never ignored."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await until(lambda: order.status is S.ACCEPTED)
-            s.gateway.answers["cancel"].append(refused)
-            s.gateway.answers["query"].append(lambda o: None)
-            s.engine.cancel_order("s", order)
-            await until(lambda: order.is_terminal)
-            s.shutdown.set()
+    async with s.running():
+        order = await s.working_buy()
+        s.gateway.answers["cancel"].append(refused)
+        s.gateway.answers["query"].append(lambda o: None)
+        s.engine.cancel_order("s", order)
+        await until(lambda: order.is_terminal)
+        s.shutdown.set()
     assert order.status is S.CANCELED
     assert [a.kind for a in s.engine.alarms] == ["order_gone"]
 
@@ -283,27 +294,23 @@ async def test_an_open_order_the_venue_no_longer_has_is_closed_with_an_alarm(
 async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_venue_has(
         autojump_clock: trio.testing.MockClock, tmp_path: Any) -> None:
     """Crash-only restart: the journal's orders and fills come back; open ones are asked about before trading."""
-    from engine._journal import OrderJournal
-
     path = tmp_path / "journal.sqlite"
     first = Session()
-    journal = OrderJournal(path)
-    first.engine.order_listeners.append(journal.on_update)
-    first.engine.fill_listeners.append(journal.on_fill)
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await first.start(nursery)
-            first.gateway.default_query = lost
-            working, lost_order = first.limit_buy(), first.limit_buy()
-            first.gateway.answers["submit"] += [
-                lambda o: report(o, S.PARTIALLY_FILLED, fill(o, "t1", "0.004")) if o is working else lost(o)] * 2
-            await until(lambda: working.filled_raw > 0 and lost_order.status is S.UNKNOWN)
-            nursery.cancel_scope.cancel()  # kill -9: no stop, no cancels
+    journal = OrderJournal(path, in_thread=False)
+    first.runner = LiveRunner(first.engine, {"script": first.gateway}, SETTINGS, journal=journal)
+    async with first.running() as nursery:
+        first.gateway.default_query = lost
+        working, lost_order = first.limit_buy(), first.limit_buy()
+        first.gateway.answers["submit"] += [
+            lambda o: report(o, S.PARTIALLY_FILLED, fill(o, "t1", "0.004")) if o is working else lost(o)] * 2
+        await until(lambda: working.filled_raw > 0 and lost_order.status is S.UNKNOWN)
+        nursery.cancel_scope.cancel()  # kill -9: no stop, no cancels
     journal.close()
 
     second = Session()
-    journal = OrderJournal(path)
-    second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore)
+    journal = OrderJournal(path, in_thread=False)
+    second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore,
+                               journal=journal)
     heard: list[str] = []
 
     class Tracker(Strategy):
@@ -317,11 +324,9 @@ async def test_a_restart_after_kill_books_from_the_journal_and_adopts_what_the_v
     second.gateway.answers["query"] += [
         lambda o: report(o, S.FILLED, fill(o, "t1", "0.004"), fill(o, "t2", "0.006")) if o.client_order_id
         == working.client_order_id else None] * 2
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await second.start(nursery)
-            before_start = [c for c in second.gateway.calls if c[0] != "my_trades"]
-            second.shutdown.set()
+    async with second.running():
+        before_start = [c for c in second.gateway.calls if c[0] != "my_trades"]
+        second.shutdown.set()
     journal.close()
     again = {o.client_order_id: o for o in second.engine.orders.values()}
     assert again[working.client_order_id].status is S.FILLED
@@ -344,10 +349,8 @@ async def test_a_run_starts_from_the_venues_positions(autojump_clock: trio.testi
             seen_at_start.append(self.ctx.position(INST).qty)
 
     s.engine.add_strategy("watch", Watch)
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.shutdown.set()
+    async with s.running():
+        s.shutdown.set()
     assert seen_at_start == [Decimal("-0.005")]
     assert s.engine.portfolio.position(INST).avg_price == Decimal("101.5")
     assert_no_alarms(s)
@@ -357,16 +360,14 @@ async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_l
         autojump_clock: trio.testing.MockClock) -> None:
     """A FILLED answer without trade ids (fills from before a restart): booked from ``my_trades``, once."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            order = s.limit_buy()
-            other = Order("someone-else", INST, Side.SELL, OrderType.MARKET, 5)
-            s.gateway.trades = [fill(order, "t1", "0.006"), fill(other, "t8", "0.005"), fill(order, "t2", "0.004")]
-            s.gateway.default_query = lambda o: report(o, S.FILLED, filled=Decimal("0.010"))
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running():
+        s.gateway.answers["submit"].append(lost)
+        order = s.limit_buy()
+        other = Order("someone-else", INST, Side.SELL, OrderType.MARKET, 5)
+        s.gateway.trades = [fill(order, "t1", "0.006"), fill(other, "t8", "0.005"), fill(order, "t2", "0.004")]
+        s.gateway.default_query = lambda o: report(o, S.FILLED, filled=Decimal("0.010"))
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [f.trade_id for f in s.engine.fills] == ["t1", "t2"]
     assert_no_alarms(s)
@@ -374,13 +375,11 @@ async def test_fills_the_answer_does_not_carry_are_taken_from_the_venues_trade_l
 
 async def test_an_order_canceled_before_its_submit_left_is_never_sent(autojump_clock: trio.testing.MockClock) -> None:
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            order = s.limit_buy()
-            s.engine.cancel_order("s", order)  # before the command worker got to the submit
-            await until(lambda: order.is_terminal)
-            s.shutdown.set()
+    async with s.running():
+        order = s.limit_buy()
+        s.engine.cancel_order("s", order)  # before the command worker got to the submit
+        await until(lambda: order.is_terminal)
+        s.shutdown.set()
     assert order.status is S.CANCELED
     assert s.gateway.calls == []
     assert_no_alarms(s)
@@ -391,17 +390,15 @@ async def test_a_suspect_whose_fills_arrived_by_stream_does_not_hold_up_the_stop
     """A FILLED answer ahead of its fills makes the order a suspect; the stream's fills settle it, no query needed."""
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              reconcile_interval_s=30.0, reconcile_max_interval_s=30.0))
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
-            order = s.limit_buy()
-            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
-            await trio.sleep(0.1)
-            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
-            await until(lambda: order.status is S.FILLED)
-            stop_at = trio.current_time()
-            s.shutdown.set()
+    async with s.running(300):
+        s.gateway.answers["submit"].append(lambda o: report(o, S.FILLED, filled=Decimal("0.010")))
+        order = s.limit_buy()
+        await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+        await trio.sleep(0.1)
+        s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+        await until(lambda: order.status is S.FILLED)
+        stop_at = trio.current_time()
+        s.shutdown.set()
     assert trio.current_time() - stop_at < 1.0
     assert [c[0] for c in s.gateway.calls] == ["submit"]
     assert_no_alarms(s)
@@ -411,16 +408,14 @@ async def test_a_fill_that_names_an_unknown_order_gives_it_its_venue_order_id(
         autojump_clock: trio.testing.MockClock) -> None:
     """The journal must name the venue's order even when the fill was the first evidence of it."""
     s = Session()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            s.gateway.default_query = lost
-            order = s.limit_buy()
-            await until(lambda: order.status is S.UNKNOWN)
-            s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running():
+        s.gateway.answers["submit"].append(lost)
+        s.gateway.default_query = lost
+        order = s.limit_buy()
+        await until(lambda: order.status is S.UNKNOWN)
+        s.gateway.sink.send_execution(fill(order, "t1", "0.010"))
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert order.venue_order_id == f"v-{order.client_order_id}"
     assert s.updates[-1].order.venue_order_id == order.venue_order_id
 
@@ -436,13 +431,11 @@ async def test_a_submit_still_in_flight_at_the_stop_is_canceled_once_it_lands(
         return report(order, S.ACCEPTED)
 
     s.gateway.submit_order = slow_submit  # type: ignore[method-assign]
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            order = s.limit_buy()
-            await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
-            s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
-            s.shutdown.set()
+    async with s.running(300):
+        order = s.limit_buy()
+        await until(lambda: ("submit", order.client_order_id) in s.gateway.calls)
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+        s.shutdown.set()
     assert order.status is S.CANCELED
     assert ("cancel", order.client_order_id) in s.gateway.calls
 
@@ -525,20 +518,16 @@ async def test_open_order_reconciliation_reports_external_orders_and_asks_about_
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=5.0, equity_interval_s=60.0,
                              open_orders_interval_s=10.0))
     s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-elsewhere", S.ACCEPTED)]
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
-            s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
-            order = s.limit_buy()
-            await until(lambda: order.status is S.ACCEPTED)
-            s.gateway.open_list.append(report(order, S.ACCEPTED))
-            await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
-            assert ("query", order.client_order_id) not in s.gateway.calls
-            s.gateway.open_list.pop()  # it filled while the stream was down
-            s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
-            await until(lambda: order.status is S.FILLED)
-            s.shutdown.set()
+    async with s.running(300):
+        assert [a.kind for a in s.engine.alarms] == ["external_order"]  # before the strategies start
+        order = await s.working_buy()
+        s.gateway.open_list.append(report(order, S.ACCEPTED))
+        await trio.sleep(15)  # one periodic pass: ours is listed, nothing to ask
+        assert ("query", order.client_order_id) not in s.gateway.calls
+        s.gateway.open_list.pop()  # it filled while the stream was down
+        s.gateway.answers["query"].append(lambda o: report(o, S.FILLED, fill(o, "t1", "0.010")))
+        await until(lambda: order.status is S.FILLED)
+        s.shutdown.set()
     assert s.engine.portfolio.position(INST).qty == Decimal("0.010")
     assert [a.kind for a in s.engine.alarms] == ["external_order"]
     assert list(s.runner.external_orders) == ["v-elsewhere"]
@@ -548,14 +537,299 @@ async def test_an_unnamed_venue_order_is_not_called_external_while_one_of_ours_i
         autojump_clock: trio.testing.MockClock) -> None:
     s = Session(LiveSettings(status_interval_s=0, shutdown_grace_s=1.0, equity_interval_s=60.0,
                              open_orders_interval_s=5.0, reconcile_interval_s=60.0, reconcile_max_interval_s=60.0))
-    with trio.fail_after(300):
-        async with trio.open_nursery() as nursery:
-            await s.start(nursery)
-            s.gateway.answers["submit"].append(lost)
-            s.gateway.default_query = lost
-            order = s.limit_buy()
-            await until(lambda: order.status is S.UNKNOWN)
-            s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
-            await trio.sleep(12)  # two periodic passes
-            nursery.cancel_scope.cancel()
+    async with s.running(300) as nursery:
+        s.gateway.answers["submit"].append(lost)
+        s.gateway.default_query = lost
+        order = s.limit_buy()
+        await until(lambda: order.status is S.UNKNOWN)
+        s.gateway.open_list = [OrderReport(INST, 0, 0, "", "v-maybe-ours", S.ACCEPTED)]  # Dzengi: no client id
+        await trio.sleep(12)  # two periodic passes
+        nursery.cancel_scope.cancel()
     assert [a.kind for a in s.engine.alarms] == []
+
+
+class _SlowDisk(OrderJournal):
+    """A journal whose commits wait until the test releases them (a disk that takes forever)."""
+
+    def __init__(self, path: Any) -> None:
+        super().__init__(path)
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def _write(self, batch: Any) -> None:
+        self.writing.set()
+        assert self.release.wait(timeout=30)
+        super()._write(batch)
+
+
+async def test_a_slow_journal_delays_the_command_but_never_the_event_loop(tmp_path: Any) -> None:
+    """Write before send, off the loop: while the disk is stuck the loop keeps running (timers,
+    market data), the order is not sent; once the row is durable the venue gets it."""
+    s = Session()
+    journal = _SlowDisk(tmp_path / "journal.sqlite")
+    s.runner = LiveRunner(s.engine, {"script": s.gateway}, SETTINGS, journal=journal)
+    at_send: list[Any] = []
+    seen: list[Trade] = []
+
+    class Watcher(Strategy):
+        def on_start(self) -> None:
+            self.ctx.subscribe_trades(INST)
+
+        def on_trade(self, trade: Trade) -> None:
+            seen.append(trade)
+
+    s.engine.add_strategy("w", Watcher)
+    async with s.running(60):  # a safety net for a hang, not a timing assertion
+        s.gateway.answers["submit"].append(
+            lambda o: at_send.append(journal.get(o.client_order_id)) or report(o, S.ACCEPTED))
+        order = s.limit_buy()
+        await trio.to_thread.run_sync(journal.writing.wait)
+        ticks = 0
+        for _ in range(20):
+            await trio.sleep(0.001)
+            ticks += 1
+        s.runner.status_log.send_market(Trade(INST, 1, 1, INST.price_raw(Decimal("100")), INST.size_raw(Decimal("0.5"))))
+        await until(lambda: bool(seen), step=0.001)
+        assert ticks == 20 and order.status is S.SUBMITTED
+        assert [c for c in s.gateway.calls if c[0] == "submit"] == []  # not durable: not sent
+        journal.release.set()
+        await until(lambda: order.status is S.ACCEPTED, step=0.001)
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+        s.shutdown.set()
+    journal.close()
+    assert OrderJournal(tmp_path / "journal.sqlite").get(order.client_order_id)["status"] == "canceled"
+    assert at_send and at_send[0] is not None and at_send[0]["status"] == "submitted"
+    assert journal.commits >= 1
+
+
+async def test_a_journal_the_disk_refuses_denies_the_submit_without_sending_it(tmp_path: Any) -> None:
+    class FullDisk(OrderJournal):
+        def _write(self, batch: Any) -> None:
+            raise JournalFailed("disk full")
+
+    s = Session()
+    journal = FullDisk(tmp_path / "journal.sqlite")
+    s.runner = LiveRunner(s.engine, {"script": s.gateway}, SETTINGS, journal=journal)
+    async with s.running(60):
+        order = s.limit_buy()
+        await until(lambda: order.is_terminal, step=0.001)
+        s.shutdown.set()
+    assert order.status is S.DENIED and "journal_failed" in order.reason
+    assert s.gateway.calls == []
+
+
+# -- external orders ---------------------------------------------------------------------------
+
+def _external(qty: str = "0.010", side: Side = Side.BUY, vid: str = "v-ext") -> OrderReport:
+    """An open order of another client on the account, as the venue lists it."""
+    return OrderReport(INST, 0, 0, "", vid, S.ACCEPTED, filled_qty=Decimal(0), side=side, qty=Decimal(qty),
+                       price=Decimal("99"))
+
+
+def _limits(**kw: Any) -> Any:
+    from risk import InstrumentLimits, RiskConfig, RiskEngine
+
+    position = kw.pop("max_position_qty", None)
+    instruments = {INST.key: InstrumentLimits(max_position_qty=Decimal(position))} if position else {}
+    return RiskEngine(RiskConfig(price_band_bps=None, instruments=instruments, **kw))
+
+
+async def test_an_external_order_left_alone_is_counted_by_risk_and_never_canceled(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """leave (the default): an alarm, no command, but open-order counts and position limits include it."""
+    s = Session(risk=_limits(max_open_orders=2, max_position_qty="0.015"))
+    s.gateway.open_list = [_external("0.010")]
+    async with s.running():
+        assert [a.kind for a in s.engine.alarms] == ["external_order"]
+        assert "left alone" in s.engine.alarms[0].detail and "BUY 0.010" in s.engine.alarms[0].detail
+        assert list(s.engine.external_orders) == ["v-ext"]
+        adds = s.limit_buy("0.010")  # 0.010 external + 0.010 > 0.015 if both filled
+        assert adds.status is S.DENIED and "max_position" in adds.reason
+        sell = s.engine.submit_order("s", INST, Side.SELL, Decimal("0.010"), type=OrderType.LIMIT,
+                                     price=Decimal("101"))
+        s.gateway.answers["submit"].append(lambda o: report(o, S.ACCEPTED))
+        await until(lambda: sell.status is S.ACCEPTED)
+        third = s.engine.submit_order("s", INST, Side.SELL, Decimal("0.001"), type=OrderType.LIMIT,
+                                      price=Decimal("101"))
+        assert third.status is S.DENIED and "1 external" in third.reason  # 1 ours + 1 external = max 2
+        assert "+ 1 external" in s.runner.status_line()
+        s.gateway.answers["cancel"].append(lambda o: report(o, S.CANCELED))
+        s.shutdown.set()
+    assert [c for c in s.gateway.calls if c[0] == "cancel"] == [("cancel", sell.client_order_id)]
+
+
+async def test_external_orders_policy_cancel_cancels_them_and_stops_counting_once_the_venue_drops_them(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, external_orders="cancel", open_orders_interval_s=5.0))
+    s.gateway.open_list = [_external()]
+
+    def canceled(o: Order) -> OrderReport:
+        s.gateway.open_list.clear()
+        return OrderReport(INST, 0, 0, "", o.venue_order_id, S.CANCELED)
+
+    s.gateway.answers["cancel"].append(canceled)
+    async with s.running():
+        assert ("cancel", "ext-v-ext") in s.gateway.calls
+        assert "canceling it" in s.engine.alarms[0].detail
+        assert list(s.engine.external_orders) == ["v-ext"]  # counted until the venue stops listing it
+        await until(lambda: not s.engine.external_orders)
+        s.shutdown.set()
+    assert [a.kind for a in s.engine.alarms] == ["external_order"]
+
+
+async def test_an_adopted_external_order_is_tracked_booked_and_canceled_at_the_stop(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, external_orders_by_venue={"script": "adopt"}),
+                risk=_limits(max_position_qty="0.015"))
+    s.gateway.open_list = [_external("0.010")]
+    async with s.running():
+        adopted = next(o for o in s.engine.orders.values() if o.venue_order_id == "v-ext")
+        assert adopted.strategy_id == "external" and adopted.status is S.ACCEPTED
+        assert s.engine.external_orders == {} and s.runner.external_orders == {}
+        assert s.limit_buy("0.010").status is S.DENIED  # counted as ours now
+        s.gateway.sink.send_execution(Fill(INST, 0, 0, "", "v-ext", "x1", Side.BUY, Decimal("99"),
+                                           Decimal("0.004"), Decimal(0), "USD", Liquidity.MAKER))
+        await until(lambda: adopted.status is S.PARTIALLY_FILLED)
+        s.gateway.answers["cancel"].append(lambda o: OrderReport(INST, 0, 0, "", "v-ext", S.CANCELED,
+                                                                 filled_qty=Decimal("0.004")))
+        s.shutdown.set()
+    assert s.engine.portfolio.position(INST).qty == Decimal("0.004")
+    assert adopted.status is S.CANCELED and ("cancel", adopted.client_order_id) in s.gateway.calls
+    assert [a.kind for a in s.engine.alarms] == ["external_order"]
+
+
+# -- positions and balances: the venue's truth ---------------------------------------------------
+
+async def test_a_position_or_balance_that_differs_twice_in_a_row_is_an_alarm_then_the_venues(
+        autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, open_orders_interval_s=5.0))
+    s.engine.portfolio.set_balance("USD", Decimal("1000"))
+    s.gateway.balance_list = [BalanceUpdate("script", "", "USD", 0, 0, Decimal("1000"))]
+    async with s.running():
+        s.gateway.position_list = [PositionUpdate(INST, 0, 0, Decimal("0.020"), Decimal("100"))]
+        s.gateway.balance_list = [BalanceUpdate("script", "", "USD", 0, 0, Decimal("990"))]
+        await trio.sleep(5.5)  # one pass saw it: could be a fill on its way
+        assert s.engine.alarms == [] and s.engine.portfolio.position(INST).qty == 0
+        await trio.sleep(5.0)
+        assert sorted(a.kind for a in s.engine.alarms) == ["balance_diff", "position_diff"]
+        assert s.engine.portfolio.position(INST).qty == Decimal("0.020")
+        assert s.engine.portfolio.balance("USD") == Decimal("990")
+        await trio.sleep(10.0)
+        assert len(s.engine.alarms) == 2  # corrected: nothing more to say
+        s.shutdown.set()
+
+
+async def test_the_account_is_not_corrected_while_an_order_is_working(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, open_orders_interval_s=5.0, cancel_on_exit=False))
+    async with s.running():
+        order = await s.working_buy()
+        s.gateway.open_list = [report(order, S.PARTIALLY_FILLED, filled=Decimal("0.004"))]
+        s.gateway.position_list = [PositionUpdate(INST, 0, 0, Decimal("0.004"), Decimal("100"))]
+        await trio.sleep(20.0)  # the fill may be on its way: never "corrected" into a double booking
+        assert s.engine.portfolio.position(INST).qty == 0
+        assert [a.kind for a in s.engine.alarms] == []
+        s.shutdown.set()
+
+
+# -- a venue that stops answering ----------------------------------------------------------------
+
+class HangingGateway(ScriptedGateway):
+    """While :attr:`hang` is set every request runs into its timeout and the stream is silent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = False
+        self.list_attempts = 0
+
+    async def _hang(self) -> None:
+        if self.hang:
+            await trio.sleep(10.0)
+            raise OutcomeUnknown("request timed out", venue="script")
+
+    async def _answer(self, kind: str, order: Order) -> OrderReport | None:
+        if self.hang:
+            self.calls.append((kind, order.client_order_id))
+            await self._hang()
+        return await super()._answer(kind, order)
+
+    async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
+        self.list_attempts += 1
+        await self._hang()
+        return await super().open_orders(instrument)
+
+    async def positions(self) -> Sequence[PositionUpdate]:
+        await self._hang()
+        return await super().positions()
+
+
+async def test_a_silent_venue_is_reported_stale_nothing_is_assumed_failed_and_it_is_reconciled_when_back(
+        autojump_clock: trio.testing.MockClock) -> None:
+    gateway = HangingGateway()
+    s = Session(attrs.evolve(SETTINGS, cancel_on_exit=False, stale_after_s=30.0, open_orders_interval_s=0),
+                gateway=gateway)
+    lines: list[str] = []
+    async with s.running(300):
+        working = await s.working_buy()
+        gateway.open_list = [report(working, S.ACCEPTED)]
+        gateway.hang = True
+        in_doubt = s.limit_buy()  # its submit times out: UNKNOWN, never failed, never resent
+        await until(lambda: s.runner.is_stale("script"), step=1.0)
+        lines.append(s.runner.status_line())
+        await trio.sleep(60.0)
+        assert working.status is S.ACCEPTED and in_doubt.status is S.UNKNOWN
+        assert [c for c in gateway.calls if c == ("submit", in_doubt.client_order_id)] == [
+            ("submit", in_doubt.client_order_id)]
+        gateway.answers["query"].append(lambda o: report(o, S.ACCEPTED))
+        gateway.open_list.append(report(in_doubt, S.ACCEPTED))
+        gateway.hang = False
+        await until(lambda: not s.runner.is_stale("script"), step=0.1)
+        await until(lambda: in_doubt.status is S.ACCEPTED, step=0.1)
+        lines.append(s.runner.status_line())
+        s.shutdown.set()
+    assert "script STALE since " in lines[0] and "STALE" not in lines[1]
+    assert [a.kind for a in s.engine.alarms] == ["venue_stale"]
+    assert "open orders are not assumed failed" in s.engine.alarms[0].detail
+    assert working.status is S.ACCEPTED and in_doubt.status is S.ACCEPTED
+
+
+async def test_a_quiet_venue_that_answers_its_probe_is_never_stale(autojump_clock: trio.testing.MockClock) -> None:
+    s = Session(attrs.evolve(SETTINGS, stale_after_s=30.0, open_orders_interval_s=0))
+    async with s.running(600):
+        await trio.sleep(300.0)  # no market data, no orders: only the probes talk to it
+        s.shutdown.set()
+    assert s.engine.alarms == [] and s.gateway.listings >= 300 // 30
+
+
+async def test_a_stale_venue_heard_from_again_is_reconciled_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    """The stream comes back first: the open orders are listed right away, not at the next period."""
+    gateway = HangingGateway()
+    s = Session(attrs.evolve(SETTINGS, stale_after_s=30.0, open_orders_interval_s=0), gateway=gateway)
+    async with s.running(300):
+        gateway.hang = True
+        await until(lambda: s.runner.is_stale("script"), step=1.0)
+        await trio.sleep(10.5)  # the probe in flight runs into its timeout
+        attempts = gateway.list_attempts
+        gateway.hang = False
+        gateway.sink.send_market(Trade(INST, 1, 1, INST.price_raw(Decimal("100")), INST.size_raw(Decimal("0.5"))))
+        with trio.fail_after(0.5):  # no probe now (it was just heard from): only the recovery lists
+            await until(lambda: gateway.list_attempts > attempts, step=0.01)
+        assert not s.runner.is_stale("script")
+        s.shutdown.set()
+
+
+async def test_a_venue_still_stale_at_the_stop_is_named_in_the_summary_and_the_report(
+        autojump_clock: trio.testing.MockClock) -> None:
+    from backtest.live_report import live_record
+    from engine._live_app import summary
+
+    gateway = HangingGateway()
+    s = Session(attrs.evolve(SETTINGS, stale_after_s=30.0), gateway=gateway)
+    async with s.running(300):
+        gateway.hang = True
+        await until(lambda: s.runner.is_stale("script"), step=1.0)
+        s.shutdown.set()
+    assert "script STALE since" in summary(s.runner)
+    assert "  STALE script: no answer since 20" in summary(s.runner)
+    errors = live_record(s.runner, name="t", currency="USD").strategy_errors
+    assert any(e.startswith("ALARM venue_stale: script: no answer") for e in errors)
+    assert any(e.startswith("STALE script: no answer since ") for e in errors)

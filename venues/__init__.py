@@ -3,7 +3,8 @@
 Each ``venues/<venue>/`` package has ``constants.py``, ``signer.py``, ``schemas.py``,
 ``parsers.py``, ``rest.py``, ``stream.py``, ``gateway.py`` and ``testnet.py``, and its
 ``__init__.py`` exports this uniform interface (which the CLI and the live runner use, so nothing
-outside ``venues/`` names a venue):
+outside ``venues/`` names a venue; each package is registered in ``pyproject.toml`` under the
+``triotrade.venues`` entry points, which is how the engine finds it):
 
 ``make_gateway(options, credentials, *, source, key) -> engine.Gateway``
     build the gateway from the ``[venues.options]`` table (validated by the venue's config class;
@@ -22,7 +23,7 @@ import argparse
 import importlib
 from types import ModuleType
 
-__all__ = ["VENUES", "DEMO_VENUE", "venue_module", "add_venue_commands"]
+__all__ = ["VENUES", "DEMO_VENUE", "venue_module", "add_testnet_commands"]
 
 VENUES: tuple[str, ...] = ("dzengi", "ekiden", "magnr")
 "Venue packages that implement the uniform interface, in the order the CLI lists them."
@@ -40,10 +41,12 @@ def venue_module(name: str) -> ModuleType:
     return importlib.import_module(f"venues.{name}")
 
 
-def add_venue_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``testnet <venue>``, ``run``, ``paper`` and ``record`` on the main CLI."""
-    from engine import _live_app
+def add_testnet_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``testnet <venue>`` on the main CLI (entry point ``triotrade.commands:testnet``).
 
+    The venue packages themselves are registered in ``triotrade.venues`` (the live app builds
+    gateways from there), and :data:`DEMO_VENUE` as ``triotrade.live:demo_venue``.
+    """
     testnet = sub.add_parser("testnet", help="serve a venue's protocol on 127.0.0.1 (local testnet)")
     venues_sub = testnet.add_subparsers(dest="venue", metavar="VENUE")
     for name in VENUES:
@@ -56,7 +59,3 @@ def add_venue_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         parser = venues_sub.add_parser(name, help=f"local {name} testnet")
         module.add_testnet_arguments(parser)
         parser.set_defaults(func=module.run_testnet)
-
-    from backtest.live_report import write_live_report
-
-    _live_app.add_commands(sub, report_writer=write_live_report)

@@ -30,15 +30,6 @@ def test_no_venue_names_outside_venues() -> None:
     assert not offenders, "\n".join(offenders)
 
 
-# The live app (run/paper/record/demo wiring) still sits in engine/ and is reached by the two
-# places that register the CLI's live commands and run the demo; every other import outside
-# engine/ uses engine's public names.
-_PRIVATE_IMPORTS_ALLOWED = {
-    ("backtest/app.py", "engine._live_app"),
-    ("venues/__init__.py", "engine._live_app"),
-}
-
-
 def test_packages_outside_engine_use_its_public_names_only() -> None:
     import ast
     from pathlib import Path
@@ -57,6 +48,5 @@ def test_packages_outside_engine_use_its_public_names_only() -> None:
                         modules += [f"engine.{a.name}" for a in node.names if a.name.startswith("_")]
                 elif isinstance(node, ast.Import):
                     modules += [a.name for a in node.names if a.name.startswith("engine._")]
-                offenders += [f"{rel}:{node.lineno} {m}" for m in modules
-                              if (rel, m) not in _PRIVATE_IMPORTS_ALLOWED]
+                offenders += [f"{rel}:{node.lineno} {m}" for m in modules]
     assert offenders == []
