@@ -85,6 +85,10 @@ class SioConnection:
         self._upgrading = False
         self._ws: WebSocketConnection | None = None
 
+    def wake(self) -> None:
+        """Let the writer run the server's ``flush`` hook (the dialect recorded something to send)."""
+        self._ready.set()
+
     def emit(self, event: str, *args: Any) -> None:
         """Queue one event for the client (never blocks; a client that does not read is closed)."""
         self.send_packet(message_of(SioPacket.event(event, *args), self.server.dumps))
@@ -100,7 +104,9 @@ class SioConnection:
         self._ready.set()
 
     def take(self) -> list[EioPacket]:
-        """Everything queued, emptying the outbox."""
+        """Everything queued (after the server's ``flush`` hook), emptying the outbox."""
+        if self.server.flush is not None and not self.closed:
+            self.server.flush(self)
         packets, self._outbox = self._outbox, []
         self._ready = trio.Event()
         return packets
@@ -117,7 +123,8 @@ class SocketIoServer:
     def __init__(self, path: str, handler: SioHandler, *, faults: FaultInjector | None = None,
                  ping_interval_ms: int = 25_000, ping_timeout_ms: int = 20_000,
                  dumps: Callable[[Any], str] = lambda v: json.dumps(v, separators=(",", ":")),
-                 loads: Callable[[str], Any] = json.loads) -> None:
+                 loads: Callable[[str], Any] = json.loads,
+                 flush: Callable[[SioConnection], None] | None = None) -> None:
         self.path = path.rstrip("/") + "/"
         self.handler = handler
         self.faults = faults
@@ -125,6 +132,8 @@ class SocketIoServer:
         self.ping_timeout_ms = ping_timeout_ms
         self.dumps = dumps
         self.loads = loads
+        self.flush = flush
+        "Called before a session's queued packets are sent: the dialect emits what it conflated."
         self.sessions: dict[str, SioConnection] = {}
 
     def serves(self, path: str) -> bool:
