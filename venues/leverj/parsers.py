@@ -9,7 +9,7 @@ Nothing here does I/O or reads the clock: ``ts_recv`` is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -17,11 +17,16 @@ import attrs
 
 from engine import (
     BookSnapshot,
+    Fill,
     Instrument,
+    OrderReport,
+    OrderStatus,
     InstrumentKind,
     Liquidity,
     Side,
     Trade,
+    WireFormatError,
+    wire_int,
 )
 from venues._common.fields import FieldReader
 
@@ -29,7 +34,7 @@ from .constants import VENUE
 from .signer import Asset
 
 __all__ = ["F", "Market", "parse_asset", "parse_instruments", "parse_book", "parse_trade", "parse_side",
-           "ParsedFill", "parse_execution"]
+           "ParsedFill", "parse_execution", "parse_order", "parse_fill", "wei"]
 
 F = FieldReader(VENUE, symbol_word="instrument")
 "The venue's field decoders."
@@ -195,3 +200,50 @@ def parse_execution(obj: object) -> ParsedFill:
                       F.dec(ex, "quantity", what), F.dec(ex, "commission", what) if "commission" in ex else Decimal(0),
                       Liquidity.MAKER if liquidity == "maker" else Liquidity.TAKER,
                       F.integer(ex, "eventTime", what) * 1_000)
+
+
+_STATUS = {"open": OrderStatus.ACCEPTED, "pending": OrderStatus.SUBMITTED, "done": OrderStatus.FILLED,
+           "cancelled": OrderStatus.CANCELED, "deleted": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
+           "failed": OrderStatus.REJECTED}
+
+
+def parse_order(obj: object, markets: Mapping[str, Market], ts_recv: int,
+                client_id_of: Callable[[str, object], str]) -> OrderReport:
+    """An order object (``{uuid, status, quantity, filled, averagePrice, instrument, eventTime (µs), …}``)
+    → :class:`~engine.OrderReport`; ``client_id_of(uuid, clientOrderId)`` gives our id."""
+    what = "order"
+    order = F.as_object(obj, what)
+    uuid = F.string(order, "uuid", what)
+    market = markets.get(str(order.get("instrument")))
+    if market is None:
+        raise F.malformed(what, f"unknown instrument {order.get('instrument')!r}", order)
+    wire_status = order.get("status")
+    status = _STATUS.get(wire_status) if isinstance(wire_status, str) else None
+    if status is None:
+        raise F.malformed(what, f"unknown status {wire_status!r}", order)
+    filled = F.dec(order, "filled", what) if order.get("filled") is not None else None
+    if status is OrderStatus.ACCEPTED and filled:
+        status = OrderStatus.PARTIALLY_FILLED
+    average = F.opt_dec(order, "averagePrice", what)
+    event_us = order.get("eventTime", order.get("entryTime", 0))
+    ts_event = int(event_us) * 1_000 if isinstance(event_us, int) and not isinstance(event_us, bool) else ts_recv
+    return OrderReport(market.instrument, ts_event, ts_recv, client_id_of(uuid, order.get("clientOrderId")), uuid,
+                       status, filled, average if average else None)
+
+
+def parse_fill(market: Market, obj: object, ts_recv: int, client_order_id: str) -> Fill:
+    """An execution → :class:`~engine.Fill` (fee in the quote asset)."""
+    parsed = parse_execution(obj)
+    return Fill(market.instrument, parsed.ts_event, ts_recv, client_order_id, parsed.order_id, parsed.execution_id,
+                parsed.side, parsed.price, parsed.quantity, parsed.commission, market.quote.symbol, parsed.liquidity)
+
+
+def wei(obj: Mapping[str, Any], name: str, what: str) -> int:
+    """An amount in an asset's smallest unit: an integer string (up to 78 digits, uint256)."""
+    value = F.get(obj, name, what)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise F.malformed(what, f"field {name!r} is not an integer string", obj)
+    try:
+        return wire_int(value, max_digits=78)
+    except WireFormatError:
+        raise F.malformed(what, f"field {name!r} is not an integer: {str(value)[:40]!r}", obj) from None

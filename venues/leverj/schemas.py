@@ -17,11 +17,18 @@ from engine import loads_json
 from .constants import ETH_ADDRESS
 from .signer import js_dumps
 
-__all__ = ["loads", "dumps", "ASSETS", "SPOT_INSTRUMENTS", "FUTURES_INSTRUMENTS", "FEES"]
+__all__ = ["loads", "loads_exact", "dumps", "ASSETS", "SPOT_INSTRUMENTS", "FUTURES_INSTRUMENTS", "FEES"]
 
 
 def loads(data: str | bytes) -> Any:
-    """Bounded JSON (depth, number length; no NaN; duplicate keys refused); decimals exact."""
+    """Bounded JSON (depth, number length; no NaN; duplicate keys refused); a non-integer number
+    is its exact text (a ``str``, what the field readers take)."""
+    return loads_json(data, reject_duplicate_keys=True)
+
+
+def loads_exact(data: str | bytes) -> Any:
+    """As :func:`loads`, but a non-integer number is a :class:`~decimal.Decimal`, told apart from a
+    string: what the verifier needs to rebuild order hashes and ``SIGN`` messages."""
     return loads_json(data, reject_duplicate_keys=True, parse_float=Decimal)
 
 

@@ -67,7 +67,7 @@ from venues._testnet.socketio import SioConnection, SocketIoServer
 
 from . import constants as C
 from .parsers import Market, parse_instruments
-from .schemas import ASSETS, FEES, FUTURES_INSTRUMENTS, SPOT_INSTRUMENTS, loads
+from .schemas import ASSETS, FEES, FUTURES_INSTRUMENTS, SPOT_INSTRUMENTS, loads_exact
 from .signer import AuthError, AuthHeader, futures_order_packed, order_hash, order_signers, spot_order_packed, verify_authorization
 
 __all__ = [
@@ -209,7 +209,7 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
         self.sockets = {name: SocketIoServer(C.socket_path(name), _Sockets(self, name), faults=self.faults,
                                              ping_interval_ms=self.options.ping_interval_ms,
                                              ping_timeout_ms=self.options.ping_timeout_ms, dumps=dumps_json,
-                                             loads=loads, flush=self._flush)
+                                             loads=loads_exact, flush=self._flush)
                         for name in C.MARKETS}
         self.last_server_time: dict[str, float] = {}
         self.exchange.add_listener(self._on_exchange_event)
@@ -251,7 +251,7 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
         raw_path = request.raw_path or request.path
         uri = raw_path[len(C.api_base(market)):] + (f"?{request.raw_query}" if request.raw_query else "")
         try:
-            body = loads(request.body) if request.body else None
+            body = loads_exact(request.body) if request.body else None
         except (WireFormatError, ValueError):
             return HttpResponse.json(400, {"error": "Invalid JSON body"}, headers)
         try:

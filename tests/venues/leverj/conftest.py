@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from venues.leverj.constants import api_base
-from venues.leverj.schemas import dumps, loads
+from venues.leverj.schemas import dumps, loads_exact as loads
 from venues.leverj.signer import address_of, authorization
 from venues.leverj.testnet import LeverjAccountConfig, LeverjTestnet, open_leverj_testnet
 

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from venues.leverj.constants import api_base
-from venues.leverj.schemas import ASSETS, loads
+from venues.leverj.schemas import ASSETS, loads_exact as loads
 from venues.leverj.signer import Asset, margin_per_fraction, signed_futures_order, signed_spot_order
 from venues.leverj.testnet import LeverjTestnet
 
