@@ -11,10 +11,11 @@ from engine._runconfig import load_live_config
 from engine import resolve_strategies as resolve_live
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-LIVE = {"dzengi_local.toml", "both_venues.toml"}
+LIVE = {"dzengi_local.toml", "both_venues.toml", "leverj_futures.toml", "leverj_both.toml"}
+ACCOUNTS = {"testnet_accounts.toml", "leverj_accounts.toml"}
 
 
-@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.toml") if p.name != "testnet_accounts.toml"),
+@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.toml") if p.name not in ACCOUNTS),
                          ids=lambda p: p.name)
 def test_shipped_configs_validate(path: Path) -> None:
     if path.name in LIVE:

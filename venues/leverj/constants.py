@@ -25,6 +25,12 @@ def api_base(market: str) -> str:
     return f"/{market}{API_SUFFIX}"
 
 
+def venue_name(market: str) -> str:
+    """The engine's name of one market's gateway and instruments: ``leverj-spot``, ``leverj-futures``
+    (two names, so that one run can trade both markets at once)."""
+    return f"{VENUE}-{market}"
+
+
 def socket_path(market: str) -> str:
     """``/<market>/socket.io``: the socket.io path of one market."""
     return f"/{market}{SOCKET_SUFFIX}"

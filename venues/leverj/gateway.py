@@ -53,7 +53,7 @@ from engine import (
 from risk import RateLimiter, RateLimitSpec
 from venues._common.config import VenueConfig, positive, url
 
-from .constants import HOST_URL, MARKETS, VENUE, AuthType, socket_path
+from .constants import HOST_URL, MARKETS, VENUE, AuthType, socket_path, venue_name
 from .parsers import F, Market, parse_book, parse_fill, parse_instruments, parse_order, parse_trade, wei
 from .rest import LeverjRest
 from .signer import address_of, authorization, js_dumps, margin_per_fraction, signed_futures_order, signed_spot_order
@@ -134,6 +134,7 @@ class LeverjGateway(Gateway):
 
     def __init__(self, config: LeverjConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
+        self.venue = venue_name(config.market)
         self.capabilities = GatewayCapabilities(
             order_types=frozenset(t.value for t in ((OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT,
                                                      OrderType.STOP_MARKET) if config.market == "futures"
@@ -167,7 +168,7 @@ class LeverjGateway(Gateway):
                                       "server_time": self._on_server_time, "order_add": self._on_orders,
                                       "order_update": self._on_orders, "order_del": self._on_order_del,
                                       "order_execution": self._on_execution})
-        self._account = config.account or f"{VENUE}-{config.market}"
+        self._account = config.account or self.venue
         self._sink: EventSink = _NullSink()
         self._markets: dict[str, Market] = {}
         self._by_symbol: dict[str, Market] = {}
@@ -179,7 +180,9 @@ class LeverjGateway(Gateway):
         "Venue uuid → our client order id."
         self._fills_seen: set[str] = set()
         self._best_bid: dict[str, Decimal] = {}
-        "Market id → best bid (a futures sell's entry estimate)."
+        "Market id → best bid (a futures sell's entry estimate, a market sell's signed price)."
+        self._best_ask: dict[str, Decimal] = {}
+        "Market id → best ask (a market buy's signed price)."
         self._malformed = 0
         self._last_malformed = ""
 
@@ -240,7 +243,7 @@ class LeverjGateway(Gateway):
                 self._status(VenueState.DISCONNECTED, f"REST not available ({e}); retrying in {delay:.1f} s")
                 await trio.sleep(delay)
                 delay = min(delay * 2, self.config.reconnect_max_s)
-        markets = parse_instruments(self.config.market, config)
+        markets = parse_instruments(self.config.market, config, venue=self.venue)
         if not markets:
             raise F.malformed("all/config", "no instrument")
         self._markets = {m.id: m for m in markets}
@@ -268,7 +271,7 @@ class LeverjGateway(Gateway):
 
     def _status(self, state: VenueState, detail: str) -> None:
         now = time.time_ns()
-        self._sink.send_market(VenueStatus(VENUE, now, now, state, detail))
+        self._sink.send_market(VenueStatus(self.venue, now, now, state, detail))
 
     def _on_stream_state(self, state: VenueState, detail: str) -> None:
         self._status(state, detail)
@@ -301,6 +304,8 @@ class LeverjGateway(Gateway):
             snapshot = parse_book(market, book, ts_recv, ts_recv)
             if snapshot.bids:
                 self._best_bid[wire_id] = market.instrument.price_of(snapshot.bids[0][0])
+            if snapshot.asks:
+                self._best_ask[wire_id] = market.instrument.price_of(snapshot.asks[0][0])
             if symbol not in self._books_wanted and symbol not in self._quotes_wanted:
                 continue
             if symbol in self._books_wanted:
@@ -354,7 +359,7 @@ class LeverjGateway(Gateway):
         self._sink.send_execution(fill)
 
     # -- orders -----------------------------------------------------------------------------------
-    def _signed(self, order: Order) -> dict[str, Any]:
+    def _signed(self, order: Order, reference: Decimal | None) -> dict[str, Any]:
         market = self._by_symbol.get(order.instrument.symbol)
         if market is None:
             raise Unsupported(f"leverj {self.config.market} does not list {order.instrument.symbol!r}")
@@ -365,7 +370,7 @@ class LeverjGateway(Gateway):
             raise Unsupported("leverj orders have no take-profit / stop-loss")
         if not self._secret:
             raise AuthFailed("orders need an api key and its secret", venue=VENUE)
-        price = order.price if order.price is not None else self._reference_price(market, order)
+        price = order.price if order.price is not None else reference
         if price is None:
             raise Unsupported("a market order needs a price estimate; the book is empty")
         side = "buy" if order.side > 0 else "sell"
@@ -395,14 +400,25 @@ class LeverjGateway(Gateway):
             Decimal(self.config.leverage) if self.config.leverage else Decimal(max(1, market.max_leverage - 1)))
         return max(Decimal(1), min(wanted, Decimal(market.max_leverage)))
 
-    def _reference_price(self, market: Market, order: Order) -> Decimal | None:
+    async def _reference_price(self, order: Order) -> Decimal | None:
+        """The price a market order signs (the venue hashes one): its trigger, else the best
+        opposite price (from the stream, else the book now)."""
+        if order.price is not None:
+            return None
         if order.trigger_price is not None:
             return order.trigger_price
-        return None
+        market = self._by_symbol.get(order.instrument.symbol)
+        if market is None:
+            return None
+        side = self._best_ask if order.side > 0 else self._best_bid
+        if market.id not in side:
+            book = await self._rest.request("GET", f"/instrument/{market.id}/orderbook")
+            self._on_book({market.id: book}, time.time_ns())
+        return side.get(market.id)
 
     async def submit_order(self, order: Order) -> OrderReport:
         """``POST /order`` with one signed order; the created order."""
-        wire = self._signed(order)
+        wire = self._signed(order, await self._reference_price(order))
         answer = await self._rest.request("POST", "/order", body=[wire], auth=True, command=True)
         try:
             created = F.as_list(answer, "POST /order")
@@ -497,7 +513,7 @@ class LeverjGateway(Gateway):
             scale = Decimal(10) ** decimals.get(symbol, 18)
             total = Decimal(wei(item, "plasma", "balance")) / scale
             free = Decimal(wei(item, "available", "balance")) / scale
-            out.append(BalanceUpdate(VENUE, self._account, symbol, now, now, free, total - free))
+            out.append(BalanceUpdate(self.venue, self._account, symbol, now, now, free, total - free))
         return out
 
     async def positions(self) -> Sequence[PositionUpdate]:

@@ -82,11 +82,13 @@ def _digits(obj: Mapping[str, Any], name: str, what: str) -> int:
     return value
 
 
-def parse_instruments(market: str, config: object, fees_bps: tuple[Decimal, Decimal] | None = None) -> list[Market]:
+def parse_instruments(market: str, config: object, fees_bps: tuple[Decimal, Decimal] | None = None, *,
+                      venue: str = VENUE) -> list[Market]:
     """The ``instruments`` of ``all/config`` (a map id → instrument) as :class:`Market` values.
 
     Spot: ``ticksize`` is the number of price decimals; futures: ``tickSize`` is the increment.
-    ``fees_bps`` is ``(maker, taker)`` in basis points (``config.fee.default``).
+    ``fees_bps`` is ``(maker, taker)`` in basis points (``config.fee.default``); ``venue`` the
+    engine's venue name of the instruments (one per market: ``leverj-futures``).
     """
     what = "all/config"
     data = F.as_object(config, what)
@@ -110,7 +112,7 @@ def parse_instruments(market: str, config: object, fees_bps: tuple[Decimal, Deci
             if not 1 <= max_leverage <= 1000:
                 raise F.malformed("instrument", f"maxLeverage out of range: {max_leverage}", item)
             base_symbol = F.string(item, "baseSymbol", "instrument")
-            inst = Instrument(venue=VENUE, symbol=F.string(item, "symbol", "instrument"), base=base_symbol,
+            inst = Instrument(venue=venue, symbol=F.string(item, "symbol", "instrument"), base=base_symbol,
                               quote=quote.symbol, tick_size=tick, lot_size=lot, kind=InstrumentKind.LINEAR,
                               settle=quote.symbol, min_qty=lot, price_precision=quote_digits, qty_precision=base_digits,
                               max_leverage=max_leverage, maker_fee=maker / 10_000, taker_fee=taker / 10_000)
@@ -118,7 +120,7 @@ def parse_instruments(market: str, config: object, fees_bps: tuple[Decimal, Deci
         else:
             base = parse_asset(F.get(item, "base", "instrument"), "instrument base")
             tick = Decimal(1).scaleb(-_digits(item, "ticksize", "instrument"))
-            inst = Instrument(venue=VENUE, symbol=F.string(item, "symbol", "instrument"), base=base.symbol,
+            inst = Instrument(venue=venue, symbol=F.string(item, "symbol", "instrument"), base=base.symbol,
                               quote=quote.symbol, tick_size=tick, lot_size=lot, min_qty=lot,
                               price_precision=quote_digits, qty_precision=base_digits,
                               maker_fee=maker / 10_000, taker_fee=taker / 10_000)
