@@ -139,7 +139,8 @@ class LeverjGateway(Gateway):
             order_types=frozenset(t.value for t in ((OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT,
                                                      OrderType.STOP_MARKET) if config.market == "futures"
                                                     else (OrderType.LIMIT, OrderType.MARKET))),
-            time_in_force=frozenset({"GTC"}), post_only=True, reduce_only=config.market == "futures",
+            time_in_force=frozenset({"GTC"}), post_only=config.market == "futures",
+            reduce_only=config.market == "futures",
             private_stream=True, leverage=config.market == "futures")
         credentials = config.credentials()
         self._secret = credentials.secret if credentials is not None else ""
@@ -149,14 +150,15 @@ class LeverjGateway(Gateway):
             except ValueError as e:
                 raise ConfigError(f"leverj: {e}", key="secret") from None
             if derived.lower() != credentials.api_key.lower():
-                raise ConfigError("leverj: the api key is not the address of the secret", key="api_key")
+                raise AuthFailed("the api key is not the address of the secret: the venue would refuse it",
+                                 venue=self.venue)
             credentials = type(credentials)(derived, credentials.secret)
         self.account_id = config.account_id or (credentials.api_key if credentials is not None else "")
         limiter = RateLimiter([RateLimitSpec("requests", max(1, int(config.requests_per_s)), 1.0)],
                               max_wait_s=config.max_rate_wait_s, name=f"{VENUE} {config.market}")
         self._rest = LeverjRest(config.base_url, config.market, credentials=credentials, account_id=self.account_id,
                                 auth_type=AuthType(config.auth_type), timeout_s=config.http_timeout_s,
-                                http=transport, limiter=limiter)
+                                http=transport, limiter=limiter, venue=self.venue)
         ws_host = config.ws_url or config.base_url.replace("https://", "wss://").replace("http://", "ws://")
         self._stream = LeverjStream(
             stream_url(ws_host, socket_path(config.market)), register=self._register if credentials else None,
@@ -174,6 +176,8 @@ class LeverjGateway(Gateway):
         self._by_symbol: dict[str, Market] = {}
         self._by_key: dict[str, Instrument] = {}
         self._books_wanted: set[str] = set()
+        self._depth: dict[str, int] = {}
+        "Symbol → levels per side a book subscription asked for."
         self._quotes_wanted: set[str] = set()
         self._trades_wanted: set[str] = set()
         self._client_of: dict[str, str] = {}
@@ -234,7 +238,8 @@ class LeverjGateway(Gateway):
         delay = self.config.reconnect_min_s
         while True:
             try:
-                await self._rest.calibrate()
+                if not self._rest.clock.synced:  # a retry keeps the samples it has
+                    await self._rest.calibrate()
                 config = await self._rest.request("GET", "/all/config")
                 break
             except (AuthFailed, MalformedMessage):
@@ -281,9 +286,10 @@ class LeverjGateway(Gateway):
         """Pass ``kind`` events of ``instrument`` to the sink (the venue pushes them to every socket)."""
         symbol = instrument.symbol
         if symbol not in self._by_symbol:
-            raise VenueRejected(404, f"leverj {self.config.market} does not list {symbol!r}", venue=VENUE)
+            raise VenueRejected(404, f"leverj {self.config.market} does not list {symbol!r}", venue=self.venue)
         if kind is DataKind.BOOK:
             self._books_wanted.add(symbol)
+            self._depth[symbol] = depth
         elif kind is DataKind.QUOTES:
             self._quotes_wanted.add(symbol)
         elif kind is DataKind.TRADES:
@@ -309,7 +315,8 @@ class LeverjGateway(Gateway):
             if symbol not in self._books_wanted and symbol not in self._quotes_wanted:
                 continue
             if symbol in self._books_wanted:
-                self._sink.send_market(snapshot)
+                depth = self._depth.get(symbol, 10)
+                self._sink.send_market(snapshot._replace(bids=snapshot.bids[:depth], asks=snapshot.asks[:depth]))
             if symbol in self._quotes_wanted and snapshot.bids and snapshot.asks:
                 (bid, bid_size), (ask, ask_size) = snapshot.bids[0], snapshot.asks[0]
                 self._sink.send_market(Quote(market.instrument, ts_recv, ts_recv, bid, bid_size, ask, ask_size))
@@ -369,7 +376,7 @@ class LeverjGateway(Gateway):
         if order.take_profit is not None or order.stop_loss is not None:
             raise Unsupported("leverj orders have no take-profit / stop-loss")
         if not self._secret:
-            raise AuthFailed("orders need an api key and its secret", venue=VENUE)
+            raise AuthFailed("orders need an api key and its secret", venue=self.venue)
         price = order.price if order.price is not None else reference
         if price is None:
             raise Unsupported("a market order needs a price estimate; the book is empty")
@@ -427,7 +434,7 @@ class LeverjGateway(Gateway):
             report = parse_order(created[0], self._markets, time.time_ns(),
                                  lambda uuid, _: order.client_order_id)
         except MalformedMessage as e:
-            raise OutcomeUnknown("POST /order: unreadable answer after send", venue=VENUE) from e
+            raise OutcomeUnknown("POST /order: unreadable answer after send", venue=self.venue) from e
         self._client_of[report.venue_order_id] = order.client_order_id
         return report
 
@@ -435,7 +442,7 @@ class LeverjGateway(Gateway):
         """``DELETE /order/<uuid>`` (the uuid is found by client id if the submit's answer was lost)."""
         uuid = order.venue_order_id or await self._uuid_of(order)
         if not uuid:
-            raise VenueRejected(404, f"no open order {order.client_order_id} at the venue", venue=VENUE)
+            raise VenueRejected(404, f"no open order {order.client_order_id} at the venue", venue=self.venue)
         await self._rest.request("DELETE", f"/order/{uuid}", auth=True, command=True)
         now = time.time_ns()
         return OrderReport(order.instrument, now, now, order.client_order_id, uuid, OrderStatus.CANCELED)

@@ -57,33 +57,33 @@ log = logging.getLogger("venues.leverj.rest")
 _CALIBRATING = frozenset({"PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
 
 
-def raise_for_response(response: RawResponse, *, what: str, command: bool) -> Any:
+def raise_for_response(response: RawResponse, *, what: str, command: bool, venue: str = VENUE) -> Any:
     """The decoded answer, or the venue's error for it (the one place answers become errors)."""
     decoded, parse_error = decode_body(response.body, loads)
     message = decoded.get("error") if isinstance(decoded, dict) else None
     text = str(message) if message is not None else excerpt(response.body)
     status = response.status
     if status == 429:
-        limited = RateLimited(f"{what}: rate limited", venue=VENUE, retry_after_s=retry_after(response.headers, 1.0))
+        limited = RateLimited(f"{what}: rate limited", venue=venue, retry_after_s=retry_after(response.headers, 1.0))
         if command:
             raise OutcomeUnknown(f"{what}: rate limited (429); the order may or may not have been taken",
-                                 venue=VENUE) from limited
+                                 venue=venue) from limited
         raise limited
     if status >= 500:
-        failure = VenueError(f"{what}: HTTP {status} {excerpt(response.body)}", venue=VENUE)
+        failure = VenueError(f"{what}: HTTP {status} {excerpt(response.body)}", venue=venue)
         if command:
-            raise OutcomeUnknown(f"{what}: HTTP {status}: outcome unknown", venue=VENUE) from failure
+            raise OutcomeUnknown(f"{what}: HTTP {status}: outcome unknown", venue=venue) from failure
         raise failure
     if status == 401:
         if "Nonce" in text and "stale" in text:
-            raise ClockRejected(f"{what}: {text}", venue=VENUE)
-        raise AuthFailed(f"{what}: {text}", venue=VENUE)
+            raise ClockRejected(f"{what}: {text}", venue=venue)
+        raise AuthFailed(f"{what}: {text}", venue=venue)
     if status >= 400:
-        raise VenueRejected(status, text, venue=VENUE)
+        raise VenueRejected(status, text, venue=venue)
     if parse_error is not None or decoded is None:
         bad = F.malformed(what, f"answer is not JSON: {excerpt(response.body)!r}")
         if command:
-            raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=VENUE) from bad
+            raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=venue) from bad
         raise bad from parse_error
     return decoded
 
@@ -94,8 +94,11 @@ class LeverjRest:
     def __init__(self, host_url: str, market: str, *, credentials: Credentials | None, account_id: str,
                  auth_type: AuthType = AuthType.NONCE, timeout_s: float = 10.0, transport: Transport | None = None,
                  limiter: RateLimiter | None = None, clock: ServerClock | None = None,
-                 http: httpx.AsyncBaseTransport | None = None, max_rate_wait_s: float = 10.0) -> None:
+                 http: httpx.AsyncBaseTransport | None = None, max_rate_wait_s: float = 10.0,
+                 venue: str = VENUE) -> None:
         self.market = market
+        self.venue = venue
+        "The name errors carry (one per market: ``leverj-futures``)."
         self.base = api_base(market)
         self.credentials = credentials
         self.signer = LeverjSigner(account_id, self.base, auth_type)
@@ -121,7 +124,7 @@ class LeverjRest:
             headers = {"Content-Type": "application/json"} if payload else {}
             if auth:
                 if self.credentials is None:
-                    raise AuthFailed(f"{what} needs an api key and its secret; none are configured", venue=VENUE)
+                    raise AuthFailed(f"{what} needs an api key and its secret; none are configured", venue=self.venue)
                 wire = self.signer.sign(self.credentials, UnsignedRequest(method, self.base + path, query, payload,
                                                                           headers), self.clock.server_now_ms())
                 headers = dict(wire.headers)
@@ -137,11 +140,11 @@ class LeverjRest:
         try:
             raw = await self._transport.send(method, target, headers, payload)
         except TRANSPORT_ERRORS as e:
-            raise_for_transport(e, what=what, command=command, venue=VENUE)
+            raise_for_transport(e, what=what, command=command, venue=self.venue)
         if method in _CALIBRATING or not self.clock.synced:
             self._observe(sent, raw)
         try:
-            return raise_for_response(raw, what=what, command=command)
+            return raise_for_response(raw, what=what, command=command, venue=self.venue)
         except (RateLimited, OutcomeUnknown) as e:
             limited = e if isinstance(e, RateLimited) else e.__cause__
             if isinstance(limited, RateLimited):
@@ -167,5 +170,5 @@ class LeverjRest:
             try:
                 raw = await self._transport.send("OPTIONS", self.base + "/all/config", {}, b"")
             except TRANSPORT_ERRORS as e:
-                raise_for_transport(e, what="OPTIONS", command=False, venue=VENUE)
+                raise_for_transport(e, what="OPTIONS", command=False, venue=self.venue)
             self._observe(sent, raw)

@@ -243,11 +243,11 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
         if market is None:
             return HttpResponse.json(404, {"error": "Not Found"})
         headers = [self._time_header()] if request.method in _SERVER_TIME_METHODS else []
-        if request.method == "OPTIONS":
-            return HttpResponse(200, b"", headers)
         if self.faults.force_429(self.elapsed_s()) or self.limiter.try_add(
                 request.client_host, 1, self.limits_clock_ms()) is not None:
             return HttpResponse.json(429, {"error": "Too Many Requests"}, [*headers, ("retry-after", "1")])
+        if request.method == "OPTIONS":
+            return HttpResponse(200, b"", headers)
         raw_path = request.raw_path or request.path
         uri = raw_path[len(C.api_base(market)):] + (f"?{request.raw_query}" if request.raw_query else "")
         try:
