@@ -59,7 +59,7 @@ from .rest import LeverjRest
 from .signer import address_of, authorization, js_dumps, margin_per_fraction, signed_futures_order, signed_spot_order
 from .stream import LeverjStream, stream_url
 
-__all__ = ["LeverjConfig", "LeverjGateway", "GatewayStatistics"]
+__all__ = ["LeverjConfig", "LeverjGateway", "GatewayStatistics", "open_leverj_gateway"]
 
 log = logging.getLogger("venues.leverj.gateway")
 
@@ -199,33 +199,24 @@ class LeverjGateway(Gateway):
         """The instrument of a symbol (``BTCUSD``, ``ETHDAI``)."""
         return self._by_symbol[symbol].instrument
 
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, config: LeverjConfig, sink: EventSink, **hooks: Any) -> AsyncIterator[LeverjGateway]:
-        """Run a gateway for the duration of the block (connected and loaded on entry)."""
-        gateway = cls(config, **hooks)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(gateway.run, sink)
-            try:
-                yield gateway
-            finally:
-                nursery.cancel_scope.cancel()
-
     async def run(self, sink: EventSink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Calibrate, load instruments, connect (and register); then serve until cancelled."""
+        """Calibrate, load instruments, connect (and register); then serve until cancelled.
+
+        A start-up failure (refused credentials, venue unreachable) is raised plainly.
+        """
         self._sink = sink
-        started = False
         try:
+            await self._bootstrap()
+            refused: AuthFailed | None = None
             async with trio.open_nursery() as nursery:
-                await self._bootstrap()
-                await nursery.start(self._stream.run)
-                started = True
-                task_status.started()
-        except BaseExceptionGroup as group:
-            first = _first_leaf(group)
-            if not started and isinstance(first, (AuthFailed, VenueError, ConfigError)):
-                raise first from None
-            raise
+                try:
+                    await nursery.start(self._stream.run)
+                except* AuthFailed as group:
+                    refused = _leaf(group)
+                else:
+                    task_status.started()
+            if refused is not None:
+                raise refused
         finally:
             with trio.CancelScope(shield=True):
                 await self._rest.aclose()
@@ -543,8 +534,19 @@ class LeverjGateway(Gateway):
         return out
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def _leaf(group: BaseExceptionGroup[AuthFailed]) -> AuthFailed:
     first: BaseException = group
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
+    assert isinstance(first, AuthFailed)
     return first
+
+
+@asynccontextmanager
+async def open_leverj_gateway(config: LeverjConfig, sink: EventSink, **hooks: Any) -> AsyncIterator[LeverjGateway]:
+    """``async with open_leverj_gateway(config, sink) as gateway``: connected and loaded on entry."""
+    gateway = LeverjGateway(config, **hooks)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(gateway.run, sink)
+        yield gateway
+        nursery.cancel_scope.cancel()

@@ -13,6 +13,7 @@ from engine import BookSnapshot, DataKind, Fill, Order, OrderReport, OrderStatus
 from venues._testnet.faults import FaultSettings
 from venues._testnet.market import MarketSettings
 from venues.leverj import LeverjConfig, LeverjGateway
+from venues.leverj.gateway import open_leverj_gateway
 from venues.leverj.testnet import LeverjTestnet, open_leverj_testnet
 
 from .conftest import ACCOUNTS, ALICE_ACCOUNT, ALICE_KEY, ALICE_SECRET, BOB_KEY, BOB_SECRET
@@ -59,7 +60,7 @@ async def test_futures_orders_end_to_end() -> None:
     sink = Sink()
     async with open_leverj_testnet(ACCOUNTS, market=False) as testnet:
         with trio.fail_after(20):
-            async with LeverjGateway.open(config(testnet, "futures"), sink) as gateway:
+            async with open_leverj_gateway(config(testnet, "futures"), sink) as gateway:
                 assert set(gateway._by_symbol) == {"BTCUSD", "ETHUSD"}
                 btc = gateway.instrument("BTCUSD")
                 assert btc.tick_size == 1 and btc.lot_size == D("0.0001") and btc.max_leverage == 100
@@ -100,7 +101,7 @@ async def test_an_order_whose_answer_was_lost_is_found_by_query() -> None:
     sink = Sink()
     async with open_leverj_testnet(ACCOUNTS, market=False) as testnet:
         with trio.fail_after(20):
-            async with LeverjGateway.open(config(testnet, "futures"), sink) as gateway:
+            async with open_leverj_gateway(config(testnet, "futures"), sink) as gateway:
                 from engine import OutcomeUnknown
 
                 testnet.faults.configure(FaultSettings(error_5xx_after_order_every=1))
@@ -118,7 +119,7 @@ async def test_spot_gateway_and_a_stale_clock_is_recalibrated() -> None:
     async with open_leverj_testnet(ACCOUNTS, market=MarketSettings(seed=3, step_interval_s=0.05,
                                                                    history_minutes=5)) as testnet:
         with trio.fail_after(20):
-            async with LeverjGateway.open(config(testnet, "spot", auth_type="SIGN"), sink) as gateway:
+            async with open_leverj_gateway(config(testnet, "spot", auth_type="SIGN"), sink) as gateway:
                 eth = gateway.instrument("ETHDAI")
                 assert eth.tick_size == D("0.01") and eth.kind.value == "spot"
                 await gateway.subscribe(DataKind.QUOTES, eth)
