@@ -28,7 +28,7 @@ import trio
 
 from ._channels import EventLanes
 from ._clock import LiveClock
-from ._core import Engine
+from ._core import LIQUIDATION_STRATEGY_ID, Engine
 from ._errors import AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, TriotradeError, VenueRejected
 from ._events import (
     BalanceUpdate,
@@ -215,6 +215,11 @@ def apply_fill(engine: Engine, fill: Fill, order: Order | None = None) -> None:
         order = engine.orders.get(fill.client_order_id)
         if order is None and fill.venue_order_id:
             order = next((o for o in engine.orders.values() if o.venue_order_id == fill.venue_order_id), None)
+    if order is None and fill.strategy_id == LIQUIDATION_STRATEGY_ID:  # the venue closed a position itself
+        inst = fill.instrument
+        engine.on_liquidation(inst, fill.side, fill.ts_event, inst.price_raw(fill.price), inst.size_raw(fill.qty),
+                              fill.fee, fill.trade_id, f"{inst.venue} closed a position itself ({fill.venue_order_id})")
+        return
     if order is None:
         engine._alarm(fill.ts_recv, "unknown_fill", f"fill {fill.trade_id} for an order this session does not know "
                       f"({fill.venue_order_id}); position may differ from the venue's")

@@ -24,7 +24,7 @@ from types import ModuleType
 
 __all__ = ["VENUES", "DEMO_VENUE", "venue_module", "add_venue_commands"]
 
-VENUES: tuple[str, ...] = ("dzengi", "ekiden", "leverj")
+VENUES: tuple[str, ...] = ("dzengi", "ekiden", "magnr", "leverj")
 "Venue packages that implement the uniform interface, in the order the CLI lists them."
 
 DEMO_VENUE = "dzengi"

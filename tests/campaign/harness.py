@@ -55,11 +55,16 @@ class VenueSetup:
     symbol: str
     ws_path: str
     env_prefix: str
+    options: str = ""
+    "More ``[venues.options]`` lines (``{url}`` and ``{journal}`` filled in); no ``ws_url`` when ``ws_path`` is empty."
 
 
 VENUE_SETUP = {
     "dzengi": VenueSetup(symbol="BTC/USD", ws_path="/connect", env_prefix="DZENGI"),
     "ekiden": VenueSetup(symbol="BTC-USD", ws_path="/v1/stream", env_prefix="EKIDEN"),
+    "magnr": VenueSetup(symbol="ItBit-XBTUSD", ws_path="", env_prefix="MAGNR", options=(
+        'ticker_urls = {{ ItBit = "{url}/itbit" }}\ntonce_file = "{journal}.tonce"\n'
+        "poll_fast_s = 0.2\npoll_slow_s = 0.5\nticker_poll_s = 0.2\n")),
 }
 
 
@@ -242,7 +247,8 @@ def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Sce
         f'venue = "{venue}"\n'
         "[venues.options]\n"
         f'base_url = "{url}"\n'
-        f'ws_url = "ws://{host}{setup.ws_path}"\n'
+        + (f'ws_url = "ws://{host}{setup.ws_path}"\n' if setup.ws_path else "")
+        + setup.options.format(url=url, journal=journal) +
         "[venues.credentials]\n"
         f'api_key_env = "{setup.env_prefix}_API_KEY"\n'
         f'secret_env = "{setup.env_prefix}_SECRET"\n\n'

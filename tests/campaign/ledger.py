@@ -193,7 +193,14 @@ def read_ekiden_ledger(base_url: str, api_key: str, secret: str, symbols: list[s
     return VenueLedger(orders=orders, fills=fills, balances=balances)
 
 
-LEDGER_READERS: dict[str, Callable[..., VenueLedger]] = {"dzengi": read_dzengi_ledger, "ekiden": read_ekiden_ledger}
+def _read_magnr_ledger(*args: Any, **kwargs: Any) -> VenueLedger:
+    from tests.venues.magnr.ledger import read_magnr_ledger
+
+    return read_magnr_ledger(*args, **kwargs)
+
+
+LEDGER_READERS: dict[str, Callable[..., VenueLedger]] = {"dzengi": read_dzengi_ledger, "ekiden": read_ekiden_ledger,
+                                                          "magnr": _read_magnr_ledger}
 "Venue name → ledger reader ``(base_url, api_key, secret, symbols, *, deadline_s)``."
 
 

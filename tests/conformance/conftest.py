@@ -24,6 +24,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> No
         callspec = getattr(item, "callspec", None)
         adapter = callspec.params.get("venue") if callspec is not None else None
         if isinstance(adapter, VenueAdapter):
+            skipped = adapter.skip.get(item.originalname)
+            if skipped:
+                item.add_marker(pytest.mark.skip(reason=f"{adapter.name}: {skipped}"))
             reason = adapter.xfail.get(item.originalname)
             if reason:
                 item.add_marker(pytest.mark.xfail(strict=True, reason=reason))

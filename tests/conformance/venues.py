@@ -57,6 +57,8 @@ class VenueAdapter:
     "How many venue messages the gateway reported as malformed so far (default: ``statistics().malformed``)."
     xfail: dict[str, str] = attrs.Factory(dict)
     "Test name → reason, for known venue bugs (marked ``xfail(strict=True)``)."
+    skip: dict[str, str] = attrs.Factory(dict)
+    "Test name → reason, for what the venue cannot do at all (its capability map; the test is skipped)."
 
 
 ACCOUNTS_TOML = """
@@ -166,7 +168,59 @@ DZENGI = VenueAdapter(
 )
 
 
-VENUES: tuple[VenueAdapter, ...] = (EKIDEN, DZENGI)
+# ---------------------------------------------------------------------------------------------
+# Magnr
+# ---------------------------------------------------------------------------------------------
+
+
+def _magnr_testnet(accounts: str, faults: FaultSettings) -> Any:
+    from venues.magnr.testnet import MagnrTestnet, MagnrTestnetOptions, default_instruments
+
+    exchange = Exchange(default_instruments(), load_accounts(accounts), seed=7)
+    return MagnrTestnet(exchange, faults=faults, options=MagnrTestnetOptions(open_delay_ms=50, settle_delay_ms=50))
+
+
+def _magnr_gateway(testnet: Any, api_key: str, secret: str, overrides: dict[str, Any]) -> Gateway:
+    from venues.magnr import MagnrConfig, MagnrGateway, local_options
+
+    options: dict[str, Any] = {**local_options(testnet.url), "api_key": api_key, "secret": secret,
+                               "tonce_file": "-", "poll_fast_s": 0.1, "poll_slow_s": 0.5, "ticker_poll_s": 0.1,
+                               "http_timeout_s": 5.0, "requests_per_window": 100_000}
+    options.update(overrides)
+    return MagnrGateway(MagnrConfig.from_mapping(options))
+
+
+_NO_LIMIT = "magnr trades at market only (no limit orders)"
+MAGNR = VenueAdapter(
+    name="magnr",
+    symbol="ItBit-XBTUSD",
+    order_qty=Decimal("0.100"),
+    build_testnet=_magnr_testnet,
+    ws_path="/",
+    make_gateway=_magnr_gateway,
+    api_keys=KEYS,
+    faults=frozenset({"5xx_after_order", "429", "clock_offset", "latency"}),
+    balances_route=("GET", "/api/v1/trades/"),
+    create_route=("POST", "/api/v1/trades/"),
+    skip={
+        "test_book_snapshot_then_updates": "magnr publishes no book (quotes from the underlying ticker)",
+        "test_malformed_frames_are_reported_and_skipped": "magnr has no stream",
+        "test_limit_order_rests_then_cancels": _NO_LIMIT,
+        "test_amend_where_supported": _NO_LIMIT,
+        "test_partial_fills_against_another_account": "magnr trades are positions at the broker, not book orders",
+        "test_balances_match_the_accounts_file": "magnr publishes no balances",
+        "test_5xx_after_accept_is_unknown_then_found_by_query": _NO_LIMIT + "; tests/venues/magnr covers it",
+        "test_engine_marks_unknown_and_reconciles_without_resending": _NO_LIMIT + "; tests/venues/magnr covers it",
+        "test_429_is_rate_limited_and_a_refused_order_reconciles_as_gone": _NO_LIMIT + "; tests/venues/magnr covers it",
+        "test_server_clock_far_from_ours": _NO_LIMIT + "; tests/venues/magnr covers it",
+        "test_garbled_answers": _NO_LIMIT + "; tests/venues/magnr covers it",
+        "test_start_up_makes_progress_when_every_nth_request_is_refused_with_429":
+            "magnr starts with one request (the trade list): no 3rd to refuse; tests/venues/magnr retries it",
+    },
+)
+
+
+VENUES: tuple[VenueAdapter, ...] = (EKIDEN, DZENGI, MAGNR)
 "Every venue the suite runs against."
 
 

@@ -26,6 +26,8 @@ from engine._runconfig import LiveConfig
 from venues.dzengi import DzengiConfig
 from venues.ekiden import EkidenConfig
 
+from .. import fuzzing
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FUZZ = settings(derandomize=True, max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -46,28 +48,9 @@ toml_values = st.recursive(
 )
 
 
-def _slots(obj: Any) -> list[tuple[Any, Any]]:
-    out: list[tuple[Any, Any]] = []
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        keys = list(item) if isinstance(item, dict) else range(len(item)) if isinstance(item, list) else []
-        for key in keys:
-            out.append((item, key))
-            stack.append(item[key])
-    return out
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
-    obj = copy.deepcopy(base)
-    for _ in range(draw(st.integers(1, 3))):
-        container, key = draw(st.sampled_from(_slots(obj)))
-        if isinstance(container, dict) and draw(st.integers(0, 4)) == 0:
-            del container[key]
-        else:
-            container[key] = draw(toml_values)
-    return obj
+def mutated(base: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """``base`` with 1-3 values replaced by TOML values (or a key deleted)."""
+    return fuzzing.mutated(base, toml_values, replace_whole=False)
 
 
 class Colour(enum.Enum):

@@ -7,7 +7,9 @@ base of every venue config: credentials from the config or the environment, shar
 → :mod:`.websocket` (the reconnecting WebSocket a venue's stream subclasses with its frame codec)
 → :mod:`.rest` (the REST steps' order, the transport seam, wire-failure mapping, one re-sign after
 a clock rejection) with :mod:`.http11` (the lean HTTP/1.1 keep-alive lane, one of the transports)
-→ :mod:`.poller` (the adaptive REST poller, for what a venue has no private stream for).
+and :mod:`.errors` (the answer → error rules a venue declares as data)
+→ :mod:`.poller` (the adaptive REST poller, for what a venue has no private stream for)
+→ :mod:`.package` (a venue package's uniform interface, built from its parts).
 
 A venue package keeps only its dialect: wire names, signing recipe, endpoints and mapping rules.
 """

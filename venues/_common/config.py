@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 import attrs
 
@@ -63,6 +64,17 @@ class VenueConfig(TomlConfig):
     "Name of an environment variable holding the API key (used when ``api_key`` is empty)."
     secret_env: str = ""
     "Name of an environment variable holding the secret (used when ``secret`` is empty)."
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
+                     key: str = "options") -> Self:
+        """The config of a ``[venues.options]`` table; ``credentials`` (``api_key``/``secret``, or
+        None) override any set in it. Errors are :class:`~engine.ConfigError` naming ``source`` and ``key``."""
+        data = dict(options)
+        if credentials is not None:
+            data["api_key"] = credentials.api_key
+            data["secret"] = credentials.secret
+        return cls.from_mapping(data, source=source, key=key)
 
     def credentials(self) -> Credentials | None:
         """The API credentials, or None for a market-data-only connection."""

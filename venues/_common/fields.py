@@ -13,11 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from engine import Instrument, MalformedMessage, WireFormatError, redact, wire_decimal, wire_int, wire_scaled
+from engine import Instrument, MalformedMessage, OrderStatus, WireFormatError, redact, wire_decimal, wire_int, wire_scaled
 
-__all__ = ["FieldReader", "SNIPPET_CHARS", "collect_instruments", "shown"]
+__all__ = ["FieldReader", "Level", "SNIPPET_CHARS", "collect_instruments", "shown"]
+
+E = TypeVar("E")
+
+Level = tuple[int, int]
+"One book level: ``(price, size)`` as the instrument's scaled integers."
 
 SNIPPET_CHARS = 300
 "The most characters of a message quoted in a :class:`~engine.MalformedMessage`."
@@ -163,6 +168,57 @@ class FieldReader:
         if inst is None:
             raise self.malformed(what, f"unknown {self.symbol_word} {symbol!r}", obj)
         return inst
+
+    def new_instrument(self, what: str, obj: object, max_decimals: int, **fields: Any) -> Instrument:
+        """``Instrument(venue=<this venue>, **fields)``; one the engine refuses, or whose tick or lot
+        needs more than ``max_decimals`` decimals, is malformed."""
+        try:
+            inst = Instrument(venue=self.venue, **fields)
+        except (TypeError, ValueError, ArithmeticError) as e:
+            raise self.malformed(what, str(e) or type(e).__name__, obj) from None
+        if inst.price_scale > max_decimals or inst.size_scale > max_decimals:
+            raise self.malformed(what, f"tick or lot finer than {max_decimals} decimals", obj)
+        return inst
+
+    # -- enums and books -------------------------------------------------------------------
+
+    def member(self, enum_type: Callable[[Any], E], value: object, noun: str, what: str, obj: object) -> E:
+        """``enum_type(value)``, strictly: an unknown value is malformed ("unknown <noun> …")."""
+        try:
+            return enum_type(value)
+        except ValueError:
+            raise self.malformed(what, f"unknown {noun} {value!r}", obj) from None
+
+    def order_status(self, table: Mapping[E, OrderStatus], enum_type: Callable[[Any], E], value: object,
+                     partly_filled: bool, what: str, obj: object) -> OrderStatus:
+        """A venue order status → the engine's through ``table``, strictly; a working (ACCEPTED) order
+        that is ``partly_filled`` is PARTIALLY_FILLED."""
+        status = table[self.member(enum_type, value, "order status", what, obj)]
+        if status is OrderStatus.ACCEPTED and partly_filled:
+            return OrderStatus.PARTIALLY_FILLED
+        return status
+
+    def levels(self, inst: Instrument, rows: object, what: str, obj: object, *, size_name: str = "size",
+               extra_entries: bool = False) -> list[Level]:
+        """A book side ``[[price, size], …]`` as scaled levels, in the venue's order; ``extra_entries``
+        lets a level carry more than its two entries (ignored)."""
+        out = []
+        for row in self.as_list(rows, what):
+            if not isinstance(row, list) or (len(row) < 2 if extra_entries else len(row) != 2):
+                raise self.malformed(what, f"level is not [price, {size_name}]: {row!r}", obj)
+            out.append((self.price_raw(inst, row[0], "price", what, obj),
+                        self.size_raw(inst, row[1], size_name, what, obj)))
+        return out
+
+    def book(self, inst: Instrument, obj: Mapping[str, Any], what: str, depth: int | None, *,
+             size_name: str = "size", extra_entries: bool = False) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """``bids`` (best, the highest, first) and ``asks`` (lowest first) of a book message, each cut
+        to ``depth`` levels (None: all)."""
+        bids = sorted(self.levels(inst, self.get(obj, "bids", what), what, obj, size_name=size_name,
+                                  extra_entries=extra_entries), key=lambda lv: -lv[0])
+        asks = sorted(self.levels(inst, self.get(obj, "asks", what), what, obj, size_name=size_name,
+                                  extra_entries=extra_entries))
+        return tuple(bids[:depth]), tuple(asks[:depth])
 
 
 def collect_instruments(entries: Iterable[object], parse: Callable[[object], Instrument],

@@ -26,10 +26,11 @@ from typing import Any, NoReturn, Protocol, TypeVar
 import httpx
 import trio
 
-from engine import AuthFailed, OutcomeUnknown, VenueError, redact, wire_seconds
+from engine import AuthFailed, OutcomeUnknown, RateLimited, VenueError, redact, wire_seconds
 
 __all__ = ["ClockRejected", "HttpxTransport", "RawResponse", "StreamWrapper", "TRANSPORT_ERRORS", "Transport",
-           "TransportFailure", "decode_body", "excerpt", "raise_for_transport", "resign_once", "retry_after"]
+           "TransportFailure", "decode_body", "excerpt", "raise_for_throttle_or_failure", "raise_for_transport",
+           "resign_once", "retry_after"]
 
 T = TypeVar("T")
 
@@ -120,6 +121,25 @@ def excerpt(body: bytes, limit: int = 200) -> str:
     """The start of an answer's body as an error may quote it (secrets redacted)."""
     text = body[:limit].decode("utf-8", "replace")
     return redact(text + ("…" if len(body) > limit else ""))
+
+
+def raise_for_throttle_or_failure(response: RawResponse, *, what: str, command: bool, venue: str) -> None:
+    """The rule for a 429 and a 5xx answer (returns for anything else).
+
+    A read raises :class:`~engine.RateLimited` (with the answer's ``Retry-After``) or
+    :class:`~engine.VenueError`; an order command raises :class:`~engine.OutcomeUnknown` from it.
+    """
+    if response.status == 429:
+        limited = RateLimited(f"{what}: rate limited", venue=venue, retry_after_s=retry_after(response.headers, 1.0))
+        if command:
+            raise OutcomeUnknown(f"{what}: rate limited; the order may or may not have been taken",
+                                 venue=venue) from limited
+        raise limited
+    if response.status >= 500:
+        failure = VenueError(f"{what}: HTTP {response.status} {excerpt(response.body)}", venue=venue)
+        if command:
+            raise OutcomeUnknown(f"{what}: HTTP {response.status}: outcome unknown", venue=venue) from failure
+        raise failure
 
 
 def raise_for_transport(failure: BaseException, *, what: str, command: bool, venue: str) -> NoReturn:

@@ -9,8 +9,9 @@ unanswered ping, too many malformed frames), fails every waiting request with
 
 A venue plugs in its frame codec, its dialect, by subclassing and defining three methods:
 
-* :meth:`~ReconnectingWebSocket.dispatch` ``(message, ts_recv_ns)``: one received frame, on the
-  hot path (synchronous, must not block): decode, route to a handler or a waiting request,
+* :meth:`~ReconnectingWebSocket.on_frame` ``(frame, ts_recv_ns)``: one received frame, decoded
+  (bounded JSON, a JSON object), on the hot path (synchronous, must not block): route it to a
+  handler (:meth:`~ReconnectingWebSocket.deliver`) or a waiting request,
   :meth:`~ReconnectingWebSocket.report` what is malformed;
 * :meth:`~ReconnectingWebSocket.replay` ``(ws)``: after each connect, authenticate and resubscribe;
 * :meth:`~ReconnectingWebSocket.send_ping` ``(ws)``: one application ping and its answer.
@@ -27,7 +28,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import attrs
@@ -36,12 +37,37 @@ import trio_websocket
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import TextMessage
 
-from engine import MalformedFrameGuard, MalformedMessage, VenueError, VenueState
+from engine import JsonNumber, MalformedFrameGuard, MalformedMessage, VenueError, VenueState, loads_json
 
-__all__ = ["ConnectionLost", "ReconnectingWebSocket", "StreamCounters", "StreamWrapper", "Waiter", "socket_of"]
+from .fields import FieldReader
+
+__all__ = ["ConnectionLost", "Handler", "ReconnectingWebSocket", "StreamCounters", "StreamOptions", "StreamWrapper",
+           "Waiter", "socket_of"]
 
 StreamWrapper = Callable[[Any], Any]
 "Wraps the raw trio stream of a new connection (e.g. to timestamp reads); returns the stream to use."
+
+Handler = Callable[[Any, int], None]
+"``handler(data, ts_recv_ns)``: what a stream hands one frame's data to (see :meth:`ReconnectingWebSocket.deliver`)."
+
+
+class StreamOptions(TypedDict, total=False):
+    """The keyword options of :class:`ReconnectingWebSocket` (a venue stream passes them on)."""
+
+    ping_interval_s: float
+    request_timeout_s: float
+    connect_timeout_s: float
+    reconnect_min_s: float
+    reconnect_max_s: float
+    stream_wrapper: StreamWrapper | None
+    direct_dispatch: bool
+    message_queue_size: int
+    on_state: Callable[[VenueState, str], None] | None
+    on_malformed: Callable[[MalformedMessage], None] | None
+    resync_after: int
+    malformed_window_s: float
+    log_limit: int
+    logger: logging.Logger | None
 
 
 @attrs.frozen(slots=True)
@@ -57,6 +83,8 @@ class StreamCounters:
     "Frames that could not be decoded or handled (dropped)."
     unhandled: int
     "Frames nobody handles."
+    malformed_resyncs: int
+    "Times the venue was marked stale and resynchronised because of malformed frames."
 
 
 class ConnectionLost(VenueError):
@@ -180,11 +208,22 @@ class ReconnectingWebSocket:
                                           logger=self.log, resync_after=resync_after, window_s=malformed_window_s,
                                           log_limit=log_limit)
         self._stale = trio.Event()
+        self.fields = FieldReader(self.venue)
+        "The venue's field reader, for frames' errors."
 
     # -- the dialect: a subclass defines these ----------------------------------------------------
-    def dispatch(self, message: str | bytes, ts_recv: int) -> None:
-        """One received frame (hot path, synchronous). Count it in ``_messages``."""
+    def on_frame(self, frame: dict[str, Any], ts_recv: int) -> None:
+        """One received JSON object frame (hot path, synchronous): route it, :meth:`report` what is malformed."""
         raise NotImplementedError
+
+    def dispatch(self, message: str | bytes, ts_recv: int) -> None:
+        """One received frame (hot path, synchronous): :meth:`decode_object`, then :meth:`on_frame`.
+
+        A venue whose frames are not JSON objects overrides this instead (and counts ``_messages``).
+        """
+        frame = self.decode_object(message)
+        if frame is not None:
+            self.on_frame(frame, ts_recv)
 
     async def replay(self, ws: trio_websocket.WebSocketConnection) -> None:
         """After each connect: authenticate and resubscribe (raise :class:`Dropped` to reconnect)."""
@@ -320,6 +359,35 @@ class ReconnectingWebSocket:
         while True:
             message = await ws.get_message()  # raises ConnectionClosed when the socket ends
             dispatch(message, time.time_ns())
+
+    def decode_object(self, message: str | bytes) -> dict[str, Any] | None:
+        """Count one received frame and decode it: bounded JSON, exact numbers (:func:`engine.loads_json`,
+        non-integers as :class:`engine.JsonNumber`). None, and the frame reported, unless a JSON object."""
+        self._messages += 1
+        try:
+            frame = loads_json(message, parse_float=JsonNumber)
+        except ValueError as e:
+            self.report(self.fields.malformed("websocket frame", f"not JSON ({e})", str(message)[:300]))
+            return None
+        if type(frame) is not dict:
+            self.report(self.fields.malformed("websocket frame", "not a JSON object", frame))
+            return None
+        return frame
+
+    def deliver(self, handler: Handler | None, data: Any, ts_recv: int) -> None:
+        """Hand one frame's ``data`` to ``handler``: none is an unhandled frame, a
+        :class:`~engine.MalformedMessage` it raises is reported (the stream goes on)."""
+        if handler is None:
+            self._unhandled += 1
+            return
+        try:
+            handler(data, ts_recv)
+        except MalformedMessage as e:
+            self.report(e)
+
+    def counters(self) -> tuple[bool, int, int, int, int, int]:
+        """The :class:`StreamCounters` fields, in order (a venue's statistics start with them)."""
+        return self.connected, self._connects, self._messages, self._guard.dropped, self._unhandled, self._guard.resyncs
 
     def report(self, error: MalformedMessage) -> None:
         """Count and (rate-limited) log one malformed frame; too many in a window mark the venue stale."""

@@ -6,11 +6,13 @@ import enum
 from typing import Final
 
 VENUE: Final = "template"
+"The package's name: in events' instrument ids, errors and logs."
 REST_URL: Final = "https://api.template.example"
 WS_URL: Final = "wss://api.template.example/v1/stream"
-API_KEY_HEADER: Final = "TEMPLATE-API-KEY"
-TIMESTAMP_HEADER: Final = "TEMPLATE-TIMESTAMP"
-SIGNATURE_HEADER: Final = "TEMPLATE-SIGNATURE"
+"The production hosts (a config's ``base_url`` / ``ws_url`` point elsewhere, e.g. at the local testnet)."
+
+API_KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "TEMPLATE-API-KEY", "TEMPLATE-TIMESTAMP", "TEMPLATE-SIGNATURE"
+"The authentication headers' names, as the venue spells them."
 TIMESTAMP_WINDOW_MS: Final = 5_000
 "How far a signed request's timestamp may be from the venue's clock."
 

@@ -1,7 +1,7 @@
 """REST client: the kit's steps (:mod:`venues._common.rest`) with this venue's endpoints and errors.
 
-TEMPLATE: add the venue's endpoints as methods; keep every answer → error decision in
-:func:`raise_for_response` (a definite rejection is :class:`~engine.VenueRejected`; for an order
+TEMPLATE: add the venue's endpoints as methods; declare every answer → error decision in
+``ANSWERS`` (:class:`venues._common.errors.AnswerRules`, the kit's one mapping; a definite rejection is :class:`~engine.VenueRejected`; for an order
 command everything not definite is :class:`~engine.OutcomeUnknown`, never resent).
 """
 
@@ -11,20 +11,10 @@ from typing import Any
 
 import httpx
 
-from engine import AuthFailed, OutcomeUnknown, RateLimited, VenueError, VenueRejected
 from risk import RateLimiter, RateLimitSpec, ServerClock
 from venues._common.credentials import Credentials, UnsignedRequest
-from venues._common.rest import (
-    TRANSPORT_ERRORS,
-    ClockRejected,
-    HttpxTransport,
-    RawResponse,
-    Transport,
-    excerpt,
-    raise_for_transport,
-    resign_once,
-    retry_after,
-)
+from venues._common.errors import AnswerRules
+from venues._common.rest import TRANSPORT_ERRORS, HttpxTransport, Transport, raise_for_transport, resign_once
 
 from .constants import VENUE, ErrorCode
 from .parsers import F
@@ -34,34 +24,20 @@ from .signer import TemplateSigner
 __all__ = ["TemplateRest", "raise_for_response"]
 
 
-def raise_for_response(response: RawResponse, *, what: str, command: bool) -> Any:
-    """The decoded answer, or the venue's error for it (the one place answers become errors)."""
-    try:
-        decoded: Any = loads(response.body) if response.body else None
-    except ValueError as e:
-        bad = F.malformed(what, f"answer is not JSON: {excerpt(response.body)!r}")
-        if command:
-            raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=VENUE) from bad
-        raise bad from e
-    code = decoded.get("code") if isinstance(decoded, dict) else None
-    if response.status == 429 or code == ErrorCode.RATE_LIMITED:
-        limited = RateLimited(f"{what}: rate limited", venue=VENUE, retry_after_s=retry_after(response.headers, 1.0))
-        if command:
-            raise OutcomeUnknown(f"{what}: rate limited; the order may or may not have been taken",
-                                 venue=VENUE) from limited
-        raise limited
-    if response.status >= 500:
-        failure = VenueError(f"{what}: HTTP {response.status} {excerpt(response.body)}", venue=VENUE)
-        if command:
-            raise OutcomeUnknown(f"{what}: HTTP {response.status}: outcome unknown", venue=VENUE) from failure
-        raise failure
-    if response.status >= 400:
-        if code == ErrorCode.TIMESTAMP_OUTSIDE_WINDOW:
-            raise ClockRejected(f"{what}: [{code}] timestamp outside the window", venue=VENUE)
-        if code == ErrorCode.AUTHENTICATION_FAILED or response.status == 401:
-            raise AuthFailed(f"{what}: authentication failed", venue=VENUE)
-        raise VenueRejected(code if isinstance(code, int) else response.status, excerpt(response.body), venue=VENUE)
-    return decoded
+def _error_of(body: object) -> tuple[int, str] | None:
+    """TEMPLATE: the venue's error body as ``(code, message)``, else None."""
+    if isinstance(body, dict) and type(body.get("code")) is int:
+        return body["code"], str(body.get("message", ""))
+    return None
+
+
+ANSWERS = AnswerRules(VENUE, loads, _error_of, clock_codes=frozenset({ErrorCode.TIMESTAMP_OUTSIDE_WINDOW}),
+                      auth_codes=frozenset({ErrorCode.AUTHENTICATION_FAILED}),
+                      rate_limit_codes=frozenset({ErrorCode.RATE_LIMITED}), auth_statuses=frozenset({401}))
+"TEMPLATE: which of the venue's codes and statuses mean what (:class:`venues._common.errors.AnswerRules`)."
+
+raise_for_response = ANSWERS.raise_for_response
+"The decoded answer, or the venue's error for it (the one place answers become errors)."
 
 
 class TemplateRest:

@@ -1,7 +1,8 @@
 """The WebSocket frame codec on the kit's :class:`~venues._common.ReconnectingWebSocket`.
 
-TEMPLATE: the dialect is three methods: ``dispatch`` (one frame, hot path), ``replay`` (log in
-and resubscribe after each connect), ``send_ping``. Frames here: ``{"op": "subscribe", "channel",
+TEMPLATE: the dialect is three methods: ``on_frame`` (one decoded frame, hot path: the kit's
+``deliver`` hands data to a handler), ``replay`` (log in and resubscribe after each connect),
+``send_ping``. Frames here: ``{"op": "subscribe", "channel",
 "market"}`` → ``{"event": "subscribed", "channel", "market"}``; data ``{"channel", "data"}``;
 ``{"op": "ping"}`` → ``{"event": "pong"}``.
 """
@@ -9,22 +10,15 @@ and resubscribe after each connect), ``send_ping``. Frames here: ``{"op": "subsc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import trio_websocket
 
-from engine import MalformedMessage
-from venues._common.websocket import ReconnectingWebSocket, Waiter
+from venues._common.websocket import Handler, ReconnectingWebSocket, StreamOptions, Waiter
 
 from .constants import VENUE
-from .parsers import F
-from .schemas import loads
 
 __all__ = ["Handler", "TemplateStream"]
-
-Handler = Callable[[Any, int], None]
-"``handler(data, ts_recv_ns)`` for one channel."
 
 
 class TemplateStream(ReconnectingWebSocket):
@@ -32,7 +26,7 @@ class TemplateStream(ReconnectingWebSocket):
 
     venue = VENUE
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(self, url: str, **options: Unpack[StreamOptions]) -> None:
         super().__init__(url, **options)
         self.handlers: dict[str, Handler] = {}
         "Channel → handler."
@@ -61,17 +55,8 @@ class TemplateStream(ReconnectingWebSocket):
         """``ping`` → ``pong`` within ``request_timeout_s``."""
         await self._ask(ws, '{"op":"ping"}', ("pong",))
 
-    def dispatch(self, message: str | bytes, ts_recv: int) -> None:
+    def on_frame(self, frame: dict[str, Any], ts_recv: int) -> None:
         """One frame: an acknowledgement to its waiter, data to its channel's handler."""
-        self._messages += 1
-        try:
-            frame = F.as_object(loads(message), "websocket frame")
-        except ValueError as e:
-            self.report(F.malformed("websocket frame", f"not JSON ({e})"))
-            return
-        except MalformedMessage as e:
-            self.report(e)
-            return
         event = frame.get("event")
         if event is not None:
             key = ("pong",) if event == "pong" else (str(event), str(frame.get("channel")), str(frame.get("market")))
@@ -79,8 +64,4 @@ class TemplateStream(ReconnectingWebSocket):
             if waiter is not None:
                 waiter.event.set()
             return
-        handler = self.handlers.get(frame.get("channel"))  # type: ignore[arg-type]
-        if handler is None:
-            self._unhandled += 1
-            return
-        handler(frame.get("data"), ts_recv)
+        self.deliver(self.handlers.get(str(frame.get("channel"))), frame.get("data"), ts_recv)

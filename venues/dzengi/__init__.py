@@ -17,69 +17,23 @@ What the venue supports, as this package implements it (details in ``venues/dzen
   is denied before sending), requests paced by one :class:`risk.RateLimiter` over the venue's
   ``REQUEST_WEIGHT`` and ``ORDERS`` scopes; ``{code, msg}`` errors, 429/418, and 5xx meaning "unknown".
 
-Exports the gateway and its config, plus the uniform venue interface of :mod:`venues`
-(``make_gateway``, ``add_testnet_arguments``, ``run_testnet``). The local testnet itself lives in
-:mod:`venues.dzengi.testnet` (imported on demand: it pulls in the simulator).
+Exports the gateway, its config and the uniform venue interface of :mod:`venues`, which
+:class:`venues._common.package.VenuePackage` builds (the testnet: :mod:`venues.dzengi.testnet`).
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
 
+from venues._common.package import VenuePackage
+
+from .constants import VENUE
 from .gateway import DzengiConfig as DzengiConfig, DzengiGateway as DzengiGateway
 
 __all__ = ["DzengiConfig", "DzengiGateway", "make_gateway", "add_testnet_arguments", "run_testnet",
            "open_local_testnet", "DEMO_SYMBOL"]
 
-
-def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
-                 key: str = "options") -> DzengiGateway:
-    """Build the gateway from a ``[venues.options]`` table and credentials (None: market data only).
-
-    Unknown or invalid options raise :class:`~engine.ConfigError` naming ``source`` and ``key``
-    (with a "did you mean" for a misspelt key). ``credentials`` has ``api_key`` and ``secret``;
-    they override any set in the options.
-    """
-    data = dict(options)
-    if credentials is not None:
-        data["api_key"] = credentials.api_key
-        data["secret"] = credentials.secret
-    return DzengiGateway(DzengiConfig.from_mapping(data, source=source, key=key))
-
-
-def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``triotrade testnet dzengi`` options (accounts file, port, market, faults)."""
-    from . import testnet
-
-    testnet.add_testnet_arguments(parser)
-
-
-def run_testnet(args: argparse.Namespace) -> int:
-    """Serve the local Dzengi testnet until Ctrl-C; the exit status."""
-    from . import testnet
-
-    return testnet.run_testnet(args)
-
-
-DEMO_SYMBOL = "BTC/USD"
-"The instrument the demo trades on this venue's local testnet."
-
-
-@asynccontextmanager
-async def open_local_testnet(api_key: str, secret: str, *, seed: int = 0) -> AsyncIterator[dict[str, Any]]:
-    """Serve a local testnet with one funded account for the duration of the block.
-
-    Yields the ``[venues.options]`` table that points this venue's gateway at it (the account's
-    credentials are passed to :func:`make_gateway` separately, as in a real run).
-    """
-    from backtest.exchange import AccountConfig
-
-    from .testnet import open_dzengi_testnet
-
-    account = AccountConfig(name="demo", api_key=api_key, secret=secret, balances={"USD": Decimal(100_000), "BTC": Decimal(2)})
-    async with open_dzengi_testnet([account], seed=seed) as testnet:
-        yield {"base_url": testnet.url, "ws_url": testnet.ws_url, **{"poll_fast_s": 0.25, "poll_slow_s": 1.0, "account_poll_s": 2.0}}
+PACKAGE = VenuePackage(VENUE, config=DzengiConfig, gateway=DzengiGateway, testnet=f"{__name__}.testnet",
+                       demo_symbol="BTC/USD", demo_balances={"USD": Decimal(100_000), "BTC": Decimal(2)},
+                       demo_options={"poll_fast_s": 0.25, "poll_slow_s": 1.0, "account_poll_s": 2.0})
+make_gateway, add_testnet_arguments, run_testnet, open_local_testnet, DEMO_SYMBOL = PACKAGE.interface()

@@ -10,48 +10,16 @@ from __future__ import annotations
 import enum
 from typing import Final, NamedTuple
 
-__all__ = [
-    "VENUE",
-    "REST_URL",
-    "DEMO_REST_URL",
-    "WS_URL",
-    "DEMO_WS_URL",
-    "API_VERSIONS",
-    "WS_PATH",
-    "API_KEY_HEADER",
-    "LEVERAGE_SUFFIX",
-    "DEFAULT_RECV_WINDOW_MS",
-    "MAX_RECV_WINDOW_MS",
-    "TIMESTAMP_AHEAD_TOLERANCE_MS",
-    "WS_IDLE_TIMEOUT_S",
-    "Endpoint",
-    "ErrorCode",
-    "ERROR_MESSAGES",
-    "Side",
-    "OrderType",
-    "TimeInForce",
-    "OrderStatus",
-    "NewOrderRespType",
-    "MarketType",
-    "SymbolStatus",
-    "PositionState",
-    "PositionType",
-    "PositionSource",
-    "PositionStatus",
-    "RequestState",
-    "KlineType",
-    "RateLimit",
-    "RATE_LIMITS",
-    "REQUEST_WEIGHT",
-    "ORDERS",
-    "ALL_SYMBOLS_WEIGHT",
-    "request_weight",
-    "INTERVALS_MS",
-    "WS_INTERVAL_ALIASES",
-    "DEPTH_LIMITS",
-    "WsDestination",
-    "WsStatus",
-]
+from venues._common.schema import Named
+
+__all__ = ["VENUE", "REST_URL", "DEMO_REST_URL", "WS_URL", "DEMO_WS_URL", "API_VERSIONS", "WS_PATH",
+           "API_KEY_HEADER", "LEVERAGE_SUFFIX", "DEFAULT_RECV_WINDOW_MS", "MAX_RECV_WINDOW_MS",
+           "TIMESTAMP_AHEAD_TOLERANCE_MS", "WS_IDLE_TIMEOUT_S", "Endpoint", "ErrorCode", "ERROR_MESSAGES",
+           "NewOrderRespType",
+           "PositionType", "PositionSource", "PositionStatus",
+           "RequestState", "KlineType", "RateLimit", "RATE_LIMITS", "REQUEST_WEIGHT", "ORDERS",
+           "ALL_SYMBOLS_WEIGHT", "request_weight", "INTERVALS_MS", "WS_INTERVAL_ALIASES", "DEPTH_LIMITS",
+           "WsDestination", "WsStatus"]
 
 VENUE: Final = "dzengi"
 
@@ -79,20 +47,25 @@ class Endpoint(str, enum.Enum):
     """REST endpoint names; the path is ``/api/{v1|v2}/<value>``."""
 
     TIME = "time"
+    "The venue's clock (``serverTime``); its samples feed the client's clock estimate."
     EXCHANGE_INFO = "exchangeInfo"
+    "Symbols, their filters and the rate limits the venue applies (``rateLimits``)."
     CURRENCIES = "currencies"
     DEPTH = "depth"
     AGG_TRADES = "aggTrades"
     KLINES = "klines"
     TICKER_24HR = "ticker/24hr"
+    "Public market data above; signed (``USER_DATA``) requests below."
     ACCOUNT = "account"
     MY_TRADES = "myTrades"
     ORDER = "order"
+    "``POST`` places an order, ``DELETE`` cancels one (LIMIT orders only)."
     OPEN_ORDERS = "openOrders"
     FETCH_ORDER = "fetchOrder"
     LEVERAGE_SETTINGS = "leverageSettings"
     TRADING_POSITIONS = "tradingPositions"
     TRADING_POSITIONS_HISTORY = "tradingPositionsHistory"
+    "Leverage positions and their history; the three below change them."
     UPDATE_TRADING_POSITION = "updateTradingPosition"
     UPDATE_TRADING_ORDER = "updateTradingOrder"
     CLOSE_TRADING_POSITION = "closeTradingPosition"
@@ -147,95 +120,46 @@ ERROR_MESSAGES: Final[dict[ErrorCode, str]] = {
 "Default message per code; ``{name}`` placeholders are filled by the sender."
 
 
-class Side(str, enum.Enum):
-    BUY = "BUY"
-    SELL = "SELL"
-
-
-class OrderType(str, enum.Enum):
-    LIMIT = "LIMIT"
-    MARKET = "MARKET"
-    STOP = "STOP"
-    "Stop (market on trigger at ``price``); leverage symbols only."
-
-
-class TimeInForce(str, enum.Enum):
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
-
-
-class OrderStatus(str, enum.Enum):
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    PENDING_CANCEL = "PENDING_CANCEL"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-
-
-class NewOrderRespType(str, enum.Enum):
-    RESULT = "RESULT"
-    FULL = "FULL"
-    ACK = "ACK"
+class NewOrderRespType(Named):
+    RESULT = enum.auto()
+    FULL = enum.auto()
+    ACK = enum.auto()
     "No longer supported by the venue (rejected)."
 
 
-class MarketType(str, enum.Enum):
-    SPOT = "SPOT"
-    LEVERAGE = "LEVERAGE"
+class PositionType(Named):
+    NET = enum.auto()
+    HEDGE = enum.auto()
 
 
-class SymbolStatus(str, enum.Enum):
-    TRADING = "TRADING"
-    BREAK = "BREAK"
-    HALT = "HALT"
-    END_OF_DAY = "END_OF_DAY"
-    PRE_TRADING = "PRE_TRADING"
-    POST_TRADING = "POST_TRADING"
-    AUCTION_MATCH = "AUCTION_MATCH"
-
-
-class PositionState(str, enum.Enum):
-    ACTIVE = "ACTIVE"
-    INACTIVE = "INACTIVE"
-    INVALID = "INVALID"
-
-
-class PositionType(str, enum.Enum):
-    NET = "NET"
-    HEDGE = "HEDGE"
-
-
-class PositionSource(str, enum.Enum):
+class PositionSource(Named):
     """Who caused a position execution (``tradingPositionsHistory.source``)."""
 
-    USER = "USER"
-    SL = "SL"
-    TP = "TP"
-    CLOSE_OUT = "CLOSE_OUT"
-    DEALER = "DEALER"
-    SYSTEM = "SYSTEM"
+    USER = enum.auto()
+    SL = enum.auto()
+    TP = enum.auto()
+    CLOSE_OUT = enum.auto()
+    DEALER = enum.auto()
+    SYSTEM = enum.auto()
 
 
-class PositionStatus(str, enum.Enum):
+class PositionStatus(Named):
     """What happened to a position (``tradingPositionsHistory.status``)."""
 
-    OPENED = "OPENED"
-    MODIFIED = "MODIFIED"
-    CLOSED = "CLOSED"
-    SWAP = "SWAP"
-    DIVIDEND = "DIVIDEND"
-    MODIFY_REJECT = "MODIFY_REJECT"
+    OPENED = enum.auto()
+    MODIFIED = enum.auto()
+    CLOSED = enum.auto()
+    SWAP = enum.auto()
+    DIVIDEND = enum.auto()
+    MODIFY_REJECT = enum.auto()
 
 
-class RequestState(str, enum.Enum):
+class RequestState(Named):
     """State of an ``updateTradingPosition`` / ``updateTradingOrder`` / close request."""
 
-    PENDING = "PENDING"
-    PROCESSED = "PROCESSED"
-    CANCELLED = "CANCELLED"
+    PENDING = enum.auto()
+    PROCESSED = enum.auto()
+    CANCELLED = enum.auto()
 
 
 class KlineType(str, enum.Enum):
@@ -319,25 +243,29 @@ class WsDestination(str, enum.Enum):
     """WebSocket destinations: subscriptions, pushed events, ping."""
 
     PING = "ping"
+    "The keep-alive request (the venue closes a socket that sent nothing for 30 s)."
     MARKET_DATA_SUBSCRIBE = "marketData.subscribe"
     MARKET_DATA_UNSUBSCRIBE = "marketData.unsubscribe"
+    "Quotes, the best bid and offer: pushed as ``internal.quote``."
     DEPTH_SUBSCRIBE = "depthMarketData.subscribe"
     DEPTH_UNSUBSCRIBE = "depthMarketData.unsubscribe"
     OHLC_SUBSCRIBE = "OHLCMarketData.subscribe"
     OHLC_UNSUBSCRIBE = "OHLCMarketData.unsubscribe"
+    "Full-depth books (``marketdepth.event``) and bars (``ohlc.event``, without volume)."
     TRADES_SUBSCRIBE = "trades.subscribe"
     TRADES_UNSUBSCRIBE = "trades.unsubscribe"
+    "Subscriptions above; what the venue pushes below."
     QUOTE_EVENT = "internal.quote"
     DEPTH_EVENT = "marketdepth.event"
     OHLC_EVENT = "ohlc.event"
     TRADE_EVENT = "internal.trade"
 
 
-class WsStatus(str, enum.Enum):
-    OK = "OK"
-    BAD_REQUEST = "BAD_REQUEST"
-    UNAUTHORIZED = "UNAUTHORIZED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
-    INTERNAL_ERROR = "INTERNAL_ERROR"
+class WsStatus(Named):
+    OK = enum.auto()
+    BAD_REQUEST = enum.auto()
+    UNAUTHORIZED = enum.auto()
+    FORBIDDEN = enum.auto()
+    NOT_FOUND = enum.auto()
+    TOO_MANY_REQUESTS = enum.auto()
+    INTERNAL_ERROR = enum.auto()

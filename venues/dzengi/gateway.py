@@ -37,41 +37,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
 import httpx
 import trio
 
-from engine import (
-    AuthFailed,
-    BalanceUpdate,
-    Bar,
-    BookSnapshot,
-    Fill,
-    Instrument,
-    InstrumentKind,
-    MalformedMessage,
-    Order,
-    OrderStatus,
-    OrderType,
-    OutcomeUnknown,
-    PositionUpdate,
-    RiskDenied,
-    Rounding,
-    Side,
-    Trade,
-    VenueError,
-    VenueRejected,
-    VenueState,
-    VenueStatus,
-)
-from engine import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
-from venues._common.config import VenueConfig, non_negative as _non_negative, positive as _positive, url as _url
+from engine import BalanceUpdate, Bar, BookSnapshot, Fill, Instrument, InstrumentKind, MalformedMessage, Order
+from engine import OrderStatus, OrderType, OutcomeUnknown, PositionUpdate, RiskDenied, Rounding, Side, Trade
+from engine import DataKind, GatewayCapabilities, OrderReport, Unsupported, VenueError, VenueRejected, VenueState
+from venues._common import lifecycle
+from venues._common.config import non_negative as _non_negative, positive as _positive, url as _url
+from venues._common.lifecycle import GatewayBase, GatewayConfig
+from venues._common.orders import AccountTracker, Candidate, OrderTracker, TrackedOrder, match_candidate
+from venues._common.orders import resolve_by_matching
 from venues._common.poller import AdaptivePoller, Wakeup
 from risk import ServerClock
 
@@ -99,9 +79,9 @@ FILL_CURSOR_OVERLAP_MS = 1000
 "Each ``myTrades`` poll re-reads this much of the previous window (duplicates are dropped)."
 _SEEN_FILLS_KEPT = 200_000
 _RETIRED_KEPT = 20_000
+"Terminal orders remembered (venue id ↔ client id) for late fills and reports."
 _CLOCK_SAMPLES_AT_START = 3
 "Clock samples taken at start-up, one request (and one retry loop) each."
-"Terminal orders remembered (venue id ↔ client id) for late fills and reports."
 
 
 # =============================================================================================
@@ -121,12 +101,12 @@ def _recv_window(instance: Any, attribute: attrs.Attribute, value: int) -> None:
 
 
 @attrs.frozen
-class DzengiConfig(VenueConfig):
+class DzengiConfig(GatewayConfig):
     """Settings of one Dzengi connection (``DzengiConfig.from_toml("configs/dzengi.toml")``).
 
-    Credentials come from ``api_key``/``secret`` or, better, from the environment variables named
-    by ``api_key_env``/``secret_env`` (:class:`venues._common.VenueConfig`). They never appear in
-    a repr, a log line or an error.
+    Beside the endpoints, polling and budgets below, :class:`venues._common.lifecycle.GatewayConfig`
+    has the timeouts, the clock sync (also after any -1021), the application ping (the venue drops
+    sockets idle for 30 s) and the reconnect pacing.
     """
 
     venue: ClassVar[str] = VENUE
@@ -139,8 +119,6 @@ class DzengiConfig(VenueConfig):
     "REST API version (the demo host serves v1 only; v2 adds Hong Kong stocks)."
     recv_window_ms: int = attrs.field(default=5000, validator=_recv_window)
     "How long after its timestamp a signed request stays valid (venue maximum 60000)."
-    http_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    "Timeout of one REST request (and of one WebSocket request/answer)."
     poll_fast_s: float = attrs.field(default=1.0, validator=_positive)
     "Poll interval while orders are open or something changed recently."
     poll_slow_s: float = attrs.field(default=10.0, validator=_positive)
@@ -149,12 +127,6 @@ class DzengiConfig(VenueConfig):
     "How long a symbol stays on the fast poll after its last order activity."
     account_poll_s: float = attrs.field(default=30.0, validator=_positive)
     "Balances and positions are polled at least this often (and after every fill)."
-    time_sync_s: float = attrs.field(default=300.0, validator=_positive)
-    "How often the server clock offset is re-measured (also after any -1021)."
-    ping_interval_s: float = attrs.field(default=20.0, validator=_positive)
-    "WebSocket application ping period (the venue drops sockets idle for 30 s)."
-    reconnect_min_s: float = attrs.field(default=0.5, validator=_positive)
-    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
     request_weight_per_min: int = attrs.field(default=1200, validator=_positive)
     "Our own REQUEST_WEIGHT budget per minute (the lower of this and the venue's published limit applies)."
     orders_per_s: int = attrs.field(default=10, validator=_positive)
@@ -180,55 +152,33 @@ class InvalidOrder(Unsupported):
 
 
 @attrs.frozen(slots=True)
-class GatewayStatistics:
-    """A snapshot of the gateway's counters (for tests and the status line)."""
+class GatewayStatistics(lifecycle.GatewayStatistics[StreamStatistics]):
+    """A snapshot of the gateway's counters (for tests and the status line); ``rate_limited``
+    counts the venue's slow-downs (429/418/403) plus requests our rate budget refused."""
 
-    stream: StreamStatistics
-    requests_sent: int
     polls: int
-    malformed: int
-    "Venue messages reported as malformed (and skipped)."
-    last_malformed: str
-    rate_limited: int
-    "Times the venue said slow down (429/418/403) plus requests our rate budget refused (nothing sent)."
-    tracked_orders: int
     open_orders: int
     unresolved_orders: int
     "Orders whose submit outcome is unknown and whose venue id is not known yet."
-    server_offset_ms: float
-    "The venue's clock minus ours, as estimated."
     order_connections_opened: int
 
 
-@attrs.define(slots=True, eq=False)
-class _Tracked:
-    """What the gateway knows about one order of ours (or one it found at the venue)."""
-
-    client_order_id: str
-    instrument: Instrument
-    side: Side
-    venue_type: str
-    qty: Decimal
-    "Quantity as sent (after the venue's rounding)."
-    price: Decimal | None
-    "Limit or stop price as sent (None for MARKET)."
-    sent_ms: int
-    "The request's timestamp (server clock) — the anchor for matching an unresolved order."
-    venue_order_id: str = ""
-    status: OrderStatus = OrderStatus.SUBMITTED
-    filled: Decimal = Decimal(0)
-    last_key: tuple[OrderStatus, Decimal | None] | None = None
-    unresolved: bool = False
-    provisional_qty: Decimal = Decimal(0)
-    "Quantity reported in an order answer's fills that carried no venue trade id (see _consider_fill)."
+_SIDE = {"BUY": Side.BUY, "SELL": Side.SELL}
 
 
-class _NullSink:
-    def send_market(self, event: Any) -> None:
-        pass
-
-    def send_execution(self, event: Any) -> None:
-        pass
+def _candidate(row: dict[str, Any], venue_id: str, qty_field: str, time_field: str, what: str) -> Candidate | None:
+    """A venue order (an ``openOrders`` row or a ``fetchOrder`` answer) as a matching candidate;
+    None if it is unreadable."""
+    if not venue_id:
+        return None
+    try:
+        qty = abs(P.decimal_of(row.get(qty_field), qty_field, what, row))
+        price_value = row.get("price")
+        price = P.decimal_of(price_value, "price", what, row) if price_value is not None else None
+        created = int(row.get(time_field, 0))
+    except (MalformedMessage, TypeError, ValueError):
+        return None
+    return Candidate(venue_id, _SIDE.get(str(row.get("side"))), str(row.get("type")), qty, price, created)
 
 
 def _raw_to_str(raw: int, scale: int) -> str:
@@ -279,7 +229,7 @@ _VENUE_TYPE = {OrderType.LIMIT: "LIMIT", OrderType.MARKET: "MARKET", OrderType.S
 # =============================================================================================
 
 
-class DzengiGateway(Gateway):
+class DzengiGateway(GatewayBase):
     """One connection to Dzengi for one account (or market data only, without credentials).
 
     Host it in a nursery (``await nursery.start(gateway.run, sink)``) or use
@@ -291,15 +241,9 @@ class DzengiGateway(Gateway):
     """
 
     venue = VENUE
-    capabilities = GatewayCapabilities(
-        order_types=frozenset({OrderType.LIMIT.value, OrderType.MARKET.value, OrderType.STOP_MARKET.value}),
-        time_in_force=frozenset({"GTC", "IOC", "FOK"}),
-        post_only=False,
-        reduce_only=False,
-        amend=False,
-        private_stream=False,
-        leverage=True,
-    )
+    # no post-only or reduce-only flag, no amend, no private stream (polled instead)
+    capabilities = GatewayCapabilities(frozenset(t.value for t in _VENUE_TYPE), frozenset({"GTC", "IOC", "FOK"}),
+                                       leverage=True)
 
     def __init__(
         self,
@@ -309,6 +253,7 @@ class DzengiGateway(Gateway):
         ws_stream_wrapper: StreamWrapper | None = None,
         http_stream_wrapper: StreamWrapper | None = None,
     ) -> None:
+        super().__init__(config, reconnect_min_s=config.reconnect_min_s, reconnect_max_s=config.reconnect_max_s)
         self.config = config
         self._rest = DzengiRest(
             config.base_url,
@@ -323,27 +268,14 @@ class DzengiGateway(Gateway):
                                  orders_per_s=config.orders_per_s, max_wait_s=config.max_rate_wait_s),
             clock=ServerClock(safety_margin_ms=CLOCK_SAFETY_MARGIN_MS, name=VENUE),
         )
-        self._stream = DzengiStream(
-            config.ws_url,
-            ping_interval_s=config.ping_interval_s,
-            request_timeout_s=config.http_timeout_s,
-            reconnect_min_s=config.reconnect_min_s,
-            reconnect_max_s=config.reconnect_max_s,
-            stream_wrapper=ws_stream_wrapper,
-            on_state=self._on_stream_state,
-            on_malformed=self._report_malformed,
-        )
+        self._stream = DzengiStream(config.ws_url, stream_wrapper=ws_stream_wrapper, **self._stream_options(config))
         self._stream.handlers.update({
             WsDestination.QUOTE_EVENT.value: self._on_quote,
             WsDestination.TRADE_EVENT.value: self._on_trade,
             WsDestination.DEPTH_EVENT.value: self._on_depth,
             WsDestination.OHLC_EVENT.value: self._on_ohlc,
         })
-        self._sink: EventSink = _NullSink()
-        self._nursery: trio.Nursery | None = None
         # instruments
-        self._by_symbol: dict[str, Instrument] = {}
-        self._by_key: dict[str, Instrument] = {}
         self._wire: dict[str, _SymbolWire] = {}
         # market data subscriptions
         self._quote_symbols: set[str] = set()
@@ -353,95 +285,41 @@ class DzengiGateway(Gateway):
         self._bar_interval_ns: dict[str, set[int]] = {}
         self._open_bars: dict[tuple[str, int], Bar] = {}
         # orders and fills
-        self._by_client: dict[str, _Tracked] = {}
-        self._by_venue: dict[str, _Tracked] = {}
-        self._open: dict[str, _Tracked] = {}
+        self._orders = OrderTracker(self._executions, fills_kept=_SEEN_FILLS_KEPT, retired_kept=_RETIRED_KEPT,
+                                    on_activity=self._touch, on_fill=self._fill_seen)
+        self._open = self._orders.open
         "Orders with a venue id that are not terminal (what the poller watches)."
-        self._retired: deque[_Tracked] = deque()
-        self._unresolved: list[_Tracked] = []
-        self._in_flight: dict[str, int] = {}
-        self._deferred: dict[str, dict[str, Fill]] = {}
-        self._seen_fills: set[str] = set()
-        self._seen_order: deque[str] = deque()
         self._fill_cursor: dict[str, int] = {}
         self._active_until: dict[str, float] = {}
         self._kick = Wakeup()
         self._account_due = True
         # account state
         self._account_ids: dict[str, str] = {}
-        self._balances: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
-        self._positions: dict[str, tuple[Decimal, Decimal]] = {}
+        self._account = AccountTracker(self._executions)
         self._started_ms = 0
         # counters
         self._polls = 0
-        self._malformed = 0
-        self._last_malformed = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def instruments(self) -> Mapping[str, Instrument]:
-        return self._by_key
-
-    def instrument(self, symbol: str) -> Instrument:
-        """The instrument of a venue symbol (``KeyError`` if the venue does not list it)."""
-        return self._by_symbol[symbol]
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, config: DzengiConfig, sink: EventSink, **hooks: Any) -> AsyncIterator[DzengiGateway]:
-        """Run a gateway for the duration of the block (connected and loaded on entry)."""
-        gateway = cls(config, **hooks)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(gateway.run, sink)
-            try:
-                yield gateway
-            finally:
-                nursery.cancel_scope.cancel()
-
-    async def run(self, sink: EventSink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _start(self, nursery: trio.Nursery) -> None:
         """Load instruments, sync the clock, connect the stream, start the pollers; then serve."""
-        self._sink = sink
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                await self._bootstrap()
-                await nursery.start(self._stream.run)
-                if self._rest.has_credentials:
-                    await self._load_account_state()
-                    nursery.start_soon(self._poll_loop)
-                nursery.start_soon(self._clock_loop)
-                if self._rest.lane is not None and self._rest.has_credentials:
-                    with trio.move_on_after(self.config.http_timeout_s):
-                        try:
-                            await self._rest.lane.warm(1)
-                        except OSError as e:
-                            log.info("dzengi: could not pre-open an order connection: %s", e)
-                    nursery.start_soon(self._rest.maintain_lane)
-                task_status.started()
-        finally:
-            self._nursery = None
-            with trio.CancelScope(shield=True):
-                await self._rest.aclose()
+        await self._bootstrap()
+        await nursery.start(self._stream.run)
+        if self._rest.has_credentials:
+            await self._load_account_state()
+            nursery.start_soon(self._poll_loop)
+        nursery.start_soon(self._clock_loop)
+        if self._rest.lane is not None and self._rest.has_credentials:
+            with trio.move_on_after(self.config.http_timeout_s):
+                try:
+                    await self._rest.lane.warm(1)
+                except OSError as e:
+                    log.info("dzengi: could not pre-open an order connection: %s", e)
+            nursery.start_soon(self._rest.maintain_lane)
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
             await self._rest.aclose()
-
-    async def _retrying(self, step: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run a start-up step until it succeeds; wrong credentials end the run instead."""
-        delay = self.config.reconnect_min_s
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await step()
-                return
-            except AuthFailed:
-                raise
-            except (VenueError, RiskDenied) as e:  # venue trouble or our own rate budget
-                self._status(VenueState.DISCONNECTED, f"{what}: {e}; attempt {attempt}, retrying in {delay:.1f} s")
-                await trio.sleep(delay)
-                delay = min(delay * 2, self.config.reconnect_max_s)
 
     async def _bootstrap(self) -> None:
         """Clock samples and instruments, each request retried on its own: start-up keeps what it
@@ -461,8 +339,7 @@ class DzengiGateway(Gateway):
         instruments = P.parse_instruments(info, self._report_malformed)
         if not instruments:
             raise P.malformed("exchangeInfo", "no usable symbols")
-        self._by_symbol = instruments
-        self._by_key = {inst.key: inst for inst in instruments.values()}
+        self._set_instruments(instruments)
         self._wire = {symbol: _SymbolWire(inst) for symbol, inst in instruments.items()}
         # the published limits replace the documented ones the limiter was seeded with (same
         # scope and interval; a seed the venue no longer publishes stays, as an extra bound)
@@ -479,21 +356,21 @@ class DzengiGateway(Gateway):
 
     async def _load_balances(self) -> None:
         for balance in await self.balances():
-            self._note_balance(balance)
+            self._account.note_balance(balance)
 
     async def _load_positions(self) -> None:
         try:
             for position in await self.positions():
-                self._note_position(position)
+                self._account.note_position(position)
         except VenueRejected as e:  # accounts without leverage trading
             log.info("dzengi: positions not available: %s", e)
 
     async def _load_open_orders(self) -> None:
         for report in await self.open_orders():
-            tracked = self._by_venue.get(report.venue_order_id)
+            tracked = self._orders.by_venue_id(report.venue_order_id)
             if tracked is None:
-                tracked = self._track_found(report)
-            self._update(tracked, report)
+                tracked = self._orders.track_found(report)
+            self._orders.update(tracked, report)
 
     async def _clock_loop(self) -> None:
         with self._rest.background():
@@ -524,25 +401,16 @@ class DzengiGateway(Gateway):
             malformed=self._malformed,
             last_malformed=self._last_malformed,
             rate_limited=limits.rate_limited + limits.denied,
-            tracked_orders=len(self._by_client),
+            tracked_orders=len(self._orders),
             open_orders=len(self._open),
-            unresolved_orders=len(self._unresolved),
+            unresolved_orders=len(self._orders.unresolved),
             server_offset_ms=self._rest.clock.offset_ms,
             order_connections_opened=lane.connections_opened if lane is not None else 0,
         )
 
     # -- reporting -------------------------------------------------------------------------------
-    def _report_malformed(self, error: MalformedMessage) -> None:
-        self._malformed += 1
-        self._last_malformed = str(error)
-        log.warning("%s", error)
-
-    def _status(self, state: VenueState, detail: str) -> None:
-        now = time.time_ns()
-        self._sink.send_market(VenueStatus(VENUE, now, now, state, detail))
-
     def _on_stream_state(self, state: VenueState, detail: str) -> None:
-        self._status(state, detail)
+        super()._on_stream_state(state, detail)
         if state is VenueState.CONNECTED and self._book_depth and self._nursery is not None:
             self._nursery.start_soon(self._resync_books)
 
@@ -717,19 +585,18 @@ class DzengiGateway(Gateway):
         params, venue_type, qty, price = self._order_params(order)
         symbol = order.instrument.symbol
         stamp: list[int] = []  # the request's timestamp: the anchor for matching it if unresolved
-        in_flight = self._in_flight
-        in_flight[symbol] = in_flight.get(symbol, 0) + 1
+        orders = self._orders
+        orders.begin_send(symbol)
         try:
             answer = await self._rest.new_order(params, stamp)
         except OutcomeUnknown:
-            in_flight[symbol] -= 1
-            self._mark_unresolved(self._track_sent(order, venue_type, qty, price, stamp[0]))
+            orders.end_send(symbol, settle=False)
+            orders.mark_unresolved(self._track_sent(order, venue_type, qty, price, stamp[0]))
             raise
         except BaseException:  # definite rejection, denied before the send (RiskDenied), or cancelled
-            in_flight[symbol] -= 1
-            self._flush_if_settled(symbol)
+            orders.end_send(symbol)
             raise
-        in_flight[symbol] -= 1
+        orders.end_send(symbol, settle=False)
         ts_recv = time.time_ns()
         tracked = self._track_sent(order, venue_type, qty, price, stamp[0])
         try:
@@ -738,25 +605,18 @@ class DzengiGateway(Gateway):
             self._report_malformed(e)
             venue_id = answer.get("orderId") if isinstance(answer, dict) else None
             if isinstance(venue_id, str) and venue_id:
-                self._adopt(tracked, venue_id)
+                orders.adopt(tracked, venue_id)
             else:
-                self._mark_unresolved(tracked)
-            self._set_status(tracked, OrderStatus.UNKNOWN)
+                orders.mark_unresolved(tracked)
+            orders.set_status(tracked, OrderStatus.UNKNOWN)
             raise OutcomeUnknown(f"order {order.client_order_id}: the venue's answer is unreadable ({e})",
                                  venue=VENUE) from e
-        # the answer's fills first: a poll may already hold the same executions for this order,
-        # and adopting the venue id releases them
-        for fill in report.fills:
-            if fill.trade_id.startswith(f"{report.venue_order_id}#"):
-                tracked.provisional_qty += fill.qty
-            else:
-                self._note_seen(symbol, fill.trade_id)
-        self._adopt(tracked, report.venue_order_id)
-        tracked.filled = report.filled_qty or Decimal(0)
-        tracked.last_key = (report.status, report.filled_qty)
-        self._set_status(tracked, report.status)
+        # the answer's fills count first (a fill without a venue trade id is provisional: the real
+        # trade, when polled, is netted against it); then adopting the venue id releases the fills
+        # a poll may already hold for this order
+        provisional_prefix = f"{report.venue_order_id}#"
+        orders.record(tracked, report, provisional=lambda fill: fill.trade_id.startswith(provisional_prefix))
         self._account_due = True  # balances (and positions) moved or were locked
-        self._touch(symbol)
         return report
 
     async def cancel_order(self, order: Order) -> OrderReport:
@@ -764,7 +624,7 @@ class DzengiGateway(Gateway):
         if order.type is not OrderType.LIMIT:
             raise Unsupported(f"dzengi cancels LIMIT orders only; {order.client_order_id} is "
                               f"{order.type.value} (nothing was sent)")
-        tracked = self._by_client.get(order.client_order_id)
+        tracked = self._orders.get(order.client_order_id)
         venue_id = order.venue_order_id or (tracked.venue_order_id if tracked else "")
         if not venue_id:
             raise OutcomeUnknown(f"cancel {order.client_order_id}: its venue order id is not known yet (the submit's "
@@ -779,9 +639,8 @@ class DzengiGateway(Gateway):
                                  venue=VENUE) from e
         if tracked is not None:
             if not tracked.venue_order_id:
-                self._adopt(tracked, venue_id)
-            tracked.last_key = (report.status, report.filled_qty)
-            self._set_status(tracked, report.status)
+                self._orders.adopt(tracked, venue_id)
+            self._orders.record(tracked, report)
         self._account_due = True
         self._touch(order.instrument.symbol)
         return report
@@ -805,14 +664,15 @@ class DzengiGateway(Gateway):
         4. no candidate → None. (An order that expired unfilled leaves no trace on Dzengi; for
            it None is also what matters: nothing was executed.)
         """
-        tracked = self._by_client.get(order.client_order_id)
+        tracked = self._orders.get(order.client_order_id)
         venue_id = order.venue_order_id or (tracked.venue_order_id if tracked else "")
         if not venue_id:
             if tracked is None:
                 tracked = self._track_from_order(order)
             venue_id = await self._resolve(tracked)
             if not venue_id:
-                self._forget_unresolved(tracked)
+                if tracked.unresolved:
+                    self._orders.not_found(tracked)
                 return None
         try:
             answer = await self._rest.fetch_order(order.instrument.symbol, venue_id)
@@ -822,14 +682,13 @@ class DzengiGateway(Gateway):
             raise
         report = P.parse_fetch_order(answer, order.instrument, order.client_order_id, time.time_ns(),
                                      provisional_fills=False)
-        for fill in report.fills:
-            self._note_seen(order.instrument.symbol, fill.trade_id)
-        if tracked is not None:
+        if tracked is None:
+            for fill in report.fills:
+                self._orders.note_seen(order.instrument.symbol, fill.trade_id)
+        else:
             if not tracked.venue_order_id:
-                self._adopt(tracked, venue_id)
-            tracked.filled = report.filled_qty or tracked.filled
-            tracked.last_key = (report.status, report.filled_qty)
-            self._set_status(tracked, report.status)
+                self._orders.adopt(tracked, venue_id)
+            self._orders.record(tracked, report)
         return report
 
     async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
@@ -839,7 +698,7 @@ class DzengiGateway(Gateway):
         out = []
         for row in P.as_list(rows, "openOrders"):
             try:
-                out.append(P.parse_open_order(row, self._by_symbol, self._client_id_of, ts))
+                out.append(P.parse_open_order(row, self._by_symbol, self._orders.client_id_of, ts))
             except MalformedMessage as e:
                 self._report_malformed(e)
         return out
@@ -865,7 +724,7 @@ class DzengiGateway(Gateway):
         out = []
         for row in P.as_list(rows, "myTrades"):
             try:
-                out.append(P.parse_my_trade(row, instrument, self._client_id_of, ts))
+                out.append(P.parse_my_trade(row, instrument, self._orders.client_id_of, ts))
             except MalformedMessage as e:
                 self._report_malformed(e)
         return out
@@ -881,19 +740,14 @@ class DzengiGateway(Gateway):
             raise P.malformed("leverageSettings", "values are not integers", answer) from None
 
     # -- order bookkeeping --------------------------------------------------------------------
-    def _client_id_of(self, venue_order_id: str) -> str:
-        tracked = self._by_venue.get(venue_order_id)
-        return tracked.client_order_id if tracked is not None else ""
-
     def _track_sent(self, order: Order, venue_type: str, qty_raw: int, price_raw: int | None,
-                    sent_ms: int) -> _Tracked:
+                    sent_ms: int) -> TrackedOrder:
         inst = order.instrument
-        tracked = _Tracked(order.client_order_id, inst, order.side, venue_type, inst.size_of(qty_raw),
-                           inst.price_of(price_raw) if price_raw is not None else None, sent_ms)
-        self._by_client[order.client_order_id] = tracked
-        return tracked
+        return self._orders.track(order.client_order_id, inst, side=order.side, venue_type=venue_type,
+                                  qty=inst.size_of(qty_raw),
+                                  price=inst.price_of(price_raw) if price_raw is not None else None, sent_ms=sent_ms)
 
-    def _track_from_order(self, order: Order) -> _Tracked:
+    def _track_from_order(self, order: Order) -> TrackedOrder:
         """Rebuild what we sent from the engine's order (e.g. after a restart)."""
         venue_type = _VENUE_TYPE.get(order.type, "")
         price_raw = order.trigger_raw if venue_type == "STOP" else order.price_raw
@@ -904,120 +758,13 @@ class DzengiGateway(Gateway):
                  if price_raw is not None and venue_type != "MARKET" else None)
         sent_ms = (order.ts_init // 1_000_000 + int(self._rest.clock.offset_ms) if order.ts_init
                    else self._started_ms)
-        tracked = _Tracked(order.client_order_id, inst, order.side, venue_type, qty, price, sent_ms)
-        self._by_client[order.client_order_id] = tracked
-        self._mark_unresolved(tracked)
+        tracked = self._orders.track(order.client_order_id, inst, side=order.side, venue_type=venue_type, qty=qty,
+                                     price=price, sent_ms=sent_ms)
+        self._orders.mark_unresolved(tracked)
         return tracked
 
-    def _track_found(self, report: OrderReport) -> _Tracked:
-        """Track an order found at the venue that was not placed through this gateway."""
-        tracked = _Tracked(report.client_order_id, report.instrument, Side.BUY, "", Decimal(0), None, 0,
-                           venue_order_id=report.venue_order_id)
-        self._by_venue[report.venue_order_id] = tracked
-        self._set_status(tracked, report.status)
-        return tracked
-
-    def _set_status(self, tracked: _Tracked, status: OrderStatus) -> None:
-        """Record a status; keeps the open-order index and retires old terminal orders."""
-        tracked.status = status
-        venue_id = tracked.venue_order_id
-        if status.is_terminal:
-            if venue_id:
-                self._open.pop(venue_id, None)
-            self._retired.append(tracked)
-            if len(self._retired) > _RETIRED_KEPT:
-                old = self._retired.popleft()
-                if self._by_client.get(old.client_order_id) is old:
-                    del self._by_client[old.client_order_id]
-                if old.venue_order_id and self._by_venue.get(old.venue_order_id) is old:
-                    del self._by_venue[old.venue_order_id]
-        elif venue_id:
-            self._open[venue_id] = tracked
-
-    def _mark_unresolved(self, tracked: _Tracked) -> None:
-        self._set_status(tracked, OrderStatus.UNKNOWN)
-        if not tracked.unresolved:
-            tracked.unresolved = True
-            self._unresolved.append(tracked)
-        self._touch(tracked.instrument.symbol)
-
-    def _forget_unresolved(self, tracked: _Tracked) -> None:
-        if tracked.unresolved:
-            tracked.unresolved = False
-            self._unresolved.remove(tracked)
-            self._set_status(tracked, OrderStatus.REJECTED)
-            self._flush_if_settled(tracked.instrument.symbol)
-
-    def _adopt(self, tracked: _Tracked, venue_order_id: str) -> None:
-        """Map ``venue_order_id`` to our order and release fills held back for it."""
-        tracked.venue_order_id = venue_order_id
-        self._by_venue[venue_order_id] = tracked
-        self._set_status(tracked, tracked.status)
-        if tracked.unresolved:
-            tracked.unresolved = False
-            self._unresolved.remove(tracked)
-        held = self._deferred.pop(venue_order_id, None)
-        if held:
-            for fill in held.values():
-                self._consider_fill(attrs.evolve(fill, client_order_id=tracked.client_order_id))
-        self._flush_if_settled(tracked.instrument.symbol)
-
-    def _symbol_unsettled(self, symbol: str) -> bool:
-        """True while a fill on ``symbol`` might belong to an order we cannot name yet."""
-        return self._in_flight.get(symbol, 0) > 0 or any(t.instrument.symbol == symbol for t in self._unresolved)
-
-    def _flush_if_settled(self, symbol: str) -> None:
-        """Once nothing on ``symbol`` is in flight or unresolved, held fills are someone else's: emit them."""
-        if self._symbol_unsettled(symbol):
-            return
-        for venue_id in [v for v, fills in self._deferred.items()
-                         if any(f.instrument.symbol == symbol for f in fills.values())]:
-            for fill in self._deferred.pop(venue_id).values():
-                self._consider_fill(fill)
-
-    def _note_seen(self, symbol: str, trade_id: str) -> bool:
-        """Remember a fill; False if it was seen before."""
-        key = f"{symbol}|{trade_id}"
-        if key in self._seen_fills:
-            return False
-        self._seen_fills.add(key)
-        self._seen_order.append(key)
-        if len(self._seen_order) > _SEEN_FILLS_KEPT:
-            self._seen_fills.discard(self._seen_order.popleft())
-        return True
-
-    def _consider_fill(self, fill: Fill) -> None:
-        """Emit a polled fill once: de-duplicated by trade id, held back while its order is unnamed."""
-        symbol = fill.instrument.symbol
-        if f"{symbol}|{fill.trade_id}" in self._seen_fills:
-            return
-        tracked = self._by_venue.get(fill.venue_order_id)
-        if tracked is None and self._symbol_unsettled(symbol):
-            self._deferred.setdefault(fill.venue_order_id, {})[fill.trade_id] = fill
-            return
-        self._note_seen(symbol, fill.trade_id)
-        if tracked is not None and tracked.provisional_qty > 0:
-            # the order's answer already reported this quantity without venue trade ids
-            take = min(tracked.provisional_qty, fill.qty)
-            tracked.provisional_qty -= take
-            if take == fill.qty:
-                return
-            fill = attrs.evolve(fill, qty=fill.qty - take)
-        self._sink.send_execution(fill)
+    def _fill_seen(self) -> None:
         self._account_due = True
-        self._touch(symbol)
-
-    def _update(self, tracked: _Tracked, report: OrderReport) -> None:
-        """Emit ``report`` if it says something new about the order."""
-        key = (report.status, report.filled_qty)
-        if key == tracked.last_key:
-            return
-        tracked.last_key = key
-        if report.filled_qty is not None:
-            tracked.filled = report.filled_qty
-        self._set_status(tracked, report.status)
-        self._sink.send_execution(report)
-        self._touch(tracked.instrument.symbol)
 
     def _touch(self, symbol: str) -> None:
         """Something happened on ``symbol``: poll it fast for a while, starting now."""
@@ -1028,19 +775,10 @@ class DzengiGateway(Gateway):
         self._kick.set()
 
     # -- matching an order whose submit outcome is unknown ------------------------------------
-    def _matches(self, tracked: _Tracked, side: Any, venue_type: Any, qty: Decimal, price: Decimal | None,
-                 time_ms: int) -> bool:
-        if side != ("BUY" if tracked.side is Side.BUY else "SELL") or venue_type != tracked.venue_type:
-            return False
-        if qty != tracked.qty:
-            return False
-        if tracked.price is not None and price is not None and tracked.venue_type != "MARKET" and price != tracked.price:
-            return False
-        lo = tracked.sent_ms - MATCH_SLACK_MS
-        hi = tracked.sent_ms + self._rest.recv_window_ms + MATCH_SLACK_MS
-        return lo <= time_ms <= hi
+    def _matches(self, tracked: TrackedOrder, candidate: Candidate) -> bool:
+        return match_candidate(tracked, candidate, window_ms=self._rest.recv_window_ms, slack_ms=MATCH_SLACK_MS)
 
-    async def _resolve(self, tracked: _Tracked) -> str:
+    async def _resolve(self, tracked: TrackedOrder) -> str:
         # after the request's window (by the venue's clock, give or take our estimate's doubt) the
         # venue refuses it: what we see then is final
         clock = self._rest.clock
@@ -1048,43 +786,24 @@ class DzengiGateway(Gateway):
         wait_ms = tracked.sent_ms + self._rest.recv_window_ms + doubt_ms + 500 - self._server_now_ms()
         if wait_ms > 0:
             await trio.sleep(wait_ms / 1000)
-        if tracked.venue_order_id:  # the poller found it meanwhile
-            return tracked.venue_order_id
-        symbol = tracked.instrument.symbol
-        candidates: list[tuple[int, str]] = []
-        for row in P.as_list(await self._rest.open_orders(symbol), "openOrders"):
-            if not isinstance(row, dict):
-                continue
-            venue_id = str(row.get("orderId", ""))
-            if not venue_id or venue_id in self._by_venue:
-                continue
-            try:
-                qty = abs(P.decimal_of(row.get("origQty"), "origQty", "openOrders item", row))
-                price = P.decimal_of(row.get("price"), "price", "openOrders item", row)
-                created = int(row.get("time", 0))
-            except (MalformedMessage, TypeError, ValueError):
-                continue
-            if self._matches(tracked, row.get("side"), row.get("type"), qty, price, created):
-                candidates.append((created, venue_id))
-        if not candidates:
-            candidates = await self._candidates_from_trades(tracked)
-        if tracked.venue_order_id:  # found meanwhile
-            return tracked.venue_order_id
-        unclaimed = sorted(c for c in candidates if c[1] not in self._by_venue)
-        if not unclaimed:
-            return ""
-        venue_id = unclaimed[0][1]  # identical orders: the earliest created venue order not yet claimed
-        self._adopt(tracked, venue_id)
-        return venue_id
+        return await resolve_by_matching(self._orders, tracked,
+                                         [self._candidates_from_open_orders, self._candidates_from_trades],
+                                         self._matches)
 
-    async def _candidates_from_trades(self, tracked: _Tracked) -> list[tuple[int, str]]:
+    async def _candidates_from_open_orders(self, tracked: TrackedOrder) -> list[Candidate]:
+        rows = P.as_list(await self._rest.open_orders(tracked.instrument.symbol), "openOrders")
+        found = (_candidate(row, str(row.get("orderId", "")), "origQty", "time", "openOrders item")
+                 for row in rows if isinstance(row, dict))
+        return [c for c in found if c is not None and self._orders.by_venue_id(c.venue_order_id) is None]
+
+    async def _candidates_from_trades(self, tracked: TrackedOrder) -> list[Candidate]:
         symbol = tracked.instrument.symbol
         rows = await self._rest.my_trades(symbol, start_ms=tracked.sent_ms - MATCH_SLACK_MS)
         order_ids: list[str] = []
         for row in P.as_list(rows, "myTrades"):
             if isinstance(row, dict):
                 venue_id = str(row.get("orderId", ""))
-                if venue_id and venue_id not in self._by_venue and venue_id not in order_ids:
+                if venue_id and self._orders.by_venue_id(venue_id) is None and venue_id not in order_ids:
                     order_ids.append(venue_id)
         candidates = []
         for venue_id in order_ids[:20]:
@@ -1092,17 +811,10 @@ class DzengiGateway(Gateway):
                 answer = await self._rest.fetch_order(symbol, venue_id)
             except VenueRejected:
                 continue
-            if not isinstance(answer, dict):
-                continue
-            try:
-                qty = abs(P.decimal_of(answer.get("quantity"), "quantity", "fetchOrder answer", answer))
-                price_value = answer.get("price")
-                price = P.decimal_of(price_value, "price", "fetchOrder answer", answer) if price_value is not None else None
-                created = int(answer.get("timestamp", 0))
-            except (MalformedMessage, TypeError, ValueError):
-                continue
-            if self._matches(tracked, answer.get("side"), answer.get("type"), qty, price, created):
-                candidates.append((created, venue_id))
+            if isinstance(answer, dict):
+                candidate = _candidate(answer, venue_id, "quantity", "timestamp", "fetchOrder answer")
+                if candidate is not None:
+                    candidates.append(candidate)
         return candidates
 
     # =========================================================================================
@@ -1112,7 +824,7 @@ class DzengiGateway(Gateway):
     def _poll_symbols(self) -> list[str]:
         now = trio.current_time()
         symbols = {t.instrument.symbol for t in self._open.values()}
-        symbols.update(t.instrument.symbol for t in self._unresolved)
+        symbols.update(t.instrument.symbol for t in self._orders.unresolved)
         symbols.update(s for s, until in self._active_until.items() if until > now)
         symbols.update(s for s in self.config.track_symbols if s in self._by_symbol)
         return sorted(symbols)
@@ -1120,7 +832,7 @@ class DzengiGateway(Gateway):
     def poll_interval_s(self) -> float:
         """The next poll interval: fast when busy, slow when idle, longer when the weight budget is low."""
         now = trio.current_time()
-        busy = (bool(self._open) or bool(self._unresolved)
+        busy = (bool(self._open) or bool(self._orders.unresolved)
                 or any(until > now for until in self._active_until.values()))
         interval = self.config.poll_fast_s if busy else self.config.poll_slow_s
         budget = self._rest.weight_budget()
@@ -1151,19 +863,12 @@ class DzengiGateway(Gateway):
         if account:
             self._account_due = False
             for balance in await self.balances():
-                self._note_balance(balance)
+                self._account.note_balance(balance)
             try:
                 positions = await self.positions()
             except VenueRejected:
                 positions = []
-            seen = set()
-            for position in positions:
-                seen.add(position.instrument.symbol)
-                self._note_position(position)
-            for symbol in [s for s in self._positions if s not in seen]:
-                inst = self._by_symbol[symbol]
-                now = time.time_ns()
-                self._note_position(PositionUpdate(inst, now, now, Decimal(0), Decimal(0)))
+            self._account.note_positions(positions, time.time_ns())
 
     async def _poll_fills(self, symbol: str) -> None:
         inst = self._by_symbol[symbol]
@@ -1174,12 +879,12 @@ class DzengiGateway(Gateway):
             newest = start
             for row in rows:
                 try:
-                    fill = P.parse_my_trade(row, inst, self._client_id_of, ts)
+                    fill = P.parse_my_trade(row, inst, self._orders.client_id_of, ts)
                 except MalformedMessage as e:
                     self._report_malformed(e)
                     continue
                 newest = max(newest, fill.ts_event // 1_000_000)
-                self._consider_fill(fill)
+                self._orders.consider_fill(fill)
             self._fill_cursor[symbol] = max(start, newest - FILL_CURSOR_OVERLAP_MS)
             if len(rows) < 1000 or newest <= start:
                 return
@@ -1193,23 +898,21 @@ class DzengiGateway(Gateway):
             if isinstance(row, dict) and row.get("orderId") is not None:
                 present.add(str(row["orderId"]))  # even if the rest of the row is unreadable
             try:
-                report = P.parse_open_order(row, self._by_symbol, self._client_id_of, ts)
+                report = P.parse_open_order(row, self._by_symbol, self._orders.client_id_of, ts)
             except MalformedMessage as e:
                 self._report_malformed(e)
                 continue
-            tracked = self._by_venue.get(report.venue_order_id)
+            tracked = self._orders.by_venue_id(report.venue_order_id)
             if tracked is None:
-                if self._symbol_unsettled(symbol):
+                if self._orders.symbol_unsettled(symbol):
                     continue  # possibly ours, still in flight or unresolved: look again next round
-                tracked = self._track_found(report)
-            elif tracked.client_order_id != report.client_order_id:
-                report = attrs.evolve(report, client_order_id=tracked.client_order_id)
-            self._update(tracked, report)
+                tracked = self._orders.track_found(report)
+            self._orders.update(tracked, report)
         gone = [t for t in self._open.values() if t.instrument.symbol == symbol and t.venue_order_id not in present]
         for tracked in gone:
             await self._settle_gone(tracked)
 
-    async def _settle_gone(self, tracked: _Tracked) -> None:
+    async def _settle_gone(self, tracked: TrackedOrder) -> None:
         """An order left ``openOrders``: ask ``fetchOrder`` how it ended."""
         inst = tracked.instrument
         try:
@@ -1217,11 +920,7 @@ class DzengiGateway(Gateway):
         except VenueRejected as e:
             if e.code != ErrorCode.NO_SUCH_ORDER:
                 raise
-            now = time.time_ns()
-            status = OrderStatus.FILLED if tracked.qty and tracked.filled >= tracked.qty else OrderStatus.CANCELED
-            self._update(tracked, OrderReport(inst, now, now, tracked.client_order_id, tracked.venue_order_id, status,
-                                              tracked.filled, None,
-                                              "gone from openOrders and unknown to fetchOrder"))
+            self._orders.gone(tracked, time.time_ns(), "gone from openOrders and unknown to fetchOrder")
             return
         try:
             report = P.parse_fetch_order(answer, inst, tracked.client_order_id, time.time_ns(), provisional_fills=False)
@@ -1230,21 +929,4 @@ class DzengiGateway(Gateway):
             return
         if not report.status.is_terminal and report.status is not OrderStatus.PENDING_CANCEL:
             return  # still working (e.g. created after the list was taken)
-        self._update(tracked, attrs.evolve(report, fills=()))
-
-    def _note_balance(self, balance: BalanceUpdate) -> None:
-        key = (balance.account, balance.asset)
-        value = (balance.free, balance.locked)
-        if self._balances.get(key) != value:
-            self._balances[key] = value
-            self._sink.send_execution(balance)
-
-    def _note_position(self, position: PositionUpdate) -> None:
-        symbol = position.instrument.symbol
-        value = (position.qty, position.avg_price)
-        if self._positions.get(symbol) != value:
-            if position.qty == 0:
-                self._positions.pop(symbol, None)
-            else:
-                self._positions[symbol] = value
-            self._sink.send_execution(position)
+        self._orders.update(tracked, attrs.evolve(report, fills=()))

@@ -25,27 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from engine import (
-    WireFormatError,
-    wire_decimal,
-    wire_int,
-    wire_scaled,
-    BalanceUpdate,
-    Bar,
-    BookSnapshot,
-    Fill,
-    Instrument,
-    InstrumentKind,
-    Liquidity,
-    MalformedMessage,
-    OrderStatus,
-    PositionUpdate,
-    Quote,
-    Rounding,
-    Side,
-    Trade,
-    redact,
-)
+from engine import (BalanceUpdate, Bar, BookSnapshot, Fill, Instrument, InstrumentKind, Liquidity,
+                    MalformedMessage, OrderStatus, PositionUpdate, Quote, Rounding, Side, Trade,
+                    WireFormatError, wire_int, wire_scaled)
 from engine import OrderReport
 
 from venues._common.fields import FieldReader, collect_instruments, shown
@@ -53,35 +35,11 @@ from venues._common.fields import FieldReader, collect_instruments, shown
 from .constants import INTERVALS_MS, LEVERAGE_SUFFIX, VENUE, WS_INTERVAL_ALIASES
 from .schemas import MarketType, VenueOrderStatus, VenueSide, loads
 
-__all__ = [
-    "MS",
-    "malformed",
-    "as_list",
-    "scaled",
-    "decimal_of",
-    "parse_server_time",
-    "parse_rate_limits",
-    "parse_instrument",
-    "parse_instruments",
-    "parse_depth",
-    "parse_ws_depth",
-    "parse_agg_trade",
-    "parse_ws_trade",
-    "parse_ws_quote",
-    "parse_ws_ohlc",
-    "parse_kline",
-    "interval_name",
-    "interval_ms",
-    "map_status",
-    "parse_new_order",
-    "parse_cancel_order",
-    "parse_open_order",
-    "parse_fetch_order",
-    "parse_my_trade",
-    "parse_account",
-    "parse_positions",
-    "error_of",
-]
+__all__ = ["MS", "malformed", "as_list", "scaled", "decimal_of", "parse_server_time", "parse_rate_limits",
+           "parse_instrument", "parse_instruments", "parse_depth", "parse_ws_depth", "parse_agg_trade",
+           "parse_ws_trade", "parse_ws_quote", "parse_ws_ohlc", "parse_kline", "interval_name", "interval_ms",
+           "map_status", "parse_new_order", "parse_cancel_order", "parse_open_order", "parse_fetch_order",
+           "parse_my_trade", "parse_account", "parse_positions", "error_of"]
 
 MS = 1_000_000
 "Nanoseconds per millisecond."
@@ -101,22 +59,12 @@ F = FieldReader(VENUE, signed_int_strings=True)
 malformed = F.malformed
 decimal_of = F.decimal_of
 as_list = F.as_list
-_obj = F.as_object
-_get = F.get
-_str = F.string
-_int = F.integer
-_dec = F.dec
-_opt_dec = F.opt_dec
-_price_raw = F.price_raw
-_size_raw = F.size_raw
-_instrument = F.instrument
-_shown = shown
 
 
 def _precision(obj: Mapping[str, Any], name: str, what: str, default: int | None = None) -> int:
     if default is not None and obj.get(name) is None:
         return default
-    value = _int(obj, name, what)
+    value = F.integer(obj, name, what)
     if abs(value) > MAX_PRECISION:
         raise malformed(what, f"field {name!r} out of range: {value}", obj)
     return value
@@ -133,20 +81,20 @@ scaled = wire_scaled
 
 def parse_server_time(obj: object) -> int:
     """``GET time`` → server time in ms."""
-    return _int(_obj(obj, "time"), "serverTime", "time")
+    return F.integer(F.as_object(obj, "time"), "serverTime", "time")
 
 
 def parse_rate_limits(obj: object) -> dict[str, list[tuple[int, int]]]:
     """``exchangeInfo.rateLimits`` → ``{type: [(limit, window_ms), ...]}``."""
     units = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
     out: dict[str, list[tuple[int, int]]] = {}
-    for item in as_list(_obj(obj, "exchangeInfo").get("rateLimits", []), "exchangeInfo.rateLimits"):
-        item = _obj(item, "exchangeInfo.rateLimits")
-        unit = units.get(_str(item, "interval", "rateLimit"))
+    for item in as_list(F.as_object(obj, "exchangeInfo").get("rateLimits", []), "exchangeInfo.rateLimits"):
+        item = F.as_object(item, "exchangeInfo.rateLimits")
+        unit = units.get(F.string(item, "interval", "rateLimit"))
         if unit is None:
             continue
-        window = unit * _int(item, "intervalNum", "rateLimit")
-        out.setdefault(_str(item, "rateLimitType", "rateLimit"), []).append((_int(item, "limit", "rateLimit"), window))
+        window = unit * F.integer(item, "intervalNum", "rateLimit")
+        out.setdefault(F.string(item, "rateLimitType", "rateLimit"), []).append((F.integer(item, "limit", "rateLimit"), window))
     return out
 
 
@@ -161,64 +109,53 @@ def _positive_or_none(value: Decimal | None) -> Decimal | None:
 def parse_instrument(symbol_info: object) -> Instrument:
     """One ``exchangeInfo.symbols`` entry → :class:`Instrument` with the venue's rounding rules."""
     what = "exchangeInfo.symbols[]"
-    s = _obj(symbol_info, what)
-    symbol = _str(s, "symbol", what)
+    s = F.as_object(symbol_info, what)
+    symbol = F.string(s, "symbol", what)
     what = f"exchangeInfo symbol {symbol!r}"
     filters: dict[str, dict[str, Any]] = {}
     for f in as_list(s.get("filters", []), what):
-        f = _obj(f, what)
+        f = F.as_object(f, what)
         filters[str(f.get("filterType", ""))] = f
     lot = filters.get("LOT_SIZE", {})
     price_filter = filters.get("PRICE_FILTER", {})
     quote_precision = _precision(s, "quotePrecision", what)
     base_precision = _precision(s, "baseAssetPrecision", what, default=quote_precision)
-    tick = (_positive_or_none(_opt_dec(price_filter, "tickSize", what))
-            or _positive_or_none(_opt_dec(s, "tickSize", what))
+    tick = (_positive_or_none(F.opt_dec(price_filter, "tickSize", what))
+            or _positive_or_none(F.opt_dec(s, "tickSize", what))
             or _step_of_precision(quote_precision))
-    step = _positive_or_none(_opt_dec(lot, "stepSize", what)) or _step_of_precision(base_precision)
+    step = _positive_or_none(F.opt_dec(lot, "stepSize", what)) or _step_of_precision(base_precision)
     market_type = MarketType(s.get("marketType", "UNKNOWN"))
     leveraged = market_type is MarketType.LEVERAGE or (
         market_type is MarketType.UNKNOWN and symbol.endswith(LEVERAGE_SUFFIX))
     if leveraged:
-        maker_pct = _opt_dec(s, "makerFee", what) or _opt_dec(s, "tradingFee", what) or Decimal(0)
-        taker_pct = _opt_dec(s, "takerFee", what) or _opt_dec(s, "tradingFee", what) or Decimal(0)
+        maker_pct = F.opt_dec(s, "makerFee", what) or F.opt_dec(s, "tradingFee", what) or Decimal(0)
+        taker_pct = F.opt_dec(s, "takerFee", what) or F.opt_dec(s, "tradingFee", what) or Decimal(0)
     else:
-        maker_pct = taker_pct = _opt_dec(s, "exchangeFee", what) or Decimal(0)
-    try:
-        inst = Instrument(
-            venue=VENUE,
+        maker_pct = taker_pct = F.opt_dec(s, "exchangeFee", what) or Decimal(0)
+    return F.new_instrument(
+        what, s, MAX_PRECISION,
             symbol=symbol,
-            base=_str(s, "baseAsset", what),
-            quote=_str(s, "quoteAsset", what),
-            tick_size=tick,
-            lot_size=step,
-            kind=InstrumentKind.LINEAR if leveraged else InstrumentKind.SPOT,
-            min_qty=_opt_dec(lot, "minQty", what) or Decimal(0),
-            max_qty=_positive_or_none(_opt_dec(lot, "maxQty", what)),
-            min_notional=_opt_dec(filters.get("MIN_NOTIONAL", {}), "minNotional", what) or Decimal(0),
-            price_precision=max(quote_precision, 0),
-            qty_precision=max(base_precision, 0),
-            price_rounding=Rounding.CEILING,
-            qty_rounding=Rounding.DOWN,
-            maker_fee=maker_pct / 100,
-            taker_fee=taker_pct / 100,
-        )
-    except (TypeError, ValueError, ArithmeticError) as e:
-        raise malformed(what, str(e) or type(e).__name__, s) from None
-    return _bounded_scales(inst, what, s)
-
-
-def _bounded_scales(inst: Instrument, what: str, obj: object) -> Instrument:
-    """Refuse an instrument whose tick or lot needs more than :data:`MAX_PRECISION` decimals."""
-    if inst.price_scale > MAX_PRECISION or inst.size_scale > MAX_PRECISION:
-        raise malformed(what, f"tick or lot finer than {MAX_PRECISION} decimals", obj)
-    return inst
+        base=F.string(s, "baseAsset", what),
+        quote=F.string(s, "quoteAsset", what),
+        tick_size=tick,
+        lot_size=step,
+        kind=InstrumentKind.LINEAR if leveraged else InstrumentKind.SPOT,
+        min_qty=F.opt_dec(lot, "minQty", what) or Decimal(0),
+        max_qty=_positive_or_none(F.opt_dec(lot, "maxQty", what)),
+        min_notional=F.opt_dec(filters.get("MIN_NOTIONAL", {}), "minNotional", what) or Decimal(0),
+        price_precision=max(quote_precision, 0),
+        qty_precision=max(base_precision, 0),
+        price_rounding=Rounding.CEILING,
+        qty_rounding=Rounding.DOWN,
+        maker_fee=maker_pct / 100,
+        taker_fee=taker_pct / 100,
+    )
 
 
 def parse_instruments(exchange_info: object, on_error: Callable[[MalformedMessage], None]) -> dict[str, Instrument]:
     """``exchangeInfo`` → instruments by symbol. A bad symbol entry is reported and skipped."""
-    info = _obj(exchange_info, "exchangeInfo")
-    return collect_instruments(as_list(_get(info, "symbols", "exchangeInfo"), "exchangeInfo.symbols"),
+    info = F.as_object(exchange_info, "exchangeInfo")
+    return collect_instruments(as_list(F.get(info, "symbols", "exchangeInfo"), "exchangeInfo.symbols"),
                                parse_instrument, on_error)
 
 
@@ -227,47 +164,35 @@ def parse_instruments(exchange_info: object, on_error: Callable[[MalformedMessag
 # ---------------------------------------------------------------------------------------------
 
 
-def _levels(inst: Instrument, rows: object, what: str, obj: object) -> list[tuple[int, int]]:
-    out = []
-    for row in as_list(rows, what):
-        if not isinstance(row, list) or len(row) < 2:
-            raise malformed(what, f"level is not [price, qty]: {row!r}", obj)
-        out.append((_price_raw(inst, row[0], "price", what, obj), _size_raw(inst, row[1], "qty", what, obj)))
-    return out
-
-
 def parse_depth(obj: object, inst: Instrument, ts_recv: int, depth: int | None = None) -> BookSnapshot:
     """``GET depth`` → :class:`BookSnapshot` (``sequence`` = ``lastUpdateId``, also its time in ms)."""
     what = f"depth {inst.symbol}"
-    d = _obj(obj, what)
-    seq = _int(d, "lastUpdateId", what)
-    bids = sorted(_levels(inst, _get(d, "bids", what), what, d), key=lambda lv: -lv[0])
-    asks = sorted(_levels(inst, _get(d, "asks", what), what, d))
-    if depth is not None:
-        bids, asks = bids[:depth], asks[:depth]
-    return BookSnapshot(inst, seq * MS, ts_recv, seq, tuple(bids), tuple(asks))
+    d = F.as_object(obj, what)
+    seq = F.integer(d, "lastUpdateId", what)
+    bids, asks = F.book(inst, d, what, depth, size_name="qty", extra_entries=True)
+    return BookSnapshot(inst, seq * MS, ts_recv, seq, bids, asks)
 
 
 def _side_levels(inst: Instrument, side: object, what: str, obj: object) -> list[tuple[int, int]]:
     if not isinstance(side, dict):
         raise malformed(what, "book side is not an object of price: qty", obj)
-    return [(_price_raw(inst, p, "price", what, obj), _size_raw(inst, q, "qty", what, obj)) for p, q in side.items()]
+    return [(F.price_raw(inst, p, "price", what, obj), F.size_raw(inst, q, "qty", what, obj)) for p, q in side.items()]
 
 
 def parse_ws_depth(payload: object, instruments: Mapping[str, Instrument], ts_recv: int,
                    depth: int | None = None) -> BookSnapshot:
     """``marketdepth.event`` (a full snapshot) → :class:`BookSnapshot` (``sequence`` = ``data.ts``)."""
     what = "marketdepth.event"
-    p = _obj(payload, what)
-    inst = _instrument(instruments, _str(p, "symbol", what), what, p)
-    data = _get(p, "data", what)
+    p = F.as_object(payload, what)
+    inst = F.instrument(instruments, F.string(p, "symbol", what), what, p)
+    data = F.get(p, "data", what)
     if isinstance(data, str):  # one old client comment shows the data JSON-encoded
         try:
             data = loads(data)
         except ValueError:
             raise malformed(what, "data is not JSON", p) from None
-    data = _obj(data, what)
-    ts = _int(data, "ts", what)
+    data = F.as_object(data, what)
+    ts = F.integer(data, "ts", what)
     bids = sorted(_side_levels(inst, data.get("bid", {}), what, p), key=lambda lv: -lv[0])
     asks = sorted(_side_levels(inst, data.get("ofr", {}), what, p))
     if depth is not None:
@@ -278,11 +203,11 @@ def parse_ws_depth(payload: object, instruments: Mapping[str, Instrument], ts_re
 def parse_agg_trade(obj: object, inst: Instrument, ts_recv: int) -> Trade:
     """``GET aggTrades`` row → :class:`Trade` (``m`` = buyer was maker, so the seller took)."""
     what = f"aggTrades {inst.symbol}"
-    t = _obj(obj, what)
+    t = F.as_object(obj, what)
     maker = t.get("m")
     aggressor = 0 if not isinstance(maker, bool) else (-1 if maker else 1)
-    return Trade(inst, _int(t, "T", what) * MS, ts_recv, _price_raw(inst, _get(t, "p", what), "p", what, t),
-                 _size_raw(inst, _get(t, "q", what), "q", what, t), aggressor, _int(t, "a", what))
+    return Trade(inst, F.integer(t, "T", what) * MS, ts_recv, F.price_raw(inst, F.get(t, "p", what), "p", what, t),
+                 F.size_raw(inst, F.get(t, "q", what), "q", what, t), aggressor, F.integer(t, "a", what))
 
 
 def parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Trade:
@@ -302,14 +227,14 @@ def parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_re
 
 def _parse_ws_trade(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Trade:
     what = "internal.trade"
-    p = _obj(payload, what)
-    inst = _instrument(instruments, _str(p, "symbol", what), what, p)
+    p = F.as_object(payload, what)
+    inst = F.instrument(instruments, F.string(p, "symbol", what), what, p)
     buyer = p.get("buyer")
     aggressor = 0 if not isinstance(buyer, bool) else (1 if buyer else -1)
     trade_id = p.get("id")
     tid = trade_id if type(trade_id) is int else _id_number(trade_id)
-    return Trade(inst, _int(p, "ts", what) * MS, ts_recv, _price_raw(inst, _get(p, "price", what), "price", what, p),
-                 _size_raw(inst, _get(p, "size", what), "size", what, p), aggressor, tid)
+    return Trade(inst, F.integer(p, "ts", what) * MS, ts_recv, F.price_raw(inst, F.get(p, "price", what), "price", what, p),
+                 F.size_raw(inst, F.get(p, "size", what), "size", what, p), aggressor, tid)
 
 
 def _id_number(value: object) -> int:
@@ -336,13 +261,13 @@ def parse_ws_quote(payload: object, instruments: Mapping[str, Instrument], ts_re
 
 def _parse_ws_quote(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Quote:
     what = "internal.quote"
-    p = _obj(payload, what)
-    inst = _instrument(instruments, _str(p, "symbolName", what), what, p)
-    return Quote(inst, _int(p, "timestamp", what) * MS, ts_recv,
-                 _price_raw(inst, _get(p, "bid", what), "bid", what, p),
-                 _size_raw(inst, _get(p, "bidQty", what), "bidQty", what, p),
-                 _price_raw(inst, _get(p, "ofr", what), "ofr", what, p),
-                 _size_raw(inst, _get(p, "ofrQty", what), "ofrQty", what, p))
+    p = F.as_object(payload, what)
+    inst = F.instrument(instruments, F.string(p, "symbolName", what), what, p)
+    return Quote(inst, F.integer(p, "timestamp", what) * MS, ts_recv,
+                 F.price_raw(inst, F.get(p, "bid", what), "bid", what, p),
+                 F.size_raw(inst, F.get(p, "bidQty", what), "bidQty", what, p),
+                 F.price_raw(inst, F.get(p, "ofr", what), "ofr", what, p),
+                 F.size_raw(inst, F.get(p, "ofrQty", what), "ofrQty", what, p))
 
 
 def interval_name(interval_s: int) -> str:
@@ -361,16 +286,16 @@ def interval_ms(name: str) -> int:
 def parse_ws_ohlc(payload: object, instruments: Mapping[str, Instrument], ts_recv: int) -> Bar:
     """``ohlc.event`` → :class:`Bar` (the venue sends no volume: ``volume_raw`` is 0)."""
     what = "ohlc.event"
-    p = _obj(payload, what)
-    inst = _instrument(instruments, _str(p, "symbol", what), what, p)
-    name = _str(p, "interval", what)
+    p = F.as_object(payload, what)
+    inst = F.instrument(instruments, F.string(p, "symbol", what), what, p)
+    name = F.string(p, "interval", what)
     try:
         step_ms = interval_ms(name)
     except KeyError:
         raise malformed(what, f"unknown interval {name!r}", p) from None
-    return Bar(inst, _int(p, "t", what) * MS, ts_recv,
-               _price_raw(inst, _get(p, "o", what), "o", what, p), _price_raw(inst, _get(p, "h", what), "h", what, p),
-               _price_raw(inst, _get(p, "l", what), "l", what, p), _price_raw(inst, _get(p, "c", what), "c", what, p),
+    return Bar(inst, F.integer(p, "t", what) * MS, ts_recv,
+               F.price_raw(inst, F.get(p, "o", what), "o", what, p), F.price_raw(inst, F.get(p, "h", what), "h", what, p),
+               F.price_raw(inst, F.get(p, "l", what), "l", what, p), F.price_raw(inst, F.get(p, "c", what), "c", what, p),
                0, step_ms * MS)
 
 
@@ -380,9 +305,9 @@ def parse_kline(row: object, inst: Instrument, interval_ms_: int, ts_recv: int) 
     r = as_list(row, what)
     if len(r) < 6 or isinstance(r[0], bool) or not isinstance(r[0], int):
         raise malformed(what, "row is not [openTime, o, h, l, c, volume]", r)
-    return Bar(inst, r[0] * MS, ts_recv, _price_raw(inst, r[1], "open", what, r), _price_raw(inst, r[2], "high", what, r),
-               _price_raw(inst, r[3], "low", what, r), _price_raw(inst, r[4], "close", what, r),
-               _size_raw(inst, r[5], "volume", what, r), interval_ms_ * MS)
+    return Bar(inst, r[0] * MS, ts_recv, F.price_raw(inst, r[1], "open", what, r), F.price_raw(inst, r[2], "high", what, r),
+               F.price_raw(inst, r[3], "low", what, r), F.price_raw(inst, r[4], "close", what, r),
+               F.size_raw(inst, r[5], "volume", what, r), interval_ms_ * MS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,21 +329,11 @@ _STATUS: dict[VenueOrderStatus, OrderStatus] = {
 
 def map_status(value: object, filled: Decimal | None, qty: Decimal | None, what: str, obj: object = None) -> OrderStatus:
     """Venue order status → engine status, strictly. A working order with fills is PARTIALLY_FILLED."""
-    try:
-        venue_status = VenueOrderStatus(value)
-    except ValueError:
-        raise malformed(what, f"unknown order status {value!r}", obj) from None
-    status = _STATUS[venue_status]
-    if status is OrderStatus.ACCEPTED and filled and qty and 0 < filled < qty:
-        return OrderStatus.PARTIALLY_FILLED
-    return status
+    return F.order_status(_STATUS, VenueOrderStatus, value, bool(filled and qty and 0 < filled < qty), what, obj)
 
 
 def _side(value: object, what: str, obj: object) -> Side:
-    try:
-        return Side.BUY if VenueSide(value) is VenueSide.BUY else Side.SELL
-    except ValueError:
-        raise malformed(what, f"unknown side {value!r}", obj) from None
+    return Side.BUY if F.member(VenueSide, value, "side", what, obj) is VenueSide.BUY else Side.SELL
 
 
 def _exact(inst: Instrument, price: Decimal, qty: Decimal, what: str, obj: object) -> None:
@@ -442,18 +357,18 @@ def _fills(raw: object, inst: Instrument, client_order_id: str, venue_order_id: 
         return ()
     out = []
     for n, f in enumerate(as_list(raw, what), 1):
-        f = _obj(f, what)
+        f = F.as_object(f, what)
         trade_id = f.get("tradeId")
         if trade_id in (None, "") and not provisional:
             continue
-        price, qty = _dec(f, "price", what), abs(_dec(f, "qty", what))
+        price, qty = F.dec(f, "price", what), abs(F.dec(f, "qty", what))
         _exact(inst, price, qty, what, f)
         out.append(Fill(
             instrument=inst, ts_event=ts_event, ts_recv=ts_recv, client_order_id=client_order_id,
             venue_order_id=venue_order_id,
             trade_id=str(trade_id) if trade_id not in (None, "") else f"{venue_order_id}#{n}",
             side=side, price=price, qty=qty,
-            fee=_opt_dec(f, "commission", what) or Decimal(0), fee_asset=str(f.get("commissionAsset") or ""),
+            fee=F.opt_dec(f, "commission", what) or Decimal(0), fee_asset=str(f.get("commissionAsset") or ""),
             liquidity=Liquidity.TAKER,  # FULL answers exist for MARKET orders only: always taker
         ))
     return tuple(out)
@@ -471,17 +386,17 @@ def _vwap(fills: Iterable[Fill]) -> Decimal | None:
 def parse_new_order(obj: object, inst: Instrument, client_order_id: str, ts_recv: int) -> OrderReport:
     """``POST order`` answer (RESULT or FULL) → :class:`OrderReport` (with fills if FULL)."""
     what = "order answer"
-    o = _obj(obj, what)
-    venue_id = _str(o, "orderId", what)
-    qty = abs(_dec(o, "origQty", what))
-    filled = abs(_dec(o, "executedQty", what))
-    status = map_status(_get(o, "status", what), filled, qty, what, o)
-    side = _side(_get(o, "side", what), what, o)
-    ts_event = _int(o, "transactTime", what) * MS if "transactTime" in o else ts_recv
+    o = F.as_object(obj, what)
+    venue_id = F.string(o, "orderId", what)
+    qty = abs(F.dec(o, "origQty", what))
+    filled = abs(F.dec(o, "executedQty", what))
+    status = map_status(F.get(o, "status", what), filled, qty, what, o)
+    side = _side(F.get(o, "side", what), what, o)
+    ts_event = F.integer(o, "transactTime", what) * MS if "transactTime" in o else ts_recv
     fills = _fills(o.get("fills"), inst, client_order_id, venue_id, side, ts_event, ts_recv, what, o)
     avg = _vwap(fills)
     if avg is None and filled > 0:
-        avg = _positive_or_none(_opt_dec(o, "price", what))
+        avg = _positive_or_none(F.opt_dec(o, "price", what))
     reason = str(o.get("rejectMessage") or o.get("rejectReason") or "")
     return OrderReport(inst, ts_event, ts_recv, client_order_id, venue_id, status, filled, avg, reason, fills)
 
@@ -489,25 +404,25 @@ def parse_new_order(obj: object, inst: Instrument, client_order_id: str, ts_recv
 def parse_cancel_order(obj: object, inst: Instrument, client_order_id: str, ts_recv: int) -> OrderReport:
     """``DELETE order`` answer → :class:`OrderReport`."""
     what = "cancel answer"
-    o = _obj(obj, what)
-    qty = _opt_dec(o, "origQty", what)
-    filled = _opt_dec(o, "executedQty", what)
+    o = F.as_object(obj, what)
+    qty = F.opt_dec(o, "origQty", what)
+    filled = F.opt_dec(o, "executedQty", what)
     filled = abs(filled) if filled is not None else None
-    status = map_status(_get(o, "status", what), filled, abs(qty) if qty is not None else None, what, o)
-    return OrderReport(inst, ts_recv, ts_recv, client_order_id, _str(o, "orderId", what), status, filled)
+    status = map_status(F.get(o, "status", what), filled, abs(qty) if qty is not None else None, what, o)
+    return OrderReport(inst, ts_recv, ts_recv, client_order_id, F.string(o, "orderId", what), status, filled)
 
 
 def parse_open_order(obj: object, instruments: Mapping[str, Instrument], client_id_of: Callable[[str], str],
                      ts_recv: int) -> OrderReport:
     """``openOrders`` item → :class:`OrderReport` (``client_id_of`` maps the venue id back)."""
     what = "openOrders item"
-    o = _obj(obj, what)
-    inst = _instrument(instruments, _str(o, "symbol", what), what, o)
-    venue_id = _str(o, "orderId", what)
-    qty = abs(_dec(o, "origQty", what))
-    filled = abs(_dec(o, "executedQty", what))
-    status = map_status(_get(o, "status", what), filled, qty, what, o)
-    _side(_get(o, "side", what), what, o)
+    o = F.as_object(obj, what)
+    inst = F.instrument(instruments, F.string(o, "symbol", what), what, o)
+    venue_id = F.string(o, "orderId", what)
+    qty = abs(F.dec(o, "origQty", what))
+    filled = abs(F.dec(o, "executedQty", what))
+    status = map_status(F.get(o, "status", what), filled, qty, what, o)
+    _side(F.get(o, "side", what), what, o)
     ts = o.get("updateTime") or o.get("time")
     ts_event = ts * MS if isinstance(ts, int) and not isinstance(ts, bool) else ts_recv
     return OrderReport(inst, ts_event, ts_recv, client_id_of(venue_id), venue_id, status, filled)
@@ -520,17 +435,17 @@ def parse_fetch_order(obj: object, inst: Instrument, client_order_id: str, ts_re
     Fills without a venue trade id are left out unless ``provisional_fills`` (see ``_fills``).
     """
     what = "fetchOrder answer"
-    o = _obj(obj, what)
-    venue_id = _str(o, "orderId", what)
-    qty = abs(_dec(o, "quantity", what))
-    filled_value = _opt_dec(o, "execQuantity", what)
+    o = F.as_object(obj, what)
+    venue_id = F.string(o, "orderId", what)
+    qty = abs(F.dec(o, "quantity", what))
+    filled_value = F.opt_dec(o, "execQuantity", what)
     filled = abs(filled_value) if filled_value is not None else Decimal(0)
-    status = map_status(_get(o, "status", what), filled, qty, what, o)
-    side = _side(_get(o, "side", what), what, o)
-    ts_event = _int(o, "timestamp", what) * MS if "timestamp" in o else ts_recv
+    status = map_status(F.get(o, "status", what), filled, qty, what, o)
+    side = _side(F.get(o, "side", what), what, o)
+    ts_event = F.integer(o, "timestamp", what) * MS if "timestamp" in o else ts_recv
     fills = _fills(o.get("fills"), inst, client_order_id, venue_id, side, ts_event, ts_recv, what, o,
                    provisional_fills)
-    avg = _positive_or_none(_opt_dec(o, "execPrice", what)) if filled else None
+    avg = _positive_or_none(F.opt_dec(o, "execPrice", what)) if filled else None
     return OrderReport(inst, ts_event, ts_recv, client_order_id, venue_id, status, filled, avg,
                        str(o.get("rejectReason") or ""), fills)
 
@@ -546,21 +461,21 @@ def _flag(obj: Mapping[str, Any], names: tuple[str, ...], what: str) -> bool:
 def parse_my_trade(obj: object, inst: Instrument, client_id_of: Callable[[str], str], ts_recv: int) -> Fill:
     """``myTrades`` item → :class:`Fill` (``id`` is the venue's trade id, the de-duplication key)."""
     what = f"myTrades {inst.symbol}"
-    t = _obj(obj, what)
-    venue_id = _str(t, "orderId", what)
-    price, qty = _dec(t, "price", what), abs(_dec(t, "qty", what))
+    t = F.as_object(obj, what)
+    venue_id = F.string(t, "orderId", what)
+    price, qty = F.dec(t, "price", what), abs(F.dec(t, "qty", what))
     _exact(inst, price, qty, what, t)
     return Fill(
         instrument=inst,
-        ts_event=_int(t, "time", what) * MS,
+        ts_event=F.integer(t, "time", what) * MS,
         ts_recv=ts_recv,
         client_order_id=client_id_of(venue_id),
         venue_order_id=venue_id,
-        trade_id=_str(t, "id", what),
+        trade_id=F.string(t, "id", what),
         side=Side.BUY if _flag(t, ("isBuyer", "buyer"), what) else Side.SELL,
         price=price,
         qty=qty,
-        fee=_opt_dec(t, "commission", what) or Decimal(0),
+        fee=F.opt_dec(t, "commission", what) or Decimal(0),
         fee_asset=str(t.get("commissionAsset") or ""),
         liquidity=Liquidity.MAKER if _flag(t, ("isMaker", "maker"), what) else Liquidity.TAKER,
     )
@@ -574,15 +489,15 @@ def parse_my_trade(obj: object, inst: Instrument, client_id_of: Callable[[str], 
 def parse_account(obj: object, ts_recv: int) -> list[BalanceUpdate]:
     """``account`` → one :class:`BalanceUpdate` per asset (``account`` = the asset's ``accountId``)."""
     what = "account"
-    a = _obj(obj, what)
+    a = F.as_object(obj, what)
     update = a.get("updateTime")
     ts_event = update * 1_000_000_000 if isinstance(update, int) and not isinstance(update, bool) and update else ts_recv
     out = []
-    for b in as_list(_get(a, "balances", what), what):
-        b = _obj(b, "account balance")
-        out.append(BalanceUpdate(VENUE, _str(b, "accountId", "account balance"), _str(b, "asset", "account balance"),
-                                 ts_event, ts_recv, _dec(b, "free", "account balance"),
-                                 _opt_dec(b, "locked", "account balance") or Decimal(0)))
+    for b in as_list(F.get(a, "balances", what), what):
+        b = F.as_object(b, "account balance")
+        out.append(BalanceUpdate(VENUE, F.string(b, "accountId", "account balance"), F.string(b, "asset", "account balance"),
+                                 ts_event, ts_recv, F.dec(b, "free", "account balance"),
+                                 F.opt_dec(b, "locked", "account balance") or Decimal(0)))
     return out
 
 
@@ -600,20 +515,20 @@ def parse_positions(obj: object, instruments: Mapping[str, Instrument], ts_recv:
                     on_error: Callable[[MalformedMessage], None]) -> list[PositionUpdate]:
     """``tradingPositions`` → active positions netted per symbol. A bad entry is reported and skipped."""
     what = "tradingPositions"
-    body = _obj(obj, what)
+    body = F.as_object(obj, what)
     net: dict[str, list[tuple[Decimal, Decimal, Decimal, Decimal | None, str]]] = {}
-    for entry in as_list(_get(body, "positions", what), what):
+    for entry in as_list(F.get(body, "positions", what), what):
         try:
-            p = _obj(entry, "position")
+            p = F.as_object(entry, "position")
             if str(p.get("state", "ACTIVE")) != "ACTIVE":
                 continue
-            symbol = _str(p, "symbol", "position")
-            _instrument(instruments, symbol, "position", p)
-            margin = _opt_dec(p, "margin", "position")
+            symbol = F.string(p, "symbol", "position")
+            F.instrument(instruments, symbol, "position", p)
+            margin = F.opt_dec(p, "margin", "position")
             leverage = _leverage_of(margin, p)
-            net.setdefault(symbol, []).append((_dec(p, "openQuantity", "position"), _dec(p, "openPrice", "position"),
-                                               _opt_dec(p, "upl", "position") or Decimal(0), leverage,
-                                               _str(p, "id", "position")))
+            net.setdefault(symbol, []).append((F.dec(p, "openQuantity", "position"), F.dec(p, "openPrice", "position"),
+                                               F.opt_dec(p, "upl", "position") or Decimal(0), leverage,
+                                               F.string(p, "id", "position")))
         except MalformedMessage as e:
             on_error(e)
     out = []

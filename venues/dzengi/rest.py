@@ -66,65 +66,26 @@ from typing import Any
 import httpx
 import trio
 
-from engine import (
-    wire_seconds,
-    AuthFailed,
-    OutcomeUnknown,
-    RateLimited,
-    RiskDenied,
-    VenueError,
-    VenueRejected,
-    redact,
-)
+from engine import (wire_seconds, AuthFailed, OutcomeUnknown, RateLimited, RiskDenied, VenueError,
+                    VenueRejected, redact)
 from engine import DenyReason
 from risk import PreparedWeights, RateLimiter, RateLimitSpec, ServerClock
 
-from .constants import (
-    API_KEY_HEADER,
-    MAX_RECV_WINDOW_MS,
-    ORDERS,
-    RATE_LIMITS,
-    REQUEST_WEIGHT,
-    TIMESTAMP_AHEAD_TOLERANCE_MS,
-    VENUE,
-    Endpoint,
-    ErrorCode,
-    request_weight,
-)
+from .constants import (API_KEY_HEADER, MAX_RECV_WINDOW_MS, ORDERS, RATE_LIMITS, REQUEST_WEIGHT,
+                        TIMESTAMP_AHEAD_TOLERANCE_MS, VENUE, Endpoint, ErrorCode, request_weight)
 from venues._common.http11 import MAX_BODY_BYTES, Http11Lane
-from venues._common.rest import (
-    TRANSPORT_ERRORS,
-    ClockRejected,
-    HttpxTransport,
-    RawResponse,
-    StreamWrapper,
-    TransportFailure,
-    decode_body,
-    excerpt,
-    raise_for_transport,
-    resign_once,
-    retry_after,
-)
+from venues._common.rest import (TRANSPORT_ERRORS, ClockRejected, HttpxTransport, RawResponse, StreamWrapper,
+                                 TransportFailure, raise_for_transport, resign_once)
+from venues._common.credentials import UnsignedRequest
+from venues._common.errors import AnswerRules
 
-from .parsers import error_of, malformed, parse_server_time
+from .parsers import error_of, parse_server_time
 from .schemas import loads
-from .signer import Credentials, encode_params, sign_params, sign_request
+from .signer import Credentials, DzengiSigner, encode_params, sign_params
 
-__all__ = [
-    "AUTH_CODES",
-    "ClockRejected",
-    "RawResponse",
-    "TransportFailure",
-    "raise_for_response",
-    "raise_for_transport",
-    "rate_limit_specs",
-    "rate_limiter",
-    "BACKGROUND_HEADROOM_WEIGHT",
-    "Http11Lane",
-    "MAX_BODY_BYTES",
-    "StreamWrapper",
-    "DzengiRest",
-]
+__all__ = ["AUTH_CODES", "ClockRejected", "RawResponse", "TransportFailure", "raise_for_response",
+           "raise_for_transport", "rate_limit_specs", "rate_limiter", "BACKGROUND_HEADROOM_WEIGHT",
+           "Http11Lane", "MAX_BODY_BYTES", "StreamWrapper", "DzengiRest"]
 
 log = logging.getLogger("venues.dzengi.rest")
 
@@ -218,52 +179,14 @@ def _pause_hint(status: int, headers: Mapping[str, str]) -> float | None:
     return 60.0 if status == 418 else None
 
 
-def raise_for_response(response: RawResponse, *, what: str, command: bool) -> Any:
-    """Decode a venue answer or raise the mapped error (see the module doc's table).
+ANSWERS = AnswerRules(
+    VENUE, loads, error_of, clock_codes=frozenset({ErrorCode.INVALID_TIMESTAMP}), auth_codes=AUTH_CODES,
+    rate_limit_statuses={429: ("rate limited (429)", 1.0), 418: ("IP banned (418)", 60.0), 403: ("WAF limit (403)", 1.0)},
+    error_in_ok=lambda code: code < 0)
+"How the venue's answers become errors (:class:`venues._common.errors.AnswerRules`; the module doc's table)."
 
-    ``command`` is True for order commands: anything but a definite answer is OutcomeUnknown.
-    """
-    status = response.status
-    body = response.body
-    decoded, parse_error = decode_body(body, loads)
-
-    if status == 429 or status == 418 or status == 403:
-        kind = {429: "rate limited (429)", 418: "IP banned (418)", 403: "WAF limit (403)"}[status]
-        error: VenueError = RateLimited(f"{what}: {kind}", venue=VENUE,
-                                        retry_after_s=retry_after(response.headers, 60.0 if status == 418 else 1.0))
-        if command:
-            raise OutcomeUnknown(f"{what}: {kind}; the order may or may not have been taken", venue=VENUE) from error
-        raise error
-
-    coded = error_of(decoded)
-    if coded is not None and (status >= 400 or coded[0] < 0) and status < 500:
-        code, msg = coded
-        if code == ErrorCode.INVALID_TIMESTAMP:
-            raise ClockRejected(f"{what}: [{code}] {msg}", venue=VENUE)
-        if code in AUTH_CODES:
-            raise AuthFailed(f"{what}: [{code}] {msg}", venue=VENUE)
-        raise VenueRejected(code, msg, venue=VENUE)
-
-    if status >= 500:
-        failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
-        if command:
-            raise OutcomeUnknown(f"{what}: HTTP {status}: execution status unknown", venue=VENUE) from failure
-        raise failure
-
-    if status >= 400:
-        if status in (408, 409, 425):
-            failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
-            if command:
-                raise OutcomeUnknown(f"{what}: HTTP {status}: execution status unknown", venue=VENUE) from failure
-            raise failure
-        raise VenueRejected(status, f"HTTP {status} {excerpt(body)}", venue=VENUE)
-
-    if parse_error is not None or (decoded is None and status != 204):
-        bad = malformed(what, f"answer is not JSON: {excerpt(body)!r}")
-        if command:
-            raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=VENUE) from bad
-        raise bad from parse_error
-    return decoded
+raise_for_response = ANSWERS.raise_for_response
+"Decode a venue answer or raise the mapped error; ``command`` is True for order commands."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +228,8 @@ class DzengiRest:
         self.version = api_version
         self._credentials = credentials
         self.recv_window_ms = recv_window_ms
+        self.signer = DzengiSigner(recv_window_ms)
+        "The signing recipe (a :class:`venues._common.Signer`); the create-order hot path inlines it."
         self.limiter = limiter if limiter is not None else rate_limiter()
         "The venue's metered scopes for this account and address (shared by reads and commands)."
         self.clock = clock if clock is not None else ServerClock(name=VENUE)
@@ -520,9 +445,9 @@ class DzengiRest:
         async def attempt() -> Any:
             # the rate-limit turn first, the timestamp after it: a wait must not age the signature
             await self._acquire_read(weight if weight is not None else request_weight(endpoint.value))
-            signed = sign_request(creds, params, self.clock.server_now_ms(), self.recv_window_ms)
-            return await self._send("GET", self.path(endpoint), signed.query, "", signed.headers,
-                                    what=f"GET {endpoint.value}", command=False)
+            path = self.path(endpoint)
+            wire = self.signer.sign(creds, UnsignedRequest("GET", path, encode_params(params)), self.clock.server_now_ms())
+            return await self._send("GET", path, wire.query, "", wire.headers, what=f"GET {endpoint.value}", command=False)
 
         return await resign_once(attempt, lambda: self.sync_time(fresh=True), what=f"GET {endpoint.value}")
 
@@ -649,10 +574,10 @@ class DzengiRest:
         """``DELETE order`` (params in the query string). Unknown outcome → OutcomeUnknown."""
         creds = self._creds()
         await self._acquire_command(self._cancel_weights)
-        signed = sign_request(creds, [("symbol", symbol), ("orderId", order_id)],
-                              self._command_timestamp("DELETE order"), self.recv_window_ms)
-        return await self._send("DELETE", self._order_path, signed.query, "", signed.headers,
-                                what="DELETE order", command=True)
+        request = UnsignedRequest("DELETE", self._order_path, encode_params([("symbol", symbol), ("orderId", order_id)]))
+        wire = self.signer.sign(creds, request, self._command_timestamp("DELETE order"))
+        return await self._send("DELETE", self._order_path, wire.query, "", wire.headers, what="DELETE order",
+                                command=True)
 
     @staticmethod
     def encode_order(params: Sequence[tuple[str, object]]) -> str:

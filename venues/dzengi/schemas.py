@@ -5,13 +5,9 @@ built from them at run time, so the hot path pays nothing for them. Numbers arri
 or strings depending on endpoint and age of the API: the client decodes JSON with
 ``parse_float=str`` (see :func:`loads`) so a price is never a float; integers stay ``int``.
 
-Enums follow one rule:
-
-* **descriptive** enums (symbol status, market type, asset type, position state, order type and
-  time in force as *reported*) fall back to ``UNKNOWN`` for a value the venue adds later — an
-  unknown label must not stop a market from loading;
-* **state** enums that drive our orders (order status, side) are strict: an unknown value is a
-  :class:`~engine.MalformedMessage`, never a guess.
+Enums follow the kit's rule (:mod:`venues._common.schema`): symbol status, market type and mode,
+asset type, position state, order type and time in force as *reported* are :class:`Descriptive`
+(an unknown label must not stop a market from loading); order status and side are strict.
 """
 
 from __future__ import annotations
@@ -19,59 +15,18 @@ from __future__ import annotations
 import enum
 from typing import Any, Literal, NotRequired, TypedDict
 
-from engine import JsonNumber, loads_json
+from venues._common.schema import Descriptive as Descriptive
+from venues._common.schema import BookSides, Named
+from venues._common.schema import loads as loads
 
 
-__all__ = [
-    "loads",
-    "Descriptive",
-    "SymbolStatus",
-    "MarketType",
-    "MarketMode",
-    "AssetType",
-    "PositionState",
-    "ReportedOrderType",
-    "ReportedTimeInForce",
-    "VenueOrderStatus",
-    "VenueSide",
-    "ErrorBody",
-    "ServerTime",
-    "Filter",
-    "SymbolInfo",
-    "RateLimitInfo",
-    "ExchangeInfo",
-    "Depth",
-    "AggTrade",
-    "KlineRow",
-    "OrderFill",
-    "NewOrderResponse",
-    "CancelOrderResponse",
-    "OpenOrder",
-    "FetchOrderResponse",
-    "MyTrade",
-    "AccountBalance",
-    "Account",
-    "Position",
-    "TradingPositions",
-    "LeverageSettings",
-    "WsEnvelope",
-    "WsQuote",
-    "WsDepthData",
-    "WsDepth",
-    "WsTrade",
-    "WsOhlc",
-]
+__all__ = ["loads", "Descriptive", "SymbolStatus", "MarketType", "MarketMode", "AssetType", "PositionState",
+           "ReportedOrderType", "ReportedTimeInForce", "VenueOrderStatus", "VenueSide", "ErrorBody",
+           "ServerTime", "Filter", "SymbolInfo", "RateLimitInfo", "ExchangeInfo", "Depth", "AggTrade",
+           "KlineRow", "OrderFill", "NewOrderResponse", "CancelOrderResponse", "OpenOrder",
+           "FetchOrderResponse", "MyTrade", "AccountBalance", "Account", "Position", "TradingPositions",
+           "LeverageSettings", "WsEnvelope", "WsQuote", "WsDepthData", "WsDepth", "WsTrade", "WsOhlc"]
 
-
-
-def loads(text: str | bytes) -> Any:
-    """Decode venue JSON, bounded (:func:`engine.loads_json`): a non-integer number stays its exact
-    text, as a :class:`engine.JsonNumber` (never a float); integers are ``int``.
-
-    Raises :class:`engine.WireFormatError` (a ``ValueError``) for invalid JSON or UTF-8,
-    ``NaN``/``Infinity``, numbers past the bounds and nesting deeper than 64.
-    """
-    return loads_json(text, parse_float=JsonNumber)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,106 +34,98 @@ def loads(text: str | bytes) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-class Descriptive(str, enum.Enum):
-    """A label the venue may extend: unknown values map to ``UNKNOWN`` instead of failing."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        return cls.__members__["UNKNOWN"]
-
-
 class SymbolStatus(Descriptive):
-    TRADING = "TRADING"
-    BREAK = "BREAK"
-    HALT = "HALT"
-    END_OF_DAY = "END_OF_DAY"
-    PRE_TRADING = "PRE_TRADING"
-    POST_TRADING = "POST_TRADING"
-    AUCTION_MATCH = "AUCTION_MATCH"
-    UNKNOWN = "UNKNOWN"
+    TRADING = enum.auto()
+    BREAK = enum.auto()
+    HALT = enum.auto()
+    END_OF_DAY = enum.auto()
+    PRE_TRADING = enum.auto()
+    POST_TRADING = enum.auto()
+    AUCTION_MATCH = enum.auto()
+    UNKNOWN = enum.auto()
 
 
 class MarketType(Descriptive):
-    SPOT = "SPOT"
-    LEVERAGE = "LEVERAGE"
-    UNKNOWN = "UNKNOWN"
+    SPOT = enum.auto()
+    LEVERAGE = enum.auto()
+    UNKNOWN = enum.auto()
 
 
 class MarketMode(Descriptive):
-    REGULAR = "REGULAR"
-    CLOSE_ONLY = "CLOSE_ONLY"
-    LONG_ONLY = "LONG_ONLY"
-    VIEW_ONLY = "VIEW_ONLY"
-    VIEW_AND_REQUEST = "VIEW_AND_REQUEST"
-    HOLIDAY = "HOLIDAY"
-    DELISTING = "DELISTING"
-    CLOSED_FOR_CORPORATE_ACTION = "CLOSED_FOR_CORPORATE_ACTION"
-    UNKNOWN = "UNKNOWN"
+    REGULAR = enum.auto()
+    CLOSE_ONLY = enum.auto()
+    LONG_ONLY = enum.auto()
+    VIEW_ONLY = enum.auto()
+    VIEW_AND_REQUEST = enum.auto()
+    HOLIDAY = enum.auto()
+    DELISTING = enum.auto()
+    CLOSED_FOR_CORPORATE_ACTION = enum.auto()
+    UNKNOWN = enum.auto()
 
 
 class AssetType(Descriptive):
-    BOND = "BOND"
-    COMMODITY = "COMMODITY"
-    CREDIT = "CREDIT"
-    CRYPTOCURRENCY = "CRYPTOCURRENCY"
-    CURRENCY = "CURRENCY"
-    EQUITY = "EQUITY"
-    ICO = "ICO"
-    INDEX = "INDEX"
-    INTEREST_RATE = "INTEREST_RATE"
-    OPT_TOKENS = "OPT_TOKENS"
-    OTHER_ASSET = "OTHER_ASSET"
-    REAL_ESTATE = "REAL_ESTATE"
-    UTILITY_TOKENS = "UTILITY_TOKENS"
-    UNKNOWN = "UNKNOWN"
+    BOND = enum.auto()
+    COMMODITY = enum.auto()
+    CREDIT = enum.auto()
+    CRYPTOCURRENCY = enum.auto()
+    CURRENCY = enum.auto()
+    EQUITY = enum.auto()
+    ICO = enum.auto()
+    INDEX = enum.auto()
+    INTEREST_RATE = enum.auto()
+    OPT_TOKENS = enum.auto()
+    OTHER_ASSET = enum.auto()
+    REAL_ESTATE = enum.auto()
+    UTILITY_TOKENS = enum.auto()
+    UNKNOWN = enum.auto()
 
 
 class PositionState(Descriptive):
-    ACTIVE = "ACTIVE"
-    INACTIVE = "INACTIVE"
-    INVALID = "INVALID"
-    UNKNOWN = "UNKNOWN"
+    ACTIVE = enum.auto()
+    INACTIVE = enum.auto()
+    INVALID = enum.auto()
+    UNKNOWN = enum.auto()
 
 
 class ReportedOrderType(Descriptive):
     """Order type as the venue *reports* it (we only ever send LIMIT, MARKET, STOP)."""
 
-    LIMIT = "LIMIT"
-    MARKET = "MARKET"
-    STOP = "STOP"
-    TRAILING_STOP = "TRAILING_STOP"
-    UNKNOWN = "UNKNOWN"
+    LIMIT = enum.auto()
+    MARKET = enum.auto()
+    STOP = enum.auto()
+    TRAILING_STOP = enum.auto()
+    UNKNOWN = enum.auto()
 
 
 class ReportedTimeInForce(Descriptive):
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
-    UNKNOWN = "UNKNOWN"
+    GTC = enum.auto()
+    IOC = enum.auto()
+    FOK = enum.auto()
+    UNKNOWN = enum.auto()
 
 
-class VenueOrderStatus(str, enum.Enum):
+class VenueOrderStatus(Named):
     """Strict: an order status outside this list is a malformed message, not a guess.
 
     ``CREATED`` and ``MODIFIED`` appear in ``fetchOrder`` answers only.
     """
 
-    NEW = "NEW"
-    CREATED = "CREATED"
-    MODIFIED = "MODIFIED"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    PENDING_CANCEL = "PENDING_CANCEL"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
+    NEW = enum.auto()
+    CREATED = enum.auto()
+    MODIFIED = enum.auto()
+    PARTIALLY_FILLED = enum.auto()
+    FILLED = enum.auto()
+    CANCELED = enum.auto()
+    PENDING_CANCEL = enum.auto()
+    REJECTED = enum.auto()
+    EXPIRED = enum.auto()
 
 
-class VenueSide(str, enum.Enum):
+class VenueSide(Named):
     """Strict."""
 
-    BUY = "BUY"
-    SELL = "SELL"
+    BUY = enum.auto()
+    SELL = enum.auto()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,11 +196,10 @@ class ExchangeInfo(TypedDict):
     symbols: list[SymbolInfo]
 
 
-class Depth(TypedDict):
+class Depth(BookSides[Num]):
+    """``GET depth``: the sides' levels are ``[price, qty]``."""
+
     lastUpdateId: int
-    bids: list[list[Num]]
-    "``[[price, qty], ...]`` best first."
-    asks: list[list[Num]]
 
 
 class AggTrade(TypedDict):

@@ -28,21 +28,11 @@ from urllib.parse import urlencode
 
 import attrs
 
-from venues._common.credentials import Credentials
+from venues._common.credentials import Credentials, UnsignedRequest, WireRequest
 
-__all__ = [
-    "API_KEY_HEADER",
-    "Credentials",
-    "SignedRequest",
-    "sign_params",
-    "encode_params",
-    "sign_request",
-    "strip_signature",
-    "verify",
-    "ws_string_to_sign",
-    "sign_ws_payload",
-    "verify_ws_payload",
-]
+__all__ = ["API_KEY_HEADER", "Credentials", "DzengiSigner", "SignedRequest", "sign_params", "encode_params",
+           "sign_request", "strip_signature", "verify", "ws_string_to_sign", "sign_ws_payload",
+           "verify_ws_payload"]
 
 API_KEY_HEADER = "X-MBX-APIKEY"
 "The header carrying the API key on every keyed request."
@@ -86,6 +76,31 @@ def encode_params(params: Iterable[tuple[str, object]] | Mapping[str, object]) -
     return urlencode([(k, _wire_value(v)) for k, v in pairs if v is not None])
 
 
+_FORM = "application/x-www-form-urlencoded"
+
+
+class DzengiSigner:
+    """A :class:`venues._common.Signer`: ``recvWindow`` (if set), ``timestamp`` and ``signature``
+    appended to the request's URL-encoded params, in the form body when the request has one (or
+    says ``Content-Type: application/x-www-form-urlencoded``), else in the query string."""
+
+    def __init__(self, recv_window_ms: int | None = None) -> None:
+        self.recv_window_ms = recv_window_ms
+
+    def sign(self, credentials: Credentials, request: UnsignedRequest, timestamp_ms: int) -> WireRequest:
+        """The wire form of ``request`` signed at ``timestamp_ms``, with the ``X-MBX-APIKEY`` header."""
+        in_body = bool(request.body) or request.headers.get("Content-Type") == _FORM
+        params = request.body.decode() if in_body else request.query
+        window = f"recvWindow={self.recv_window_ms}&" if self.recv_window_ms is not None else ""
+        encoded = f"{params}&{window}timestamp={timestamp_ms}" if params else f"{window}timestamp={timestamp_ms}"
+        signed = f"{encoded}&signature={sign_params(credentials.secret, encoded)}"
+        headers = {**request.headers, API_KEY_HEADER: credentials.api_key}
+        if in_body:
+            headers["Content-Type"] = _FORM
+            return WireRequest(request.method, request.path, request.query, signed.encode(), headers)
+        return WireRequest(request.method, request.path, signed, request.body, headers)
+
+
 def sign_request(
     credentials: Credentials,
     params: Iterable[tuple[str, object]] | Mapping[str, object],
@@ -94,23 +109,18 @@ def sign_request(
     *,
     in_body: bool = False,
 ) -> SignedRequest:
-    """Build the signed wire form of ``params``.
+    """Build the signed wire form of ``params`` (:class:`DzengiSigner`'s recipe).
 
     ``recvWindow`` (if given) and ``timestamp`` are appended after the params in that order, then
     ``signature``. With ``in_body=True`` everything goes in the form body (ccxt's way), otherwise
     in the query string (the Rust SDK's and python-currencycom's way).
     """
-    pairs = list(params.items() if isinstance(params, Mapping) else params)
-    if recv_window_ms is not None:
-        pairs.append(("recvWindow", recv_window_ms))
-    pairs.append(("timestamp", timestamp_ms))
-    encoded = encode_params(pairs)
-    signed = f"{encoded}&signature={sign_params(credentials.secret, encoded)}"
-    headers = {API_KEY_HEADER: credentials.api_key}
-    if in_body:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        return SignedRequest(query="", body=signed, headers=headers)
-    return SignedRequest(query=signed, body="", headers=headers)
+    encoded = encode_params(params)
+    request = (UnsignedRequest("POST", "", body=encoded.encode(), headers={"Content-Type": _FORM}) if in_body
+               else UnsignedRequest("GET", "", query=encoded))
+    wire = DzengiSigner(recv_window_ms).sign(credentials, request, timestamp_ms)
+    headers = {API_KEY_HEADER: credentials.api_key, **({"Content-Type": _FORM} if in_body else {})}
+    return SignedRequest(query=wire.query, body=wire.body.decode(), headers=headers)
 
 
 def strip_signature(raw: str) -> tuple[str, str | None]:

@@ -29,36 +29,29 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import attrs
 import trio
 import trio_websocket
 
-from engine import MalformedMessage, VenueError, VenueState
-from venues._common.websocket import ConnectionLost, ReconnectingWebSocket, StreamCounters, Waiter
+from engine import VenueError
+from venues._common.websocket import ConnectionLost, Handler, ReconnectingWebSocket, StreamCounters, StreamOptions, Waiter
 
 from .constants import VENUE, WsDestination, WsStatus
 from .parsers import malformed
-from .rest import StreamWrapper
-from .schemas import loads
 
 __all__ = ["Handler", "StreamStatistics", "WsRequestFailed", "ConnectionLost", "DzengiStream"]
 
 log = logging.getLogger("venues.dzengi.stream")
 
-Handler = Callable[[Any, int], None]
-"``handler(payload, ts_recv_ns)`` for one pushed destination."
 
 
 class WsRequestFailed(VenueError):
     """The venue answered a WebSocket request with a status other than ``OK``."""
 
     def __init__(self, destination: str, status: str, payload: Any) -> None:
-        self.destination = destination
-        self.status = status
-        self.payload = payload
+        self.destination, self.status, self.payload = destination, status, payload
         super().__init__(f"{destination}: {status} {json.dumps(payload, default=str)[:200]}", venue=VENUE)
 
 
@@ -68,8 +61,6 @@ class StreamStatistics(StreamCounters):
 
     pending_requests: int
     subscriptions: tuple[str, ...]
-    malformed_resyncs: int = 0
-    "Times the venue was marked stale and resynchronised because of malformed frames."
 
 
 class DzengiStream(ReconnectingWebSocket):
@@ -81,29 +72,12 @@ class DzengiStream(ReconnectingWebSocket):
 
     venue = VENUE
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        ping_interval_s: float = 20.0,
-        request_timeout_s: float = 10.0,
-        connect_timeout_s: float = 10.0,
-        reconnect_min_s: float = 0.5,
-        reconnect_max_s: float = 30.0,
-        stream_wrapper: StreamWrapper | None = None,
-        on_state: Callable[[VenueState, str], None] | None = None,
-        on_malformed: Callable[[MalformedMessage], None] | None = None,
-        direct_dispatch: bool = True,
-        resync_after: int = 20,
-        malformed_window_s: float = 10.0,
-        log_limit: int = 5,
-    ) -> None:
-        super().__init__(url, ping_interval_s=ping_interval_s, request_timeout_s=request_timeout_s,
-                         connect_timeout_s=connect_timeout_s, reconnect_min_s=reconnect_min_s,
-                         reconnect_max_s=reconnect_max_s, stream_wrapper=stream_wrapper,
-                         direct_dispatch=direct_dispatch, on_state=on_state, on_malformed=on_malformed,
-                         resync_after=resync_after, malformed_window_s=malformed_window_s, log_limit=log_limit,
-                         logger=log)
+    def __init__(self, url: str, **options: Unpack[StreamOptions]) -> None:
+        """``options``: :class:`venues._common.websocket.StreamOptions`; frames go straight to the
+        handlers on the socket reader's task unless ``direct_dispatch=False``."""
+        options.setdefault("direct_dispatch", True)
+        options.setdefault("logger", log)
+        super().__init__(url, **options)
         self.handlers: dict[str, Handler] = {}
         "Pushed destination → handler. Register before :meth:`run`; looked up per frame."
         self._subscriptions: dict[str, dict[str, Any]] = {}
@@ -112,8 +86,7 @@ class DzengiStream(ReconnectingWebSocket):
     # -- public ---------------------------------------------------------------------------------
     def statistics(self) -> StreamStatistics:
         """A frozen snapshot of the stream's counters."""
-        return StreamStatistics(self.connected, self._connects, self._messages, self._guard.dropped, self._unhandled,
-                                len(self._waiters), tuple(sorted(self._subscriptions)), self._guard.resyncs)
+        return StreamStatistics(*self.counters(), len(self._waiters), tuple(sorted(self._subscriptions)))
 
     async def request(self, destination: str, payload: dict[str, Any], *, timeout_s: float | None = None) -> Any:
         """Send one request and return the answer's payload.
@@ -169,17 +142,8 @@ class DzengiStream(ReconnectingWebSocket):
             self._waiters.pop(correlation_id, None)
 
     # -- the reader: the hot path -----------------------------------------------------------
-    def dispatch(self, message: str | bytes, ts_recv: int) -> None:
+    def on_frame(self, frame: dict[str, Any], ts_recv: int) -> None:
         """One frame: to the waiter of its correlationId, else to its destination's handler."""
-        self._messages += 1
-        try:
-            frame = loads(message)
-        except ValueError as e:
-            self.report(malformed("websocket frame", f"not JSON ({e})", str(message)[:300]))
-            return
-        if type(frame) is not dict:
-            self.report(malformed("websocket frame", "not a JSON object", frame))
-            return
         correlation_id = frame.get("correlationId")
         if correlation_id is not None:
             if type(correlation_id) is not int and type(correlation_id) is not str:
@@ -202,17 +166,11 @@ class DzengiStream(ReconnectingWebSocket):
             self.report(malformed("websocket frame", "destination is not a string", frame))
             return
         handler = self.handlers.get(destination)
-        if handler is None:
-            self._unhandled += 1
-            return
         status = frame.get("status", WsStatus.OK.value)
-        if status != WsStatus.OK.value:
+        if handler is not None and status != WsStatus.OK.value:
             self.report(malformed(f"{destination}", f"pushed with status {status!r}", frame))
             return
-        try:
-            handler(frame.get("payload"), ts_recv)
-        except MalformedMessage as e:
-            self.report(e)
+        self.deliver(handler, frame.get("payload"), ts_recv)
 
 
 def _json_default(value: object) -> object:

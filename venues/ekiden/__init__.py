@@ -11,69 +11,22 @@ What the venue supports, as this package implements it:
 * HMAC-SHA256 base64 signatures in ``EKIDEN-*`` headers, ISO-8601 timestamps in a ±30 s window,
   decimal strings, ``{success, data}`` envelopes, error codes 2000–2004, 60/30 requests per minute.
 
-Exports the gateway and its config, plus the uniform venue interface of :mod:`venues`
-(``make_gateway``, ``add_testnet_arguments``, ``run_testnet``). The local testnet itself lives in
-:mod:`venues.ekiden.testnet` (imported on demand: it pulls in the simulator).
+Exports the gateway, its config and the uniform venue interface of :mod:`venues`, which
+:class:`venues._common.package.VenuePackage` builds (the testnet: :mod:`venues.ekiden.testnet`).
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
 
+from venues._common.package import VenuePackage
+
+from .constants import VENUE
 from .gateway import EkidenConfig as EkidenConfig, EkidenGateway as EkidenGateway
 
 __all__ = ["EkidenConfig", "EkidenGateway", "make_gateway", "add_testnet_arguments", "run_testnet",
            "open_local_testnet", "DEMO_SYMBOL"]
 
-
-def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
-                 key: str = "options") -> EkidenGateway:
-    """Build the gateway from a ``[venues.options]`` table and credentials (None: market data only).
-
-    Unknown or invalid options raise :class:`~engine.ConfigError` naming ``source`` and ``key``
-    (with a "did you mean" for a misspelt key). ``credentials`` has ``api_key`` and ``secret``;
-    they override any set in the options.
-    """
-    data = dict(options)
-    if credentials is not None:
-        data["api_key"] = credentials.api_key
-        data["secret"] = credentials.secret
-    return EkidenGateway(EkidenConfig.from_mapping(data, source=source, key=key))
-
-
-def add_testnet_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``triotrade testnet ekiden`` options (accounts file, port, market, limits, faults)."""
-    from . import testnet
-
-    testnet.add_testnet_arguments(parser)
-
-
-def run_testnet(args: argparse.Namespace) -> int:
-    """Serve the local Ekiden testnet until Ctrl-C; the exit status."""
-    from . import testnet
-
-    return testnet.run_testnet(args)
-
-
-DEMO_SYMBOL = "BTC-USD"
-"The instrument the demo trades on this venue's local testnet."
-
-
-@asynccontextmanager
-async def open_local_testnet(api_key: str, secret: str, *, seed: int = 0) -> AsyncIterator[dict[str, Any]]:
-    """Serve a local testnet with one funded account for the duration of the block.
-
-    Yields the ``[venues.options]`` table that points this venue's gateway at it (the account's
-    credentials are passed to :func:`make_gateway` separately, as in a real run).
-    """
-    from backtest.exchange import AccountConfig
-
-    from .testnet import open_ekiden_testnet
-
-    account = AccountConfig(name="demo", api_key=api_key, secret=secret, balances={"USD": Decimal(100_000)})
-    async with open_ekiden_testnet([account], seed=seed) as testnet:
-        yield {"base_url": testnet.url, "ws_url": testnet.ws_url, **{}}
+PACKAGE = VenuePackage(VENUE, config=EkidenConfig, gateway=EkidenGateway, testnet=f"{__name__}.testnet",
+                       demo_symbol="BTC-USD", demo_balances={"USD": Decimal(100_000)})
+make_gateway, add_testnet_arguments, run_testnet, open_local_testnet, DEMO_SYMBOL = PACKAGE.interface()

@@ -11,39 +11,12 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-__all__ = [
-    "VENUE",
-    "REST_URL",
-    "WS_URL",
-    "API_PREFIX",
-    "STREAM_PATH",
-    "API_KEY_HEADER",
-    "TIMESTAMP_HEADER",
-    "SIGNATURE_HEADER",
-    "TIMESTAMP_WINDOW_MS",
-    "PUBLIC_REQUESTS_PER_MIN",
-    "PRIVATE_REQUESTS_PER_MIN",
-    "RATE_WINDOW_S",
-    "WS_IDLE_TIMEOUT_S",
-    "MAX_DECIMALS",
-    "DEFAULT_PAGE_LIMIT",
-    "MAX_PAGE_LIMIT",
-    "MAX_BOOK_DEPTH",
-    "Path",
-    "PUBLIC_PATHS",
-    "ErrorCode",
-    "HTTP_STATUS",
-    "ERROR_MESSAGES",
-    "Side",
-    "OrderType",
-    "TimeInForce",
-    "OrderStatus",
-    "MarketType",
-    "MarketStatus",
-    "Liquidity",
-    "WsType",
-    "Channel",
-]
+__all__ = ["VENUE", "REST_URL", "WS_URL", "API_PREFIX", "STREAM_PATH", "API_KEY_HEADER", "TIMESTAMP_HEADER",
+           "SIGNATURE_HEADER", "TIMESTAMP_WINDOW_MS", "PUBLIC_REQUESTS_PER_MIN", "PRIVATE_REQUESTS_PER_MIN",
+           "RATE_WINDOW_S", "WS_IDLE_TIMEOUT_S", "MAX_DECIMALS", "DEFAULT_PAGE_LIMIT", "MAX_PAGE_LIMIT",
+           "MAX_BOOK_DEPTH", "Path", "PUBLIC_PATHS", "ErrorCode", "HTTP_STATUS", "ERROR_MESSAGES", "Side",
+           "OrderType", "TimeInForce", "OrderStatus", "MarketType", "MarketStatus", "Liquidity", "WsType",
+           "Channel"]
 
 VENUE: Final = "ekiden"
 
@@ -85,11 +58,14 @@ class Path(str, enum.Enum):
     """REST resource paths (``{}`` is an order id)."""
 
     TIME = "/v1/time"
+    "The venue's clock; public, like the three after it (:data:`PUBLIC_PATHS`)."
     MARKETS = "/v1/markets"
     ORDERBOOK = "/v1/orderbook"
     TRADES = "/v1/trades"
     ORDERS = "/v1/orders"
+    "Our orders: ``GET`` lists them, ``POST`` creates one."
     ORDER = "/v1/orders/{}"
+    "One order (:meth:`of`): ``GET`` reads, ``PATCH`` amends, ``DELETE`` cancels it."
     FILLS = "/v1/fills"
     POSITIONS = "/v1/positions"
     BALANCES = "/v1/balances"

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -42,32 +41,13 @@ import attrs
 import httpx
 import trio
 
-from engine import (
-    AuthFailed,
-    BalanceUpdate,
-    Bar,
-    BookDelta,
-    BookSnapshot,
-    ConfigError,
-    Fill,
-    Instrument,
-    MalformedMessage,
-    Order,
-    OrderStatus,
-    OrderType,
-    PositionUpdate,
-    Quote,
-    RiskDenied,
-    Trade,
-    TriotradeError,
-    VenueError,
-    VenueRejected,
-    VenueState,
-    VenueStatus,
-)
-from engine import L2Book
-from engine import DataKind, EventSink, Gateway, GatewayCapabilities, OrderReport, Unsupported
-from venues._common.config import VenueConfig, positive as _positive, url as _url
+from engine import AuthFailed, BalanceUpdate, Bar, BookDelta, BookSnapshot, ConfigError, Fill, Instrument
+from engine import L2Book, MalformedMessage, Order, OrderType, PositionUpdate, Quote, RiskDenied, Trade
+from engine import DataKind, GatewayCapabilities, OrderReport, TriotradeError, Unsupported, VenueRejected, VenueState
+from venues._common import lifecycle
+from venues._common.config import positive as _positive, url as _url
+from venues._common.lifecycle import GatewayBase, GatewayConfig
+from venues._common.orders import OrderTracker, TrackedOrder
 
 from . import parsers as P
 from .constants import (
@@ -101,13 +81,10 @@ _NS = 1_000_000_000
 
 
 @attrs.frozen
-class EkidenConfig(VenueConfig):
-    """Settings of one Ekiden connection (``EkidenConfig.from_toml("configs/ekiden.toml")``).
-
-    Credentials come from ``api_key``/``secret`` or, better, from the environment variables named
-    by ``api_key_env``/``secret_env`` (:class:`venues._common.VenueConfig`). They never appear in
-    a repr, a log line or an error.
-    """
+class EkidenConfig(GatewayConfig):
+    """Settings of one Ekiden connection (``EkidenConfig.from_toml("configs/ekiden.toml")``); the
+    timeouts, clock sync (also after any 2002), ping (the venue closes sockets idle for 60 s) and
+    reconnect pacing are :class:`venues._common.lifecycle.GatewayConfig`'s."""
 
     venue: ClassVar[str] = VENUE
 
@@ -119,8 +96,6 @@ class EkidenConfig(VenueConfig):
     "Label of the account in balance updates (default: ``ekiden``)."
     markets: tuple[str, ...] = ()
     "Markets to load (empty: every market the venue lists)."
-    http_timeout_s: float = attrs.field(default=10.0, validator=_positive)
-    "Timeout of one REST request (and of one WebSocket subscription's answer)."
     public_requests_per_window: int = PUBLIC_REQUESTS_PER_MIN
     "Our budget for public requests per window (the venue's limit: 60 per minute)."
     private_requests_per_window: int = PRIVATE_REQUESTS_PER_MIN
@@ -128,15 +103,8 @@ class EkidenConfig(VenueConfig):
     rate_window_s: float = attrs.field(default=RATE_WINDOW_S, validator=_positive)
     max_rate_wait_s: float = attrs.field(default=10.0, validator=_positive)
     "Longest a request waits for a rate-limit slot before it is refused locally (nothing sent)."
-    time_sync_s: float = attrs.field(default=300.0, validator=_positive)
-    "How often the server clock offset is re-measured (also after any 2002)."
-    ping_interval_s: float = attrs.field(default=20.0, validator=_positive)
-    "WebSocket ping period (the venue closes sockets idle for 60 s)."
-    reconnect_min_s: float = attrs.field(default=0.5, validator=_positive)
-    reconnect_max_s: float = attrs.field(default=30.0, validator=_positive)
     bar_grace_s: float = attrs.field(default=1.0, validator=_positive)
     "A bar built from trades is sent this long after its interval ends if no later trade came."
-
 
 
 # =============================================================================================
@@ -145,49 +113,14 @@ class EkidenConfig(VenueConfig):
 
 
 @attrs.frozen(slots=True)
-class GatewayStatistics:
-    """A snapshot of the gateway's counters (for tests and the status line)."""
+class GatewayStatistics(lifecycle.GatewayStatistics[StreamStatistics]):
+    """A snapshot of the gateway's counters (for tests and the status line); ``rate_limited``
+    counts the 429 answers of both scopes."""
 
-    stream: StreamStatistics
-    requests_sent: int
-    malformed: int
-    "Venue messages reported as malformed (and skipped)."
-    last_malformed: str
-    rate_limited: int
-    "429 answers the venue gave (both scopes)."
     book_resyncs: int
     "Sequence gaps repaired with a fresh snapshot."
     reconciliations: int
     "Orders queried after a reconnect or an unsettled answer."
-    tracked_orders: int
-    server_offset_ms: float
-
-
-@attrs.define(slots=True, eq=False)
-class _Tracked:
-    """What the gateway knows about one order of ours."""
-
-    client_order_id: str
-    instrument: Instrument
-    venue_order_id: str = ""
-    status: OrderStatus = OrderStatus.SUBMITTED
-    filled: Decimal = Decimal(0)
-    "Cumulative filled size as the venue last reported it."
-    fills: dict[str, Decimal] = attrs.Factory(dict)
-    "Fills seen (fill id → size)."
-
-    @property
-    def settled(self) -> bool:
-        """Terminal, and every reported fill seen: nothing more can come."""
-        return self.status.is_terminal and sum(self.fills.values(), Decimal(0)) >= self.filled
-
-
-class _NullSink:
-    def send_market(self, event: Any) -> None:
-        pass
-
-    def send_execution(self, event: Any) -> None:
-        pass
 
 
 _VENUE_TYPE = {OrderType.LIMIT: "limit", OrderType.MARKET: "market", OrderType.STOP_MARKET: "stop_market",
@@ -233,7 +166,7 @@ class _BarBuilder:
 # =============================================================================================
 
 
-class EkidenGateway(Gateway):
+class EkidenGateway(GatewayBase):
     """One connection to Ekiden for one account (or market data only, without credentials).
 
     Host it in a nursery (``await nursery.start(gateway.run, sink)``) or use
@@ -252,7 +185,10 @@ class EkidenGateway(Gateway):
         leverage=True,
     )
 
+    _fatal_start_errors = (AuthFailed, MalformedMessage)
+
     def __init__(self, config: EkidenConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(config, reconnect_min_s=config.reconnect_min_s, reconnect_max_s=config.reconnect_max_s)
         self.config = config
         credentials = config.credentials()
         public, private = rate_limiters(public_per_window=config.public_requests_per_window,
@@ -262,14 +198,9 @@ class EkidenGateway(Gateway):
                                 transport=transport, public_limiter=public, private_limiter=private)
         self._stream = EkidenStream(
             config.ws_url,
-            ping_interval_s=config.ping_interval_s,
-            request_timeout_s=config.http_timeout_s,
             connect_timeout_s=config.http_timeout_s,
-            reconnect_min_s=config.reconnect_min_s,
-            reconnect_max_s=config.reconnect_max_s,
             private_auth=self._private_auth if credentials is not None else None,
-            on_state=self._on_stream_state,
-            on_malformed=self._report_malformed,
+            **self._stream_options(config),
         )
         self._stream.handlers.update({
             Channel.ORDERBOOK.value: self._on_book,
@@ -277,12 +208,7 @@ class EkidenGateway(Gateway):
             Channel.ORDERS.value: self._on_orders,
         })
         self._account = config.account or VENUE
-        self._sink: EventSink = _NullSink()
-        self._nursery: trio.Nursery | None = None
         self._jobs_send, self._jobs_receive = trio.open_memory_channel[Callable[[], Any]](1000)
-        # instruments
-        self._by_symbol: dict[str, Instrument] = {}
-        self._by_key: dict[str, Instrument] = {}
         # market data
         self._book_depth: dict[str, int] = {}
         self._book_wanted: set[str] = set()
@@ -292,90 +218,42 @@ class EkidenGateway(Gateway):
         self._trades_wanted: set[str] = set()
         self._bars: dict[str, dict[int, _BarBuilder]] = {}
         self._resyncing: set[str] = set()
-        # orders
-        self._by_client: dict[str, _Tracked] = {}
-        self._by_venue: dict[str, _Tracked] = {}
+        self._orders = OrderTracker(self._executions)
         # counters
-        self._malformed = 0
-        self._last_malformed = ""
         self._book_resyncs = 0
         self._reconciliations = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def instruments(self) -> Mapping[str, Instrument]:
-        return self._by_key
-
-    def instrument(self, symbol: str) -> Instrument:
-        """The instrument of a venue market name (``KeyError`` if the venue does not list it)."""
-        return self._by_symbol[symbol]
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, config: EkidenConfig, sink: EventSink, **hooks: Any) -> AsyncIterator[EkidenGateway]:
-        """Run a gateway for the duration of the block (connected and loaded on entry)."""
-        gateway = cls(config, **hooks)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(gateway.run, sink)
-            try:
-                yield gateway
-            finally:
-                nursery.cancel_scope.cancel()
-
-    async def run(self, sink: EventSink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _start(self, nursery: trio.Nursery) -> None:
         """Sync the clock, load markets, connect the stream (private channel first); then serve.
 
         Wrong credentials (2001 on the private subscription) raise :class:`~engine.AuthFailed`
-        here, before ``task_status.started()``.
+        from ``run``, before ``task_status.started()``.
         """
-        self._sink = sink
-        started = False
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                await self._bootstrap()
-                await nursery.start(self._stream.run)
-                nursery.start_soon(self._job_worker)
-                nursery.start_soon(self._clock_loop)
-                nursery.start_soon(self._bar_loop)
-                started = True
-                task_status.started()
-        except BaseExceptionGroup as group:
-            # a startup failure is one plain error (wrong key, venue unreachable), not a group
-            first = _first_leaf(group)
-            if not started and isinstance(first, (AuthFailed, VenueError, ConfigError)):
-                raise first from None
-            raise
-        finally:
-            self._nursery = None
-            with trio.CancelScope(shield=True):
-                await self._rest.aclose()
+        await self._bootstrap()
+        await nursery.start(self._stream.run)
+        nursery.start_soon(self._job_worker)
+        nursery.start_soon(self._clock_loop)
+        nursery.start_soon(self._bar_loop)
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
             await self._rest.aclose()
 
     async def _bootstrap(self) -> None:
-        """Clock samples, then markets; a retry keeps the samples already taken, so start-up makes
-        progress under any pattern of refusals (e.g. a 429 on every 3rd request)."""
-        delay = self.config.reconnect_min_s
-        attempt = 0
-        samples = 0
-        while True:
-            attempt += 1
-            try:
-                while samples < _CLOCK_SAMPLES_AT_START:
-                    await self._rest.sync_time(rounds=1)
-                    samples += 1
-                markets = await self._rest.markets()
-                break
-            except (AuthFailed, MalformedMessage):
-                raise
-            except VenueError as e:
-                self._status(VenueState.DISCONNECTED,
-                             f"REST not available ({e}); attempt {attempt}, retrying in {delay:.1f} s")
-                await trio.sleep(delay)
-                delay = min(delay * 2, self.config.reconnect_max_s)
+        """Clock samples, then markets, each request retried on its own (:meth:`_retrying`)."""
+        async def sample_clock() -> None:
+            await self._rest.sync_time(rounds=1)
+
+        answers: list[Any] = []
+
+        async def load_markets() -> None:
+            answers.append(await self._rest.markets())
+
+        for _ in range(_CLOCK_SAMPLES_AT_START):
+            await self._retrying(sample_clock, "REST not available")
+        await self._retrying(load_markets, "REST not available")
+        markets = answers[-1]
         instruments = P.parse_markets(markets, self._report_malformed)
         if self.config.markets:
             missing = [m for m in self.config.markets if m not in instruments]
@@ -385,8 +263,7 @@ class EkidenGateway(Gateway):
             instruments = {m: instruments[m] for m in self.config.markets}
         if not instruments:
             raise P.malformed("markets", "no usable market")
-        self._by_symbol = instruments
-        self._by_key = {inst.key: inst for inst in instruments.values()}
+        self._set_instruments(instruments)
 
     async def _private_auth(self, expired: bool) -> dict[str, Any]:
         if expired:
@@ -429,22 +306,13 @@ class EkidenGateway(Gateway):
                           + self._rest.private_limiter.statistics().rate_limited),
             book_resyncs=self._book_resyncs,
             reconciliations=self._reconciliations,
-            tracked_orders=len(self._by_client),
+            tracked_orders=len(self._orders),
             server_offset_ms=self._rest.clock.offset_ms,
         )
 
     # -- reporting -------------------------------------------------------------------------------
-    def _report_malformed(self, error: MalformedMessage) -> None:
-        self._malformed += 1
-        self._last_malformed = str(error)
-        log.warning("%s", error)
-
-    def _status(self, state: VenueState, detail: str, instrument: Instrument | None = None) -> None:
-        now = time.time_ns()
-        self._sink.send_market(VenueStatus(VENUE, now, now, state, detail, instrument))
-
     def _on_stream_state(self, state: VenueState, detail: str) -> None:
-        self._status(state, detail)
+        super()._on_stream_state(state, detail)
         if state is VenueState.CONNECTED and self._stream.statistics().connects > 1:
             self._schedule(self._reconcile_unsettled)
 
@@ -559,48 +427,18 @@ class EkidenGateway(Gateway):
                         builder.start = -1
 
     def _on_orders(self, frame: dict[str, Any], ts_recv: int) -> None:
-        report = P.parse_order_update(frame.get("data"), self._by_symbol, ts_recv, self._client_id_of)
-        self._note(report)
+        report = P.parse_order_update(frame.get("data"), self._by_symbol, ts_recv, self._orders.client_id_of)
+        self._orders.note(report)
         self._sink.send_execution(report)
 
     # =========================================================================================
     # orders
     # =========================================================================================
 
-    def _client_id_of(self, venue_order_id: str) -> str:
-        tracked = self._by_venue.get(venue_order_id)
-        return tracked.client_order_id if tracked is not None else ""
-
-    def _track(self, order: Order) -> _Tracked:
-        tracked = self._by_client.get(order.client_order_id)
-        if tracked is None:
-            tracked = self._by_client[order.client_order_id] = _Tracked(order.client_order_id, order.instrument)
-        if order.venue_order_id and not tracked.venue_order_id:
-            tracked.venue_order_id = order.venue_order_id
-            self._by_venue[order.venue_order_id] = tracked
-        return tracked
-
-    def _forget(self, tracked: _Tracked) -> None:
-        self._by_client.pop(tracked.client_order_id, None)
-        if tracked.venue_order_id:
-            self._by_venue.pop(tracked.venue_order_id, None)
-
-    def _note(self, report: OrderReport) -> None:
-        """Record what a report says about one of our orders (any path: answer, stream, query)."""
-        tracked = self._by_client.get(report.client_order_id) or self._by_venue.get(report.venue_order_id)
-        if tracked is None:
-            return
-        if report.venue_order_id and not tracked.venue_order_id:
-            tracked.venue_order_id = report.venue_order_id
-            self._by_venue[report.venue_order_id] = tracked
-        if report.filled_qty is not None and report.filled_qty >= tracked.filled:
-            tracked.filled = report.filled_qty
-        if not tracked.status.is_terminal:
-            tracked.status = report.status
-        for fill in report.fills:
-            tracked.fills[fill.trade_id] = fill.qty
-        if tracked.settled:
-            self._forget(tracked)
+    def _track(self, order: Order) -> TrackedOrder:
+        return self._orders.track(order.client_order_id, order.instrument, side=order.side,
+                                  venue_type=_VENUE_TYPE.get(order.type, ""), qty=order.qty, price=order.price,
+                                  venue_order_id=order.venue_order_id)
 
     def _order_body(self, order: Order) -> dict[str, Any]:
         if order.take_profit is not None or order.stop_loss is not None:
@@ -643,10 +481,10 @@ class EkidenGateway(Gateway):
         try:
             data = await self._rest.create_order(body)
         except (VenueRejected, AuthFailed, RiskDenied):
-            self._forget(tracked)  # definite: the venue has nothing to report on it
+            self._orders.forget(tracked)  # definite: the venue has nothing to report on it
             raise
         report = self._report_of(data, order)
-        self._note(report)
+        self._orders.note(report)
         return report
 
     async def cancel_order(self, order: Order) -> OrderReport:
@@ -660,7 +498,7 @@ class EkidenGateway(Gateway):
             venue_id = found.venue_order_id
         data = await self._rest.cancel_order(venue_id)
         report = self._report_of(data, order)
-        self._note(report)
+        self._orders.note(report)
         return report
 
     async def amend_order(self, order: Order, *, price: Decimal | None = None,
@@ -678,14 +516,14 @@ class EkidenGateway(Gateway):
             body["size"] = decimal_str(order.instrument.round_qty(qty))
         data = await self._rest.amend_order(venue_id, body)
         report = self._report_of(data, order)
-        self._note(report)
+        self._orders.note(report)
         return report
 
     def _report_of(self, data: Any, order: Order) -> OrderReport:
         return self._parse_order(data, order.client_order_id)
 
     def _parse_order(self, data: Any, client_order_id: str) -> OrderReport:
-        report = P.parse_order(data, self._by_symbol, time.time_ns(), self._client_id_of)
+        report = P.parse_order(data, self._by_symbol, time.time_ns(), self._orders.client_id_of)
         if not report.client_order_id:
             report = attrs.evolve(report, client_order_id=client_order_id)
         return report
@@ -694,7 +532,7 @@ class EkidenGateway(Gateway):
         items = await self._rest.orders(client_order_id=client_order_id)
         ts = time.time_ns()
         for item in items:
-            report = P.parse_order(item, self._by_symbol, ts, self._client_id_of)
+            report = P.parse_order(item, self._by_symbol, ts, self._orders.client_id_of)
             if report.client_order_id == client_order_id:
                 return report
         return None
@@ -722,14 +560,14 @@ class EkidenGateway(Gateway):
         if report.filled_qty:
             fills = await self.order_fills(instrument, report.venue_order_id)
             report = attrs.evolve(report, fills=tuple(fills))
-        self._note(report)
+        self._orders.note(report)
         return report
 
     async def order_fills(self, instrument: Instrument, venue_order_id: str) -> list[Fill]:
         """Every fill of one order (``GET /v1/fills?order_id=``, all pages), oldest first."""
         items = await self._rest.fills(market=instrument.symbol, order_id=venue_order_id)
         ts = time.time_ns()
-        fills = [P.parse_fill(item, self._by_symbol, ts, self._client_id_of) for item in items]
+        fills = [P.parse_fill(item, self._by_symbol, ts, self._orders.client_id_of) for item in items]
         fills.reverse()
         return fills
 
@@ -737,14 +575,14 @@ class EkidenGateway(Gateway):
         """Every fill of this account (optionally of one market), oldest first."""
         items = await self._rest.fills(market=instrument.symbol if instrument is not None else None)
         ts = time.time_ns()
-        fills = [P.parse_fill(item, self._by_symbol, ts, self._client_id_of) for item in items]
+        fills = [P.parse_fill(item, self._by_symbol, ts, self._orders.client_id_of) for item in items]
         fills.reverse()
         return fills
 
     async def open_orders(self, instrument: Instrument | None = None) -> Sequence[OrderReport]:
         items = await self._rest.orders(market=instrument.symbol if instrument is not None else None, status="open")
         ts = time.time_ns()
-        return [P.parse_order(item, self._by_symbol, ts, self._client_id_of) for item in items]
+        return [P.parse_order(item, self._by_symbol, ts, self._orders.client_id_of) for item in items]
 
     async def balances(self) -> Sequence[BalanceUpdate]:
         return P.parse_balances(await self._rest.balances(), self._account, time.time_ns())
@@ -754,26 +592,21 @@ class EkidenGateway(Gateway):
                                  self._report_malformed)
 
     async def _reconcile_unsettled(self) -> None:
-        """After a reconnect: query every order whose final state or fills we may have missed."""
-        for tracked in list(self._by_client.values()):
-            if tracked.settled:
-                continue
+        """After a reconnect: query every order whose final state or fills we may have missed. An
+        order the venue acknowledged but no longer has (e.g. lost in a venue restart) is settled as
+        gone, not left open."""
+        for tracked in self._orders.unsettled():
             self._reconciliations += 1
             try:
                 report = await self._query(tracked.instrument, tracked.client_order_id, tracked.venue_order_id)
             except TriotradeError as e:
                 log.warning("ekiden: reconcile %s failed: %s", tracked.client_order_id, e)
                 continue
-            if report is None:
-                self._forget(tracked)  # the venue never had it; the engine's reconciler says so too
-            else:
+            if report is not None:
                 self._sink.send_execution(report)
+                continue
+            if tracked.venue_order_id and not tracked.status.is_terminal:
+                self._orders.gone(tracked, time.time_ns(), "unknown to the venue (404) on reconcile")
+            self._orders.forget(tracked)  # the venue never had it; the engine's reconciler says so too
         for balance in await self.balances():
             self._sink.send_execution(balance)
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    first: BaseException = group
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    return first

@@ -39,54 +39,24 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from engine import (
-    AuthFailed,
-    MalformedMessage,
-    OutcomeUnknown,
-    RateLimited,
-    RiskDenied,
-    VenueError,
-    VenueRejected,
-)
+from engine import (AuthFailed, MalformedMessage, OutcomeUnknown, RateLimited, RiskDenied, VenueError,
+                    VenueRejected)
 from engine import DenyReason
 from risk import RateLimiter, RateLimitSpec, ServerClock
 
-from .constants import (
-    DEFAULT_PAGE_LIMIT,
-    PRIVATE_REQUESTS_PER_MIN,
-    PUBLIC_REQUESTS_PER_MIN,
-    RATE_WINDOW_S,
-    TIMESTAMP_WINDOW_MS,
-    VENUE,
-    ErrorCode,
-    Path,
-)
-from venues._common.rest import (
-    TRANSPORT_ERRORS,
-    ClockRejected,
-    HttpxTransport,
-    RawResponse,
-    Transport,
-    decode_body,
-    excerpt,
-    raise_for_transport,
-    resign_once,
-    retry_after,
-)
+from .constants import (DEFAULT_PAGE_LIMIT, PRIVATE_REQUESTS_PER_MIN, PUBLIC_REQUESTS_PER_MIN, RATE_WINDOW_S,
+                        TIMESTAMP_WINDOW_MS, VENUE, ErrorCode, Path)
+from venues._common.rest import (TRANSPORT_ERRORS, ClockRejected, HttpxTransport, RawResponse, Transport,
+                                 raise_for_transport, resign_once)
+from venues._common.credentials import UnsignedRequest
+from venues._common.errors import AnswerRules
 
 from .parsers import error_of, malformed, parse_server_time, unwrap, unwrap_page
 from .schemas import dumps, iso_from_ms, loads
-from .signer import Credentials, request_target, sign_headers
+from .signer import Credentials, EkidenSigner
 
-__all__ = [
-    "ClockRejected",
-    "RawResponse",
-    "raise_for_response",
-    "raise_for_transport",
-    "rate_limiters",
-    "encode_query",
-    "EkidenRest",
-]
+__all__ = ["ClockRejected", "RawResponse", "raise_for_response", "raise_for_transport", "rate_limiters",
+           "encode_query", "EkidenRest"]
 
 log = logging.getLogger("venues.ekiden.rest")
 
@@ -95,57 +65,19 @@ PUBLIC = "public"
 PRIVATE = "private"
 
 
-def raise_for_response(response: RawResponse, *, what: str, command: bool) -> Any:
-    """Decode an answer's JSON body or raise the mapped error (see the module doc's table).
+def _success_problem(body: Any) -> str | None:
+    return None if isinstance(body, dict) and body.get("success") is True else "answer is not a success envelope"
 
-    Returns the decoded body (the caller unwraps ``data``). ``command`` is True for order
-    commands: anything but a definite answer is :class:`~engine.OutcomeUnknown`.
-    """
-    status = response.status
-    body = response.body
-    decoded, parse_error = decode_body(body, loads)
-    coded = error_of(decoded)
 
-    if status == 429 or (coded is not None and coded[0] == ErrorCode.RATE_LIMIT_EXCEEDED):
-        limited = RateLimited(f"{what}: rate limit exceeded ({status})", venue=VENUE,
-                              retry_after_s=retry_after(response.headers, 1.0))
-        if command:
-            raise OutcomeUnknown(f"{what}: rate limited (429); the order may or may not have been taken",
-                                 venue=VENUE) from limited
-        raise limited
+ANSWERS = AnswerRules(VENUE, loads, error_of, clock_codes=frozenset({ErrorCode.SIGNATURE_EXPIRED}),
+                      auth_codes=frozenset({ErrorCode.AUTHENTICATION_FAILED}),
+                      rate_limit_codes=frozenset({ErrorCode.RATE_LIMIT_EXCEEDED}), auth_statuses=frozenset({401}),
+                      check_body=_success_problem)
+"""How the venue's answers become errors (:class:`venues._common.errors.AnswerRules`; the module doc's
+table); the decoded body is returned whole, the caller unwraps ``data``."""
 
-    if status >= 500:
-        failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
-        if command:
-            raise OutcomeUnknown(f"{what}: HTTP {status}: outcome unknown", venue=VENUE) from failure
-        raise failure
-
-    if coded is not None and status >= 400:
-        code, message = coded
-        if code == ErrorCode.SIGNATURE_EXPIRED:
-            raise ClockRejected(f"{what}: [{code}] {message}", venue=VENUE)
-        if code == ErrorCode.AUTHENTICATION_FAILED:
-            raise AuthFailed(f"{what}: [{code}] {message}", venue=VENUE)
-        raise VenueRejected(code, message, venue=VENUE)
-
-    if status >= 400:
-        if status in (408, 409, 425):
-            failure = VenueError(f"{what}: HTTP {status} {excerpt(body)}", venue=VENUE)
-            if command:
-                raise OutcomeUnknown(f"{what}: HTTP {status}: outcome unknown", venue=VENUE) from failure
-            raise failure
-        if status == 401:
-            raise AuthFailed(f"{what}: HTTP 401 {excerpt(body)}", venue=VENUE)
-        raise VenueRejected(status, f"HTTP {status} {excerpt(body)}", venue=VENUE)
-
-    if parse_error is not None or not isinstance(decoded, dict) or decoded.get("success") is not True:
-        problem = (f"answer is not JSON: {excerpt(body)!r}" if parse_error is not None or decoded is None
-                   else "answer is not a success envelope")
-        bad = malformed(what, problem, decoded)
-        if command:
-            raise OutcomeUnknown(f"{what}: unreadable answer after send", venue=VENUE) from bad
-        raise bad from parse_error
-    return decoded
+raise_for_response = ANSWERS.raise_for_response
+"Decode an answer's JSON body or raise the mapped error; ``command`` is True for order commands."
 
 
 def rate_limiters(*, public_per_window: int = PUBLIC_REQUESTS_PER_MIN,
@@ -200,6 +132,8 @@ class EkidenRest:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
+        self.signer = EkidenSigner()
+        "The signing recipe (a :class:`venues._common.Signer`)."
         default_public, default_private = rate_limiters()
         self.public_limiter = public_limiter or default_public
         self.private_limiter = private_limiter or default_private
@@ -289,7 +223,7 @@ class EkidenRest:
                                                      require_sync=False)
                     if denial is not None:
                         raise RiskDenied(DenyReason.STALE_TIMESTAMP, denial.detail)
-                headers.update(sign_headers(creds, iso_from_ms(ts_ms), method, request_target(path, query), payload))
+                headers = dict(self.signer.sign(creds, UnsignedRequest(method, path, query, payload, headers), ts_ms).headers)
             return await self._exchange(method, path, query, payload, headers, what=what, command=command,
                                         limiter=limiter)
 

@@ -10,10 +10,9 @@ testnet writes them); nothing is built from them at run time. Conventions of the
 * a success body is ``{"success": true, "data": ...}`` (a page adds ``"next_cursor"``), an error
   body ``{"error_code": 2001, "error_message": "Invalid signature"}``.
 
-Enums follow one rule: **descriptive** enums (market type and status, order type and time in
-force as *reported*) fall back to ``UNKNOWN`` for a value the venue adds later; **state** enums
-that drive our orders (order status, side, liquidity) are strict: an unknown value is a
-:class:`~engine.MalformedMessage`, never a guess.
+Enum fallbacks are the kit's (:mod:`venues._common.schema`): the market's type and status and an
+order's type and time in force as *reported* may be ``UNKNOWN``; the state enums are the strict
+ones of :mod:`venues.ekiden.constants` (order status, side, liquidity).
 """
 
 from __future__ import annotations
@@ -26,63 +25,23 @@ import time
 from decimal import Decimal
 from typing import Any, NotRequired, TypedDict
 
-from engine import JsonNumber, loads_json
+from venues._common.schema import Descriptive as Descriptive
+from venues._common.schema import loads as loads
+from venues._common.schema import BookSides
 
-from .constants import MAX_DECIMALS
+from .constants import MAX_DECIMALS, Liquidity, OrderStatus, Side
 
-__all__ = [
-    "loads",
-    "dumps",
-    "decimal_str",
-    "iso_from_ms",
-    "iso_from_ns",
-    "ns_from_iso",
-    "ms_from_iso",
-    "utc_now_iso",
-    "Descriptive",
-    "ReportedMarketType",
-    "ReportedMarketStatus",
-    "ReportedOrderType",
-    "ReportedTimeInForce",
-    "VenueOrderStatus",
-    "VenueSide",
-    "VenueLiquidity",
-    "ErrorBody",
-    "Envelope",
-    "Page",
-    "ServerTime",
-    "Market",
-    "OrderBook",
-    "PublicTrade",
-    "Order",
-    "NewOrder",
-    "AmendOrder",
-    "Fill",
-    "Position",
-    "Balance",
-    "WsSubscribe",
-    "WsPrivateSubscribe",
-    "WsAck",
-    "WsError",
-    "WsBook",
-    "WsTrades",
-    "WsOrderUpdate",
-]
+__all__ = ["loads", "dumps", "decimal_str", "iso_from_ms", "iso_from_ns", "ns_from_iso", "ms_from_iso",
+           "utc_now_iso", "Descriptive", "ReportedMarketType", "ReportedMarketStatus", "ReportedOrderType",
+           "ReportedTimeInForce", "VenueOrderStatus", "VenueSide", "VenueLiquidity", "ErrorBody", "Envelope",
+           "Page", "ServerTime", "Market", "OrderBook", "PublicTrade", "Order", "NewOrder", "AmendOrder",
+           "Fill", "Position", "Balance", "WsSubscribe", "WsPrivateSubscribe", "WsAck", "WsError", "WsBook",
+           "WsTrades", "WsOrderUpdate"]
 
 # ---------------------------------------------------------------------------------------------
 # JSON
 # ---------------------------------------------------------------------------------------------
 
-
-
-def loads(text: str | bytes) -> Any:
-    """Decode venue JSON, bounded (:func:`engine.loads_json`): a non-integer number stays its exact
-    text, as a :class:`engine.JsonNumber` (never a float); integers are ``int``.
-
-    Raises :class:`engine.WireFormatError` (a ``ValueError``) for invalid JSON or UTF-8,
-    ``NaN``/``Infinity``, numbers past the bounds and nesting deeper than 64.
-    """
-    return loads_json(text, parse_float=JsonNumber)
 
 
 def _default(value: object) -> object:
@@ -183,14 +142,6 @@ def utc_now_iso(offset_ms: int = 0) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class Descriptive(str, enum.Enum):
-    """A label the venue may extend: unknown values map to ``UNKNOWN`` instead of failing."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        return cls.__members__["UNKNOWN"]
-
-
 class ReportedMarketType(Descriptive):
     SPOT = "spot"
     PERPETUAL = "perpetual"
@@ -219,29 +170,12 @@ class ReportedTimeInForce(Descriptive):
     UNKNOWN = "unknown"
 
 
-class VenueOrderStatus(str, enum.Enum):
-    """Strict."""
-
-    OPEN = "open"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
-
-
-class VenueSide(str, enum.Enum):
-    """Strict."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class VenueLiquidity(str, enum.Enum):
-    """Strict (it decides which fee applied)."""
-
-    MAKER = "maker"
-    TAKER = "taker"
+VenueOrderStatus = OrderStatus
+"Strict: the order states of :mod:`venues.ekiden.constants`."
+VenueSide = Side
+"Strict."
+VenueLiquidity = Liquidity
+"Strict (it decides which fee applied)."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,13 +227,12 @@ class Market(TypedDict):
     max_leverage: NotRequired[str | None]
 
 
-class OrderBook(TypedDict):
+class OrderBook(BookSides[str]):
+    """``GET /v1/orderbook`` data (and a WebSocket snapshot's): decimal strings throughout."""
+
     market: str
     sequence: str
     timestamp: str
-    bids: list[list[str]]
-    "``[[price, size], ...]`` best (highest) first."
-    asks: list[list[str]]
 
 
 class PublicTrade(TypedDict):

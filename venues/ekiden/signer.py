@@ -32,21 +32,13 @@ import hmac
 from typing import Any
 
 
-from venues._common.credentials import Credentials
+from venues._common.credentials import Credentials, UnsignedRequest, WireRequest
 
 from .constants import API_KEY_HEADER, SIGNATURE_HEADER, STREAM_PATH, TIMESTAMP_HEADER, Channel, WsType
+from .schemas import iso_from_ms
 
-__all__ = [
-    "Credentials",
-    "prehash",
-    "signature_of",
-    "sign_headers",
-    "verify",
-    "request_target",
-    "ws_prehash",
-    "ws_auth_message",
-    "verify_ws_auth",
-]
+__all__ = ["Credentials", "EkidenSigner", "prehash", "signature_of", "sign_headers", "verify",
+           "request_target", "ws_prehash", "ws_auth_message", "verify_ws_auth"]
 
 
 def request_target(path: str, query: str = "") -> str:
@@ -75,6 +67,17 @@ def sign_headers(credentials: Credentials, timestamp: str, method: str, target: 
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: signature_of(credentials.secret, prehash(timestamp, method, target, body)),
     }
+
+
+class EkidenSigner:
+    """A :class:`venues._common.Signer`: the three ``EKIDEN-*`` headers, the timestamp in ISO-8601
+    with milliseconds, the target with its query string."""
+
+    def sign(self, credentials: Credentials, request: UnsignedRequest, timestamp_ms: int) -> WireRequest:
+        """The wire form of ``request`` signed at ``timestamp_ms`` (the venue's clock)."""
+        headers = {**request.headers, **sign_headers(credentials, iso_from_ms(timestamp_ms), request.method,
+                                                     request_target(request.path, request.query), request.body)}
+        return WireRequest(request.method, request.path, request.query, request.body, headers)
 
 
 def verify(secret: str, timestamp: str, method: str, target: str, body: bytes | str, signature: str) -> bool:

@@ -34,17 +34,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Unpack
 
 import attrs
 import trio_websocket
 
-from engine import AuthFailed, MalformedMessage, VenueError, VenueState
-from venues._common.websocket import CONNECTION_ERRORS, ConnectionLost, Dropped, ReconnectingWebSocket, StreamCounters, Waiter
+from engine import AuthFailed, VenueError
+from venues._common.websocket import (CONNECTION_ERRORS, ConnectionLost, Dropped, ReconnectingWebSocket, StreamCounters,
+                                      StreamOptions, Waiter)
 
 from .constants import VENUE, Channel, ErrorCode, WsType
 from .parsers import error_of, malformed
-from .schemas import loads
 
 __all__ = ["Handler", "PrivateAuth", "StreamStatistics", "WsRequestFailed", "ConnectionLost", "EkidenStream"]
 
@@ -75,8 +75,6 @@ class StreamStatistics(StreamCounters):
     subscriptions: tuple[str, ...]
     private: bool
     "True if the private ``orders`` channel is (to be) subscribed."
-    malformed_resyncs: int = 0
-    "Times the venue was marked stale and resynchronised because of malformed frames."
 
 
 def _key(channel: str, market: str | None) -> tuple[str, str]:
@@ -93,27 +91,11 @@ class EkidenStream(ReconnectingWebSocket):
     venue = VENUE
     connection_errors = (*CONNECTION_ERRORS, WsRequestFailed, AuthFailed)
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        ping_interval_s: float = 20.0,
-        request_timeout_s: float = 10.0,
-        connect_timeout_s: float = 10.0,
-        reconnect_min_s: float = 0.5,
-        reconnect_max_s: float = 30.0,
-        private_auth: PrivateAuth | None = None,
-        on_state: Callable[[VenueState, str], None] | None = None,
-        on_malformed: Callable[[MalformedMessage], None] | None = None,
-        resync_after: int = 20,
-        malformed_window_s: float = 10.0,
-        log_limit: int = 5,
-    ) -> None:
-        super().__init__(url, ping_interval_s=ping_interval_s, request_timeout_s=request_timeout_s,
-                         connect_timeout_s=connect_timeout_s, reconnect_min_s=reconnect_min_s,
-                         reconnect_max_s=reconnect_max_s, message_queue_size=64, on_state=on_state,
-                         on_malformed=on_malformed, resync_after=resync_after, malformed_window_s=malformed_window_s,
-                         log_limit=log_limit, logger=log)
+    def __init__(self, url: str, *, private_auth: PrivateAuth | None = None, **options: Unpack[StreamOptions]) -> None:
+        """``options``: :class:`venues._common.websocket.StreamOptions` (frames queue up to 64 deep)."""
+        options.setdefault("message_queue_size", 64)
+        options.setdefault("logger", log)
+        super().__init__(url, **options)
         self.private_auth = private_auth
         "Set before :meth:`run` to subscribe the private ``orders`` channel on every connect."
         self.handlers: dict[str, Handler] = {}
@@ -125,9 +107,8 @@ class EkidenStream(ReconnectingWebSocket):
     # -- public -----------------------------------------------------------------------------------
     def statistics(self) -> StreamStatistics:
         """A frozen snapshot of the stream's counters."""
-        return StreamStatistics(self.connected, self._connects, self._messages, self._guard.dropped, self._unhandled,
-                                self._errors, tuple(f"{c}:{m}" for c, m in sorted(self._subscriptions)),
-                                self.private_auth is not None, self._guard.resyncs)
+        return StreamStatistics(*self.counters(), self._errors, tuple(f"{c}:{m}" for c, m in sorted(self._subscriptions)),
+                                self.private_auth is not None)
 
     async def subscribe(self, channel: str, market: str, *, depth: int | None = None) -> None:
         """Record a public subscription (replayed after every reconnect) and send it if connected.
@@ -205,31 +186,15 @@ class EkidenStream(ReconnectingWebSocket):
                 del self._waiters[key]
 
     # -- the reader: the hot path ---------------------------------------------------------------------
-    def dispatch(self, message: str | bytes, ts_recv: int) -> None:
+    def on_frame(self, frame: dict[str, Any], ts_recv: int) -> None:
         """One frame: data to its channel's handler, acknowledgements to the request waiting for them."""
-        self._messages += 1
-        try:
-            frame = loads(message)
-        except ValueError as e:
-            self.report(malformed("websocket frame", f"not JSON ({e})", str(message)[:300]))
-            return
-        if type(frame) is not dict:
-            self.report(malformed("websocket frame", "not a JSON object", frame))
-            return
         kind = frame.get("type")
         if kind == "snapshot" or kind == "update":
             channel = frame.get("channel")
             if type(channel) is not str:
                 self.report(malformed("websocket frame", "channel is not a string", frame))
                 return
-            handler = self.handlers.get(channel)
-            if handler is None:
-                self._unhandled += 1
-                return
-            try:
-                handler(frame, ts_recv)
-            except MalformedMessage as e:
-                self.report(e)
+            self.deliver(self.handlers.get(channel), frame, ts_recv)
         elif kind == "subscribed" or kind == "unsubscribed":
             self._resolve((str(kind), str(frame.get("channel", "")), str(frame.get("market") or "")))
         elif kind == "pong":

@@ -1,90 +1,42 @@
-"""Property-based fuzz of every Dzengi parser and of the stream's frame dispatch.
+"""Property-based fuzz of every Dzengi parser, of its answer mapping and of its stream's dispatch.
 
-The property: whatever a venue sends, a parser returns its event or raises ``MalformedMessage``
-(``error_of`` never raises), and the stream's dispatch never lets an exception out — it counts
-the frame as malformed or hands it on. Inputs are what ``schemas.loads`` can produce (``str``,
-``JsonNumber``, bounded ``int``, ``bool``, ``None``, lists and string-keyed dicts), biased
-towards hostile atoms and towards real payloads with one to three fields replaced.
-Deterministic: ``derandomize=True`` and a bounded example count per test.
+The kit's fuzz (:func:`tests.fuzzing.venue_fuzz_tests`) runs on Dzengi's real payloads, mutated, and
+on atoms biased towards Dzengi's own words; the stream also gets its envelope's ``correlationId``, ``destination`` and ``status`` of any type.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from engine import Instrument, JsonNumber, MalformedMessage, OutcomeUnknown, RateLimited, VenueError
+from engine import Instrument, MalformedMessage
 from venues.dzengi import parsers as P
-from venues.dzengi.rest import RawResponse, raise_for_response
+from venues.dzengi.rest import raise_for_response
 from venues.dzengi.schemas import loads
 from venues.dzengi.stream import DzengiStream, Handler
 
+from ... import fuzzing
+from ...fuzzing import FUZZ, HOSTILE_NUMBERS
+
 DATA = Path(__file__).parent / "data"
 TS = 1_700_000_000_999_000_000
-FUZZ = settings(derandomize=True, max_examples=100, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-HOSTILE_TEXT = ["Infinity", "-Infinity", "NaN", "nan", "inf", "1e1000", "1e400000", "-1e-400000", "1E5", "١٢",
-                "１２", "²", "12\n", " 1", "", "-", "+", ".", "0x10", "1_000", "9" * 70, "0." + "0" * 40 + "1",
-                "1" + "0" * 63, "-0", "BTC/USD", "M1", "NEW", "BUY", "SELL", "ACTIVE", "LEVERAGE"]
+HOSTILE_TEXT = [*HOSTILE_NUMBERS, "BTC/USD", "M1", "NEW", "BUY", "SELL", "ACTIVE", "LEVERAGE"]
 FIELDS = ["symbol", "symbolName", "price", "qty", "size", "bid", "ofr", "bidQty", "ofrQty", "ts", "timestamp",
           "data", "status", "side", "orderId", "tickSize", "stepSize", "filters", "quotePrecision",
           "baseAssetPrecision", "code", "msg", "fills", "margin", "openQuantity", "balances", "positions"]
 
-atoms = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(min_value=-(10**64) + 1, max_value=10**64 - 1),
-    st.sampled_from([0, -1, 1, 10**63, 2**63, 10**20]),
-    st.sampled_from(HOSTILE_TEXT),
-    st.text(max_size=12),
-    st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{0,20})?", fullmatch=True),
-    st.from_regex(r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?", fullmatch=True).map(JsonNumber),
-)
-json_values = st.recursive(
-    atoms,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), children, max_size=5),
-    max_leaves=16,
-)
+json_values = fuzzing.json_values(HOSTILE_TEXT, FIELDS)
 
 
-def _slots(obj: Any) -> list[tuple[Any, Any]]:
-    """Every (container, key) inside ``obj``."""
-    out: list[tuple[Any, Any]] = []
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        keys = list(item) if isinstance(item, dict) else range(len(item)) if isinstance(item, list) else []
-        for key in keys:
-            out.append((item, key))
-            stack.append(item[key])
-    return out
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: Any) -> Any:
-    """``base`` with 1-3 values replaced by fuzz (or a key deleted), or a fuzz value instead of it."""
-    if draw(st.integers(0, 9)) == 0:
-        return draw(json_values)
-    obj = copy.deepcopy(base)
-    for _ in range(draw(st.integers(1, 3))):
-        slots = _slots(obj)
-        if not slots:
-            break
-        container, key = draw(st.sampled_from(slots))
-        if isinstance(container, dict) and draw(st.integers(0, 4)) == 0:
-            del container[key]
-        else:
-            container[key] = draw(json_values)
-    return obj
+def mutated(base: Any) -> st.SearchStrategy[Any]:
+    return fuzzing.mutated(base, json_values)
 
 
 def load(name: str) -> Any:
@@ -140,30 +92,6 @@ PARSERS: dict[str, tuple[Any, Callable[[Any], object]]] = {
 }
 
 
-def test_the_fuzz_starts_from_payloads_that_parse() -> None:
-    for name, (base, parse) in PARSERS.items():
-        assert parse(copy.deepcopy(base)) is not None, name
-
-
-@pytest.mark.parametrize("name", sorted(PARSERS))
-@FUZZ
-@given(data=st.data())
-def test_parsers_raise_only_malformed_message(name: str, data: st.DataObject) -> None:
-    base, parse = PARSERS[name]
-    message = data.draw(mutated(base))
-    try:
-        parse(message)
-    except MalformedMessage as e:
-        assert str(e)  # names what was wrong
-
-
-@FUZZ
-@given(body=json_values | mutated({"code": -1121, "msg": "Invalid symbol."}))
-def test_error_of_never_raises(body: Any) -> None:
-    coded = P.error_of(body)
-    assert coded is None or (type(coded[0]) is int and isinstance(coded[1], str))
-
-
 def envelope(destination: str, payload: Any) -> st.SearchStrategy[str]:
     return mutated({"status": "OK", "destination": destination, "payload": payload}).map(json.dumps)
 
@@ -179,50 +107,24 @@ frames = st.one_of(
     envelope("internal.quote", QUOTE), envelope("internal.trade", WS_TRADE),
     envelope("marketdepth.event", WS_DEPTH), envelope("ohlc.event", WS_OHLC),
     mutated({"status": "OK", "destination": "ping", "correlationId": 1, "payload": {}}).map(json.dumps),
-    json_values.map(json.dumps),
-    st.integers(60, 5000).map(lambda n: "[" * n + "]" * n),
-    st.integers(60, 5000).map(lambda n: '{"payload":' * n + "1" + "}" * n),
-    st.text(max_size=40), st.binary(max_size=40),
+    fuzzing.nested_frames(json_values, "payload"),
 )
 
 
-@FUZZ
-@given(batch=st.lists(frames, min_size=1, max_size=3))
-async def test_frame_dispatch_never_raises(batch: list[str | bytes]) -> None:
-    errors: list[MalformedMessage] = []
-    stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=errors.append, log_limit=1000)
+def _stream(on_malformed: Callable[[MalformedMessage], None]) -> DzengiStream:
+    stream = DzengiStream("ws://127.0.0.1:9/connect", on_malformed=on_malformed, log_limit=1000)
     stream.handlers.update({
         "internal.quote": handler(P.parse_ws_quote), "internal.trade": handler(P.parse_ws_trade),
         "marketdepth.event": handler(P.parse_ws_depth), "ohlc.event": handler(P.parse_ws_ohlc),
     })
-    for frame in batch:
-        stream.dispatch(frame, TS)
-    stats = stream.statistics()
-    assert stats.messages == len(batch) and stats.malformed == len(errors) <= len(batch)
-    await trio.lowlevel.checkpoint()
+    return stream
 
 
-answers = st.builds(
-    RawResponse,
-    st.sampled_from([200, 201, 204, 400, 401, 403, 404, 408, 409, 418, 425, 429, 500, 502, 503]),
-    st.dictionaries(st.just("retry-after"), st.sampled_from(["1", "0.5", "-3", "inf", "nan", "1e308", "99999999",
-                                                             "Wed, 21 Oct 2015 07:28:00 GMT", ""]) | st.text(max_size=8)),
-    st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=30),
-              st.integers(60, 3000).map(lambda n: b"[" * n + b"]" * n)),
-)
-
-
-@FUZZ
-@given(answer=answers, command=st.booleans())
-def test_answers_map_to_venue_errors_and_bounded_pauses(answer: RawResponse, command: bool) -> None:
-    try:
-        raise_for_response(answer, what="fuzz", command=command)
-    except RateLimited as e:
-        assert 0 <= e.retry_after_s <= 3600
-    except VenueError as e:
-        assert str(e)
-        if command and answer.status >= 500:
-            assert isinstance(e, OutcomeUnknown)  # unknown is not failed
+(test_the_fuzz_starts_from_payloads_that_parse, test_parsers_raise_only_malformed_message, test_error_of_never_raises,
+ test_answers_map_to_venue_errors_and_bounded_pauses, test_frame_dispatch_never_raises) = fuzzing.venue_fuzz_tests(
+    parsers=PARSERS, error_of=P.error_of, error_body={"code": -1121, "msg": "Invalid symbol."},
+    raise_for_response=raise_for_response,
+    values=json_values, frames=frames, stream=_stream)
 
 
 envelope_values = st.sampled_from(HOSTILE_TEXT + ["²", "7", "007", "internal.quote", "OK"]) | json_values

@@ -21,6 +21,8 @@ import trio_websocket
 from venues.dzengi.signer import Credentials, sign_params, sign_ws_payload
 from venues.dzengi.testnet import DzengiTestnet
 
+from ..testnet_fixtures import assert_over_limit_frame_closes_1009, http_client, open_order_count, raw_http
+
 ILLEGAL = -1100
 DUPLICATE = -1101
 FILTER = -1013
@@ -68,13 +70,9 @@ async def post_order(client: httpx.AsyncClient, testnet: DzengiTestnet, query: s
     return await client.post(f"/api/v2/order?{signed}", content=body or None, headers=headers)
 
 
-def open_order_count(testnet: DzengiTestnet) -> int:
-    return len(testnet.exchange.open_orders(testnet.accounts["alice"]))
-
-
 @pytest.fixture
 async def client(dzengi_quiet_testnet: DzengiTestnet) -> Any:
-    async with httpx.AsyncClient(base_url=dzengi_quiet_testnet.url) as c:
+    async with http_client(dzengi_quiet_testnet) as c:
         yield c
 
 
@@ -152,37 +150,6 @@ async def test_a_30_decimal_price_is_rounded_up(dzengi_quiet_testnet: DzengiTest
 # ---------------------------------------------------------------------------------------------
 
 
-async def raw_http(url: str, head: bytes, body: bytes) -> tuple[int, dict[str, Any]]:
-    """One HTTP/1.1 request on a bare TCP stream: (status, JSON body) of the answer.
-
-    The body is sent beside reading, so an answer that comes before the body is all sent (a
-    413 decided from ``Content-Length``) is read rather than lost.
-    """
-    host, _, port = url.removeprefix("http://").partition(":")
-    async with await trio.open_tcp_stream(host, int(port)) as stream:
-        async with trio.open_nursery() as nursery:
-            async def push() -> None:
-                try:
-                    await stream.send_all(head + body)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the server answered and closed before reading it all
-
-            nursery.start_soon(push)
-            data = b""
-            while True:
-                header, sep, rest = data.partition(b"\r\n\r\n")
-                if sep:
-                    lines = header.decode("latin-1").split("\r\n")
-                    fields = dict(line.lower().split(": ", 1) for line in lines[1:])
-                    if len(rest) >= int(fields.get("content-length", "0")):
-                        break
-                chunk = await stream.receive_some(65536)
-                assert chunk, "the server closed without an answer"
-                data += chunk
-            nursery.cancel_scope.cancel()
-    return int(lines[0].split()[1]), json.loads(rest)
-
-
 async def test_an_over_limit_body_is_refused_not_dropped(dzengi_quiet_testnet: DzengiTestnet) -> None:
     tn = dzengi_quiet_testnet
     body = b"price=10&side=SELL&" + b"x" * (2 << 20)
@@ -190,12 +157,13 @@ async def test_an_over_limit_body_is_refused_not_dropped(dzengi_quiet_testnet: D
     head = (f"POST /api/v2/order?{signed} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MBX-APIKEY: {creds(tn).api_key}\r\n"
             f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     with trio.fail_after(10):
-        status, answer = await raw_http(tn.url, head, body)
+        status, raw = await raw_http(tn.url, head, body)
         # the same without Content-Length (chunked): counted while reading, refused all the same
         chunked = head.replace(f"Content-Length: {len(body)}".encode(), b"Transfer-Encoding: chunked")
         chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536])
                           for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
-        status_chunked, answer_chunked = await raw_http(tn.url, chunked, chunks)
+        status_chunked, raw_chunked = await raw_http(tn.url, chunked, chunks)
+    answer, answer_chunked = json.loads(raw), json.loads(raw_chunked)
     assert (status, answer["code"]) == (413, DUPLICATE) and "larger than" in answer["msg"]
     assert (status_chunked, answer_chunked["code"]) == (413, DUPLICATE)
     assert open_order_count(tn) == 0
@@ -339,14 +307,7 @@ async def test_websocket_30_decimal_price_is_rounded_up(dzengi_quiet_testnet: Dz
 
 
 async def test_an_over_limit_websocket_message_closes_1009(dzengi_quiet_testnet: DzengiTestnet) -> None:
-    async with trio_websocket.open_websocket_url(dzengi_quiet_testnet.ws_url) as ws:
-        with trio.fail_after(5):
-            await ws.send_message(envelope("ping", {"pad": "x" * (2 << 20)}))
-            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                await ws.get_message()
-            # the server closed: trio-websocket may leave the TCP socket to the garbage collector
-            await ws._stream.aclose()
-    assert closed.value.reason is not None and closed.value.reason.code == 1009
+    await assert_over_limit_frame_closes_1009(dzengi_quiet_testnet.ws_url, envelope("ping", {"pad": "x" * (2 << 20)}))
 
 
 # ---------------------------------------------------------------------------------------------

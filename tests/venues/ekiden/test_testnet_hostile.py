@@ -20,6 +20,8 @@ from venues.ekiden.schemas import utc_now_iso
 from venues.ekiden.signer import Credentials, request_target, sign_headers, ws_auth_message
 from venues.ekiden.testnet import EkidenTestnet
 
+from ..testnet_fixtures import assert_over_limit_frame_closes_1009, http_client, open_order_count, raw_http
+
 ALICE = Credentials("alice-api-key-0001", "alice-secret-0001")
 INVALID = 2000
 AUTH = 2001
@@ -47,13 +49,9 @@ def error_of(response: httpx.Response) -> tuple[int, int]:
     return response.status_code, response.json().get("error_code", 0)
 
 
-def open_orders(testnet: EkidenTestnet) -> int:
-    return len(testnet.exchange.open_orders(testnet.accounts["alice"]))
-
-
 @pytest.fixture
 async def http(ekiden_quiet_testnet: EkidenTestnet) -> Any:
-    async with httpx.AsyncClient(base_url=ekiden_quiet_testnet.url) as client:
+    async with http_client(ekiden_quiet_testnet) as client:
         yield client
 
 
@@ -93,7 +91,7 @@ async def test_hostile_order_bodies_get_2000(ekiden_quiet_testnet: EkidenTestnet
     with trio.fail_after(5):
         response = await private(http, "POST", "/v1/orders", body)
     assert error_of(response) == (400, INVALID), response.text
-    assert open_orders(ekiden_quiet_testnet) == 0
+    assert open_order_count(ekiden_quiet_testnet) == 0
 
 
 def cursor_of(text: str) -> str:
@@ -125,33 +123,11 @@ async def test_hostile_public_queries_answer_2000_at_once(http: httpx.AsyncClien
 
 
 async def raw_post(url: str, path: str, headers: dict[str, str], body: bytes) -> httpx.Response:
-    """POST on a bare TCP stream, sending the body beside reading: an answer that comes before
-    the body is all sent (413 from ``Content-Length``) is read, and nothing is left half-consumed."""
-    host, _, port = url.removeprefix("http://").partition(":")
+    """POST on a bare TCP stream (:func:`raw_http`: an answer before the body is all sent is read)."""
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
              *(f"{k}: {v}" for k, v in headers.items())]
-    async with await trio.open_tcp_stream(host, int(port)) as stream:
-        async with trio.open_nursery() as nursery:
-            async def push() -> None:
-                try:
-                    await stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the server answered and closed before reading it all
-
-            nursery.start_soon(push)
-            data = b""
-            while True:
-                head, sep, rest = data.partition(b"\r\n\r\n")
-                if sep:
-                    status_line, *fields = head.decode("latin-1").split("\r\n")
-                    answer = dict(f.lower().split(": ", 1) for f in fields)
-                    if len(rest) >= int(answer.get("content-length", "0")):
-                        break
-                chunk = await stream.receive_some(65536)
-                assert chunk, "the server closed without an answer"
-                data += chunk
-            nursery.cancel_scope.cancel()
-    return httpx.Response(int(status_line.split()[1]), content=rest)
+    status, rest = await raw_http(url, ("\r\n".join(lines) + "\r\n\r\n").encode(), body)
+    return httpx.Response(status, content=rest)
 
 
 async def test_an_over_limit_signed_body_is_413_not_a_bad_signature(ekiden_quiet_testnet: EkidenTestnet) -> None:
@@ -161,7 +137,7 @@ async def test_an_over_limit_signed_body_is_413_not_a_bad_signature(ekiden_quiet
                                   body)
     assert error_of(response) == (413, INVALID)
     assert "larger than" in response.json()["error_message"]
-    assert open_orders(ekiden_quiet_testnet) == 0
+    assert open_order_count(ekiden_quiet_testnet) == 0
 
 
 async def test_a_body_on_a_get_or_delete_is_refused(ekiden_quiet_testnet: EkidenTestnet,
@@ -173,7 +149,7 @@ async def test_a_body_on_a_get_or_delete_is_refused(ekiden_quiet_testnet: Ekiden
         canceled = await private(http, "DELETE", f"/v1/orders/{order_id}", b'{"order_id":"another"}')
     assert error_of(listed) == (400, INVALID)
     assert error_of(canceled) == (400, INVALID)
-    assert open_orders(ekiden_quiet_testnet) == 1
+    assert open_order_count(ekiden_quiet_testnet) == 1
 
 
 async def test_a_repeated_authentication_header_is_refused(http: httpx.AsyncClient) -> None:
@@ -238,10 +214,5 @@ async def test_hostile_frames_get_the_venue_error_and_the_socket_stays(ekiden_qu
 
 
 async def test_an_over_limit_frame_closes_1009(ekiden_quiet_testnet: EkidenTestnet) -> None:
-    async with trio_websocket.open_websocket_url(ekiden_quiet_testnet.ws_url) as ws:
-        with trio.fail_after(5):
-            await ws.send_message('{"type":"ping","pad":"' + "x" * (2 << 20) + '"}')
-            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                await ws.get_message()
-            await ws._stream.aclose()  # the server closed: do not leave the socket to the collector
-    assert closed.value.reason is not None and closed.value.reason.code == 1009
+    await assert_over_limit_frame_closes_1009(ekiden_quiet_testnet.ws_url,
+                                              '{"type":"ping","pad":"' + "x" * (2 << 20) + '"}')
