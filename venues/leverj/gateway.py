@@ -160,6 +160,8 @@ class LeverjGateway(Gateway):
                                 auth_type=AuthType(config.auth_type), timeout_s=config.http_timeout_s,
                                 http=transport, limiter=limiter, venue=self.venue)
         ws_host = config.ws_url or config.base_url.replace("https://", "wss://").replace("http://", "ws://")
+        for suffix in (socket_path(config.market) + "/", socket_path(config.market)):
+            ws_host = ws_host.removesuffix(suffix)  # a ws_url given with its socket.io path
         self._stream = LeverjStream(
             stream_url(ws_host, socket_path(config.market)), register=self._register if credentials else None,
             ping_interval_s=config.ping_interval_s, request_timeout_s=config.http_timeout_s,

@@ -68,7 +68,7 @@ from venues._testnet.socketio import SioConnection, SocketIoServer
 from . import constants as C
 from .parsers import Market, parse_instruments
 from .schemas import ASSETS, FEES, FUTURES_INSTRUMENTS, SPOT_INSTRUMENTS, loads_exact
-from .signer import AuthError, AuthHeader, futures_order_packed, order_hash, order_signers, spot_order_packed, verify_authorization
+from .signer import AuthError, AuthHeader, address_of, futures_order_packed, order_hash, order_signers, spot_order_packed, verify_authorization
 
 __all__ = [
     "LeverjAccountConfig",
@@ -768,11 +768,22 @@ def _reject_message(e: ExchangeRejected) -> str:
 # =============================================================================================
 
 
-def _configs(accounts: str | Path | Sequence[LeverjAccountConfig]) -> list[LeverjAccountConfig]:
-    return load_leverj_accounts(accounts) if isinstance(accounts, (str, Path)) else list(accounts)
+def _leverj_account(account: LeverjAccountConfig | AccountConfig) -> LeverjAccountConfig:
+    if isinstance(account, LeverjAccountConfig):
+        return account
+    # an account of the kit's shape (the demo's): its secret is the api key's private key, and the
+    # account is its own api key
+    address = account.api_key if _ADDRESS.fullmatch(account.api_key) else address_of(account.secret)
+    return LeverjAccountConfig(account.name, address, address, dict(account.balances))
 
 
-def open_leverj_testnet(accounts: str | Path | Sequence[LeverjAccountConfig], *,
+def _configs(accounts: str | Path | Sequence[LeverjAccountConfig | AccountConfig]) -> list[LeverjAccountConfig]:
+    if isinstance(accounts, (str, Path)):
+        return load_leverj_accounts(accounts)
+    return [_leverj_account(a) for a in accounts]
+
+
+def open_leverj_testnet(accounts: str | Path | Sequence[LeverjAccountConfig | AccountConfig], *,
                         options: LeverjTestnetOptions | None = None,
                         **kwargs: Unpack[OpenArgs]) -> AbstractAsyncContextManager[LeverjTestnet]:
     """``async with open_leverj_testnet(accounts, seed=..., faults=...) as testnet``: both markets

@@ -130,3 +130,21 @@ async def test_spot_gateway_and_a_stale_clock_is_recalibrated() -> None:
                 assert [r.client_order_id for r in await gateway.open_orders()] == ["tt-1"]
                 assert gateway.statistics().recalibrations >= 2
                 assert await gateway.positions() == []
+
+
+async def test_the_uniform_interface_serves_the_demo() -> None:
+    from engine import Credentials
+    from venues.leverj import DEMO_SYMBOL, make_gateway, open_local_testnet
+    from venues.leverj.signer import address_of
+
+    secret = "0x" + "17" * 32
+    with trio.fail_after(20):
+        async with open_local_testnet(address_of(secret), secret, seed=1) as options:
+            gateway = make_gateway(options, Credentials(address_of(secret), secret))
+            async with trio.open_nursery() as nursery:
+                await nursery.start(gateway.run, Sink())
+                assert gateway.venue == "leverj-futures" and f"leverj-futures:{DEMO_SYMBOL}" in gateway.instruments
+                assert {b.asset: b.total for b in await gateway.balances()}["DAI"] == D(10_000_000)
+                nursery.cancel_scope.cancel()
+    with pytest.raises(Exception, match="not the address of the secret"):
+        make_gateway({"market": "spot"}, Credentials(BOB_KEY, ALICE_SECRET))
