@@ -14,12 +14,13 @@ what happened                               raised
 401 otherwise                               :class:`~engine.AuthFailed`
 422 ``M_INV_ORDSIG``, 400, 404              :class:`~engine.VenueRejected` (the HTTP status as code)
 429                                         :class:`~engine.RateLimited`
-5xx, timeout, connection error              :class:`~engine.VenueError`
+5xx, 408/409/425, timeout, connection       :class:`~engine.VenueError`
 unreadable answer                           :class:`~engine.MalformedMessage`
 ==========================================  ==============================================
 
 For an order command the last three rows are :class:`~engine.OutcomeUnknown` (found by query,
-never resent).
+never resent). The venue's errors carry no codes (a message, the HTTP status), so the kit's
+:class:`~venues._common.errors.AnswerRules`, which maps codes, is not used: its order of checks is.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import httpx
 from engine import AuthFailed, OutcomeUnknown, RateLimited, VenueError, VenueRejected, wire_int
 from risk import RateLimiter, RateLimitSpec, ServerClock
 from venues._common.credentials import Credentials, UnsignedRequest
+from venues._common.errors import UNKNOWN_OUTCOME_STATUSES
 from venues._common.rest import (
     TRANSPORT_ERRORS,
     ClockRejected,
@@ -69,7 +71,7 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool, venue
             raise OutcomeUnknown(f"{what}: rate limited (429); the order may or may not have been taken",
                                  venue=venue) from limited
         raise limited
-    if status >= 500:
+    if status >= 500 or status in UNKNOWN_OUTCOME_STATUSES:
         failure = VenueError(f"{what}: HTTP {status} {excerpt(response.body)}", venue=venue)
         if command:
             raise OutcomeUnknown(f"{what}: HTTP {status}: outcome unknown", venue=venue) from failure
