@@ -52,6 +52,7 @@ from engine import (
 )
 from risk import RateLimiter, RateLimitSpec
 from venues._common.config import VenueConfig, positive, url
+from venues._common.orders import OrderTracker
 
 from .constants import HOST_URL, MARKETS, VENUE, AuthType, socket_path, venue_name
 from .parsers import F, Market, parse_book, parse_fill, parse_instruments, parse_order, parse_trade, wei
@@ -115,7 +116,7 @@ class GatewayStatistics:
     malformed: int
     last_malformed: str
     recalibrations: int
-    fills_seen: int
+    tracked_orders: int
     server_offset_ms: float
 
 
@@ -182,9 +183,8 @@ class LeverjGateway(Gateway):
         "Symbol → levels per side a book subscription asked for."
         self._quotes_wanted: set[str] = set()
         self._trades_wanted: set[str] = set()
-        self._client_of: dict[str, str] = {}
-        "Venue uuid → our client order id."
-        self._fills_seen: set[str] = set()
+        self._orders = OrderTracker()
+        "Our orders: uuid ↔ client id, reports emitted only when new, fills exactly once."
         self._best_bid: dict[str, Decimal] = {}
         "Market id → best bid (a futures sell's entry estimate, a market sell's signed price)."
         self._best_ask: dict[str, Decimal] = {}
@@ -207,6 +207,7 @@ class LeverjGateway(Gateway):
         A start-up failure (refused credentials, venue unreachable) is raised plainly.
         """
         self._sink = sink
+        self._orders.sink = sink
         try:
             await self._bootstrap()
             refused: AuthFailed | None = None
@@ -259,7 +260,7 @@ class LeverjGateway(Gateway):
 
     def statistics(self) -> GatewayStatistics:
         return GatewayStatistics(self._rest.requests_sent, self._malformed,
-                                 self._last_malformed, self._rest.recalibrations, len(self._fills_seen),
+                                 self._last_malformed, self._rest.recalibrations, len(self._orders),
                                  self._rest.clock.offset_ms)
 
     def _report_malformed(self, error: MalformedMessage) -> None:
@@ -327,24 +328,25 @@ class LeverjGateway(Gateway):
 
     # -- private events ---------------------------------------------------------------------------
     def _client_id(self, uuid: str, wire_client_id: object) -> str:
-        known = self._client_of.get(uuid)
-        if known is not None:
+        known = self._orders.client_id_of(uuid)
+        if known:
             return known
         return str(wire_client_id) if isinstance(wire_client_id, (str, int)) and not isinstance(wire_client_id, bool) else ""
 
     def _on_orders(self, data: Any, ts_recv: int) -> None:
         event = F.as_object(data, "order event")
         for obj in F.as_list(event.get("result"), "order event"):
-            report = parse_order(obj, self._markets, ts_recv, self._client_id)
-            if report.client_order_id:
-                self._sink.send_execution(report)
+            self._pushed(parse_order(obj, self._markets, ts_recv, self._client_id))
+
+    def _pushed(self, report: OrderReport) -> None:
+        tracked = self._orders.find(report.client_order_id, report.venue_order_id)
+        if tracked is not None:
+            self._orders.update(tracked, report)
 
     def _on_order_del(self, data: Any, ts_recv: int) -> None:
         event = F.as_object(data, "order_del")
         if isinstance(event.get("order"), dict):
-            report = parse_order(event["order"], self._markets, ts_recv, self._client_id)
-            if report.client_order_id:
-                self._sink.send_execution(report)
+            self._pushed(parse_order(event["order"], self._markets, ts_recv, self._client_id))
 
     def _on_execution(self, data: Any, ts_recv: int) -> None:
         execution = F.as_object(data, "execution")
@@ -352,11 +354,8 @@ class LeverjGateway(Gateway):
         if market is None:
             raise F.malformed("execution", "unknown instrument", execution)
         uuid = str(execution.get("orderId", execution.get("orderid")))
-        fill = parse_fill(market, execution, ts_recv, self._client_id(uuid, execution.get("clientOrderId")))
-        if fill.trade_id in self._fills_seen or not fill.client_order_id:
-            return
-        self._fills_seen.add(fill.trade_id)
-        self._sink.send_execution(fill)
+        self._orders.consider_fill(parse_fill(market, execution, ts_recv,
+                                              self._client_id(uuid, execution.get("clientOrderId"))))
 
     # -- orders -----------------------------------------------------------------------------------
     def _signed(self, order: Order, reference: Decimal | None) -> dict[str, Any]:
@@ -419,16 +418,32 @@ class LeverjGateway(Gateway):
     async def submit_order(self, order: Order) -> OrderReport:
         """``POST /order`` with one signed order; the created order."""
         wire = self._signed(order, await self._reference_price(order))
-        answer = await self._rest.request("POST", "/order", body=[wire], auth=True, command=True)
+        symbol = order.instrument.symbol
+        tracked = self._orders.track(order.client_order_id, order.instrument, side=order.side,
+                                     venue_type=str(wire["orderType"]), qty=order.qty, price=order.price,
+                                     sent_ms=self._rest.clock.server_now_ms())
+        self._orders.begin_send(symbol)
+        settle = True
         try:
-            created = F.as_list(answer, "POST /order")
-            if not created:
-                raise F.malformed("POST /order", "no order in the answer")
-            report = parse_order(created[0], self._markets, time.time_ns(),
-                                 lambda uuid, _: order.client_order_id)
-        except MalformedMessage as e:
-            raise OutcomeUnknown("POST /order: unreadable answer after send", venue=self.venue) from e
-        self._client_of[report.venue_order_id] = order.client_order_id
+            answer = await self._rest.request("POST", "/order", body=[wire], auth=True, command=True)
+            try:
+                created = F.as_list(answer, "POST /order")
+                if not created:
+                    raise F.malformed("POST /order", "no order in the answer")
+                report = parse_order(created[0], self._markets, time.time_ns(),
+                                     lambda uuid, _: order.client_order_id)
+            except MalformedMessage as e:
+                raise OutcomeUnknown("POST /order: unreadable answer after send", venue=self.venue) from e
+        except OutcomeUnknown:
+            settle = False
+            self._orders.mark_unresolved(tracked)  # found by query, never resent
+            raise
+        except BaseException:
+            self._orders.forget(tracked)  # definite: the venue has nothing of it
+            raise
+        finally:
+            self._orders.end_send(symbol, settle=settle)
+        self._orders.record(tracked, report)
         return report
 
     async def cancel_order(self, order: Order) -> OrderReport:
@@ -441,9 +456,9 @@ class LeverjGateway(Gateway):
         return OrderReport(order.instrument, now, now, order.client_order_id, uuid, OrderStatus.CANCELED)
 
     async def _uuid_of(self, order: Order) -> str:
-        for uuid, client in self._client_of.items():
-            if client == order.client_order_id:
-                return uuid
+        tracked = self._orders.get(order.client_order_id)
+        if tracked is not None and tracked.venue_order_id:
+            return tracked.venue_order_id
         found = await self._open_by_client_id(order.client_order_id)
         return found.venue_order_id if found is not None else ""
 
@@ -455,7 +470,8 @@ class LeverjGateway(Gateway):
 
     async def query_order(self, order: Order) -> OrderReport | None:
         """Open orders first; a closed order is rebuilt from our executions (None: the venue has none)."""
-        uuid = order.venue_order_id or next((u for u, c in self._client_of.items() if c == order.client_order_id), "")
+        tracked = self._orders.get(order.client_order_id)
+        uuid = order.venue_order_id or (tracked.venue_order_id if tracked is not None else "")
         if uuid:
             try:
                 found = await self._rest.request("GET", f"/order/{uuid}", auth=True)
@@ -468,12 +484,17 @@ class LeverjGateway(Gateway):
         else:
             report = await self._open_by_client_id(order.client_order_id)
             if report is not None:
-                self._client_of[report.venue_order_id] = order.client_order_id
+                if tracked is not None:
+                    self._orders.adopt(tracked, report.venue_order_id)
                 return report
         fills = [f for f in await self.my_fills() if (uuid and f.venue_order_id == uuid)
                  or f.client_order_id == order.client_order_id]
         if not fills:
+            if tracked is not None and tracked.unresolved:
+                self._orders.not_found(tracked)  # the venue has no trace of it: it never executed
             return None
+        if tracked is not None and tracked.unresolved:
+            self._orders.adopt(tracked, fills[0].venue_order_id)
         filled = sum((f.qty for f in fills), Decimal(0))
         notional = sum((f.qty * f.price for f in fills), Decimal(0))
         now = time.time_ns()
