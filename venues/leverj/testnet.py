@@ -494,7 +494,7 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
             raise LeverjError(400, _reject_message(e)) from None
         self.wire_orders[order.order_id] = wire
         dto = self.order_dto(order)
-        self._push_private(account, "order_add", {"result": [dto]})
+        self._push_private(account, "order_add", {"result": [dto]}, self.market_of_symbol[order.symbol][0])
         return dto
 
     def remove(self, market: str, account: Account, uuids: Sequence[str]) -> list[str]:

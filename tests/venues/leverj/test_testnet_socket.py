@@ -98,3 +98,30 @@ async def test_orders_over_the_socket(leverj_testnet: LeverjTestnet, alice_futur
     assert results["order_add"]["result"][0]["status"] == "open"
     assert len(await alice_futures.ok("GET", "/order")) == 1
     assert Decimal(str(results["ack"]["result"][0]["quantity"])) == Decimal("0.01")
+
+
+async def test_private_events_stay_on_their_market(leverj_testnet: LeverjTestnet, alice_futures: Caller) -> None:
+    events: list[tuple[str, Any]] = []
+    registered = threading.Event()
+    stop = threading.Event()
+    register = _signed(leverj_testnet, "GET", "/register", {"accountId": ALICE_ACCOUNT, "apiKey": ALICE_KEY})
+
+    def client() -> None:
+        sio = socketio.Client(reconnection=False)
+        for name in ("order_add", "order_update", "order_del", "order_execution"):
+            sio.on(name, (lambda n: lambda data: events.append((n, data)))(name))
+        sio.connect(leverj_testnet.url, socketio_path="/spot/socket.io")
+        sio.call("GET /register", register, timeout=5)
+        registered.set()
+        stop.wait(10)
+        sio.disconnect()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, client)
+            while not registered.is_set():
+                await trio.sleep(0.02)
+            await alice_futures.ok("POST", "/order", [futures(alice_futures, "buy", "30000", "0.01")])
+            await trio.sleep(0.5)
+            stop.set()
+    assert events == []  # a futures order is no news on the spot socket
