@@ -25,7 +25,7 @@ from types import ModuleType
 
 __all__ = ["VENUES", "DEMO_VENUE", "venue_module", "add_testnet_commands"]
 
-VENUES: tuple[str, ...] = ("dzengi", "ekiden", "magnr")
+VENUES: tuple[str, ...] = ("dzengi", "ekiden", "magnr", "leverj")
 "Venue packages that implement the uniform interface, in the order the CLI lists them."
 
 DEMO_VENUE = "dzengi"

@@ -226,3 +226,91 @@ VENUES: tuple[VenueAdapter, ...] = (EKIDEN, DZENGI, MAGNR)
 
 def by_name(name: str) -> VenueAdapter:
     return next(v for v in VENUES if v.name == name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Leverj (one entry per market; keys derived from the suite's secrets: sha256(secret) is the key)
+# ---------------------------------------------------------------------------------------------
+
+
+def _leverj_key(secret: str) -> str:
+    import hashlib
+
+    return "0x" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _leverj_testnet(accounts: str, faults: FaultSettings) -> Any:
+    from backtest.exchange import load_accounts as load
+    from venues.leverj.signer import address_of
+    from venues.leverj.testnet import LeverjAccountConfig, LeverjTestnet, LeverjTestnetOptions, default_instruments
+
+    configs = []
+    for account in load(accounts):  # the suite's file; USD becomes the futures margin asset DAI
+        address = address_of(_leverj_key(account.secret))
+        balances = {**account.balances, "DAI": account.balances.get("USD", Decimal(0))}
+        configs.append(LeverjAccountConfig(account.name, address, address, balances).exchange_config())
+    exchange = Exchange(default_instruments(), configs, seed=7)
+    return LeverjTestnet(exchange, faults=faults, options=LeverjTestnetOptions(requests_per_window=100_000))
+
+
+def _leverj_gateway(market: str) -> Callable[[Any, str, str, dict[str, Any]], Gateway]:
+    def make(testnet: Any, api_key: str, secret: str, overrides: dict[str, Any]) -> Gateway:
+        from venues.leverj import LeverjConfig, LeverjGateway
+
+        options: dict[str, Any] = {"base_url": testnet.url, "market": market, "api_key": api_key,
+                                   "secret": secret if secret.startswith("0x") else _leverj_key(secret),
+                                   "requests_per_s": 1000, "reconnect_min_s": 0.05, "reconnect_max_s": 0.5,
+                                   "http_timeout_s": 5.0}
+        options.update(overrides)
+        return LeverjGateway(LeverjConfig.from_mapping(options))
+
+    return make
+
+
+def _leverj_keys() -> dict[str, tuple[str, str]]:
+    from venues.leverj.signer import address_of
+
+    return {name: (address_of(_leverj_key(secret)), _leverj_key(secret)) for name, (_, secret) in KEYS.items()}
+
+
+_LEVERJ_XFAIL = {
+    "test_balances_match_the_accounts_file": "Leverj has no USD asset: the suite's USD is credited as DAI",
+}
+
+LEVERJ_FUTURES = VenueAdapter(
+    name="leverj-futures",
+    symbol="ETHUSD",
+    order_qty=Decimal("0.10"),
+    build_testnet=_leverj_testnet,
+    ws_path="/futures/socket.io/",
+    make_gateway=_leverj_gateway("futures"),
+    api_keys=_leverj_keys(),
+    balances_route=("GET", "/futures/api/v1/account/balance"),
+    create_route=("POST", "/futures/api/v1/order"),
+    bad_frames=(
+        '42["trade",{"date":1,"price":"abc","volume":1,"instrument":"2","side":"buy"}]',
+        '42["orderbook",{"2":{"buy":[{"price":"x","totalQuantity":1}],"sell":[]}}]',
+        '42["order_update",{"result":[{"uuid":"x","instrument":"2","status":"weird"}]}]',
+    ),
+    xfail=_LEVERJ_XFAIL,
+)
+
+LEVERJ_SPOT = VenueAdapter(
+    name="leverj-spot",
+    symbol="ETHDAI",
+    order_qty=Decimal("0.1000"),
+    build_testnet=_leverj_testnet,
+    ws_path="/spot/socket.io/",
+    make_gateway=_leverj_gateway("spot"),
+    api_keys=_leverj_keys(),
+    positions=False,
+    balances_route=("GET", "/spot/api/v1/account/balance"),
+    create_route=("POST", "/spot/api/v1/order"),
+    bad_frames=(
+        '42["trade",{"date":1,"price":"abc","volume":1,"instrument":"ETHDAI","side":"buy"}]',
+        '42["orderbook",{"ETHDAI":{"buy":[{"price":"x","totalQuantity":1}],"sell":[]}}]',
+    ),
+    xfail={"test_balances_match_the_accounts_file": _LEVERJ_XFAIL["test_balances_match_the_accounts_file"]},
+)
+
+VENUES = (*VENUES, LEVERJ_FUTURES, LEVERJ_SPOT)

@@ -321,13 +321,15 @@ def testnet_main(venue: str, add_arguments: Callable[[argparse.ArgumentParser], 
     return run(parser.parse_args(argv))
 
 
-def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], instruments: Sequence[Instrument]) -> int:
+def run_command(args: argparse.Namespace, make: MakeTestnet[TestnetBase[Any]], instruments: Sequence[Instrument],
+                *, load: Callable[[str], Sequence[AccountConfig]] = load_accounts) -> int:
     """Serve the testnet the parsed ``args`` describe until Ctrl-C (exit 0; 2 for a bad file or flag).
 
+    ``load`` reads the accounts file (a dialect whose file has other fields gives its own).
     Once served it prints the testnet's :meth:`TestnetBase.banner`.
     """
     try:
-        configs = load_accounts(args.accounts)
+        configs = load(args.accounts)
         faults = fault_settings_from_args(args, seed=args.seed)
         testnet = make(build_exchange(configs, instruments, seed=args.seed), faults=faults)
         if args.state:
