@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine import ConfigError, Engine, demo_live, from_mapping, live_summary, params_class
+from engine import ConfigError, Engine, demo_live, from_mapping, live_plugin, live_summary, params_class, venue_names
 
 from .config import BUILTIN_PREFIX, BacktestConfig, load_backtest_config, resolve_strategies
 from .data import Dataset, demo_dataset_path, open_dataset
@@ -31,7 +31,10 @@ def add_commands(sub: Any) -> None:
     demo.add_argument("--out", type=Path, default=Path("triotrade-demo"), help="folder for the report files")
     demo.add_argument("--live-seconds", type=float, default=15.0,
                       help="how long to trade against the local testnet after the backtest (0: skip)")
-    demo.set_defaults(func=lambda args: run_demo(args.out, live_s=args.live_seconds))
+    demo.add_argument("--venue", metavar="NAME",
+                      help="the venue whose local testnet the live part trades against "
+                           f"(one of: {', '.join(venue_names())}; default {live_plugin('demo_venue')})")
+    demo.set_defaults(func=lambda args: run_demo(args.out, live_s=args.live_seconds, venue=args.venue))
 
     bt = sub.add_parser("backtest", help="run a backtest described by a TOML config")
     bt.add_argument("config", type=Path, help="the run's TOML file (see configs/)")
@@ -128,10 +131,15 @@ def demo_specs() -> Sequence[StrategySpec]:
     return [StrategySpec("sma", SmaCross, params)]
 
 
-def run_demo(out: Path, *, live_s: float = 15.0) -> int:
-    """Backtest the SMA crossover on the bundled data set (report to ``out``), then trade the
-    trade-flow example for ``live_s`` seconds against a local venue testnet served in-process."""
+def run_demo(out: Path, *, live_s: float = 15.0, venue: str | None = None) -> int:
+    """Backtest the SMA crossover on the bundled data set (report to ``out``), then trade an example
+    strategy for ``live_s`` seconds against a local testnet of ``venue`` (default: the demo venue)
+    served in-process."""
     import trio
+
+    if venue is not None and venue not in venue_names():
+        print(f"triotrade demo: unknown venue {venue!r} (available: {', '.join(venue_names())})", file=sys.stderr)
+        return 2
 
     dataset = open_dataset(demo_dataset_path())
     print("triotrade demo 1/2: backtest of the SMA crossover example (4 h / 16 h averages of 1-minute closes, "
@@ -142,16 +150,18 @@ def run_demo(out: Path, *, live_s: float = 15.0) -> int:
     code = _finish(result, out)
     if live_s <= 0:
         return code
-    print(f"\ntriotrade demo 2/2: the trade-flow strategy for {live_s:g} s against a local testnet on "
-          "127.0.0.1 (real HTTP + websocket, signed requests)", file=sys.stderr)
-    runner = trio.run(lambda: demo_live(live_s))
+    where = f"a local {venue} testnet" if venue else "a local testnet"
+    print(f"\ntriotrade demo 2/2: an example strategy for {live_s:g} s against {where} on "
+          "127.0.0.1 (the venue's real protocol over loopback, signed requests)", file=sys.stderr)
+    runner = trio.run(lambda: demo_live(live_s, venue=venue))
     engine = runner.engine
     print("\nLive run against the local testnet")
     print("----------------------------------")
     by_status: dict[str, int] = {}
     for order in engine.orders.values():
         by_status[order.status.value] = by_status.get(order.status.value, 0) + 1
-    print(f"  orders                {sum(by_status.values())} ({', '.join(f'{k} {v}' for k, v in sorted(by_status.items()))})")
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
+    print(f"  orders                {sum(by_status.values())}" + (f" ({statuses})" if statuses else ""))
     print(f"  fills                 {len(engine.fills)}")
     for fill in engine.fills[-5:]:
         print(f"    {fill.side.name:4s} {fill.qty} {fill.instrument.key} @ {fill.price} fee {fill.fee} {fill.fee_asset}")

@@ -123,3 +123,7 @@ from ._live_app import (
     demo_live as demo_live,
     live_summary as live_summary,
 )
+from ._plugins import (
+    live_plugin as live_plugin,
+    venue_names as venue_names,
+)

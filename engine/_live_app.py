@@ -323,28 +323,45 @@ def _record_main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def demo_live(duration_s: float = 15.0, *, seed: int = 7) -> LiveRunner:
-    """Serve the demo venue's local testnet in this nursery and trade an example strategy on it.
+DEMO_STRATEGY: tuple[str, dict[str, Any]] = (
+    "strategies.trade_flow:TradeFlow",
+    {"qty": "0.01", "threshold": "0.02", "half_life_trades": 5.0, "min_hold_trades": 5})
+"""The strategy the live part of the demo trades, and its parameters (``instrument`` is added): a venue
+package that publishes no trades names its own in a module attribute ``DEMO_STRATEGY`` of this shape."""
 
-    Everything goes over real HTTP and websocket on 127.0.0.1, signed with a throw-away key, through
-    the same gateway, risk checks and engine as a live run.
+
+def demo_strategy(module: Any) -> tuple[str, dict[str, Any]]:
+    """The live demo's strategy for a venue package: its ``DEMO_STRATEGY``, else :data:`DEMO_STRATEGY`."""
+    ref, params = getattr(module, "DEMO_STRATEGY", DEMO_STRATEGY)
+    return str(ref), dict(params)
+
+
+async def demo_live(duration_s: float = 15.0, *, seed: int = 7, venue: str | None = None) -> LiveRunner:
+    """Serve a venue's local testnet in this nursery and trade an example strategy on it.
+
+    ``venue`` names a registered venue package (default: the ``triotrade.live:demo_venue`` one). A
+    package whose keys are not random strings (a private key and its address, say) gives a
+    ``demo_credentials()`` that makes a throw-away pair; it may name its own ``DEMO_STRATEGY``.
+    Everything goes over real HTTP and websocket (or socket.io) on 127.0.0.1, signed with a
+    throw-away key, through the same gateway, risk checks and engine as a live run.
     """
     import secrets
 
     from ._runconfig import RunSettings, StrategyConfig, VenueEntry
     from ._secrets import Credentials
 
-    demo_venue: str = live_plugin("demo_venue")
+    demo_venue: str = venue if venue is not None else live_plugin("demo_venue")
     module = venue_module(demo_venue)
-    credentials = Credentials(secrets.token_hex(16), secrets.token_hex(32))
+    make_credentials = getattr(module, "demo_credentials", None)
+    credentials = (make_credentials() if make_credentials is not None
+                   else Credentials(secrets.token_hex(16), secrets.token_hex(32)))
     async with module.open_local_testnet(credentials.api_key, credentials.secret, seed=seed) as options:
         gateway = module.make_gateway(options, credentials, source="demo")
         instrument = f"{gateway.venue}:{module.DEMO_SYMBOL}"
+        ref, params = demo_strategy(module)
         config = LiveConfig(
             venues=[VenueEntry(demo_venue, dict(options))],
-            strategies=[StrategyConfig("strategies.trade_flow:TradeFlow", "flow",
-                                       {"instrument": instrument, "qty": "0.01", "threshold": "0.02",
-                                        "half_life_trades": 5.0, "min_hold_trades": 5})],
+            strategies=[StrategyConfig(ref, "demo", {"instrument": instrument, **params})],
             name="demo-live",
             run=RunSettings(status_interval_s=5.0, shutdown_grace_s=5.0),
         )

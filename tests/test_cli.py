@@ -59,6 +59,23 @@ def test_demo_runs_from_a_clean_directory(tmp_path: Path) -> None:
         assert (tmp_path / "out" / name).is_file()
 
 
+def test_demo_trades_against_the_local_testnet_of_the_venue_asked_for(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
+                           "--live-seconds", "3", "--venue", "ekiden"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "against a local ekiden testnet" in proc.stderr
+    assert "[final]" in proc.stdout and "errors 0" in proc.stdout
+
+
+def test_demo_with_an_unknown_venue_is_one_line_naming_the_registered_ones(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
+                           "--venue", "nosuch"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("triotrade demo: unknown venue 'nosuch' (available: dzengi")
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # --version, and where strategy classes are loaded from
 # ---------------------------------------------------------------------------------------------
