@@ -38,6 +38,9 @@ class SmaCross(Strategy):
         "Hold ``-qty`` when the fast average is below the slow one (else stay flat)."
         interval_s: int = 60
         "Bar interval to subscribe to."
+        reduce_only_exits: bool = False
+        "Send an order that takes the position to flat as reduce-only (a venue that keeps each entry as its "
+        "own position, such as Magnr, then closes the entry instead of opening an opposite one)."
 
         def __attrs_post_init__(self) -> None:
             require_positive(self, "qty")
@@ -85,4 +88,7 @@ class SmaCross(Strategy):
         delta = target_raw - self.ctx.position(inst).qty_raw
         if delta:
             side = _BUY if delta > 0 else _SELL
-            self.ctx.submit(inst, side, inst.size_of(abs(delta)))
+            if target_raw == 0 and self.params.reduce_only_exits:
+                self.ctx.submit(inst, side, inst.size_of(abs(delta)), reduce_only=True)
+            else:
+                self.ctx.submit(inst, side, inst.size_of(abs(delta)))

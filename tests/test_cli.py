@@ -68,6 +68,20 @@ def test_demo_trades_against_the_local_testnet_of_the_venue_asked_for(tmp_path: 
     assert "[final]" in proc.stdout and "errors 0" in proc.stdout
 
 
+def test_demo_on_a_venue_without_trades_of_its_own_trades_the_package_s_demo_strategy(tmp_path: Path) -> None:
+    """Magnr publishes no trades: its package names the SMA example on one-second ticker bars, whose
+    exits are reduce-only (Magnr liquidates the open trade): every order it sends is carried out."""
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
+                           "--live-seconds", "12", "--venue", "magnr"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "against a local magnr testnet" in proc.stderr
+    live = proc.stdout.split("Live run against the local testnet", 1)[1]
+    assert "errors 0" in live and "rejected" not in live.lower() and "denied" not in live.lower()
+    orders = int(live.split("orders", 1)[1].split()[0])
+    assert orders >= 1 and f"orders                {orders} (filled {orders})" in live
+
+
 def test_demo_with_an_unknown_venue_is_one_line_naming_the_registered_ones(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
                            "--venue", "nosuch"], cwd=tmp_path, capture_output=True, text=True, timeout=120)

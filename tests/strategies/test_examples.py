@@ -78,6 +78,19 @@ def test_sma_cross_long_only_goes_flat() -> None:
     assert [(o.side, o.qty) for o in venue.orders] == [(Side.BUY, D("1"))]
 
 
+def test_sma_cross_reduce_only_exits_flag_only_the_order_to_flat() -> None:
+    for flag in (False, True):
+        engine, venue, _ = engine_with(SmaCross, fast=2, slow=4, qty="1", allow_short=False,
+                                       reduce_only_exits=flag)
+        for c in [100, 100, 100, 100, 101, 95, 110]:
+            n = len(venue.orders)
+            engine.on_bar(bar(c))
+            for o in venue.orders[n:]:
+                engine.portfolio.position(INST).qty_raw += o.side * INST.size_raw(o.qty)  # as if filled
+        assert [(o.side, o.qty, o.reduce_only) for o in venue.orders] == [
+            (Side.BUY, D("1"), False), (Side.SELL, D("1"), flag), (Side.BUY, D("1"), False)]
+
+
 def test_trade_flow_follows_the_imbalance_and_holds() -> None:
     engine, venue, _ = engine_with(TradeFlow, qty="0.5", threshold="1", half_life_trades=1000, min_hold_trades=3)
     for _ in range(3):

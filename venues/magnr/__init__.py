@@ -28,7 +28,7 @@ from typing import Any
 from .gateway import MagnrConfig as MagnrConfig, MagnrGateway as MagnrGateway
 
 __all__ = ["MagnrConfig", "MagnrGateway", "make_gateway", "add_testnet_arguments", "run_testnet",
-           "open_local_testnet", "local_options", "DEMO_SYMBOL"]
+           "open_local_testnet", "local_options", "DEMO_SYMBOL", "DEMO_STRATEGY"]
 
 
 def make_gateway(options: Mapping[str, Any], credentials: Any, *, source: str = "<config>",
@@ -74,3 +74,11 @@ async def open_local_testnet(api_key: str, secret: str, *, seed: int = 0) -> Asy
     account = AccountConfig(name="demo", api_key=api_key, secret=secret, balances={"BTC": Decimal(10)})
     async with open_magnr_testnet([account], seed=seed) as testnet:
         yield {**local_options(testnet.url), "tonce_file": "-"}
+
+
+DEMO_STRATEGY = ("strategies.sma_cross:SmaCross",
+                 {"fast": 2, "slow": 5, "interval_s": 1, "qty": "0.01", "allow_short": False,
+                  "reduce_only_exits": True})
+"""The demo's strategy here: Magnr publishes no trades of its own (the trade-flow example would see
+none), so the SMA example on one-second bars of the polled ticker, long or flat; each exit is a
+reduce-only order, which Magnr carries out by liquidating the open trade."""
