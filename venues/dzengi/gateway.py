@@ -56,15 +56,7 @@ from venues._common.poller import AdaptivePoller, Wakeup
 from risk import ServerClock
 
 from . import parsers as P
-from .constants import (
-    DEPTH_LIMITS,
-    MAX_RECV_WINDOW_MS,
-    REST_URL,
-    VENUE,
-    WS_URL,
-    ErrorCode,
-    WsDestination,
-)
+from .constants import DEPTH_LIMITS, MAX_RECV_WINDOW_MS, REST_URL, VENUE, WS_URL, ErrorCode, WsDestination
 from .rest import DzengiRest, StreamWrapper, rate_limit_specs, rate_limiter
 from .signer import encode_params
 from .stream import ConnectionLost, DzengiStream, StreamStatistics, WsRequestFailed

@@ -49,17 +49,8 @@ from urllib.parse import parse_qsl
 import attrs
 
 from backtest.exchange import (
-    Account,
-    BookChanged,
-    Exchange,
-    ExchangeOrder,
-    ExchangeRejected,
-    OrderChanged,
-    OrderFill,
-    Position,
-    PublicTrade,
-    RejectReason,
-    TradeExecuted,
+    Account, BookChanged, Exchange, ExchangeOrder, ExchangeRejected, OrderChanged, OrderFill, Position,
+    PublicTrade, RejectReason, TradeExecuted
 )
 from engine import WireFormatError, loads_json, wire_decimal
 from engine import Side

@@ -20,16 +20,8 @@ from engine import AuthFailed, OutcomeUnknown, VenueError, VenueRejected
 from risk import RateLimiter, RateLimitSpec, ServerClock
 from venues._common.credentials import Credentials, UnsignedRequest
 from venues._common.rest import (
-    TRANSPORT_ERRORS,
-    ClockRejected,
-    HttpxTransport,
-    RawResponse,
-    Transport,
-    decode_body,
-    excerpt,
-    raise_for_throttle_or_failure,
-    raise_for_transport,
-    resign_once,
+    TRANSPORT_ERRORS, ClockRejected, HttpxTransport, RawResponse, Transport, decode_body, excerpt,
+    raise_for_throttle_or_failure, raise_for_transport, resign_once
 )
 
 from .constants import TRADES_PATH, VENUE
