@@ -8,13 +8,16 @@ outside ``venues/`` names a venue; each package is registered in ``pyproject.tom
 
 ``make_gateway(options, credentials, *, source, key) -> engine.Gateway``
     build the gateway from the ``[venues.options]`` table (validated by the venue's config class;
-    errors name ``source`` and ``key``) and :class:`engine._secrets.Credentials` (or None for
+    errors name ``source`` and ``key``) and :class:`engine.Credentials` (or None for
     public data only).
 ``add_testnet_arguments(parser)`` / ``run_testnet(args) -> int``
     the ``triotrade testnet <venue>`` command.
 ``open_local_testnet(api_key, secret, *, seed)``
     async context manager: a local testnet with one funded account; yields the options table
     that points the gateway at it. ``DEMO_SYMBOL`` names the instrument the demo trades there.
+``demo_credentials()`` and ``DEMO_STRATEGY`` (optional)
+    a throw-away key pair of the venue's own kind, and the demo's strategy ``("pkg.mod:Class",
+    {params})`` when the default (trade flow on trades) does not fit the venue.
 """
 
 from __future__ import annotations
