@@ -106,9 +106,16 @@ class TestnetBase(Generic[O]):
     def restored(self) -> None:
         """The exchange took over a saved ledger (``--state``): rebuild what the dialect derives from it."""
 
+    def dump_dialect_state(self) -> Any:
+        """What the dialect keeps beside the exchange, for the ``--state`` file (None: nothing)."""
+        return None
+
+    def load_dialect_state(self, raw: Any) -> None:
+        """Take back :meth:`dump_dialect_state`'s value from the ``--state`` file (ValueError if malformed)."""
+
     def keep_state(self, path: Path) -> StateFile:
         """Restore the ledger from ``path`` if it exists; the :class:`StateFile` to run beside the server."""
-        self.state = StateFile(path, self.exchange)
+        self.state = StateFile(path, self.exchange, dialect=self)
         if self.state.load():
             self.restored()
         return self.state

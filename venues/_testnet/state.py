@@ -2,8 +2,10 @@
 
 The file holds the :class:`backtest.exchange.Ledger` of the trading accounts: balances (total and
 locked), every order (open ones go back into the book at start), fills, positions, position
-history, and the trade/execution counters and id generator state, so ids never repeat. It
-holds no credentials: the accounts (and their keys) still come from ``--accounts``, and an
+history, and the trade/execution counters and id generator state, so ids never repeat; and,
+under ``"dialect"``, what a venue's dialect keeps beside the exchange (a broker book of its own,
+its id counters, the request nonces it has seen: see :class:`DialectState`). It holds no
+credentials: the accounts (and their keys) still come from ``--accounts``, and an
 account the file names but the accounts file lacks is a config error.
 
 When it is written: at most every ``interval_s`` (0.25 s by default) while the ledger changed,
@@ -43,7 +45,7 @@ from engine import ConfigError, WireFormatError, loads_json
 
 from .server import dumps_json
 
-__all__ = ["StateFile", "STATE_FORMAT"]
+__all__ = ["StateFile", "STATE_FORMAT", "DialectState", "encode_record", "decode_record"]
 
 STATE_FORMAT = 1
 "Version of the file's layout."
@@ -99,8 +101,33 @@ def _build(cls: type[Any], raw: dict[str, Any]) -> Any:
     return cls(**values)
 
 
-def encode_ledger(ledger: Ledger) -> str:
-    """The state file's text for ``ledger``."""
+class DialectState(typing.Protocol):
+    """What a dialect keeps beside the exchange's ledger, saved and restored with it."""
+
+    def dump_dialect_state(self) -> Any:
+        """A JSON-ready value (exact decimals as strings) of the dialect's own state, or None."""
+
+    def load_dialect_state(self, raw: Any) -> None:
+        """Take back what :meth:`dump_dialect_state` gave (a ValueError if it is not that)."""
+
+
+def encode_record(obj: Any) -> dict[str, Any]:
+    """An attrs record as JSON-ready fields (decimals as strings, enums by name)."""
+    return _record(obj)
+
+
+def decode_record(cls: type[Any], raw: Any) -> Any:
+    """An attrs record of ``cls`` back from :func:`encode_record`'s fields (ValueError if malformed)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected an object for {cls.__name__}, got {raw!r}")
+    try:
+        return _build(cls, raw)
+    except (KeyError, TypeError, ArithmeticError, AttributeError) as e:
+        raise ValueError(f"malformed {cls.__name__}: {type(e).__name__}: {e}") from None
+
+
+def encode_ledger(ledger: Ledger, dialect: Any = None) -> str:
+    """The state file's text for ``ledger`` (and a dialect's own state, if any)."""
     return dumps_json({
         "format": STATE_FORMAT,
         "accounts": [{"name": a.name, "balances": {asset: {"total": str(b.total), "locked": str(b.locked)}
@@ -113,6 +140,7 @@ def encode_ledger(ledger: Ledger) -> str:
         "next_trade_id": ledger.next_trade_id,
         "next_exec_id": ledger.next_exec_id,
         "id_state": _encode_id_state(ledger.id_state),
+        **({} if dialect is None else {"dialect": dialect}),
     })
 
 
@@ -123,12 +151,21 @@ def _encode_id_state(state: Any) -> list[Any]:
 
 def decode_ledger(text: str | bytes) -> Ledger:
     """A :class:`Ledger` from the state file's text; ValueError (with what is wrong) if it is not one."""
+    return _decode_state(text)[0]
+
+
+def _decode_state(text: str | bytes) -> tuple[Ledger, Any]:
+    """The ledger and the dialect's state (None if the file holds none)."""
     try:
         raw = loads_json(text, reject_duplicate_keys=True)
     except WireFormatError as e:
         raise ValueError(f"not JSON: {e}") from None
     if not isinstance(raw, dict) or raw.get("format") != STATE_FORMAT:
         raise ValueError(f"not a testnet state file of format {STATE_FORMAT}")
+    return _ledger_of(raw), raw.get("dialect")
+
+
+def _ledger_of(raw: dict[str, Any]) -> Ledger:
     try:
         accounts = [Account(a["name"], "", "", balances={asset: Balance(Decimal(b["total"]), Decimal(b["locked"]))
                                                         for asset, b in a["balances"].items()})
@@ -158,9 +195,12 @@ def write_atomically(path: Path, text: str) -> None:
 class StateFile:
     """The ``--state`` file of one testnet: read at start, written while it runs and at stop."""
 
-    def __init__(self, path: Path, exchange: Exchange, *, interval_s: float = 0.25) -> None:
+    def __init__(self, path: Path, exchange: Exchange, *, interval_s: float = 0.25,
+                 dialect: DialectState | None = None) -> None:
         self.path = path
         self.exchange = exchange
+        self.dialect = dialect
+        "Saved and restored with the ledger, if given."
         self.interval_s = interval_s
         self.writes = 0
         "How many times the file was written."
@@ -175,14 +215,21 @@ class StateFile:
         except OSError as e:
             raise ConfigError(f"cannot read the testnet state {self.path}: {e.strerror}") from None
         try:
-            self.exchange.restore(decode_ledger(text))
+            ledger, dialect = _decode_state(text)
+            self.exchange.restore(ledger)
+            if self.dialect is not None and dialect is not None:
+                self.dialect.load_dialect_state(dialect)
         except ValueError as e:
             raise ConfigError(f"{self.path}: {e}") from None
-        self._last = encode_ledger(self.exchange.ledger())
+        self._last = self._text()
         return True
 
+    def _text(self) -> str:
+        dialect = None if self.dialect is None else self.dialect.dump_dialect_state()
+        return encode_ledger(self.exchange.ledger(), dialect)
+
     def _changed(self) -> str | None:
-        text = encode_ledger(self.exchange.ledger())
+        text = self._text()
         return None if text == self._last else text
 
     def _written(self, text: str) -> None:

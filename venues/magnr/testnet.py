@@ -52,6 +52,7 @@ from engine import Instrument, WireFormatError, loads_json
 from venues._testnet.faults import AnswerFault, FaultSettings
 from venues._testnet.kit import Opener, TestnetBase, add_common_arguments, run_command, testnet_main, venue_opener
 from venues._testnet.server import HttpRequest, HttpResponse, make_asgi_app
+from venues._testnet.state import decode_record, encode_record
 
 from . import constants as C
 from .constants import ClosedReason, TradeStatus
@@ -172,6 +173,32 @@ class MagnrTestnet(TestnetBase[MagnrTestnetOptions]):
         self.exchange.add_listener(self._on_exchange_event)
         self.app = make_asgi_app(self.handle_http, None,
                                  too_large=lambda limit: HttpResponse.json(413, {"errors": ["request too large"]}))
+
+    def dump_dialect_state(self) -> Any:
+        """The broker book (every trade), the next trade id and the tonces seen, by account name."""
+        names = {a.api_key: a.name for a in self.accounts.values()}
+        return {"next_id": self.next_id, "trades": [encode_record(t) for t in self.trades.values()],
+                "tonces": {names[key]: [[t, until] for t, until in seen.items()]
+                           for key, seen in self._seen_tonces.items() if key in names}}
+
+    def load_dialect_state(self, raw: Any) -> None:
+        """Take back the broker book of a ``--state`` file: trade ids and tonces never repeat after a restart."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("trades"), list) \
+                or not isinstance(raw.get("next_id"), int) or not isinstance(raw.get("tonces"), dict):
+            raise ValueError("malformed magnr state: expected next_id, trades and tonces")
+        trades = [decode_record(_Trade, item) for item in raw["trades"]]
+        unknown = sorted({t.account for t in trades} - set(self.accounts))
+        if unknown:
+            raise ValueError(f"magnr state names account {unknown[0]!r}, which the accounts file lacks")
+        seen: dict[str, dict[int, int]] = {}
+        for name, pairs in raw["tonces"].items():
+            if name not in self.accounts or not isinstance(pairs, list) \
+                    or not all(isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) for p in pairs):
+                raise ValueError(f"malformed magnr state: tonces of {name!r}")
+            seen[self.accounts[name].api_key] = {t: until for t, until in pairs}
+        self.trades = {t.id: t for t in trades}
+        self.next_id = max([raw["next_id"], *(t.id + 1 for t in trades)])
+        self._seen_tonces = seen
 
     def banner(self) -> list[str]:
         """URLs, accounts and markets (printed by ``triotrade testnet magnr``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -150,3 +151,42 @@ async def test_faults_after_an_executed_create() -> None:
             c.testnet.faults.configure(FaultSettings(force_429_every=1))
             limited = await c.call("GET", "/api/v1/trades/")
             assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+
+
+async def test_a_restart_with_state_keeps_the_broker_book_trade_ids_and_seen_tonces(tmp_path: Any) -> None:
+    """``--state``: trades (with their fees and status), the id counter and the tonces seen come back,
+    so after a venue restart a client finds its trades, new ids never repeat and a replay stays refused."""
+    state = tmp_path / "magnr-state.json"
+    options = MagnrTestnetOptions(open_delay_ms=0, settle_delay_ms=0)
+    with trio.fail_after(20):
+        async with caller(options, run_market=False, state=state) as c:
+            first = (await c.call("POST", "/api/v1/trades/", GOOD)).json()["id"]
+            used_tonce = c.tonce
+            before = (await c.call("GET", f"/api/v1/trades/{first}/")).json()["trade"]
+            last_tonce = c.tonce
+        assert state.is_file()
+        async with caller(options, run_market=False, state=state) as c:
+            c.tonce = last_tonce
+            after = (await c.call("GET", f"/api/v1/trades/{first}/")).json()["trade"]
+            assert after == before
+            replay = await c.call("GET", "/api/v1/trades/", tonce=used_tonce)
+            assert replay.status_code == 401 and "already used" in replay.json()["errors"][0]
+            second = (await c.call("POST", "/api/v1/trades/", GOOD)).json()["id"]
+            assert second > first
+            listed = {t["id"] for t in (await c.call("GET", "/api/v1/trades/")).json()["trades"]}
+            assert listed == {first, second}
+
+
+async def test_a_state_file_naming_an_unknown_account_is_refused(tmp_path: Any) -> None:
+    state = tmp_path / "magnr-state.json"
+    with trio.fail_after(20):
+        async with caller(MagnrTestnetOptions(open_delay_ms=0), run_market=False, state=state) as c:
+            await c.call("POST", "/api/v1/trades/", GOOD)
+    raw = json.loads(state.read_text())
+    raw["dialect"]["trades"][0]["account"] = "someone-else"
+    state.write_text(json.dumps(raw))
+    from engine import ConfigError
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with caller(MagnrTestnetOptions(open_delay_ms=0), run_market=False, state=state):
+            pass
+    assert info.group_contains(ConfigError, match="someone-else")
