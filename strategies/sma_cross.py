@@ -40,7 +40,7 @@ class SmaCross(Strategy):
         "Bar interval to subscribe to."
         reduce_only_exits: bool = False
         "Send an order that takes the position to flat as reduce-only (a venue that keeps each entry as its "
-        "own position, such as Magnr, then closes the entry instead of opening an opposite one)."
+        "own position then closes the entry instead of opening an opposite one)."
 
         def __attrs_post_init__(self) -> None:
             require_positive(self, "qty")
