@@ -159,6 +159,15 @@ def _match_orders(ledger: VenueLedger, journal: Iterable[JournalRow]) -> tuple[d
     return matched, unknown
 
 
+def orders_unknown_to_client(ledger: VenueLedger, journal: Iterable[JournalRow]) -> list[VenueOrder]:
+    """The venue orders no journal row names (what :attr:`Divergence.orders_unknown_to_client` counts)."""
+    rows = list(journal)
+    venue_ids = {row.venue_order_id for row in rows if row.venue_order_id}
+    client_ids = {row.client_order_id for row in rows if row.client_order_id}
+    return [o for o in ledger.orders
+            if o.venue_order_id not in venue_ids and not (o.client_order_id and o.client_order_id in client_ids)]
+
+
 def _fill_counts(fills: list[VenueFill], client_filled: Decimal) -> tuple[int, int]:
     """(missing, duplicated) fills of one order whose venue fills are ``fills`` (time order)."""
     seen = ZERO

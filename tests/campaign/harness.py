@@ -34,7 +34,7 @@ from venues.dzengi import testnet as dzengi_testnet
 from venues.ekiden import testnet as ekiden_testnet
 from venues.magnr import testnet as magnr_testnet
 
-from .compare import Divergence, compare
+from .compare import Divergence, compare, orders_unknown_to_client
 from .ledger import LEDGER_READERS, LedgerError, read_client_view, read_state_ledger
 
 __all__ = ["Scenario", "SCENARIOS", "SessionResult", "HarnessUnavailable", "VENUE_SETUP", "run_session",
@@ -419,6 +419,10 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
     if scenario.silent_s:
         notes.append("stale reported" if _reports_stale(workdir) else "stale NOT reported")
     divergence = compare(ledger, client, position_limit=scenario.position_limit)
+    for order in orders_unknown_to_client(ledger, client.journal):  # what to look for, when it happens
+        notes.append(f"venue order {order.venue_order_id} (client id {order.client_order_id or '-'}, "
+                     f"{'open' if order.open else 'done'}) is in no journal row; the journal has "
+                     f"{len(client.journal)} row(s), workdir {workdir}")
     return SessionResult(venue, scenario.name, "ok", divergence, tuple(dict.fromkeys(notes)), stale_reported=
                          _reports_stale(workdir) if scenario.silent_s else None)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import attrs
 
-from .compare import ClientView, Divergence, JournalRow, VenueFill, VenueLedger, VenueOrder, compare
+from .compare import ClientView, Divergence, JournalRow, VenueFill, VenueLedger, VenueOrder, compare, orders_unknown_to_client
 from .ledger import parse_final_positions
 
 BTC = "dzengi:BTC/USD"
@@ -155,3 +155,11 @@ def test_final_positions_are_read_from_the_last_final_line() -> None:
     assert parse_final_positions(out) == {BTC: Decimal("0.0100"), "dzengi:ETH/USD": Decimal("-1.5")}
     assert parse_final_positions("[final] state halted positions: none | open orders 0 | fills 0\n") == {}
     assert parse_final_positions(out.splitlines()[0]) is None  # killed: no final line
+
+
+def test_the_orders_unknown_to_the_client_are_named() -> None:
+    ledger, client = _agreeing()
+    stranger = VenueOrder("v-999", ledger.orders[0].instrument, client_order_id="not-ours")
+    ledger = attrs.evolve(ledger, orders=(*ledger.orders, stranger))
+    assert orders_unknown_to_client(ledger, client.journal) == [stranger]
+    assert compare(ledger, client).orders_unknown_to_client == 1
