@@ -14,7 +14,7 @@ as duplicated fills, in units of that order's fills (at least one).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
@@ -142,30 +142,59 @@ def _signed(fill: VenueFill) -> Decimal:
     return fill.qty if fill.side == "BUY" else -fill.qty
 
 
+_NOTHING_EXECUTED = frozenset({"rejected", "canceled", "expired"})
+"Journal statuses of an order the client settled as having executed nothing."
+
+
 def _match_orders(ledger: VenueLedger, journal: Iterable[JournalRow]) -> tuple[dict[str, JournalRow], int]:
-    """Journal row of each venue order id (where one names it), and how many venue orders had none."""
-    by_venue_id = {row.venue_order_id: row for row in journal if row.venue_order_id}
-    by_client_id = {row.client_order_id: row for row in journal if row.client_order_id}
+    """Journal row of each venue order id (where one names it), and how many venue orders had none.
+
+    A venue order that no id names, that has no fill and is no longer working is paired with a
+    journal row of the same instrument that never learnt a venue id, executed nothing and is
+    settled: an order whose create answer was lost and that expired unfilled, which a venue that
+    keeps no client ids and lists no finished unfilled orders (Dzengi) cannot show again — the
+    client knows the order, and that nothing came of it (see :func:`untraceable_unfilled`).
+    """
+    rows = list(journal)
+    by_venue_id = {row.venue_order_id: row for row in rows if row.venue_order_id}
+    by_client_id = {row.client_order_id: row for row in rows if row.client_order_id}
     matched: dict[str, JournalRow] = {}
-    unknown = 0
+    unmatched: list[VenueOrder] = []
     for order in ledger.orders:
         row = by_venue_id.get(order.venue_order_id)
         if row is None and order.client_order_id:
             row = by_client_id.get(order.client_order_id)
         if row is None:
-            unknown += 1
+            unmatched.append(order)
         else:
             matched[order.venue_order_id] = row
-    return matched, unknown
+    paired = untraceable_unfilled(ledger, rows, unmatched, claimed={id(r) for r in matched.values()})
+    matched.update(paired)
+    return matched, len(unmatched) - len(paired)
+
+
+def untraceable_unfilled(ledger: VenueLedger, journal: Sequence[JournalRow], unmatched: Iterable[VenueOrder],
+                         *, claimed: set[int]) -> dict[str, JournalRow]:
+    """Pair unfilled, finished venue orders that no id names with id-less settled journal rows that
+    executed nothing, on the same instrument, oldest first (venue order id → row)."""
+    filled = {f.venue_order_id for f in ledger.fills}
+    spare = [row for row in journal if not row.venue_order_id and row.filled_qty == 0
+             and row.status in _NOTHING_EXECUTED and id(row) not in claimed]
+    paired: dict[str, JournalRow] = {}
+    for order in unmatched:
+        if order.open or order.venue_order_id in filled:
+            continue
+        row = next((r for r in spare if r.instrument == order.instrument), None)
+        if row is not None:
+            spare.remove(row)
+            paired[order.venue_order_id] = row
+    return paired
 
 
 def orders_unknown_to_client(ledger: VenueLedger, journal: Iterable[JournalRow]) -> list[VenueOrder]:
-    """The venue orders no journal row names (what :attr:`Divergence.orders_unknown_to_client` counts)."""
-    rows = list(journal)
-    venue_ids = {row.venue_order_id for row in rows if row.venue_order_id}
-    client_ids = {row.client_order_id for row in rows if row.client_order_id}
-    return [o for o in ledger.orders
-            if o.venue_order_id not in venue_ids and not (o.client_order_id and o.client_order_id in client_ids)]
+    """The venue orders no journal row accounts for (what :attr:`Divergence.orders_unknown_to_client` counts)."""
+    matched, _ = _match_orders(ledger, journal)
+    return [o for o in ledger.orders if o.venue_order_id not in matched]
 
 
 def _fill_counts(fills: list[VenueFill], client_filled: Decimal) -> tuple[int, int]:

@@ -163,3 +163,22 @@ def test_the_orders_unknown_to_the_client_are_named() -> None:
     ledger = attrs.evolve(ledger, orders=(*ledger.orders, stranger))
     assert orders_unknown_to_client(ledger, client.journal) == [stranger]
     assert compare(ledger, client).orders_unknown_to_client == 1
+
+
+def test_an_unfilled_finished_order_whose_answer_was_lost_pairs_with_the_client_s_settled_row() -> None:
+    """A venue without client ids that lists no finished unfilled orders cannot show a lost create that
+    expired unfilled: the client settled it as having executed nothing, and that is what happened."""
+    ledger, client = _agreeing()
+    inst = ledger.orders[0].instrument
+    expired = VenueOrder("v-777", inst)
+    lost = JournalRow("c-777", "", inst, "rejected")
+    ledger = attrs.evolve(ledger, orders=(*ledger.orders, expired))
+    assert orders_unknown_to_client(ledger, (*client.journal, lost)) == []
+    assert compare(ledger, attrs.evolve(client, journal=(*client.journal, lost))).orders_unknown_to_client == 0
+    # not when the venue order is still working, had a fill, or the row still waits for its answer
+    for venue_order, row in [(attrs.evolve(expired, open=True), lost),
+                             (expired, attrs.evolve(lost, status="unknown")),
+                             (expired, attrs.evolve(lost, status="denied")),
+                             (expired, attrs.evolve(lost, instrument="other:X"))]:
+        other = attrs.evolve(ledger, orders=(*ledger.orders[:-1], venue_order))
+        assert compare(other, attrs.evolve(client, journal=(*client.journal, row))).orders_unknown_to_client == 1
