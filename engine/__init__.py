@@ -26,6 +26,7 @@ from ._events import (
     BookDelta as BookDelta,
     BookSnapshot as BookSnapshot,
     Fill as Fill,
+    FundingPayment as FundingPayment,
     FundingRate as FundingRate,
     InstrumentUpdate as InstrumentUpdate,
     Liquidity as Liquidity,

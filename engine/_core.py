@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import attrs
 
 from ._clock import Clock, SimClock, TimerQueue
-from ._events import Bar, BookDelta, BookSnapshot, Fill, Liquidity, Quote, Side, Trade, TradingStateChanged
+from ._events import Bar, BookDelta, BookSnapshot, Fill, FundingPayment, Liquidity, Quote, Side, Trade, TradingStateChanged
 from ._instruments import Instrument
 from ._money import to_decimal
 from ._orders import (
@@ -156,6 +156,9 @@ class Engine:
         self.order_listeners: list[Callable[[OrderUpdate], None]] = []
         "Extra observers of every order update (journals, status lines)."
         self.fill_listeners: list[Callable[[Fill], None]] = []
+        self.funding_listeners: list[Callable[[FundingPayment], None]] = []
+        "Observers of every funding payment booked (the journal)."
+        self._seen_funding: set[tuple[str, str]] = set()
 
     # -- setup -----------------------------------------------------------------------------
     def add_instrument(self, instrument: Instrument) -> None:
@@ -518,6 +521,27 @@ class Engine:
         order.filled_raw += size_raw
         order.filled_notional_raw += price_raw * size_raw
         self.portfolio.apply_fill(order.instrument, order.side, price_raw, size_raw, fee, fee_asset, ts_ns)
+
+    def on_funding(self, payment: FundingPayment) -> bool:
+        """Book a funding payment into the portfolio once (de-duplicated by instrument and payment
+        id) and tell the funding listeners; False for a payment already booked."""
+        key = (payment.instrument.key, payment.payment_id)
+        if key in self._seen_funding:
+            return False
+        self._seen_funding.add(key)
+        self.portfolio.apply_funding(payment.instrument, payment.asset, payment.amount)
+        for listener in self.funding_listeners:
+            listener(payment)
+        return True
+
+    def restore_funding(self, payment: FundingPayment) -> None:
+        """Book a funding payment of an earlier run (journal read-back) without announcing it; the
+        same payment delivered again by the venue is then a duplicate."""
+        key = (payment.instrument.key, payment.payment_id)
+        if key in self._seen_funding:
+            return
+        self._seen_funding.add(key)
+        self.portfolio.apply_funding(payment.instrument, payment.asset, payment.amount)
 
     def on_liquidation(self, instrument: Instrument, side: Side, ts_ns: int, price_raw: int, size_raw: int,
                        fee: Decimal, trade_id: str, reason: str) -> Fill | None:

@@ -30,6 +30,7 @@ __all__ = [
     "BookDelta",
     "MarkPrice",
     "FundingRate",
+    "FundingPayment",
     "Fill",
     "PositionUpdate",
     "BalanceUpdate",
@@ -230,6 +231,30 @@ class FundingRate:
     ts_recv: int
     rate: Decimal
     next_funding_ns: int = 0
+
+
+@attrs.frozen(slots=True)
+class FundingPayment:
+    """A funding payment on a perpetual position, booked into the balance of ``asset``.
+
+    ``amount`` is what the account received (negative: paid), exact, in the settle asset;
+    de-duplicated by ``(instrument.key, payment_id)``. ``position_qty``, ``price`` and ``rate`` are
+    what the venue applied (context: the venue's own ``amount`` is what is booked).
+    """
+
+    instrument: Instrument = attrs.field(repr=_instrument_key)
+    ts_event: int
+    ts_recv: int
+    payment_id: str
+    "The venue's id of this payment."
+    asset: str
+    amount: Decimal
+    position_qty: Decimal = Decimal(0)
+    "Signed position the payment was computed on."
+    price: Decimal = Decimal(0)
+    "Mark or index price the venue applied."
+    rate: Decimal = Decimal(0)
+    "Funding rate of the interval (positive: longs pay shorts)."
 
 
 @attrs.frozen(slots=True)

@@ -1,8 +1,9 @@
 """A durable order journal in SQLite: every order is written before it is sent.
 
 Live runs record each order when it is created (status SUBMITTED), again on every state change,
-and every fill booked (by venue trade id). The writes happen off the event loop: the engine's
-listeners only queue a row (:meth:`OrderJournal.on_update`, :meth:`OrderJournal.on_fill`); one
+every fill booked (by venue trade id) and every funding payment booked (by venue payment id). The
+writes happen off the event loop: the engine's listeners only queue a row
+(:meth:`OrderJournal.on_update`, :meth:`OrderJournal.on_fill`, :meth:`OrderJournal.on_funding`); one
 writer thread at a time (``trio.to_thread`` with a limiter of 1) commits everything queued so far
 in one transaction (group commit, WAL, ``synchronous=FULL``). The live runner awaits
 :meth:`OrderJournal.flush` before a command leaves the process, so the command is durable before
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._events import Fill, Liquidity, Side
+from ._events import Fill, FundingPayment, Liquidity, Side
 from ._orders import Order, OrderStatus, OrderType, OrderUpdate, TimeInForce
 
 if TYPE_CHECKING:
@@ -67,6 +68,17 @@ CREATE TABLE IF NOT EXISTS fills (
     ts INTEGER NOT NULL,
     PRIMARY KEY (instrument, trade_id)
 );
+CREATE TABLE IF NOT EXISTS funding (
+    instrument TEXT NOT NULL,
+    payment_id TEXT NOT NULL,
+    asset TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    position_qty TEXT NOT NULL,
+    price TEXT NOT NULL,
+    rate TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (instrument, payment_id)
+);
 """
 
 
@@ -77,6 +89,7 @@ _UPSERT_ORDER = (
     "reason=excluded.reason, ts_last=excluded.ts_last"
 )
 _INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)"
+_INSERT_FUNDING = "INSERT OR IGNORE INTO funding VALUES (?,?,?,?,?,?,?,?)"
 
 Row = tuple[str, tuple[Any, ...]]
 "A queued write: the statement and its parameters."
@@ -135,6 +148,12 @@ class OrderJournal:
         """An engine fill listener: the fill is kept by (instrument, venue trade id)."""
         self._push(_INSERT_FILL, (fill.instrument.key, fill.trade_id, fill.client_order_id, str(fill.price),
                                   str(fill.qty), str(fill.fee), fill.fee_asset, fill.liquidity.name, fill.ts_event))
+
+    def on_funding(self, payment: FundingPayment) -> None:
+        """An engine funding listener: the payment is kept by (instrument, venue payment id)."""
+        self._push(_INSERT_FUNDING, (payment.instrument.key, payment.payment_id, payment.asset, str(payment.amount),
+                                     str(payment.position_qty), str(payment.price), str(payment.rate),
+                                     payment.ts_event))
 
     def _push(self, sql: str, params: tuple[Any, ...]) -> None:
         self._queue.append((sql, params))
@@ -249,6 +268,14 @@ class OrderJournal:
             engine.restore_fill(owner, int(row["ts"]), inst.price_raw(Decimal(row["price"])),
                                 inst.size_raw(Decimal(row["qty"])), Liquidity[row["liquidity"]],
                                 Decimal(row["fee"]), row["trade_id"], row["fee_asset"])
+        for row in self._rows("SELECT * FROM funding ORDER BY ts"):
+            inst = engine.instruments.get(row["instrument"])
+            if inst is None:
+                continue
+            ts = int(row["ts"])
+            engine.restore_funding(FundingPayment(inst, ts, ts, row["payment_id"], row["asset"], Decimal(row["amount"]),
+                                                  Decimal(row["position_qty"]), Decimal(row["price"]),
+                                                  Decimal(row["rate"])))
         return reopened
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, str]]:

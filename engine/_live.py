@@ -42,6 +42,7 @@ from ._events import (
     BookDelta,
     BookSnapshot,
     Fill,
+    FundingPayment,
     InstrumentUpdate,
     PositionUpdate,
     Quote,
@@ -320,6 +321,7 @@ class LiveRunner:
         if journal is not None:
             engine.order_listeners.append(journal.on_update)
             engine.fill_listeners.append(journal.on_fill)
+            engine.funding_listeners.append(journal.on_funding)
         self.paper_venue: Any = None
         "Paper mode: the simulated venue (built once the gateways have loaded instruments)."
         self.execution = LiveExecution(list(self.gateways))
@@ -787,6 +789,8 @@ class LiveRunner:
                 apply_report(engine, event)
             elif kind is Fill:
                 apply_fill(engine, event)
+            elif kind is FundingPayment:
+                engine.on_funding(event)
             elif kind is BalanceUpdate:
                 engine.portfolio.set_balance(event.asset, event.total)
             elif kind is PositionUpdate:

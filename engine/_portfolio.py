@@ -160,6 +160,10 @@ class Portfolio:
         self.positions: dict[str, Position] = {}
         self.realized_pnl = _ZERO
         self.fees_by_asset: dict[str, Decimal] = {}
+        self.funding_by_asset: dict[str, Decimal] = {}
+        "Funding received (negative: paid) per asset, summed over every payment booked."
+        self.funding_by_instrument: dict[str, Decimal] = {}
+        "Funding received (negative: paid) per instrument key, in its settle asset."
 
     def position(self, instrument: Instrument) -> Position:
         pos = self.positions.get(instrument.key)
@@ -199,6 +203,17 @@ class Portfolio:
             balances[instrument.settle] = balances.get(instrument.settle, _ZERO) + realized
         self.realized_pnl += realized
         return realized
+
+    def apply_funding(self, instrument: Instrument, asset: str, amount: Decimal) -> None:
+        """Book one funding payment on ``instrument``'s position: ``amount`` (received; negative:
+        paid) into the balance of ``asset``, exactly. Positions and their lots are not touched."""
+        if not amount:
+            return
+        balances = self.balances
+        balances[asset] = balances.get(asset, _ZERO) + amount
+        self.funding_by_asset[asset] = self.funding_by_asset.get(asset, _ZERO) + amount
+        key = instrument.key
+        self.funding_by_instrument[key] = self.funding_by_instrument.get(key, _ZERO) + amount
 
     def set_position(self, instrument: Instrument, qty: Decimal, avg_price: Decimal, ts: int = 0) -> Position:
         """Overwrite a position with the venue's figure (start-up adoption, reconciliation): one lot

@@ -82,6 +82,23 @@ def test_demo_on_a_venue_without_trades_of_its_own_trades_the_package_s_demo_str
     assert orders >= 1 and f"orders                {orders} (filled {orders})" in live
 
 
+def test_demo_on_leverj_signs_with_a_throw_away_key_pair_and_every_order_fills(tmp_path: Path) -> None:
+    """Leverj's keys are secp256k1 pairs (the api key is the address of the secret): the package
+    makes one at run time; its trade-flow example trades the futures market's BTCUSD, and every
+    order it signs is accepted and filled."""
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
+                           "--live-seconds", "10", "--venue", "leverj"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "against a local leverj testnet" in proc.stderr
+    live = proc.stdout.split("Live run against the local testnet", 1)[1]
+    assert "errors 0" in live and "rejected" not in live.lower() and "denied" not in live.lower()
+    orders = int(live.split("orders", 1)[1].split()[0])
+    assert orders >= 1 and f"orders                {orders} (filled {orders})" in live
+    assert "leverj-futures:BTCUSD @" in live
+    assert "0x" not in proc.stdout + proc.stderr  # neither the key nor its address is printed
+
+
 def test_demo_with_an_unknown_venue_is_one_line_naming_the_registered_ones(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
                            "--venue", "nosuch"], cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -833,3 +833,42 @@ async def test_a_venue_still_stale_at_the_stop_is_named_in_the_summary_and_the_r
     errors = live_record(s.runner, name="t", currency="USD").strategy_errors
     assert any(e.startswith("ALARM venue_stale: script: no answer") for e in errors)
     assert any(e.startswith("STALE script: no answer since ") for e in errors)
+
+
+async def test_a_funding_payment_from_the_venue_is_booked_journaled_and_restored_once(
+        autojump_clock: trio.testing.MockClock, tmp_path: Any) -> None:
+    """The venue pays funding: the balance moves by its exact amount, once (a repeat is a duplicate);
+    the journal keeps it, and a restarted run books it again from the journal (not twice)."""
+    from engine import FundingPayment
+
+    perp = Instrument(venue="script", symbol="BTC/USD", base="BTC", quote="USD", tick_size="0.01", lot_size="0.001",
+                      kind="linear")
+    payment = FundingPayment(perp, 5, 5, "f-1", "USD", Decimal("-0.0487524375"), Decimal("0.013"),
+                             Decimal("30001.5"), Decimal("0.000125"))
+    path = tmp_path / "journal.sqlite"
+    first = Session()
+    first.gateway.balance_list = [BalanceUpdate("script", "main", "USD", 0, 0, Decimal("100"), Decimal(0))]
+    journal = OrderJournal(path, in_thread=False)
+    first.runner = LiveRunner(first.engine, {"script": first.gateway}, SETTINGS, journal=journal)
+    async with first.running() as nursery:
+        first.gateway.sink.send_execution(payment)
+        first.gateway.sink.send_execution(payment)  # the stream, then a poll
+        await until(lambda: first.engine.portfolio.balance("USD") != Decimal("100"))
+        await trio.sleep(0.1)
+        await journal.flush()
+        nursery.cancel_scope.cancel()
+    journal.close()
+    assert first.engine.portfolio.balance("USD") == Decimal("100") - Decimal("0.0487524375")
+    assert first.engine.portfolio.funding_by_asset == {"USD": Decimal("-0.0487524375")}
+
+    second = Session()
+    journal = OrderJournal(path, in_thread=False)
+    second.runner = LiveRunner(second.engine, {"script": second.gateway}, SETTINGS, restore=journal.restore,
+                               journal=journal)
+    async with second.running() as nursery:
+        await until(lambda: second.runner._started)
+        second.gateway.sink.send_execution(payment)  # delivered again after the restart: a duplicate
+        await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    journal.close()
+    assert second.engine.portfolio.funding_by_asset == {"USD": Decimal("-0.0487524375")}

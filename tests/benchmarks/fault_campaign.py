@@ -34,7 +34,7 @@ from tests.campaign.harness import (  # noqa: E402
     run_campaign,
 )
 
-EVERY_TRADES = {"dzengi": 3, "ekiden": 6}
+EVERY_TRADES = {"dzengi": 3, "ekiden": 6, "leverj-spot": 3, "leverj-futures": 3}
 "Probe step per venue: Ekiden's private limit (30 requests/min per key) is much tighter."
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -32,6 +33,8 @@ import attrs
 from engine import Instrument
 from venues.dzengi import testnet as dzengi_testnet
 from venues.ekiden import testnet as ekiden_testnet
+from venues.leverj import demo_credentials as leverj_credentials
+from venues.leverj import testnet as leverj_testnet
 from venues.magnr import testnet as magnr_testnet
 
 from .compare import Divergence, compare, orders_unknown_to_client
@@ -64,6 +67,22 @@ class HarnessUnavailable(RuntimeError):
     """A CLI feature the harness needs is missing (the session cannot run)."""
 
 
+def _leverj_instruments(market: str) -> list[Instrument]:
+    """The testnet's instruments of one Leverj market, named as that market's gateway names them."""
+    venue = f"leverj-{market}"
+    return [attrs.evolve(m.instrument, venue=venue) for m in leverj_testnet.default_markets()[market]]
+
+
+def _leverj_keys() -> tuple[str, str]:
+    pair = leverj_credentials()  # a throw-away secp256k1 key made now: the api key is its address
+    return pair.api_key, pair.secret
+
+
+def _leverj_account(api_key: str, secret: str) -> str:
+    del secret  # the server recovers the signer: it never holds the secret
+    return f'account_id = "{api_key}"\napi_key = "{api_key}"\n'
+
+
 @attrs.frozen
 class VenueSetup:
     """How to point the client at one venue's testnet."""
@@ -77,6 +96,18 @@ class VenueSetup:
     "Read the venue's ledger over its REST API before the stop (its ``--state`` file does not hold its trades).\n\n    Such a venue (Magnr) publishes no balances: its balances column is not observable."
     options: str = ""
     "More ``[venues.options]`` lines (``{url}`` and ``{journal}`` filled in); no ``ws_url`` when ``ws_path`` is empty."
+    package: str = ""
+    """The venue package (``triotrade testnet <package>``, ``[[venues]] venue``) when one package
+    serves several markets, each its own engine venue (Leverj: ``leverj-spot``, ``leverj-futures``)."""
+    balances: Mapping[str, Decimal] = attrs.field(factory=lambda: dict(STARTING_BALANCES))
+    "The campaign account's balances when a session starts."
+    keys: Callable[[], tuple[str, str]] = lambda: (API_KEY, SECRET)
+    "The account's ``(api_key, secret)`` (a venue whose api key is derived from its secret makes a pair)."
+    risk_currency: str = "USD"
+    """``[risk] currency`` of the client: notional limits are valued in it, so some market the venue
+    lists must quote the venue's settlement asset in it (Leverj settles in DAI and quotes nothing in USD)."""
+    account_lines: Callable[[str, str], str] = lambda api_key, secret: f'api_key = "{api_key}"\nsecret = "{secret}"\n'
+    "The accounts file's identity lines of the campaign account (the server side of the key)."
 
 
 VENUE_SETUP = {
@@ -88,6 +119,11 @@ VENUE_SETUP = {
                         instruments=magnr_testnet.default_instruments, ledger_over_rest=True, options=(
         'ticker_urls = {{ ItBit = "{url}/itbit" }}\ntonce_file = "{journal}.tonce"\n'
         "poll_fast_s = 0.2\npoll_slow_s = 0.5\nticker_poll_s = 0.2\n")),
+    **{f"leverj-{market}": VenueSetup(
+        symbol=symbol, ws_path="", env_prefix="LEVERJ", package="leverj",
+        instruments=partial(_leverj_instruments, market), options=f'market = "{market}"\n',
+        balances={"ETH": Decimal("20"), "DAI": Decimal("100000"), "L2": Decimal("0")},
+        keys=_leverj_keys, account_lines=_leverj_account, risk_currency="DAI") for market, symbol in (("spot", "ETHDAI"), ("futures", "BTCUSD"))},
 }
 
 
@@ -165,7 +201,8 @@ def _cli(*args: str) -> list[str]:
 
 def cli_supports(venue: str) -> str:
     """'' if ``testnet <venue>`` and ``run`` exist in this checkout's CLI, else what is missing."""
-    for args in (("testnet", venue, "--help"), ("run", "--help")):
+    setup = VENUE_SETUP.get(venue)
+    for args in (("testnet", setup.package or venue if setup is not None else venue, "--help"), ("run", "--help")):
         done = subprocess.run(_cli(*args), env=_env(), capture_output=True, timeout=60, cwd=ROOT)
         if done.returncode != 0:
             return f"`triotrade {' '.join(args[:-1])}` is not available"
@@ -313,13 +350,12 @@ def _sleep_watching(seconds: float, client: subprocess.Popen[bytes], notes: list
 # files
 # ---------------------------------------------------------------------------------------------
 
-def _write_accounts(path: Path) -> None:
-    balances = ", ".join(f'{asset} = "{qty}"' for asset, qty in STARTING_BALANCES.items())
+def _write_accounts(path: Path, setup: VenueSetup, api_key: str, secret: str) -> None:
+    balances = ", ".join(f'{asset} = "{qty}"' for asset, qty in setup.balances.items())
     path.write_text(
         "[[accounts]]\n"
         f'name = "{ACCOUNT}"\n'
-        f'api_key = "{API_KEY}"\n'
-        f'secret = "{SECRET}"\n'
+        + setup.account_lines(api_key, secret) +
         f"balances = {{ {balances} }}\n"
     )
 
@@ -338,7 +374,7 @@ def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Sce
     path.write_text(
         f'name = "campaign-{venue}-{scenario.name}"\n\n'
         "[[venues]]\n"
-        f'venue = "{venue}"\n'
+        f'venue = "{setup.package or venue}"\n'
         "[venues.options]\n"
         f'base_url = "{url}"\n'
         + (f'ws_url = "ws://{host}{setup.ws_path}"\n' if setup.ws_path else "")
@@ -354,6 +390,7 @@ def _write_config(path: Path, venue: str, url: str, journal: Path, scenario: Sce
         f'qty = "{PROBE_QTY}"\n'
         f"every_trades = {every_trades}\n\n"
         "[risk]\n"
+        f'currency = "{setup.risk_currency}"\n'
         'max_order_notional = "5000"\n\n'
         f"{limit}\n"
         "[run]\n"
@@ -387,13 +424,15 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
     setup = VENUE_SETUP[venue]
     accounts, config, journal = workdir / "accounts.toml", workdir / "run.toml", workdir / "journal.sqlite"
     state = workdir / "venue-state.json"
-    _write_accounts(accounts)
+    api_key, secret = setup.keys()
+    _write_accounts(accounts, setup, api_key, secret)
     for stale_file in (journal, state):
         stale_file.unlink(missing_ok=True)
     notes: list[str] = []
-    testnet = _Testnet(_cli("testnet", venue, "--accounts", str(accounts), "--port", str(_free_port()),
-                            "--seed", str(seed), "--state", str(state), *scenario.testnet_flags(seconds)), workdir)
-    client_env = _env({f"{setup.env_prefix}_API_KEY": API_KEY, f"{setup.env_prefix}_SECRET": SECRET})
+    testnet = _Testnet(_cli("testnet", setup.package or venue, "--accounts", str(accounts), "--port",
+                            str(_free_port()), "--seed", str(seed), "--state", str(state),
+                            *scenario.testnet_flags(seconds)), workdir)
+    client_env = _env({f"{setup.env_prefix}_API_KEY": api_key, f"{setup.env_prefix}_SECRET": secret})
     try:
         url = testnet.start()
         def configure(stale_after: bool) -> None:
@@ -402,14 +441,14 @@ def _run_session(venue: str, scenario: Scenario, seconds: float, workdir: Path, 
 
         configure(bool(scenario.silent_s))
         last_out = _drive_client(scenario, seconds, workdir, config, client_env, testnet, notes, configure)
-        rest_ledger = LEDGER_READERS[venue](url, API_KEY, SECRET, [setup.symbol]) if setup.ledger_over_rest else None
+        rest_ledger = LEDGER_READERS[venue](url, api_key, secret, [setup.symbol]) if setup.ledger_over_rest else None
         testnet.stop(notes)
     finally:
         testnet.close()
-    ledger = rest_ledger or read_state_ledger(state, venue, ACCOUNT)
     instruments = {inst.key: inst for inst in setup.instruments()}
+    ledger = rest_ledger or read_state_ledger(state, venue, ACCOUNT, symbols={i.symbol for i in instruments.values()})
     client = read_client_view(journal, last_out.read_text(errors="replace"), instruments=instruments,
-                              starting_balances=None if setup.ledger_over_rest else STARTING_BALANCES)
+                              starting_balances=None if setup.ledger_over_rest else setup.balances)
     if not client.journal:
         notes.append("journal empty or missing")
     unsettled = [r for r in client.journal if r.status not in _SETTLED]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -216,25 +216,28 @@ LEDGER_READERS: dict[str, Callable[..., VenueLedger]] = {"dzengi": read_dzengi_l
 # the testnet's state file (any venue)
 # ---------------------------------------------------------------------------------------------
 
-def read_state_ledger(path: Path, venue: str, account: str) -> VenueLedger:
+def read_state_ledger(path: Path, venue: str, account: str, *, symbols: Collection[str] | None = None) -> VenueLedger:
     """The ledger of ``account`` as the stopped testnet of ``venue`` wrote it to its ``--state`` file.
 
+    ``symbols``: only the orders and fills of these (a testnet serving several markets, each its own
+    engine venue, keeps them in one ledger); the balances are the account's whole.
     Raises :class:`LedgerError` when the file is missing or is not a state file.
     """
     try:
         ledger = decode_ledger(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise LedgerError(f"testnet state {path.name}: {exc}") from None
+    listed = (lambda symbol: True) if symbols is None else (lambda symbol: symbol in symbols)
     orders = tuple(VenueOrder(o.order_id, f"{venue}:{o.symbol}", o.client_order_id, open=o.is_open)
-                   for o in ledger.orders if o.account == account)
+                   for o in ledger.orders if o.account == account and listed(o.symbol))
     fills = tuple(VenueFill(str(f.trade_id), f.order_id, f"{venue}:{f.symbol}",
                             "BUY" if f.side is Side.BUY else "SELL", f.qty, f.ts_ms)
-                  for f in ledger.fills if f.account == account)
+                  for f in ledger.fills if f.account == account and listed(f.symbol))
     found = next((a for a in ledger.accounts if a.name == account), None)
     balances = {asset: b.total for asset, b in found.balances.items()} if found is not None else {}
     costs: dict[str, Decimal] = {}
     for pos in ledger.positions:
-        if pos.account == account and pos.qty:
+        if pos.account == account and pos.qty and listed(pos.symbol):
             costs[pos.settle] = costs.get(pos.settle, Decimal(0)) + pos.open_price * pos.qty
     return VenueLedger(orders=orders, fills=fills, balances=balances, position_costs=costs)
 

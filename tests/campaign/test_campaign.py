@@ -29,7 +29,7 @@ from .harness import (
 SESSION_S = 6.0
 "Trading time of a session (after the client is up)."
 WORKERS = 4
-EVERY_TRADES = {"dzengi": 3, "ekiden": 6}
+EVERY_TRADES = {"dzengi": 3, "ekiden": 6, "leverj-spot": 3, "leverj-futures": 3}
 
 CASES = [
     ("dzengi", "none"),
@@ -48,6 +48,10 @@ CASES = [
     ("ekiden", "kill-9-restarts+limit"),
     ("dzengi", "venue-silent-30s"),
     ("ekiden", "venue-restart"),
+    ("leverj-spot", "none"),
+    ("leverj-futures", "none"),
+    ("leverj-spot", "5xx-after-accept"),
+    ("leverj-futures", "5xx-after-accept"),
 ]
 _BY_NAME = {s.name: s for s in SCENARIOS}
 

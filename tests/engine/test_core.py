@@ -150,3 +150,22 @@ def test_unknown_order_is_not_resent_and_reconciles() -> None:
     assert ex.submitted == [order]
     engine.on_accepted(order, 3_000, "v9")
     assert order.status is OrderStatus.ACCEPTED and order.venue_order_id == "v9"
+
+
+def test_a_funding_payment_is_booked_once_and_told_to_the_listeners() -> None:
+    from engine import FundingPayment
+
+    perp = Instrument(venue="sim", symbol="BTC-PERP", base="BTC", quote="USD", tick_size="0.5", lot_size="0.001",
+                      kind="linear")
+    engine = Engine(clock=SimClock(0))
+    engine.portfolio.set_balance("USD", D("100"))
+    heard: list[FundingPayment] = []
+    engine.funding_listeners.append(heard.append)
+    payment = FundingPayment(perp, 1, 1, "f-1", "USD", D("-0.0487524375"), D("0.013"), D("30001.5"), D("0.000125"))
+    assert engine.on_funding(payment) is True
+    assert engine.on_funding(payment) is False  # the same payment delivered again (a poll after the push)
+    assert engine.on_funding(FundingPayment(perp, 2, 2, "f-2", "USD", D("0.5"))) is True
+    assert engine.portfolio.balance("USD") == D("100") - D("0.0487524375") + D("0.5")
+    assert [p.payment_id for p in heard] == ["f-1", "f-2"]
+    engine.restore_funding(payment)  # already booked: not again
+    assert engine.portfolio.balance("USD") == D("100") - D("0.0487524375") + D("0.5")

@@ -69,3 +69,19 @@ def test_round_trip_total_pnl_is_exact(side: Side) -> None:
     entry = sum(D(px).quantize(D("0.5")) for px in prices) * D("0.007")
     exit_ = D("101") * D("0.028")
     assert pos.realized_pnl == (exit_ - entry) * (1 if side is Side.BUY else -1)
+
+
+def test_a_funding_payment_moves_only_the_settle_balance_exactly() -> None:
+    p = Portfolio({"USD": D("1000")})
+    p.apply_fill(PERP, Side.BUY, PERP.price_raw(D("30000.5")), PERP.size_raw(D("0.013")), D("0"), "USD", 1)
+    paid = -D("0.013") * D("30001.5") * D("0.000125")  # long pays at a positive rate
+    assert paid == D("-0.04875243750")
+    p.apply_funding(PERP, "USD", paid)
+    p.apply_funding(PERP, "USD", D("0.01"))
+    assert p.balance("USD") == D("1000") + paid + D("0.01")
+    assert p.funding_by_asset == {"USD": paid + D("0.01")}
+    assert p.funding_by_instrument == {PERP.key: paid + D("0.01")}
+    pos = p.position(PERP)
+    assert pos.qty == D("0.013") and pos.avg_price == D("30000.5") and p.realized_pnl == 0
+    p.apply_funding(PERP, "USD", D(0))
+    assert p.funding_by_asset == {"USD": paid + D("0.01")}

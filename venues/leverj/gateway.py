@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -47,11 +47,10 @@ from engine import (
     Unsupported,
     VenueError,
     VenueRejected,
-    VenueState,
-    VenueStatus,
 )
-from risk import RateLimiter, RateLimitSpec
+from risk import RateLimiter, RateLimitSpec, RiskDenied
 from venues._common.config import VenueConfig, positive, url
+from venues._common.lifecycle import GatewayBase
 from venues._common.orders import OrderTracker
 
 from .constants import HOST_URL, MARKETS, VENUE, AuthType, socket_path, venue_name
@@ -120,22 +119,22 @@ class GatewayStatistics:
     server_offset_ms: float
 
 
-class _NullSink:
-    def send_market(self, event: Any) -> None:
-        pass
+class LeverjGateway(GatewayBase):
+    """One Leverj market of one account (see the module docstring).
 
-    def send_execution(self, event: Any) -> None:
-        pass
-
-
-class LeverjGateway(Gateway):
-    """One Leverj market of one account (see the module docstring)."""
+    Start-up (the kit's :meth:`~venues._common.lifecycle.GatewayBase.run`): the clock calibration
+    and ``all/config`` are each retried on their own until they succeed (a 429, a 5xx or an
+    unreachable venue only delays the start); refused credentials and an unreadable ``all/config``
+    end it.
+    """
 
     venue = VENUE
+    _fatal_start_errors = (AuthFailed, MalformedMessage)
 
     def __init__(self, config: LeverjConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self.venue = venue_name(config.market)
+        super().__init__(config, reconnect_min_s=config.reconnect_min_s, reconnect_max_s=config.reconnect_max_s)
         self.capabilities = GatewayCapabilities(
             order_types=frozenset(t.value for t in ((OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_LIMIT,
                                                      OrderType.STOP_MARKET) if config.market == "futures"
@@ -174,80 +173,46 @@ class LeverjGateway(Gateway):
                                       "order_update": self._on_orders, "order_del": self._on_order_del,
                                       "order_execution": self._on_execution})
         self._account = config.account or self.venue
-        self._sink: EventSink = _NullSink()
         self._markets: dict[str, Market] = {}
-        self._by_symbol: dict[str, Market] = {}
-        self._by_key: dict[str, Instrument] = {}
+        "Wire id (``1``, ``ETHDAI``) → market."
+        self._market_of: dict[str, Market] = {}
+        "Symbol (``BTCUSD``) → market."
         self._books_wanted: set[str] = set()
         self._depth: dict[str, int] = {}
         "Symbol → levels per side a book subscription asked for."
         self._quotes_wanted: set[str] = set()
         self._trades_wanted: set[str] = set()
-        self._orders = OrderTracker()
+        self._orders = OrderTracker(self._executions)
         "Our orders: uuid ↔ client id, reports emitted only when new, fills exactly once."
         self._best_bid: dict[str, Decimal] = {}
         "Market id → best bid (a futures sell's entry estimate, a market sell's signed price)."
         self._best_ask: dict[str, Decimal] = {}
         "Market id → best ask (a market buy's signed price)."
-        self._malformed = 0
-        self._last_malformed = ""
 
     # -- lifecycle --------------------------------------------------------------------------------
-    @property
-    def instruments(self) -> Mapping[str, Instrument]:
-        return self._by_key
-
-    def instrument(self, symbol: str) -> Instrument:
-        """The instrument of a symbol (``BTCUSD``, ``ETHDAI``)."""
-        return self._by_symbol[symbol].instrument
-
-    async def run(self, sink: EventSink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Calibrate, load instruments, connect (and register); then serve until cancelled.
-
-        A start-up failure (refused credentials, venue unreachable) is raised plainly.
-        """
-        self._sink = sink
-        self._orders.sink = sink
-        try:
-            await self._bootstrap()
-            refused: AuthFailed | None = None
-            async with trio.open_nursery() as nursery:
-                try:
-                    await nursery.start(self._stream.run)
-                except* AuthFailed as group:
-                    refused = _leaf(group)
-                else:
-                    task_status.started()
-            if refused is not None:
-                raise refused
-        finally:
-            with trio.CancelScope(shield=True):
-                await self._rest.aclose()
+    async def _start(self, nursery: trio.Nursery) -> None:
+        """Calibrate the clock, load ``all/config`` (each step retried on its own), connect the
+        socket (and register); then serve."""
+        await self._retrying(self._calibrate, "REST not available")
+        await self._retrying(self._load_config, "REST not available")
+        await nursery.start(self._stream.run)
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
             await self._rest.aclose()
 
-    async def _bootstrap(self) -> None:
-        delay = self.config.reconnect_min_s
-        while True:
-            try:
-                if not self._rest.clock.synced:  # a retry keeps the samples it has
-                    await self._rest.calibrate()
-                config = await self._rest.request("GET", "/all/config")
-                break
-            except (AuthFailed, MalformedMessage):
-                raise
-            except VenueError as e:
-                self._status(VenueState.DISCONNECTED, f"REST not available ({e}); retrying in {delay:.1f} s")
-                await trio.sleep(delay)
-                delay = min(delay * 2, self.config.reconnect_max_s)
+    async def _calibrate(self) -> None:
+        if not self._rest.clock.synced:  # a retry keeps the samples it has
+            await self._rest.calibrate()
+
+    async def _load_config(self) -> None:
+        config = await self._rest.request("GET", "/all/config")
         markets = parse_instruments(self.config.market, config, venue=self.venue)
         if not markets:
             raise F.malformed("all/config", "no instrument")
         self._markets = {m.id: m for m in markets}
-        self._by_symbol = {m.instrument.symbol: m for m in markets}
-        self._by_key = {m.instrument.key: m.instrument for m in markets}
+        self._market_of = {m.instrument.symbol: m for m in markets}
+        self._set_instruments({m.instrument.symbol: m.instrument for m in markets})
 
     async def _register(self) -> dict[str, Any]:
         """The signed ``GET /register`` request data (signed like REST: SIGN covers ``{body, params}``)."""
@@ -263,23 +228,11 @@ class LeverjGateway(Gateway):
                                  self._last_malformed, self._rest.recalibrations, len(self._orders),
                                  self._rest.clock.offset_ms)
 
-    def _report_malformed(self, error: MalformedMessage) -> None:
-        self._malformed += 1
-        self._last_malformed = str(error)
-        log.warning("%s", error)
-
-    def _status(self, state: VenueState, detail: str) -> None:
-        now = time.time_ns()
-        self._sink.send_market(VenueStatus(self.venue, now, now, state, detail))
-
-    def _on_stream_state(self, state: VenueState, detail: str) -> None:
-        self._status(state, detail)
-
     # -- market data ------------------------------------------------------------------------------
     async def subscribe(self, kind: DataKind, instrument: Instrument, *, interval_s: int = 60, depth: int = 10) -> None:
         """Pass ``kind`` events of ``instrument`` to the sink (the venue pushes them to every socket)."""
         symbol = instrument.symbol
-        if symbol not in self._by_symbol:
+        if symbol not in self._market_of:
             raise VenueRejected(404, f"leverj {self.config.market} does not list {symbol!r}", venue=self.venue)
         if kind is DataKind.BOOK:
             self._books_wanted.add(symbol)
@@ -290,8 +243,16 @@ class LeverjGateway(Gateway):
             self._trades_wanted.add(symbol)
         else:
             raise Unsupported(f"leverj streams no {kind.value}")
-        market = self._by_symbol[symbol]
-        book = await self._rest.request("GET", f"/instrument/{market.id}/orderbook")
+        if kind is DataKind.TRADES:
+            return
+        market = self._market_of[symbol]
+        try:  # a snapshot now: the socket pushes the next book when it changes
+            book = await self._rest.request("GET", f"/instrument/{market.id}/orderbook")
+        except (VenueError, RiskDenied) as e:
+            if isinstance(e, (AuthFailed, MalformedMessage)):
+                raise
+            log.info("%s: no %s book snapshot now (%s); the socket pushes the next one", self.venue, symbol, e)
+            return
         self._on_book({market.id: book}, time.time_ns())
 
     def _on_book(self, data: Any, ts_recv: int) -> None:
@@ -359,7 +320,7 @@ class LeverjGateway(Gateway):
 
     # -- orders -----------------------------------------------------------------------------------
     def _signed(self, order: Order, reference: Decimal | None) -> dict[str, Any]:
-        market = self._by_symbol.get(order.instrument.symbol)
+        market = self._market_of.get(order.instrument.symbol)
         if market is None:
             raise Unsupported(f"leverj {self.config.market} does not list {order.instrument.symbol!r}")
         wire_type = _WIRE_TYPE.get(order.type)
@@ -406,7 +367,7 @@ class LeverjGateway(Gateway):
             return None
         if order.trigger_price is not None:
             return order.trigger_price
-        market = self._by_symbol.get(order.instrument.symbol)
+        market = self._market_of.get(order.instrument.symbol)
         if market is None:
             return None
         side = self._best_ask if order.side > 0 else self._best_bid
@@ -557,19 +518,6 @@ class LeverjGateway(Gateway):
         return out
 
 
-def _leaf(group: BaseExceptionGroup[AuthFailed]) -> AuthFailed:
-    first: BaseException = group
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    assert isinstance(first, AuthFailed)
-    return first
-
-
-@asynccontextmanager
-async def open_leverj_gateway(config: LeverjConfig, sink: EventSink, **hooks: Any) -> AsyncIterator[LeverjGateway]:
+def open_leverj_gateway(config: LeverjConfig, sink: EventSink, **hooks: Any) -> AbstractAsyncContextManager[LeverjGateway]:
     """``async with open_leverj_gateway(config, sink) as gateway``: connected and loaded on entry."""
-    gateway = LeverjGateway(config, **hooks)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(gateway.run, sink)
-        yield gateway
-        nursery.cancel_scope.cancel()
+    return LeverjGateway.open(config, sink, **hooks)

@@ -225,9 +225,10 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
         return self.options.account_ids.get(account.name, account.api_key)
 
     def banner(self) -> list[str]:
-        return [f"testnet {self.url}", f"REST {self.url}{C.api_base('spot')} and {self.url}{C.api_base('futures')}",
-                f"socket.io {C.socket_path('spot')} and {C.socket_path('futures')}",
-                f"accounts: {', '.join(self.accounts)}"]
+        """URLs of both markets, accounts and markets (printed by ``triotrade testnet leverj``)."""
+        return [f"leverj testnet REST      {self.url}{C.api_base('spot')}/ and {self.url}{C.api_base('futures')}/",
+                f"leverj testnet socket.io {self.url}{C.socket_path('spot')}/ and {self.url}{C.socket_path('futures')}/",
+                f"accounts: {', '.join(self.accounts)}", f"markets: {', '.join(self.exchange.instruments)}"]
 
     # -- HTTP -------------------------------------------------------------------------------------
     def _time_header(self) -> tuple[str, str]:

@@ -148,3 +148,23 @@ async def test_the_uniform_interface_serves_the_demo() -> None:
                 nursery.cancel_scope.cancel()
     with pytest.raises(Exception, match="not the address of the secret"):
         make_gateway({"market": "spot"}, Credentials(BOB_KEY, ALICE_SECRET))
+
+
+@pytest.mark.parametrize(("market", "every"), [("futures", 2), ("futures", 3), ("spot", 3)])
+async def test_start_up_and_subscriptions_make_progress_when_every_nth_request_is_refused_with_429(
+        market: str, every: int) -> None:
+    """Each start-up step is retried on its own (the kit's lifecycle), and a book snapshot the
+    venue refuses is skipped (the socket pushes the next book): the gateway comes up, subscribes to
+    everything and then sees the market. (With every 2nd refused, ``all/config`` is refused once.)"""
+    sink = Sink()
+    async with open_leverj_testnet(ACCOUNTS, seed=2, faults=FaultSettings(force_429_every=every)) as testnet:
+        with trio.fail_after(40):
+            async with open_leverj_gateway(config(testnet, market), sink) as gateway:
+                for inst in gateway.instruments.values():
+                    for kind in (DataKind.BOOK, DataKind.QUOTES, DataKind.TRADES):
+                        await gateway.subscribe(kind, inst)
+                await sink.wait_for(lambda: any(isinstance(e, BookSnapshot) for e in sink.market))
+    assert testnet.faults.injected["429"] >= 2
+    retried = [e.detail for e in sink.market if getattr(e, "detail", "").startswith("REST not available")]
+    assert all("attempt" in detail for detail in retried)
+    assert bool(retried) is (every == 2)

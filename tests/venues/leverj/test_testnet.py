@@ -191,7 +191,8 @@ async def test_command_line_serves_both_markets(accounts_file: Any) -> None:
             text = b""
             while b"accounts:" not in text:
                 text += await process.stdout.receive_some(1000)
-        url = text.decode().split()[1]
+        rest = text.decode().splitlines()[0]  # leverj testnet REST      http://127.0.0.1:N/spot/api/v1/ and …
+        url = rest.split()[3].removesuffix(api_base("spot") + "/")
         async with httpx.AsyncClient(base_url=url) as http:
             for market in ("spot", "futures"):
                 assert (await http.get(api_base(market) + "/all/config")).status_code == 200
