@@ -22,7 +22,15 @@ Settlement model (stated once, applied everywhere):
   that opens or increases the position locks ``notional / leverage + fee`` of the settle asset;
   filled, that lock becomes the position's margin (still ``locked``). Reducing fills release
   margin pro rata and book realized PnL into the balance. Fees are charged on every fill.
-  There is no liquidation and no funding/swap.
+* Liquidation (opt-in per dialect, :attr:`Exchange.liquidation`): the rule of the simulated venue
+  (:mod:`backtest.account`): when a position's margin plus its unrealized PnL at the last price
+  falls to the maintenance margin (:data:`~backtest.account.MAINTENANCE_FRACTION` of its margin),
+  the account's working orders on the instrument are canceled and a reduce-only MARKET order
+  tagged ``source = "LIQUIDATION"`` closes the whole position through the book.
+* Funding (:meth:`Exchange.pay_funding`, driven by a dialect's clock): each open position of an
+  instrument pays ``qty × per_unit`` of the settle asset (longs pay when ``per_unit`` is positive,
+  shorts receive), rounded to the asset's quantum against the account (a payment rounds up, a
+  receipt down), booked into the balance.
 * Take-profit / stop-loss levels sit on the position and are checked on every print of the
   instrument (last trade price); when touched, a reduce-only MARKET order closes the position.
 """
@@ -36,7 +44,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal, localcontext
+from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import Any
 
 import attrs
@@ -49,6 +57,7 @@ from engine import Instrument, InstrumentKind
 from engine import OrderStatus, OrderType, TimeInForce
 
 from . import order_rules as rules
+from .account import MAINTENANCE_FRACTION
 from .matching import EventKind, Match, OrderBook, OrderEvent
 
 __all__ = [
@@ -66,6 +75,7 @@ __all__ = [
     "Position",
     "PositionExecution",
     "BarStore",
+    "FundingPaid",
     "Exchange",
     "wall_clock_ms",
 ]
@@ -492,7 +502,23 @@ class OrderChanged:
     order: ExchangeOrder
 
 
-ExchangeEvent = BookChanged | TradeExecuted | OrderChanged
+@attrs.frozen(slots=True)
+class FundingPaid:
+    """A funding payment booked into one account's balance (``amount`` > 0: received)."""
+
+    account: str
+    symbol: str
+    position_id: str
+    qty: Decimal
+    "The signed position it was computed on."
+    per_unit: Decimal
+    "What one unit of a long position paid (negative: received)."
+    asset: str
+    amount: Decimal
+    ts_ms: int
+
+
+ExchangeEvent = BookChanged | TradeExecuted | OrderChanged | FundingPaid
 
 
 # =============================================================================================
@@ -579,6 +605,8 @@ class Exchange:
         self._exec_ids = itertools.count(1)
         self._max_trades = max_trades_kept
         self._depth_guard = 0
+        self.liquidation = False
+        "Close positions whose margin falls to maintenance (see the module docstring); off unless a dialect asks."
         for config in accounts:
             self.add_account(config)
 
@@ -1144,6 +1172,11 @@ class Exchange:
                 elif position.stop_loss is not None and (last <= position.stop_loss if long
                                                          else last >= position.stop_loss):
                     source = "SL"
+                elif self.liquidation and self._below_maintenance(position, last):
+                    source = "LIQUIDATION"
+                    account = self.accounts[name]
+                    for order in self.open_orders(account, symbol):
+                        self.cancel_order(account, order.order_id)
                 if source:
                     try:
                         self.close_position(self.accounts[name], position.position_id, source=source)
@@ -1151,6 +1184,31 @@ class Exchange:
                         pass  # nothing to trade against: the level fires again on the next print
         finally:
             self._depth_guard -= 1
+
+    @staticmethod
+    def _below_maintenance(position: Position, last: Decimal) -> bool:
+        """Margin plus unrealized PnL at ``last`` is at or below the maintenance margin."""
+        equity = position.margin + position.unrealized_pnl(last)
+        return equity <= position.margin * MAINTENANCE_FRACTION
+
+    def pay_funding(self, symbol: str, per_unit: Decimal, quantum: Decimal) -> list[FundingPaid]:
+        """Book one funding interval of ``symbol``: every open position pays ``qty × per_unit``
+        of its settle asset (see the module docstring), rounded to ``quantum`` against the account.
+        Announces and returns the payments."""
+        now = self.clock_ms()
+        paid = []
+        for (name, held), position in list(self._positions.items()):
+            if held != symbol or not position.is_open:
+                continue
+            owed = position.qty * per_unit  # > 0: the account pays; rounded up, against the account either way
+            amount = -(owed / quantum).to_integral_value(ROUND_CEILING) * quantum
+            if not amount:
+                continue
+            self.accounts[name].balance(position.settle).total += amount
+            event = FundingPaid(name, symbol, position.position_id, position.qty, per_unit, position.settle, amount, now)
+            paid.append(event)
+            self._emit(event)
+        return paid
 
     # -- cancel / amend ------------------------------------------------------------------------
     def cancel_order(self, account: Account, order_id: str) -> ExchangeOrder:

@@ -104,6 +104,7 @@ from ._core import (
     Alarm as Alarm,
     Engine as Engine,
     ExecutionClient as ExecutionClient,
+    LIQUIDATION_STRATEGY_ID as LIQUIDATION_STRATEGY_ID,
     StrategyFailure as StrategyFailure,
     UnknownInstrument as UnknownInstrument,
 )

@@ -113,6 +113,9 @@ class TestnetBase(Generic[O]):
     def load_dialect_state(self, raw: Any) -> None:
         """Take back :meth:`dump_dialect_state`'s value from the ``--state`` file (ValueError if malformed)."""
 
+    async def run_background(self) -> None:
+        """The dialect's own periodic work while served (e.g. funding intervals); none by default."""
+
     def keep_state(self, path: Path) -> StateFile:
         """Restore the ledger from ``path`` if it exists; the :class:`StateFile` to run beside the server."""
         self.state = StateFile(path, self.exchange, dialect=self)
@@ -301,6 +304,7 @@ async def serve_dialect(
     async with trio.open_nursery() as nursery:
         url: str = await nursery.start(partial(serve_testnet, testnet.app, host=host, port=port))
         testnet.note_served(url)
+        nursery.start_soon(testnet.run_background)
         task_status.started(url)
 
 

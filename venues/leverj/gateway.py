@@ -33,6 +33,7 @@ from engine import (
     DataKind,
     EventSink,
     Fill,
+    FundingPayment,
     Gateway,
     GatewayCapabilities,
     Instrument,
@@ -47,6 +48,7 @@ from engine import (
     Unsupported,
     VenueError,
     VenueRejected,
+    VenueState,
 )
 from risk import RateLimiter, RateLimitSpec, RiskDenied
 from venues._common.config import VenueConfig, positive, url
@@ -54,7 +56,7 @@ from venues._common.lifecycle import GatewayBase
 from venues._common.orders import OrderTracker
 
 from .constants import HOST_URL, MARKETS, VENUE, AuthType, socket_path, venue_name
-from .parsers import F, Market, parse_book, parse_fill, parse_instruments, parse_order, parse_trade, wei
+from .parsers import F, Market, parse_book, parse_fill, parse_funding, parse_instruments, parse_order, parse_trade, wei
 from .rest import LeverjRest
 from .signer import address_of, authorization, js_dumps, margin_per_fraction, signed_futures_order, signed_spot_order
 from .stream import LeverjStream, stream_url
@@ -171,7 +173,7 @@ class LeverjGateway(GatewayBase):
         self._stream.handlers.update({"orderbook": self._on_book, "trade": self._on_trade,
                                       "server_time": self._on_server_time, "order_add": self._on_orders,
                                       "order_update": self._on_orders, "order_del": self._on_order_del,
-                                      "order_execution": self._on_execution})
+                                      "order_execution": self._on_execution, "funding": self._on_funding})
         self._account = config.account or self.venue
         self._markets: dict[str, Market] = {}
         "Wire id (``1``, ``ETHDAI``) → market."
@@ -317,6 +319,41 @@ class LeverjGateway(GatewayBase):
         uuid = str(execution.get("orderId", execution.get("orderid")))
         self._orders.consider_fill(parse_fill(market, execution, ts_recv,
                                               self._client_id(uuid, execution.get("clientOrderId"))))
+
+    def _on_funding(self, data: Any, ts_recv: int) -> None:
+        market = self._markets.get(str(F.as_object(data, "funding").get("instrument")))
+        if market is None:
+            raise F.malformed("funding", "unknown instrument", data)
+        self._sink.send_execution(parse_funding(market, data, ts_recv))
+
+    def _on_stream_state(self, state: VenueState, detail: str) -> None:
+        super()._on_stream_state(state, detail)
+        if state is VenueState.CONNECTED and self._stream.registered and self.config.market == "futures" \
+                and self._nursery is not None:
+            self._nursery.start_soon(self._replay_funding)
+
+    async def _replay_funding(self) -> None:
+        """Funding paid while the socket was down (the engine books each payment once)."""
+        try:
+            for payment in await self.funding_payments():
+                self._sink.send_execution(payment)
+        except (VenueError, RiskDenied) as e:
+            if isinstance(e, AuthFailed):
+                raise
+            log.info("%s: funding payments not read now (%s); the next connect reads them", self.venue, e)
+
+    async def funding_payments(self) -> list[FundingPayment]:
+        """Our recent funding payments on this market (futures), oldest first."""
+        if self.config.market != "futures":
+            return []
+        answer = await self._rest.request("GET", "/account/funding", query="count=200", auth=True)
+        now = time.time_ns()
+        out = []
+        for obj in reversed(F.as_list(answer, "account/funding")):
+            market = self._markets.get(str(F.as_object(obj, "funding").get("instrument")))
+            if market is not None:
+                out.append(parse_funding(market, obj, now))
+        return out
 
     # -- orders -----------------------------------------------------------------------------------
     def _signed(self, order: Order, reference: Decimal | None) -> dict[str, Any]:

@@ -18,6 +18,8 @@ import attrs
 from engine import (
     BookSnapshot,
     Fill,
+    FundingPayment,
+    LIQUIDATION_STRATEGY_ID,
     Instrument,
     OrderReport,
     OrderStatus,
@@ -186,6 +188,8 @@ class ParsedFill:
     commission: Decimal
     liquidity: Liquidity
     ts_event: int
+    liquidation: bool = False
+    "The venue's own close of a liquidated position (the testnet's ``\"liquidation\": true``)."
 
 
 def parse_execution(obj: object) -> ParsedFill:
@@ -201,7 +205,7 @@ def parse_execution(obj: object) -> ParsedFill:
     return ParsedFill(str(exec_id), order_id, parse_side(ex.get("side"), what, ex), F.dec(ex, "price", what),
                       F.dec(ex, "quantity", what), F.dec(ex, "commission", what) if "commission" in ex else Decimal(0),
                       Liquidity.MAKER if liquidity == "maker" else Liquidity.TAKER,
-                      F.integer(ex, "eventTime", what) * 1_000)
+                      F.integer(ex, "eventTime", what) * 1_000, ex.get("liquidation") is True)
 
 
 _STATUS = {"open": OrderStatus.ACCEPTED, "pending": OrderStatus.SUBMITTED, "done": OrderStatus.FILLED,
@@ -237,7 +241,26 @@ def parse_fill(market: Market, obj: object, ts_recv: int, client_order_id: str) 
     """An execution → :class:`~engine.Fill` (fee in the quote asset)."""
     parsed = parse_execution(obj)
     return Fill(market.instrument, parsed.ts_event, ts_recv, client_order_id, parsed.order_id, parsed.execution_id,
-                parsed.side, parsed.price, parsed.quantity, parsed.commission, market.quote.symbol, parsed.liquidity)
+                parsed.side, parsed.price, parsed.quantity, parsed.commission, market.quote.symbol, parsed.liquidity,
+                LIQUIDATION_STRATEGY_ID if parsed.liquidation else "")
+
+
+def parse_funding(market: Market, obj: object, ts_recv: int) -> FundingPayment:
+    """A funding payment ``{fundingId, instrument, size, rate, indexPrice, amount, eventTime (ms)}``
+    (``rate`` and ``amount`` in the quote's smallest unit; ``amount`` > 0 received) →
+    :class:`~engine.FundingPayment` in the quote asset, exact."""
+    what = "funding"
+    item = F.as_object(obj, what)
+    payment_id = item.get("fundingId")
+    if not isinstance(payment_id, (str, int)) or isinstance(payment_id, bool) or not str(payment_id):
+        raise F.malformed(what, "fundingId missing", item)
+    scale = Decimal(10) ** market.quote.decimals
+    index = F.opt_dec(item, "indexPrice", what)
+    per_unit = Decimal(wei(item, "rate", what)) / scale
+    ts = F.integer(item, "eventTime", what) * 1_000_000
+    return FundingPayment(market.instrument, ts, ts_recv, str(payment_id), market.quote.symbol,
+                          Decimal(wei(item, "amount", what)) / scale, F.dec(item, "size", what),
+                          index or Decimal(0), per_unit / index if index else Decimal(0))
 
 
 def wei(obj: Mapping[str, Any], name: str, what: str) -> int:

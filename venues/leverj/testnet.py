@@ -12,12 +12,14 @@ Paths (``<market>`` is ``spot`` or ``futures``; ``*`` = authenticated with ``Aut
   * DELETE   /<market>/api/v1/order/:uuids      comma-separated uuids → ``[[uuid, …]]``
   * PATCH    /<market>/api/v1/order             ``[{op: "remove"|"add", value: […]}]`` → ``{result: […]}``
   * GET      /<market>/api/v1/account | account/execution?count= | account/balance | account/position
+  * GET      /futures/api/v1/account/funding?count=   funding payments, newest first (see below)
              /<market>/socket.io/               socket.io 2 (Engine.IO 3): public ``orderbook``,
                                                 ``trade``, ``index``, ``server_time``; requests as
                                                 ``emit("<METHOD> <uri>", {headers, body, params})``;
                                                 ``GET /register`` → private ``order_add``,
                                                 ``order_update``, ``order_del``, ``order_execution``,
-                                                ``account_balance``, ``position``
+                                                ``account_balance``, ``position``, ``funding``,
+                                                ``liquidation``
 
 What it verifies, as the venue does: the ``Authorization`` header (``NONCE`` or ``SIGN``) recovers
 the api key it names, the api key belongs to the account, the nonce is within ±10 s of the
@@ -28,9 +30,24 @@ for futures the quote address, the instrument id and ``marginPerFraction`` (the 
 implies, ``price × 10^decimals / marginPerFraction``, must not pass ``maxLeverage``; the margin it
 locks is the exchange's). Errors are ``{"error": message}`` with 400, 401, 404, 422 or 429.
 
-Futures rules this testnet applies (the venue publishes none): no liquidation engine (a position's
-margin is what its orders locked; see ``venues/leverj/README.md``), no funding payments (the
-``fundingRate`` served is 0).
+Futures rules this testnet applies (the venue publishes none; see ``venues/leverj/README.md``):
+
+* **Funding**, every ``funding_interval_s`` (an hour) on the server clock, at the end of the
+  window ``all/info`` serves: ``fundingRate.rate`` is what one unit of a long position pays in the
+  quote asset's smallest unit (wei of DAI), ``funding_rate`` (a fraction, 0.01 % by default) of the
+  index price, rounded to a wei (served as it stands, paid as it stands at the window's end); positive: longs pay shorts. Each open
+  position pays ``size × rate`` (rounded to a wei against the account), booked into its DAI
+  balance, pushed as the private ``funding`` event and listed by ``GET /account/funding``
+  (newest first, ``count=`` as executions) — the venue documents no funding event, so the shape
+  is the testnet's: ``{fundingId, instrument, accountId, size, rate, indexPrice, amount (wei,
+  signed: positive received), eventTime (ms)}``.
+* **Liquidation**: when a position's margin plus its unrealized PnL at the last price falls to
+  half of its margin (the maintenance margin, the backtester's rule), the account's working orders
+  on the instrument are canceled and the venue closes the whole position at market. Its executions
+  carry ``"liquidation": true`` and the order id of the venue's own close; a private
+  ``liquidation`` event ``{instrument, accountId, orderId, size, price}`` follows each.
+  ``liquidationPrice`` is served by that rule (``entry ∓ margin per unit / 2``),
+  ``bankruptcyPrice`` as ``entry ∓ margin per unit``.
 """
 
 from __future__ import annotations
@@ -46,7 +63,9 @@ from typing import Any, Unpack
 from urllib.parse import parse_qsl, unquote
 
 import attrs
+import trio
 
+from backtest.account import MAINTENANCE_FRACTION
 from backtest.exchange import (
     Account,
     AccountConfig,
@@ -173,6 +192,12 @@ class LeverjTestnetOptions:
     book_depth: int = 50
     server_time_every_s: float = 5.0
     "Period of the socket's ``server_time`` event (sent with other pushes, never alone)."
+    funding_rate: Decimal = attrs.field(default=Decimal("0.0001"), converter=Decimal)
+    "Funding per interval as a fraction of the index price (positive: longs pay shorts)."
+    funding_interval_s: int = 3600
+    "Length of a funding window on the server clock."
+    liquidation: bool = True
+    "Close positions whose margin falls to maintenance (see the module docstring)."
 
 
 class LeverjError(Exception):
@@ -212,6 +237,12 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
                                              loads=loads_exact, flush=self._flush)
                         for name in C.MARKETS}
         self.last_server_time: dict[str, float] = {}
+        self.funding: dict[str, list[dict[str, Any]]] = {}
+        "Account name → its funding payments as served (oldest first)."
+        self.next_funding_id = 1
+        self.funding_paid_until = 0
+        "End (server ms) of the last funding window settled."
+        self.exchange.liquidation = self.options.liquidation
         self.exchange.add_listener(self._on_exchange_event)
         self.app = make_asgi_app(self.handle_http, self.handle_websocket,
                                  too_large=lambda limit: HttpResponse.json(413, {"error": "Payload Too Large"}))
@@ -229,6 +260,98 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
         return [f"leverj testnet REST      {self.url}{C.api_base('spot')}/ and {self.url}{C.api_base('futures')}/",
                 f"leverj testnet socket.io {self.url}{C.socket_path('spot')}/ and {self.url}{C.socket_path('futures')}/",
                 f"accounts: {', '.join(self.accounts)}", f"markets: {', '.join(self.exchange.instruments)}"]
+
+    def dump_dialect_state(self) -> Any:
+        """The signed orders as received, the funding payments and counters (for ``--state``)."""
+        return {"wire_orders": {uuid: dumps_json(wire) for uuid, wire in self.wire_orders.items()},
+                "funding": self.funding_records(), "next_funding_id": self.next_funding_id,
+                "funding_paid_until": self.funding_paid_until}
+
+    def load_dialect_state(self, raw: Any) -> None:
+        """Take back :meth:`dump_dialect_state`: restored orders are served (and pushed) as before."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("wire_orders"), dict) \
+                or not isinstance(raw.get("funding"), dict) or type(raw.get("next_funding_id")) is not int \
+                or type(raw.get("funding_paid_until")) is not int:
+            raise ValueError("malformed leverj state: expected wire_orders, funding and the funding counters")
+        try:
+            wire_orders = {str(k): loads_exact(v) for k, v in raw["wire_orders"].items()}
+        except (WireFormatError, ValueError, TypeError) as e:
+            raise ValueError(f"malformed leverj state: a signed order: {e}") from None
+        unknown = sorted(set(raw["funding"]) - set(self.accounts))
+        if unknown:
+            raise ValueError(f"leverj state names account {unknown[0]!r}, which the accounts file lacks")
+        funding = {}
+        for name, records in raw["funding"].items():
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise ValueError(f"malformed leverj state: funding of {name!r}")
+            funding[name] = list(records)
+        self.wire_orders = wire_orders
+        self.funding = funding
+        self.next_funding_id = raw["next_funding_id"]
+        self.funding_paid_until = raw["funding_paid_until"]
+
+    def restored(self) -> None:
+        """Fills booked before the restart are not pushed again."""
+        self.fills_seen = {o.order_id: len(o.fills) for o in self.exchange.ledger().orders}
+
+    def funding_records(self) -> dict[str, list[dict[str, Any]]]:
+        """Every account's funding payments as served (JSON-ready)."""
+        return {name: [dict(r) for r in records] for name, records in self.funding.items()}
+
+    # -- funding ----------------------------------------------------------------------------------
+    def funding_window(self, now_ms: int | None = None) -> tuple[int, int]:
+        """``(start, end)`` in server ms of the funding window holding ``now_ms``."""
+        now = self.server_time_ms() if now_ms is None else now_ms
+        length = self.options.funding_interval_s * 1000
+        start = now - now % length
+        return start, start + length
+
+    def funding_rate_wei(self, m: Market) -> int:
+        """What one unit of a long pays this window, in the quote's smallest unit (0 without an index)."""
+        index = self.index_price(m)
+        if index is None:
+            return 0
+        scaled = self.options.funding_rate * index * Decimal(10) ** m.quote.decimals
+        return int(scaled.to_integral_value())
+
+    def settle_funding(self, window_end: int | None = None) -> list[dict[str, Any]]:
+        """Pay the funding of the window ending at ``window_end`` (default: the current window) on
+        every futures market, once per window; the payments made to non-house accounts."""
+        start, end = self.funding_window() if window_end is None else self.funding_window(window_end - 1)
+        if self.funding_paid_until >= end:
+            return []
+        self.funding_paid_until = end
+        payments = []
+        for m in self.markets["futures"].values():
+            rate = self.funding_rate_wei(m)
+            if not rate:
+                continue
+            scale = Decimal(10) ** m.quote.decimals
+            index = self.index_price(m)
+            for paid in self.exchange.pay_funding(m.instrument.symbol, rate / scale, 1 / scale):
+                account = self.exchange.accounts[paid.account]
+                if account.house:
+                    continue
+                record = {"fundingId": str(self.next_funding_id), "instrument": m.id,
+                          "accountId": self.account_id_of(account), "size": _plain(paid.qty), "rate": str(rate),
+                          "indexPrice": _plain(index) if index is not None else None,
+                          "amount": str(int(paid.amount * scale)), "eventTime": paid.ts_ms, "start": start, "end": end}
+                self.next_funding_id += 1
+                self.funding.setdefault(account.name, []).append(record)
+                payments.append(record)
+                self._push_private(account, "funding", record, "futures")
+                for _, conn in self._registered(account.name):
+                    conn.data["account_dirty"] = True
+                    conn.wake()
+        return payments
+
+    async def run_background(self) -> None:
+        """Settle each funding window when the server clock reaches its end."""
+        while True:
+            _, end = self.funding_window()
+            await trio.sleep(max(0.0, (end - self.server_time_ms()) / 1000) + 0.001)
+            if self.server_time_ms() >= end:
+                self.settle_funding(end)
 
     # -- HTTP -------------------------------------------------------------------------------------
     def _time_header(self) -> tuple[str, str]:
@@ -304,6 +427,11 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
             return self.balances_dto(account), False
         if parts == ["account", "position"] and method == "GET" and market == "futures":
             return self.positions_dto(account), False
+        if parts == ["account", "funding"] and method == "GET" and market == "futures":
+            count = query.get("count", "50")
+            if not count.isdigit() or not 1 <= int(count) <= 1000:
+                raise LeverjError(400, "Invalid count")
+            return list(reversed(self.funding.get(account.name, [])))[:int(count)], False
         raise LeverjError(404, "Not Found")
 
     def authenticate(self, headers: Mapping[str, str], method: str, uri: str, body: Any) -> tuple[AuthHeader, Account]:
@@ -368,10 +496,10 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
         volume = sum((t.qty for t in self.exchange.trades(symbol) if t.ts_ms >= now - 86_400_000), ZERO)
         info: dict[str, Any] = {"vol24H": {"qty": volume, "instrument": m.id}, "lastPrice": last, "bid": bid, "ask": ask}
         if market == "futures":
-            hour = now - now % 3_600_000
             index = self.index_price(m)
-            info["fundingRate"] = {"rate": "0", "start": hour, "end": hour + 3_600_000, "instrument": m.id,
-                                   "indexPrice": index, "futurePrice": last}
+            start, end = self.funding_window(now)
+            info["fundingRate"] = {"rate": str(self.funding_rate_wei(m)), "start": start, "end": end,
+                                   "instrument": m.id, "indexPrice": index, "futurePrice": last}
             info["index"] = {"date": now // 1000, "price": index, "topic": f"index_{symbol}"}
         return info
 
@@ -563,11 +691,14 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
             order: ExchangeOrder | None = self.exchange.order(account, fill.order_id)
         except ExchangeRejected:
             order = None
-        return {"instrument": m.id, "accountId": self.account_id_of(account),
-                "executionId": str(fill.trade_id), "side": "buy" if fill.side is Side.BUY else "sell",
-                "orderType": _WIRE_TYPES.get(order.type, "LMT") if order else "LMT", "orderId": fill.order_id,
-                "price": fill.price, "quantity": fill.qty, "commission": fill.fee,
-                "liquidity": fill.liquidity.value, "pnl": fill.realized_pnl, "eventTime": fill.ts_ms * 1000}
+        dto = {"instrument": m.id, "accountId": self.account_id_of(account),
+               "executionId": str(fill.trade_id), "side": "buy" if fill.side is Side.BUY else "sell",
+               "orderType": _WIRE_TYPES.get(order.type, "LMT") if order else "LMT", "orderId": fill.order_id,
+               "price": fill.price, "quantity": fill.qty, "commission": fill.fee,
+               "liquidity": fill.liquidity.value, "pnl": fill.realized_pnl, "eventTime": fill.ts_ms * 1000}
+        if order is not None and _liquidation(order):
+            dto["liquidation"] = True
+        return dto
 
     def executions(self, market: str, account: Account) -> list[dict[str, Any]]:
         symbols = {m.instrument.symbol for m in self.markets[market].values()}
@@ -602,10 +733,11 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
             per_unit = position.margin / abs(position.qty) if position.qty else ZERO
             direction = 1 if position.qty > 0 else -1
             bankruptcy = position.open_price - direction * per_unit
+            liquidation = position.open_price - direction * per_unit * (1 - MAINTENANCE_FRACTION)
             out.append({"accountId": self.account_id_of(account), "instrument": m.id, "size": _plain(position.qty),
                         "entryPrice": position.open_price, "notional": str(int(notional * scale)),
                         "margin": str(int(position.margin * scale)), "bankruptcyPrice": _plain(bankruptcy),
-                        "liquidationPrice": _plain(bankruptcy + direction * position.open_price * Decimal("0.005")),
+                        "liquidationPrice": _plain(liquidation),
                         "eventTime": position.updated_ms, "reservedFees": "0"})
         return out
 
@@ -648,13 +780,24 @@ class LeverjTestnet(TestnetBase[LeverjTestnetOptions]):
 
     def _order_changed(self, order: ExchangeOrder) -> None:
         account = self.exchange.accounts.get(order.account)
-        if account is None or account.house or order.order_id not in self.wire_orders:
+        venue_close = _liquidation(order)
+        if account is None or account.house or (order.order_id not in self.wire_orders and not venue_close):
             return
         market = self.market_of_symbol[order.symbol][0]
         seen = self.fills_seen.get(order.order_id, 0)
         for fill in order.fills[seen:]:
             self._push_private(account, "order_execution", self.execution_dto(fill), market)
+            if venue_close:
+                _, m = self.market_of_symbol[order.symbol]
+                self._push_private(account, "liquidation", {
+                    "instrument": m.id, "accountId": self.account_id_of(account), "orderId": order.order_id,
+                    "size": _plain(fill.qty * fill.side), "price": fill.price}, market)
         self.fills_seen[order.order_id] = len(order.fills)
+        if venue_close:
+            for _, conn in self._registered(account.name):
+                conn.data["account_dirty"] = True
+                conn.wake()
+            return
         if order.is_open:
             self._push_private(account, "order_update", {"result": [self.order_dto(order)]}, market)
         else:
@@ -746,6 +889,11 @@ class _Sockets:
             self.testnet.faults.after_order()  # counted like a REST command (its answer here is an event)
         conn.emit(name, {"result": answer, "requestid": requestid})
         return [{"result": answer}]
+
+
+def _liquidation(order: ExchangeOrder) -> bool:
+    """The order is the venue's own close of a liquidated position."""
+    return order.tags.get("source") == "LIQUIDATION"
 
 
 def _plain(value: Decimal) -> str:

@@ -43,6 +43,7 @@ from engine import (
     GatewayCapabilities,
     Instrument,
     InstrumentKind,
+    LIQUIDATION_STRATEGY_ID,
     Liquidity,
     MalformedMessage,
     Order,
@@ -83,8 +84,6 @@ from .rest import MagnrRest, TickerClient
 
 __all__ = ["MagnrConfig", "MagnrGateway", "MagnrStatistics", "magnr_instruments"]
 
-LIQUIDATION_STRATEGY_ID = "venue"
-"Strategy id of a fill the venue made on its own (the engine's venue-initiated orders)."
 _MARKET = "market"
 _NS = 1_000_000_000
 
