@@ -37,6 +37,7 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from venues._common.credentials import Credentials, UnsignedRequest, WireRequest
+from venues._common.jsjson import canonical_number, canonical_tree, js_dumps, js_number
 
 from .constants import AUTHORIZATION_HEADER, NONCE_HEADER, AuthType, OrderType, Side
 
@@ -131,81 +132,6 @@ def recover(digest: bytes, v: int, r: int, s: int) -> str | None:
     return str(public.to_checksum_address())
 
 
-# -- JS numbers and JSON.stringify -----------------------------------------------------------------
-
-
-def canonical_number(value: Decimal | int) -> Decimal:
-    """What a JS engine makes of a JSON number: the shortest decimal form of the nearest double.
-
-    The venue parses every JSON number into a double and hashes its shortest form; the verifier
-    does the same so that it checks what the venue checks. Raises ValueError when the number is
-    not a finite double.
-    """
-    number = Decimal(value)
-    if not number.is_finite():
-        raise ValueError(f"{value} is not a finite number")
-    try:
-        as_double = float(number)
-    except OverflowError:
-        raise ValueError(f"{value} is out of the range of a JS number") from None
-    if as_double in (float("inf"), float("-inf")):
-        raise ValueError(f"{value} is out of the range of a JS number")
-    return Decimal(repr(as_double))
-
-
-def js_number(value: Decimal | int) -> str:
-    """``value`` as JS's ``Number.prototype.toString`` writes it (``100``, ``0.02``, ``1e-7``, ``1e+21``).
-
-    Raises ValueError when ``value`` is not exactly what the venue will read back (more digits
-    than a double keeps): a signed number must reach the venue unchanged.
-    """
-    number = Decimal(value)
-    if not number.is_finite() or canonical_number(number) != number:
-        raise ValueError(f"{value} is not exactly representable as a JS number")
-    if number == 0:
-        return "0"
-    sign, digits_t, exponent = number.normalize().as_tuple()
-    assert isinstance(exponent, int)
-    digits = "".join(map(str, digits_t))
-    k = len(digits)
-    n = exponent + k  # value = 0.digits × 10^n
-    if k <= n <= 21:
-        text = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        text = f"{digits[:n]}.{digits[n:]}"
-    elif -6 < n <= 0:
-        text = "0." + "0" * (-n) + digits
-    else:
-        mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
-        text = f"{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
-    return ("-" if sign else "") + text
-
-
-def js_dumps(value: Any) -> str:
-    """JS ``JSON.stringify`` of ``value``: compact, key order kept, non-ASCII unescaped, numbers
-    as :func:`js_number` writes them. Floats are refused (numbers are Decimal or int); a
-    non-integer number given as ``str`` is a string, as on the wire."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, int):
-        if abs(value) >= 2**53:
-            raise ValueError(f"integer {value} is beyond a JS number's exact range: send it as a string")
-        return str(value)
-    if isinstance(value, Decimal):
-        return js_number(value)
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{js_dumps(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(js_dumps(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as JSON (floats are refused: use Decimal)")
-
-
 # -- request authentication ------------------------------------------------------------------------
 
 
@@ -276,23 +202,13 @@ def verify_authorization(header: str, nonce_header: str, method: str, uri: str, 
     if stale > window_ms:
         raise AuthError(f"Authentication failed. Nonce {nonce} stale by {stale}ms")
     try:
-        text = None if body is None else js_dumps(_canonical_tree(body))
+        text = None if body is None else js_dumps(canonical_tree(body))
     except (ValueError, TypeError):
         raise AuthError("Authentication failed. SIGN mismatch") from None
     digest = personal_digest(auth_message(auth.type, method, uri, text, nonce))
     if recover(digest, auth.v, auth.r, auth.s) != auth.api_key:
         raise AuthError("Authentication failed. SIGN mismatch")
     return auth
-
-
-def _canonical_tree(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return canonical_number(value)
-    if isinstance(value, Mapping):
-        return {k: _canonical_tree(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_canonical_tree(v) for v in value]
-    return value
 
 
 # -- order signatures ------------------------------------------------------------------------------

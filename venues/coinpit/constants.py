@@ -1,0 +1,85 @@
+"""Coinpit wire constants, shared by the client (gateway) and the local testnet (server side).
+
+The dialect is the one ``shared/venues/coinpit-notes.md`` reconstructs from Coinpit's own
+libraries (loginless, coinpit-client, pycoinpit, coinpit-common) and bots: hosts, paths,
+headers, order types, the nonce window. Both sides import these names, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+VENUE: Final = "coinpit"
+
+LIVE_URL: Final = "https://live.coinpit.io"
+"Mainnet origin; REST is ``<origin>/api/v1``, socket.io at the origin's default path."
+TESTNET_URL: Final = "https://live.coinpit.me"
+"Coinpit's own testnet origin (testnet keys)."
+API_BASE: Final = "/api/v1"
+"The path every signed ``uri`` is relative to."
+SOCKET_PATH: Final = "/socket.io/"
+
+AUTHORIZATION_HEADER: Final = "Authorization"
+NONCE_HEADER: Final = "Nonce"
+SERVER_TIME_HEADER: Final = "Server-Time"
+"Sent on the answers to PUT, POST, DELETE, PATCH and OPTIONS (ms)."
+REQUEST_ID_HEADER: Final = "requestid"
+"A socket request's id, echoed in its answer event."
+
+NONCE_WINDOW_MS: Final = 10_000
+"A request's nonce is accepted iff ``|server time - nonce| <= 10 s`` (loginless' default tolerance)."
+
+SATOSHI_PER_BTC: Final = 100_000_000
+CONTRACT_USD: Final = 100
+"The USD value of one inverse contract (``contractusdvalue``)."
+
+MAX_ORDERS_PER_REQUEST: Final = 100
+"``config.maxOrdersCreateUpdate``: orders per create or update request."
+PAGE_SIZE: Final = 100
+"Closed and cancelled orders per page (``from=<uuid>`` for the next)."
+
+
+class Network(enum.StrEnum):
+    """Which chain a key belongs to: the address version bytes and the venue's host follow from it."""
+
+    MAINNET = "mainnet"
+    TESTNET = "testnet"
+
+
+P2PKH_VERSION: Final = {Network.MAINNET: 0x00, Network.TESTNET: 0x6F}
+P2SH_VERSION: Final = {Network.MAINNET: 0x05, Network.TESTNET: 0xC4}
+WIF_VERSION: Final = {Network.MAINNET: 0x80, Network.TESTNET: 0xEF}
+
+
+class WireType(enum.StrEnum):
+    """Order types on the wire: four a client submits, two the venue makes (a position's legs)."""
+
+    LMT = "LMT"
+    MKT = "MKT"
+    STM = "STM"
+    "stop-market"
+    SLM = "SLM"
+    "stop-limit"
+    STP = "STP"
+    "the protective stop of a position (venue-made)"
+    TGT = "TGT"
+    "the target (take-profit) of a position (venue-made)"
+
+
+CLIENT_TYPES: Final = frozenset({WireType.LMT, WireType.MKT, WireType.STM, WireType.SLM})
+
+
+class Status(enum.StrEnum):
+    """Order status values."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+NO_TARGET: Final = "NONE"
+"``targetPrice`` of an order without a target."
+
+ALIAS_WEEKLY: Final = "BTCUSDW"
+"The alias of the current weekly contract."
