@@ -26,9 +26,9 @@ class CashAndCarry(Strategy):
 
     class Params:
         spot: str
-        "Spot instrument key, e.g. ``leverj-spot:ETHDAI``."
+        "Spot instrument key, e.g. ``myvenue-spot:ETHDAI``."
         perpetual: str
-        "Perpetual instrument key on the same underlying, e.g. ``leverj-futures:ETHUSD``."
+        "Perpetual instrument key on the same underlying, e.g. ``myvenue-futures:ETHUSD``."
         qty: Decimal = Decimal("0.1")
         "Base quantity of each leg."
         entry_bps: Decimal = Decimal(20)
