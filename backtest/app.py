@@ -48,6 +48,10 @@ def add_commands(sub: Any) -> None:
 
     bt.set_defaults(func=backtest)
 
+    from .sweep_cli import add_sweep_command
+
+    add_sweep_command(sub)
+
 
 def paper_venue_factory(paper: Any) -> Any:
     """The live app's paper venue (entry point ``triotrade.live:paper_venue``): from the run's

@@ -45,7 +45,7 @@ from engine import StrategyConfig, StrategySpec
 from engine import resolve_strategies as _resolve
 
 __all__ = ["BacktestConfig", "DataConfig", "AccountConfig", "VenueConfig", "StrategyConfig",
-           "ReportConfig", "load_backtest_config", "resolve_strategies", "BUILTIN_PREFIX"]
+           "ReportConfig", "load_backtest_config", "backtest_config_from_mapping", "resolve_strategies", "BUILTIN_PREFIX"]
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -143,7 +143,16 @@ def load_backtest_config(path: str | Path) -> BacktestConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError("file not found", path=str(path))
-    config = from_mapping(BacktestConfig, load_toml(path), source=str(path), base_dir=path.parent)
+    table = load_toml(path)
+    table.pop("sweep", None)  # a sweep's parameter space (``triotrade sweep`` reads and checks it)
+    return backtest_config_from_mapping(table, path)
+
+
+def backtest_config_from_mapping(table: dict[str, Any], path: str | Path) -> BacktestConfig:
+    """Validate an already parsed config table read from ``path`` (relative paths resolve next to
+    it); the checks of :func:`load_backtest_config`."""
+    path = Path(path)
+    config = from_mapping(BacktestConfig, table, source=str(path), base_dir=path.parent)
     object.__setattr__(config, "source", str(path))
     if not config.strategies:
         raise ConfigError("at least one [[strategies]] table is needed", path=str(path), key="strategies")

@@ -23,3 +23,7 @@ def test_shipped_configs_validate(path: Path) -> None:
         assert resolve_live(config.strategies, config.source)
     else:
         assert resolve_strategies(load_backtest_config(path))
+        if "[sweep]" in path.read_text():
+            from backtest.sweep_config import load_sweep_config
+
+            assert load_sweep_config(path).sweep.trials()

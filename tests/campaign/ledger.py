@@ -295,7 +295,7 @@ def journal_balances(path: Path, instruments: Mapping[str, Instrument],
                      starting: Mapping[str, Decimal]) -> dict[str, Decimal]:
     """The balances the journal's fills imply: ``starting`` with every journaled fill booked in
     time order by :class:`engine.Portfolio` (spot: quote and base move; derivatives: realized PnL;
-    fees in their asset). A fill of an instrument not in ``instruments`` raises :class:`LedgerError`."""
+    fees in their asset), and every journaled funding payment. A fill of an instrument not in ``instruments`` raises :class:`LedgerError`."""
     return dict(_replay(path, instruments, starting).balances)
 
 
@@ -322,8 +322,14 @@ def _replay(path: Path, instruments: Mapping[str, Instrument], starting: Mapping
     try:
         rows = db.execute("SELECT f.instrument, o.side, f.price, f.qty, f.fee, f.fee_asset, f.ts FROM fills f "
                           "JOIN orders o ON o.client_order_id = f.client_order_id ORDER BY f.ts, f.rowid").fetchall()
+        funding = db.execute("SELECT instrument, asset, amount FROM funding ORDER BY ts, rowid").fetchall()
     finally:
         db.close()
+    for key, asset, amount in funding:  # funding payments the client booked move the balance too
+        inst = instruments.get(key)
+        if inst is None:
+            raise LedgerError(f"the journal has funding of {key}, an instrument the venue does not list")
+        portfolio.apply_funding(inst, asset, Decimal(amount))
     for key, side, price, qty, fee, fee_asset, ts in rows:
         inst = instruments.get(key)
         if inst is None:

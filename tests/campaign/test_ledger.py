@@ -64,8 +64,13 @@ def test_a_missing_or_foreign_state_file_is_a_ledger_error(tmp_path: Path) -> No
         read_state_ledger(tmp_path / "bad.json", "dzengi", "campaign")
 
 
-def _journal(path: Path, fills: list[tuple[str, str, str, str, str, str]]) -> None:
+def _journal(path: Path, fills: list[tuple[str, str, str, str, str, str]],
+             funding: list[tuple[str, str, str]] | None = None) -> None:
     db = sqlite3.connect(path)
+    db.execute("CREATE TABLE funding (instrument TEXT, payment_id TEXT, asset TEXT, amount TEXT, position_qty TEXT, "
+               "price TEXT, rate TEXT, ts INTEGER, PRIMARY KEY (instrument, payment_id))")
+    db.executemany("INSERT INTO funding VALUES (?, ?, ?, ?, '0', '0', '0', ?)",
+                   [(inst, str(i), asset, amount, i) for i, (inst, asset, amount) in enumerate(funding or [])])
     db.execute("CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, side TEXT NOT NULL)")
     db.execute("CREATE TABLE fills (instrument TEXT, trade_id TEXT, client_order_id TEXT, price TEXT, qty TEXT, "
                "fee TEXT, fee_asset TEXT, ts INTEGER, PRIMARY KEY (instrument, trade_id))")
@@ -86,6 +91,14 @@ def test_the_journal_implies_balances_by_replaying_its_fills(tmp_path: Path) -> 
     assert journal_balances(path, instruments, start) == {
         "USD": D("100000") - D("300") - D("0.6") + D("120.4") - D("0.2"), "BTC": D("2.006")}
     assert journal_balances(tmp_path / "absent.sqlite", instruments, start) == start
+
+
+def test_journaled_funding_payments_move_the_implied_balances(tmp_path: Path) -> None:
+    instruments = {i.key: i for i in default_instruments()}
+    path = tmp_path / "journal.sqlite"
+    _journal(path, [("dzengi:BTC/USD", "c1", "30000", "0.01", "0.6", "")],
+             funding=[("dzengi:BTC/USD", "USD", "-0.03"), ("dzengi:BTC/USD", "USD", "0.01")])
+    assert journal_balances(path, instruments, {"USD": D("1000")})["USD"] == D("1000") - D("300.6") - D("0.02")
 
 
 def test_a_journaled_fill_of_an_unlisted_instrument_is_a_ledger_error(tmp_path: Path) -> None:
