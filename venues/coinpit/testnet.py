@@ -43,7 +43,6 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Unpack
@@ -61,11 +60,11 @@ from venues._testnet.server import HttpRequest, HttpResponse, RateRule, WebSocke
 from venues._testnet.socketio import SioConnection, SocketIoServer
 
 from . import constants as C
-from .constants import Network
+from .constants import Network, weekly_symbol
 from .signer import (AuthError, AuthHeader, address_of, identity_of, parse_authorization, public_key_of,
                      shared_secret, verify_authorization)
 
-__all__ = ["CoinpitAccountConfig", "CoinpitTestnetOptions", "CoinpitTestnet", "default_instruments", "weekly_symbol",
+__all__ = ["CoinpitAccountConfig", "CoinpitTestnetOptions", "CoinpitTestnet", "default_instruments",
            "load_coinpit_accounts", "open_coinpit_testnet", "add_testnet_arguments", "run_testnet", "main"]
 
 ZERO = Decimal(0)
@@ -75,23 +74,12 @@ _PUBLIC_KEY = re.compile(r"0[23][0-9a-f]{64}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NO_SECRET = "(none: the server derives its key per user)"
 _SERVER_TIME_METHODS = frozenset({"PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
-_MONTHS = "FGHJKMNQUVXZ"
 _SERVER_KEY_DOMAIN = b"triotrade coinpit testnet server key\x00"
 
 
 # =============================================================================================
 # contracts, accounts, options
 # =============================================================================================
-
-
-def weekly_symbol(now_ms: int) -> tuple[str, int]:
-    """The weekly contract trading at ``now_ms``: ``(symbol, expiry ms)``, expiring Friday 17:15 UTC
-    (``BTCUSD`` + the year's last digit + the CME month letter + the day, ``BTCUSD7J28``)."""
-    now = datetime.fromtimestamp(now_ms / 1000, UTC)
-    expiry = (now + timedelta(days=(4 - now.weekday()) % 7)).replace(hour=17, minute=15, second=0, microsecond=0)
-    if expiry <= now:
-        expiry += timedelta(days=7)
-    return f"BTCUSD{expiry.year % 10}{_MONTHS[expiry.month - 1]}{expiry.day:02d}", int(expiry.timestamp() * 1000)
 
 
 def contract_instrument(symbol: str) -> Instrument:
