@@ -157,3 +157,18 @@ async def test_command_line_serves(accounts_file: Path) -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+def test_the_shipped_accounts_file_names_the_key_its_comment_gives() -> None:
+    import re
+
+    from venues.coinpit.constants import Network
+    from venues.coinpit.signer import identity_of
+    from venues.coinpit.testnet import load_coinpit_accounts
+
+    path = Path(__file__).resolve().parents[3] / "configs" / "coinpit_accounts.toml"
+    (account,) = load_coinpit_accounts(path)
+    key = re.search(r"private key ([0-9a-f]{64})", path.read_text())
+    assert key is not None
+    identity = identity_of(key.group(1), Network.TESTNET)
+    assert identity.public_key == account.public_key and identity.userid in path.read_text()
