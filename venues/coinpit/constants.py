@@ -82,6 +82,9 @@ class Status(enum.StrEnum):
 NO_TARGET: Final = "NONE"
 "``targetPrice`` of an order without a target."
 
+READONLY_MESSAGE: Final = "Exchange is in read-only mode for maintenance"
+"The error of an order command during read-only maintenance (503): definite, nothing was done."
+
 ALIAS_WEEKLY: Final = "BTCUSDW"
 "The alias of the current weekly contract."
 

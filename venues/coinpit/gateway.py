@@ -11,6 +11,8 @@ answers, the socket's ``order_update``/``order_del`` events and queries all go t
 A create whose outcome is unknown (timeout, 5xx, 429) is never resent: :meth:`query_order` finds it
 by its ``clientid`` among the open orders and the contract's closed and cancelled lists, and
 adopts its uuid, or reports the venue has none. Positions and margin are BTC, exact (satoshis).
+The venue's ``readonly`` event (maintenance) makes the status HALTED and new orders are refused
+(``VenueRejected`` 503, nothing sent) until it ends; a 503 read-only answer is definite too.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import trio
 
 from engine import (AuthFailed, BalanceUpdate, ConfigError, DataKind, EventSink, Fill, GatewayCapabilities, Instrument,
                     MalformedMessage, Order, OrderReport, OrderStatus, OrderType, OutcomeUnknown, PositionUpdate, Quote,
-                    Unsupported, VenueError, VenueRejected)
+                    Unsupported, VenueError, VenueRejected, VenueState)
 from risk import RateLimiter, RateLimitSpec, RiskDenied
 from venues._common.config import positive, url
 from venues._common.lifecycle import GatewayBase, GatewayConfig
@@ -116,7 +118,10 @@ class CoinpitGateway(GatewayBase):
                                      register=self._register, **self._stream_options(config))
         self._stream.handlers.update({"orderbook": self._on_book, "trade": self._on_trade,
                                       "server_time": self._on_server_time, "order_update": self._on_orders,
-                                      "order_add": self._on_orders, "order_execution": self._on_execution})
+                                      "order_add": self._on_orders, "order_execution": self._on_execution,
+                                      "readonly": self._on_readonly})
+        self.readonly = False
+        "The venue is in read-only maintenance (its ``readonly`` event): the status is HALTED, orders refused."
         self._account = config.account or VENUE
         self._aliases: dict[str, str] = {}
         self._books_wanted: set[str] = set()
@@ -236,6 +241,15 @@ class CoinpitGateway(GatewayBase):
         uuid = str(execution.get("orderid"))
         self._orders.consider_fill(parse_fill(inst, execution, ts_recv, self._client_id(uuid, None)))
 
+    def _on_readonly(self, data: Any, ts_recv: int) -> None:
+        flag = F.as_object(data, "readonly").get("readonly")
+        if not isinstance(flag, bool):
+            raise F.malformed("readonly", "field 'readonly' is not a boolean", data)
+        if flag != self.readonly:
+            self.readonly = flag
+            self._status(VenueState.HALTED if flag else VenueState.CONNECTED,
+                         "read-only maintenance" if flag else "read-only maintenance over")
+
     # -- orders -----------------------------------------------------------------------------------
     def _wire(self, order: Order) -> dict[str, Any]:
         inst = self.instrument(order.instrument.symbol)
@@ -257,6 +271,8 @@ class CoinpitGateway(GatewayBase):
 
     async def submit_order(self, order: Order) -> OrderReport:
         """``POST /order`` with one order; the created order."""
+        if self.readonly:
+            raise VenueRejected(503, "coinpit is in read-only maintenance: no orders now", venue=VENUE)
         wire = self._wire(order)
         symbol = order.instrument.symbol
         tracked = self._orders.track(order.client_order_id, order.instrument, side=order.side,

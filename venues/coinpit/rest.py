@@ -12,7 +12,7 @@ what happened                               raised
 ==========================================  ==============================================
 401 ``… Nonce … stale by …ms``              :class:`ClockRejected` (recalibrated, signed again once)
 401 otherwise                               :class:`~engine.AuthFailed`
-400, 404, 422                               :class:`~engine.VenueRejected` (the HTTP status as code)
+400, 404, 422, 503 read-only maintenance    :class:`~engine.VenueRejected` (the HTTP status as code)
 429                                         :class:`~engine.RateLimited`
 5xx, 408/409/425, timeout, connection       :class:`~engine.VenueError`
 unreadable answer                           :class:`~engine.MalformedMessage`
@@ -37,7 +37,7 @@ from venues._common.jsjson import js_dumps
 from venues._common.rest import (TRANSPORT_ERRORS, ClockRejected, HttpxTransport, RawResponse, Transport, decode_body,
                                  excerpt, raise_for_transport, resign_once, retry_after)
 
-from .constants import API_BASE, SERVER_TIME_HEADER, VENUE
+from .constants import API_BASE, READONLY_MESSAGE, SERVER_TIME_HEADER, VENUE
 from .parsers import F, loads
 from .signer import CoinpitSigner
 
@@ -60,6 +60,8 @@ def raise_for_response(response: RawResponse, *, what: str, command: bool) -> An
             raise OutcomeUnknown(f"{what}: rate limited (429); the order may or may not have been taken",
                                  venue=VENUE) from limited
         raise limited
+    if status == 503 and text == READONLY_MESSAGE:  # maintenance: refused, nothing was done
+        raise VenueRejected(status, text, venue=VENUE)
     if status >= 500 or status in UNKNOWN_OUTCOME_STATUSES:
         failure = VenueError(f"{what}: HTTP {status} {excerpt(response.body)}", venue=VENUE)
         if command:

@@ -27,6 +27,8 @@ the user's registered public key and its server key; the nonce within ±10 s of 
 order fields (side, integer quantity, price on the 0.1 tick, ``clientid``), the trading band
 (``all/band``: a limit price outside it is refused, 422), at most 100 orders per request. Errors
 are ``{"error": message}`` with 400, 401, 404, 422 or 429; never a 5xx for client input.
+In read-only maintenance (:meth:`CoinpitTestnet.set_readonly`) order commands are refused with
+503 ``{"error": READONLY_MESSAGE}`` and every socket hears ``readonly: {readonly: true|false}``.
 
 Money: prices in USD (0.1 tick); one contract is worth 100 USD; margin, PnL and commission are
 BTC, served as integer satoshis. The testnet's own rules (the venue publishes none): the server key
@@ -215,6 +217,8 @@ class CoinpitTestnet(TestnetBase[CoinpitTestnetOptions]):
         self.wire_orders: dict[str, dict[str, Any]] = {}
         "Order uuid → the order's own fields as received (clientid, stopPrice, targetPrice, …)."
         self.fills_seen: dict[str, int] = {}
+        self.readonly = False
+        "Maintenance: order commands are refused (503) while it is set (:meth:`set_readonly`)."
         self.socket = SocketIoServer(C.SOCKET_PATH, _Sockets(self), faults=self.faults,
                                      ping_interval_ms=self.options.ping_interval_ms,
                                      ping_timeout_ms=self.options.ping_timeout_ms, dumps=dumps_json,
@@ -244,6 +248,12 @@ class CoinpitTestnet(TestnetBase[CoinpitTestnetOptions]):
     def restored(self) -> None:
         """Fills booked before the restart are not pushed again."""
         self.fills_seen = {o.order_id: len(o.fills) for o in self.exchange.ledger().orders}
+
+    def set_readonly(self, readonly: bool) -> None:
+        """Enter or leave read-only maintenance; every socket hears ``readonly``."""
+        self.readonly = readonly
+        for conn in self.socket.connections:
+            conn.emit("readonly", {"readonly": readonly})
 
     def symbol_of(self, name: str) -> str:
         """A contract or the alias → the contract (404 for anything else)."""
@@ -302,6 +312,8 @@ class CoinpitTestnet(TestnetBase[CoinpitTestnetOptions]):
                     [self.trade_dto(t.symbol, t.ts_ms, t.price, t.qty) for t in
                      reversed(self.exchange.trades(symbol)[-100:])]), False
         userid, account = self.authenticate(headers, method, uri, body if signed is None else signed)
+        if self.readonly and method in ("POST", "PUT", "DELETE", "PATCH") and parts[0] == "order":
+            raise CoinpitError(503, C.READONLY_MESSAGE)
         if parts == ["order"]:
             if method == "GET":
                 return [self.order_dto(o) for o in self.exchange.open_orders(account)], False
@@ -719,6 +731,8 @@ class _Sockets:
     def on_connect(self, conn: SioConnection) -> None:
         conn.emit("server_time", self.testnet.server_time_ms())
         conn.emit("alias", {C.ALIAS_WEEKLY: self.testnet.contract})
+        if self.testnet.readonly:
+            conn.emit("readonly", {"readonly": True})
 
     def on_disconnect(self, conn: SioConnection) -> None:
         conn.data.pop("account", None)

@@ -168,3 +168,31 @@ def _other() -> Any:
     from venues.coinpit.signer import identity_of
 
     return identity_of(_OTHER, Network.TESTNET)
+
+
+async def test_readonly_maintenance_halts_the_venue_and_refuses_orders() -> None:
+    from engine import VenueState, VenueStatus
+
+    sink = Sink()
+    async with open_coinpit_testnet(ACCOUNTS, market=False) as testnet:
+        with trio.fail_after(20):
+            async with open_coinpit_gateway(config(testnet), sink) as gateway:
+                # the venue refuses (503, definite) even before the gateway hears of it
+                testnet.readonly = True
+                with pytest.raises(VenueRejected) as refused:
+                    await gateway.submit_order(order(gateway, Side.BUY, 1, "1000", 1))
+                assert refused.value.code == 503
+                testnet.set_readonly(True)
+                await sink.wait_for(lambda: gateway.readonly)
+                halted = [e for e in sink.market if isinstance(e, VenueStatus) and e.state is VenueState.HALTED]
+                assert len(halted) == 1
+                sent = gateway.statistics().requests_sent
+                with pytest.raises(VenueRejected):
+                    await gateway.submit_order(order(gateway, Side.BUY, 1, "1000", 2))
+                assert gateway.statistics().requests_sent == sent  # nothing went out
+                testnet.set_readonly(False)
+                await sink.wait_for(lambda: not gateway.readonly)
+                report = await gateway.submit_order(order(gateway, Side.BUY, 1, "1000", 3))
+                assert report.status is OrderStatus.ACCEPTED
+                alice = testnet.exchange.accounts["alice"]
+                assert [o.client_order_id for o in testnet.exchange.open_orders(alice)] == ["tt-3"]
