@@ -30,7 +30,7 @@ from .constants import VENUE, weekly_symbol
 from .gateway import CoinpitConfig as CoinpitConfig, CoinpitGateway as CoinpitGateway
 
 __all__ = ["CoinpitConfig", "CoinpitGateway", "make_gateway", "add_testnet_arguments", "run_testnet",
-           "open_local_testnet", "DEMO_SYMBOL", "demo_credentials"]
+           "open_local_testnet", "DEMO_SYMBOL", "DEMO_STRATEGY", "demo_credentials"]
 
 PACKAGE = VenuePackage(VENUE, config=CoinpitConfig, gateway=CoinpitGateway, testnet=f"{__name__}.testnet",
                        demo_symbol=weekly_symbol(int(time.time() * 1000))[0],
@@ -50,3 +50,10 @@ def demo_credentials() -> Credentials:
             return Credentials(identity_of(secret, Network.TESTNET).userid, secret)
         except ValueError:  # outside the curve's order (about 1 in 2**128): draw again
             continue
+
+
+DEMO_STRATEGY = ("strategies.sma_cross:SmaCross",
+                 {"fast": 2, "slow": 5, "interval_s": 1, "qty": "1", "allow_short": False})
+"""The demo's strategy here: Coinpit's prints carry no aggressor side (the trade-flow example would
+see no imbalance), so the SMA example on one-second bars of the current weekly contract, one
+contract (100 USD) long or flat."""

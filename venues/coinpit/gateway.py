@@ -29,7 +29,7 @@ import httpx
 import trio
 
 from engine import (AuthFailed, BalanceUpdate, ConfigError, DataKind, EventSink, Fill, GatewayCapabilities, Instrument,
-                    MalformedMessage, Order, OrderReport, OrderStatus, OrderType, OutcomeUnknown, PositionUpdate, Quote,
+                    MalformedMessage, Order, OrderReport, OrderStatus, OrderType, OutcomeUnknown, PositionUpdate, Quote, TradeBarAggregator,
                     Unsupported, VenueError, VenueRejected, VenueState)
 from risk import RateLimiter, RateLimitSpec, RiskDenied
 from venues._common.config import positive, url
@@ -128,6 +128,8 @@ class CoinpitGateway(GatewayBase):
         self._depth: dict[str, int] = {}
         self._quotes_wanted: set[str] = set()
         self._trades_wanted: set[str] = set()
+        self._bars: dict[str, TradeBarAggregator] = {}
+        "Symbol → the bars built from its prints (a bar goes out with the first print after it)."
         self._orders = OrderTracker(self._executions)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -187,6 +189,9 @@ class CoinpitGateway(GatewayBase):
         elif kind is DataKind.TRADES:
             self._trades_wanted.add(symbol)
             return
+        elif kind is DataKind.BARS:  # the venue streams no bars: built here from its prints
+            self._bars[symbol] = TradeBarAggregator(self.instrument(symbol), interval_s * 1_000_000_000)
+            return
         else:
             raise Unsupported(f"coinpit streams no {kind.value}")
         try:  # a snapshot now: the socket pushes the next book when it changes
@@ -214,8 +219,16 @@ class CoinpitGateway(GatewayBase):
     def _on_trade(self, data: Any, ts_recv: int) -> None:
         trade = F.as_object(data, "trade")
         symbol = str(trade.get("instrument"))
+        bars = self._bars.get(symbol)
+        if symbol not in self._trades_wanted and bars is None:
+            return
+        parsed = parse_trade(self._by_symbol[symbol], trade, ts_recv)
         if symbol in self._trades_wanted:
-            self._sink.send_market(parse_trade(self._by_symbol[symbol], trade, ts_recv))
+            self._sink.send_market(parsed)
+        if bars is not None:
+            bar = bars.add(parsed._replace(ts_event=ts_recv))  # the venue's dates are whole seconds
+            if bar is not None:
+                self._sink.send_market(bar)
 
     def _on_server_time(self, data: Any, ts_recv: int) -> None:
         if isinstance(data, int) and not isinstance(data, bool):
