@@ -103,7 +103,7 @@ def test_demo_on_coinpit_trades_inverse_contracts_with_a_throw_away_bitcoin_key(
     """Coinpit's user is a bitcoin key pair (the api key is the key's address): the package makes
     one at run time; the SMA example trades whole contracts of the current weekly, fees and PnL in BTC."""
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
-                           "--live-seconds", "15", "--venue", "coinpit"],
+                           "--live-seconds", "20", "--venue", "coinpit"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "against a local coinpit testnet" in proc.stderr

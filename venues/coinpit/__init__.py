@@ -53,7 +53,7 @@ def demo_credentials() -> Credentials:
 
 
 DEMO_STRATEGY = ("strategies.sma_cross:SmaCross",
-                 {"fast": 2, "slow": 5, "interval_s": 1, "qty": "1", "allow_short": False})
+                 {"fast": 2, "slow": 4, "interval_s": 1, "qty": "1", "allow_short": False})
 """The demo's strategy here: Coinpit's prints carry no aggressor side (the trade-flow example would
 see no imbalance), so the SMA example on one-second bars of the current weekly contract, one
 contract (100 USD) long or flat."""
