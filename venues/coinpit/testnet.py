@@ -13,6 +13,8 @@ Paths, under ``/api/v1`` (``*`` = ``Authorization: HMAC <userid>:<mac>`` + ``Non
   * PATCH    /order                             ``[{op: add|remove|replace, value: […]}]`` → ``[{op, statusCode, response}]``
   * GET      /contract/:symbol/order/:uuid | open | closed?from= | cancelled?from=
   * GET      /account | account/execution | account/margin
+             the Feb-2017 aliases: POST | PUT | PATCH /contract/:symbol/order/open, DELETE
+             /contract/:symbol/order/open[/:uuid], GET /account/position, GET /account/pnl
              /socket.io/                        socket.io 2 (Engine.IO 3): requests as
                                                 ``emit("<METHOD> <uri>", {headers, method, uri, params, body})``
                                                 answered by ``order_add``, ``order_update``, ``order_del``,
@@ -330,6 +332,12 @@ class CoinpitTestnet(TestnetBase[CoinpitTestnetOptions]):
                 return self.remove(account, parts[1].split(",")), True
         if method == "DELETE" and parts == ["order"] and isinstance(signed, Mapping):
             return self.remove(account, body if isinstance(body, list) else []), True
+        if len(parts) >= 4 and parts[0] == "contract" and parts[2:4] == ["order", "open"] and method != "GET":
+            return self.feb_2017(account, userid, method, self.symbol_of(parts[1]), parts[4:], body), True
+        if method == "GET" and parts == ["account", "position"]:
+            return {s: dto for s in self.exchange.instruments if (dto := self.position_dto(account, s))}, False
+        if method == "GET" and parts == ["account", "pnl"]:
+            return {"pnl": self.account_dto(account, userid)["pnl"]}, False
         if method == "GET" and len(parts) == 4 and parts[0] == "contract" and parts[2] == "order":
             return self.contract_orders(account, self.symbol_of(parts[1]), parts[3], query.get("from")), False
         if method == "GET" and parts == ["account"]:
@@ -572,6 +580,27 @@ class CoinpitTestnet(TestnetBase[CoinpitTestnetOptions]):
             except CoinpitError as e:
                 results.append({"op": name, "statusCode": e.status, "error": e.message})
         return results
+
+    def feb_2017(self, account: Account, userid: str, method: str, symbol: str, rest: list[str],
+                 body: Any) -> Any:
+        """The Feb-2017 aliases under ``/contract/:symbol/order/open``: POST (create), PUT (update),
+        PATCH, ``DELETE …/open/:uuid`` (one) and ``DELETE …/open`` (every open order of the contract)."""
+        if method == "DELETE":
+            if len(rest) > 1:
+                raise CoinpitError(404, "Not Found")
+            if rest:
+                return self.remove(account, rest[0].split(","))
+            open_ids = [o.order_id for o in self.exchange.open_orders(account, symbol)]
+            return self.remove(account, open_ids) if open_ids else []
+        if rest:
+            raise CoinpitError(404, "Not Found")
+        if method == "POST":
+            return self.create(account, userid, body)
+        if method == "PUT":
+            return self.update(account, body)
+        if method == "PATCH":
+            return self.patch(account, userid, body)
+        raise CoinpitError(405, "Method Not Allowed")
 
     def contract_orders(self, account: Account, symbol: str, which: str, after: str | None) -> list[dict[str, Any]]:
         """``/contract/:symbol/order/open|closed|cancelled|:uuid``; closed and cancelled newest first,

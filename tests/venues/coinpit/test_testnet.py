@@ -172,3 +172,20 @@ def test_the_shipped_accounts_file_names_the_key_its_comment_gives() -> None:
     assert key is not None
     identity = identity_of(key.group(1), Network.TESTNET)
     assert identity.public_key == account.public_key and identity.userid in path.read_text()
+
+
+async def test_the_feb_2017_aliases(coinpit_testnet: CoinpitTestnet, alice: Caller, bob: Caller) -> None:
+    base = f"/contract/{ALIAS_WEEKLY}/order/open"
+    first = (await alice.ok("POST", base, [order("buy", 2, "1000")]))[0]
+    second = (await alice.ok("POST", base, [order("buy", 3, "1001")]))[0]
+    assert [o["uuid"] for o in await alice.ok("GET", base)] == [first["uuid"], second["uuid"]]
+    assert await alice.ok("DELETE", f"{base}/{first['uuid']}") == [first["uuid"]]
+    assert await alice.ok("DELETE", base) == [second["uuid"]]
+    assert await alice.ok("DELETE", base) == []
+    assert (await alice.call("DELETE", f"{base}/a/b")).status_code == 404
+    await bob.ok("POST", "/order", [order("sell", 4, "1000")])
+    await alice.ok("POST", base, [order("buy", 4, None)])
+    positions = await alice.ok("GET", "/account/position")
+    assert positions[coinpit_testnet.contract]["quantity"] == 4
+    pnl = await alice.ok("GET", "/account/pnl")
+    assert pnl["pnl"]["pnl"] == 0 and isinstance(pnl["pnl"]["commission"], int)
