@@ -22,6 +22,9 @@ Settlement model (stated once, applied everywhere):
   that opens or increases the position locks ``notional / leverage + fee`` of the settle asset;
   filled, that lock becomes the position's margin (still ``locked``). Reducing fills release
   margin pro rata and book realized PnL into the balance. Fees are charged on every fill.
+  An inverse contract (settled in its base asset) books ``qty × multiplier × (1/entry − 1/exit)``
+  and its fees rounded half-even to :data:`INVERSE_QUANTUM`; its entry is the harmonic mean of
+  the lots' prices.
 * Liquidation (opt-in per dialect, :attr:`Exchange.liquidation`): the rule of the simulated venue
   (:mod:`backtest.account`): when a position's margin plus its unrealized PnL at the last price
   falls to the maintenance margin (:data:`~backtest.account.MAINTENANCE_FRACTION` of its margin),
@@ -44,7 +47,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from decimal import ROUND_CEILING, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 import attrs
@@ -81,6 +84,9 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+INVERSE_QUANTUM = Decimal("1e-8")
+"""Inverse contracts settle in the base asset: fees and realized PnL are rounded half-even to this
+(one satoshi of BTC), the rule of the engine's portfolio and of the simulated venue."""
 MAX_STEPS = 10**18
 "The most lots (or ticks) a quantity (or price) may count: the matching engine's units stay exact."
 
@@ -1012,6 +1018,8 @@ class Exchange:
         rate = inst.maker_fee if liquidity is Liquidity.MAKER else inst.taker_fee
         notional = inst.notional(price, qty)
         fee = notional * rate
+        if inst.kind is InstrumentKind.INVERSE:
+            fee = fee.quantize(INVERSE_QUANTUM, ROUND_HALF_EVEN)
         pnl = ZERO
         if not account.house:
             self._release_lock(account, order, order.lock_remaining * qty / leaves_before)
@@ -1066,9 +1074,13 @@ class Exchange:
             return pnl
         position.fees += fee
         position.updated_ms = now
+        inverse = inst.kind is InstrumentKind.INVERSE
         if position.qty * signed > 0:
             new_qty = position.qty + signed
-            position.open_price = (position.open_price * abs(position.qty) + price * qty) / abs(new_qty)
+            if inverse:  # the entry whose value is the lots' value: the harmonic mean of the prices
+                position.open_price = abs(new_qty) / (abs(position.qty) / position.open_price + qty / price)
+            else:
+                position.open_price = (position.open_price * abs(position.qty) + price * qty) / abs(new_qty)
             added = inst.notional(price, qty) / Decimal(position.leverage)
             position.margin += added
             settle.locked += added
@@ -1078,7 +1090,11 @@ class Exchange:
             return pnl
         closing = min(qty, abs(position.qty))
         direction = 1 if position.qty > 0 else -1
-        pnl = (price - position.open_price) * closing * direction * inst.multiplier
+        if inverse:
+            pnl = (closing * direction * inst.multiplier * (1 / position.open_price - 1 / price)).quantize(
+                INVERSE_QUANTUM, ROUND_HALF_EVEN)
+        else:
+            pnl = (price - position.open_price) * closing * direction * inst.multiplier
         released = position.margin * closing / abs(position.qty)
         position.margin -= released
         settle.locked -= released

@@ -99,11 +99,27 @@ def test_demo_on_leverj_signs_with_a_throw_away_key_pair_and_every_order_fills(t
     assert "0x" not in proc.stdout + proc.stderr  # neither the key nor its address is printed
 
 
+def test_demo_on_coinpit_trades_inverse_contracts_with_a_throw_away_bitcoin_key(tmp_path: Path) -> None:
+    """Coinpit's user is a bitcoin key pair (the api key is the key's address): the package makes
+    one at run time; the SMA example trades whole contracts of the current weekly, fees and PnL in BTC."""
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
+                           "--live-seconds", "20", "--venue", "coinpit"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "against a local coinpit testnet" in proc.stderr
+    live = proc.stdout.split("Live run against the local testnet", 1)[1]
+    assert "errors 0" in live and "rejected" not in live.lower() and "denied" not in live.lower()
+    orders = int(live.split("orders", 1)[1].split()[0])
+    assert orders >= 1 and f"orders                {orders} (filled {orders})" in live
+    assert " BTC" in live.split("fills", 1)[1]  # fees in the settle asset
+
+
 def test_demo_with_an_unknown_venue_is_one_line_naming_the_registered_ones(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(tmp_path / "out"),
                            "--venue", "nosuch"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("triotrade demo: unknown venue 'nosuch' (available: dzengi")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("triotrade demo: unknown venue 'nosuch' (available: ") and "dzengi, ekiden" in last
     assert not (tmp_path / "out").exists()
 
 

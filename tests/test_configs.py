@@ -11,8 +11,9 @@ from engine._runconfig import load_live_config
 from engine import resolve_strategies as resolve_live
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-LIVE = {"dzengi_local.toml", "both_venues.toml", "magnr_local.toml", "leverj_futures.toml", "leverj_both.toml"}
-ACCOUNTS = {"testnet_accounts.toml", "magnr_accounts.toml", "leverj_accounts.toml"}
+LIVE = {"dzengi_local.toml", "both_venues.toml", "magnr_local.toml", "leverj_futures.toml", "leverj_both.toml",
+        "coinpit_local.toml"}
+ACCOUNTS = {"testnet_accounts.toml", "magnr_accounts.toml", "leverj_accounts.toml", "coinpit_accounts.toml"}
 
 
 @pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.toml") if p.name not in ACCOUNTS),

@@ -28,7 +28,7 @@ from types import ModuleType
 
 __all__ = ["VENUES", "DEMO_VENUE", "venue_module", "add_testnet_commands"]
 
-VENUES: tuple[str, ...] = ("dzengi", "ekiden", "magnr", "leverj")
+VENUES: tuple[str, ...] = ("dzengi", "ekiden", "magnr", "leverj", "coinpit")
 "Venue packages that implement the uniform interface, in the order the CLI lists them."
 
 DEMO_VENUE = "dzengi"

@@ -76,7 +76,7 @@ def test_registered_venues_are_the_venue_packages() -> None:
 def test_an_unknown_venue_names_the_registered_ones() -> None:
     from engine import ConfigError
 
-    with pytest.raises(ConfigError, match=r"unknown venue 'nowhere' \(available: dzengi, ekiden[,)]"):
+    with pytest.raises(ConfigError, match=r"unknown venue 'nowhere' \(available: ([a-z]+, )*dzengi, ekiden[,)]"):
         _plugins.venue_module("nowhere")
 
 

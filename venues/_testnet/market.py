@@ -29,7 +29,7 @@ import attrs
 import trio
 
 from engine import Side
-from engine import Instrument
+from engine import Instrument, InstrumentKind
 from engine import OrderType, TimeInForce
 
 from backtest.exchange import Account, AccountConfig, Exchange, ExchangeRejected, MINUTE_MS
@@ -133,7 +133,8 @@ class SyntheticMarket:
         return inst.tick_size * n
 
     def _level_qty(self, inst: Instrument, price: Decimal, notional: Decimal) -> Decimal:
-        qty = inst.round_qty(notional / price)
+        # an inverse contract is worth ``multiplier`` quote units whatever the price
+        qty = inst.round_qty(notional / (inst.multiplier if inst.kind is InstrumentKind.INVERSE else price))
         return max(qty, inst.min_qty or inst.lot_size, inst.lot_size)
 
     # -- setup ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ headers, order types, the nonce window. Both sides import these names, so they c
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 VENUE: Final = "coinpit"
@@ -81,5 +82,20 @@ class Status(enum.StrEnum):
 NO_TARGET: Final = "NONE"
 "``targetPrice`` of an order without a target."
 
+READONLY_MESSAGE: Final = "Exchange is in read-only mode for maintenance"
+"The error of an order command during read-only maintenance (503): definite, nothing was done."
+
 ALIAS_WEEKLY: Final = "BTCUSDW"
 "The alias of the current weekly contract."
+
+_MONTHS: Final = "FGHJKMNQUVXZ"
+
+
+def weekly_symbol(now_ms: int) -> tuple[str, int]:
+    """The weekly contract trading at ``now_ms``: ``(symbol, expiry ms)``, expiring Friday 17:15 UTC
+    (``BTCUSD`` + the year's last digit + the CME month letter + the day, ``BTCUSD7J28``)."""
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    expiry = (now + timedelta(days=(4 - now.weekday()) % 7)).replace(hour=17, minute=15, second=0, microsecond=0)
+    if expiry <= now:
+        expiry += timedelta(days=7)
+    return f"BTCUSD{expiry.year % 10}{_MONTHS[expiry.month - 1]}{expiry.day:02d}", int(expiry.timestamp() * 1000)
